@@ -1,0 +1,1 @@
+"""Command-line interface: thin translation from arguments to services."""

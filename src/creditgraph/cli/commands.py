@@ -1,0 +1,17 @@
+"""The command modules of the CLI; each module exposes ``register(app: typer.Typer) -> None``."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+
+import typer
+
+COMMAND_MODULES: tuple[str, ...] = (
+    # one line per module; keep in the order they appear in --help
+)
+
+
+def registrars() -> Iterator[Callable[[typer.Typer], None]]:
+    for name in COMMAND_MODULES:
+        yield importlib.import_module(name).register
