@@ -21,9 +21,12 @@ class Settings(BaseSettings):
         description="Business time zone: timestamps given without an offset are read in it.",
     )
     pseudonym_key_file: Path | None = Field(
-        default=None, description="Key for identifier pseudonyms; default <home>/keys/pseudonym.key."
+        default=None,
+        description="Key for identifier pseudonyms; default <home>/keys/pseudonym.key.",
     )
-    ingest_chunk_rows: int = Field(default=200_000, ge=1_000, description="Rows per streamed chunk.")
+    ingest_chunk_rows: int = Field(
+        default=200_000, ge=1_000, description="Rows per streamed chunk."
+    )
 
     @property
     def home_dir(self) -> Path:

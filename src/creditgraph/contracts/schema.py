@@ -114,29 +114,68 @@ PERSONS = TableSpec(
     description="People known to the lender: applicants, borrowers and consenting contacts.",
     destination="database",
     columns=(
-        Column("person_id", Kind.STRING, pseudonymise=Namespace.PERSON,
-               description="The lender's external id; replaced by a keyed pseudonym at the door."),
+        Column(
+            "person_id",
+            Kind.STRING,
+            pseudonymise=Namespace.PERSON,
+            description="The lender's external id; replaced by a keyed pseudonym at the door.",
+        ),
         Column("segment", Kind.ENUM, allowed=SEGMENTS, description="Customer segment."),
-        Column("region_tier", Kind.ENUM, allowed=REGION_TIERS, description="City tier or county/rural."),
-        Column("birth_year", Kind.INT, minimum=1900, description="Year of birth; not after this year."),
-        Column("gender", Kind.ENUM, required=False, allowed=GENDERS,
-               description="For fairness monitoring only; never a model input."),
+        Column(
+            "region_tier", Kind.ENUM, allowed=REGION_TIERS, description="City tier or county/rural."
+        ),
+        Column(
+            "birth_year", Kind.INT, minimum=1900, description="Year of birth; not after this year."
+        ),
+        Column(
+            "gender",
+            Kind.ENUM,
+            required=False,
+            allowed=GENDERS,
+            description="For fairness monitoring only; never a model input.",
+        ),
         Column("occupation", Kind.STRING, description="Declared occupation, free text."),
-        Column("declared_monthly_income", Kind.MONEY, minimum=0,
-               description="Declared monthly income in CNY, at most 2 decimals."),
-        Column("registered_at", Kind.TIMESTAMP, description="When the person registered with the lender."),
-        Column("name", Kind.STRING, required=False, personal=True,
-               description="Personal: kept only in the identity table."),
-        Column("phone", Kind.STRING, required=False, personal=True, pseudonymise=Namespace.PHONE,
-               description="Personal: its pseudonym links people who share a number."),
+        Column(
+            "declared_monthly_income",
+            Kind.MONEY,
+            minimum=0,
+            description="Declared monthly income in CNY, at most 2 decimals.",
+        ),
+        Column(
+            "registered_at",
+            Kind.TIMESTAMP,
+            description="When the person registered with the lender.",
+        ),
+        Column(
+            "name",
+            Kind.STRING,
+            required=False,
+            personal=True,
+            description="Personal: kept only in the identity table.",
+        ),
+        Column(
+            "phone",
+            Kind.STRING,
+            required=False,
+            personal=True,
+            pseudonymise=Namespace.PHONE,
+            description="Personal: its pseudonym links people who share a number.",
+        ),
     ),
     natural_key=("person_id",),
     rules=(
-        RowRule("not_in_future", "birth_year", "birth_year <= year(current_date)",
-                "birth_year must not be after the current year"),
-        RowRule("phone_format", "phone",
-                "phone IS NULL OR regexp_full_match(phone, '\\+?[0-9][0-9 -]{5,19}')",
-                "phone must be 6-20 digits, optionally with + and separators"),
+        RowRule(
+            "not_in_future",
+            "birth_year",
+            "birth_year <= year(current_date)",
+            "birth_year must not be after the current year",
+        ),
+        RowRule(
+            "phone_format",
+            "phone",
+            "phone IS NULL OR regexp_full_match(phone, '\\+?[0-9][0-9 -]{5,19}')",
+            "phone must be 6-20 digits, optionally with + and separators",
+        ),
     ),
 )
 
@@ -151,15 +190,25 @@ CONSENTS = TableSpec(
         Column("granted_at", Kind.TIMESTAMP),
         Column("expires_at", Kind.TIMESTAMP, required=False),
         Column("revoked_at", Kind.TIMESTAMP, required=False),
-        Column("sensitive", Kind.BOOL, description="Whether sensitive personal information is covered."),
+        Column(
+            "sensitive", Kind.BOOL, description="Whether sensitive personal information is covered."
+        ),
         Column("text_version", Kind.STRING, description="Version of the consent text shown."),
     ),
     natural_key=("person_id", "source", "purpose", "granted_at"),
     rules=(
-        RowRule("expires_after_granted", "expires_at",
-                "expires_at IS NULL OR expires_at > granted_at", "expires_at must be after granted_at"),
-        RowRule("revoked_after_granted", "revoked_at",
-                "revoked_at IS NULL OR revoked_at >= granted_at", "revoked_at must not precede granted_at"),
+        RowRule(
+            "expires_after_granted",
+            "expires_at",
+            "expires_at IS NULL OR expires_at > granted_at",
+            "expires_at must be after granted_at",
+        ),
+        RowRule(
+            "revoked_after_granted",
+            "revoked_at",
+            "revoked_at IS NULL OR revoked_at >= granted_at",
+            "revoked_at must not precede granted_at",
+        ),
     ),
 )
 
@@ -168,7 +217,9 @@ TIES = TableSpec(
     description="Declared relationships between people on a social source.",
     destination="lake",
     columns=(
-        Column("src", Kind.STRING, pseudonymise=Namespace.PERSON, description="The consenting person."),
+        Column(
+            "src", Kind.STRING, pseudonymise=Namespace.PERSON, description="The consenting person."
+        ),
         Column("dst", Kind.STRING, pseudonymise=Namespace.PERSON, description="Their contact."),
         Column("kind", Kind.ENUM, allowed=TIE_KINDS),
         Column("source", Kind.STRING, description="Social platform the tie was read from."),
@@ -178,8 +229,12 @@ TIES = TableSpec(
     natural_key=("src", "dst", "kind", "source", "created_at"),
     rules=(
         RowRule("self_loop", "dst", "src <> dst", "a tie must join two different people"),
-        RowRule("ended_after_created", "ended_at",
-                "ended_at IS NULL OR ended_at >= created_at", "ended_at must not precede created_at"),
+        RowRule(
+            "ended_after_created",
+            "ended_at",
+            "ended_at IS NULL OR ended_at >= created_at",
+            "ended_at must not precede created_at",
+        ),
     ),
     consent_subject="src",
     consent_time="created_at",
@@ -190,21 +245,35 @@ INTERACTIONS = TableSpec(
     description="Counts of interactions between two people; no message content exists here.",
     destination="lake",
     columns=(
-        Column("src", Kind.STRING, pseudonymise=Namespace.PERSON, description="The consenting person."),
+        Column(
+            "src", Kind.STRING, pseudonymise=Namespace.PERSON, description="The consenting person."
+        ),
         Column("dst", Kind.STRING, pseudonymise=Namespace.PERSON),
         Column("kind", Kind.ENUM, allowed=INTERACTION_KINDS),
-        Column("ts", Kind.TIMESTAMP, description="When the interaction (or the aggregated period) began."),
+        Column(
+            "ts",
+            Kind.TIMESTAMP,
+            description="When the interaction (or the aggregated period) began.",
+        ),
         Column("count", Kind.INT, minimum=1),
-        Column("amount", Kind.MONEY, required=False, minimum=0,
-               description="CNY; only for transfer and red_packet, and required for them."),
+        Column(
+            "amount",
+            Kind.MONEY,
+            required=False,
+            minimum=0,
+            description="CNY; only for transfer and red_packet, and required for them.",
+        ),
     ),
     extra_columns=(_SOURCE,),
     natural_key=("src", "dst", "kind", "ts", "count", "amount", "source"),
     rules=(
         RowRule("self_loop", "dst", "src <> dst", "an interaction must join two different people"),
-        RowRule("amount_only_for_transfers", "amount",
-                "(kind IN ('transfer', 'red_packet')) = (amount IS NOT NULL)",
-                "amount is required for transfer and red_packet and forbidden otherwise"),
+        RowRule(
+            "amount_only_for_transfers",
+            "amount",
+            "(kind IN ('transfer', 'red_packet')) = (amount IS NOT NULL)",
+            "amount is required for transfer and red_packet and forbidden otherwise",
+        ),
     ),
     consent_subject="src",
     consent_time="ts",
@@ -223,8 +292,12 @@ DEVICES = TableSpec(
     extra_columns=(_SOURCE,),
     natural_key=("person_id", "device_id", "first_seen", "last_seen", "source"),
     rules=(
-        RowRule("last_after_first", "last_seen", "last_seen >= first_seen",
-                "last_seen must not precede first_seen"),
+        RowRule(
+            "last_after_first",
+            "last_seen",
+            "last_seen >= first_seen",
+            "last_seen must not precede first_seen",
+        ),
     ),
     consent_subject="person_id",
     consent_time="first_seen",
@@ -258,14 +331,22 @@ EXTERNAL_LOANS = TableSpec(
         Column("amount", Kind.MONEY, minimum=0),
         Column("status", Kind.ENUM, allowed=EXTERNAL_LOAN_STATUSES),
         Column("max_dpd", Kind.INT, minimum=0, description="Worst days past due seen on the loan."),
-        Column("reported_at", Kind.TIMESTAMP, required=False,
-               description="When this status was reported; defaults to the ingest time."),
+        Column(
+            "reported_at",
+            Kind.TIMESTAMP,
+            required=False,
+            description="When this status was reported; defaults to the ingest time.",
+        ),
     ),
     natural_key=("person_id", "lender", "opened_at", "amount", "status", "max_dpd", "reported_at"),
     rules=(
         RowRule("positive_amount", "amount", "amount > 0", "amount must be positive"),
-        RowRule("reported_after_opened", "reported_at",
-                "reported_at IS NULL OR reported_at >= opened_at", "reported_at must not precede opened_at"),
+        RowRule(
+            "reported_after_opened",
+            "reported_at",
+            "reported_at IS NULL OR reported_at >= opened_at",
+            "reported_at must not precede opened_at",
+        ),
     ),
 )
 
@@ -279,14 +360,22 @@ LOAN_OUTCOMES = TableSpec(
         Column("applied_at", Kind.TIMESTAMP),
         Column("amount", Kind.MONEY, minimum=0),
         Column("term_months", Kind.INT, minimum=1, maximum=360),
-        Column("defaulted", Kind.BOOL, description="90+ days past due within 12 months of disbursement."),
+        Column(
+            "defaulted",
+            Kind.BOOL,
+            description="90+ days past due within 12 months of disbursement.",
+        ),
         Column("observed_at", Kind.TIMESTAMP, description="When the outcome became known."),
     ),
     natural_key=("loan_id",),
     rules=(
         RowRule("positive_amount", "amount", "amount > 0", "amount must be positive"),
-        RowRule("observed_after_applied", "observed_at", "observed_at >= applied_at",
-                "observed_at must not precede applied_at"),
+        RowRule(
+            "observed_after_applied",
+            "observed_at",
+            "observed_at >= applied_at",
+            "observed_at must not precede applied_at",
+        ),
     ),
 )
 

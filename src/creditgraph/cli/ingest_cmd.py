@@ -1,0 +1,100 @@
+"""``creditgraph ingest`` and ``creditgraph db``: bring data in, keep the schema current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from creditgraph.cli.progress import RowProgress
+from creditgraph.ingest.errors import IngestInputError
+from creditgraph.settings import get_settings
+
+console = Console()
+err = Console(stderr=True)
+
+
+def ingest_command(
+    paths: list[Path] = typer.Argument(..., help="Files (CSV, JSONL, Parquet), one per table."),
+    table: str | None = typer.Option(
+        None, "--table", help="Table of every file, if not from names."
+    ),
+    batch_name: str | None = typer.Option(None, "--batch-name", help="A name for this batch."),
+    source: str | None = typer.Option(
+        None, "--source", help="Social source of rows that carry no source column."
+    ),
+) -> None:
+    """Validate, pseudonymise and store a batch; bad rows go to the quarantine."""
+    from creditgraph.ingest.service import ingest
+
+    settings = get_settings()
+    try:
+        with RowProgress(console) as progress:
+            report = ingest(
+                paths,
+                settings,
+                table=table,
+                batch_name=batch_name,
+                source=source,
+                progress=progress.update,
+            )
+    except IngestInputError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    summary = Table(title=f"batch {report.batch_id}  sha256 {report.content_sha256[:16]}…")
+    for name in ("table", "read", "accepted", "updated", "duplicates", "quarantined"):
+        summary.add_column(name, justify="left" if name == "table" else "right")
+    for name, counts in report.by_table().items():
+        summary.add_row(
+            name,
+            *(
+                f"{counts.get(k, 0):,}"
+                for k in ("rows_read", "accepted", "updated", "duplicates", "quarantined")
+            ),
+        )
+    console.print(summary)
+    reasons = report.reasons()
+    if reasons:
+        console.print(
+            "quarantine reasons: " + ", ".join(f"{k} {v:,}" for k, v in reasons.most_common())
+        )
+        console.print(f"quarantine: {settings.quarantine_dir / report.batch_id}")
+    ignored = sorted({c for f in report.files for c in f.ignored_columns})
+    if ignored:
+        console.print(f"columns not in the contract, not stored: {', '.join(ignored)}")
+
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply migrations up to REVISION (default: the latest)."""
+    from creditgraph.store.db import make_engine, upgrade
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        now = upgrade(engine, revision)
+    finally:
+        engine.dispose()
+    console.print(f"database at revision {now}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the revision the database is at."""
+    from creditgraph.store.db import current_revision, head_revision, make_engine
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        console.print(f"current {current_revision(engine)}  head {head_revision()}")
+    finally:
+        engine.dispose()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest_command)
+    app.add_typer(db_app, name="db")

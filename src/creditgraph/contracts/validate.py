@@ -1,0 +1,186 @@
+"""Row validation against the contract, compiled to one DuckDB query per table.
+
+Each chunk of raw rows (text or typed) goes through the query once: values are parsed into their
+contract types, every failing field and cross-field rule is named, and the good rows come out
+typed and normalised (money in integer fen, times in UTC). Vectorised, so ten million rows cost
+seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from creditgraph.contracts.schema import Column, Kind, TableSpec
+from creditgraph.duck import arrow_table
+
+ROW = "_row"
+ERRORS = "_errors"
+_TRUE_WORDS = ("true", "t", "1", "yes", "y")
+_FALSE_WORDS = ("false", "f", "0", "no", "n")
+_INT_PATTERN = r"[+-]?[0-9]+"
+_MONEY_PATTERN = r"[+-]?[0-9]+(\.[0-9]{0,2}0*)?"
+
+
+def stored_name(column: Column) -> str:
+    """Money is stored in fen, and the column name says so."""
+    return f"{column.name}_fen" if column.kind is Kind.MONEY else column.name
+
+
+def rule_message(spec: TableSpec, field: str, rule: str) -> str:
+    """The sentence a person reads in the quarantine next to a failed rule."""
+    for row_rule in spec.rules:
+        if row_rule.name == rule and row_rule.field == field:
+            return row_rule.description
+    column = spec.column(field)
+    messages = {
+        "required": f"{field} is required",
+        "type": f"{field} is not a valid {column.kind.value}",
+        "allowed": f"{field} must be one of: {', '.join(column.allowed)}",
+        "minimum": f"{field} must be at least {column.minimum}",
+        "maximum": f"{field} must be at most {column.maximum}",
+        "decimals": f"{field} must have at most 2 decimals",
+    }
+    return messages.get(rule, f"{field} breaks rule {rule}")
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _parse(column: Column, s: str) -> str:
+    """SQL parsing the trimmed text ``s`` into the column's stored value (NULL if invalid)."""
+    kind = column.kind
+    if kind is Kind.STRING:
+        return s
+    if kind is Kind.ENUM:
+        return (
+            f"CASE WHEN lower({s}) IN ({', '.join(map(_lit, column.allowed))}) THEN lower({s}) END"
+        )
+    if kind is Kind.INT:
+        return f"CASE WHEN regexp_full_match({s}, {_lit(_INT_PATTERN)}) THEN TRY_CAST({s} AS BIGINT) END"
+    if kind is Kind.MONEY:
+        return (
+            f"CASE WHEN regexp_full_match({s}, {_lit(_MONEY_PATTERN)}) "
+            f"THEN CAST(TRY_CAST({s} AS DECIMAL(38, 2)) * 100 AS BIGINT) END"
+        )
+    if kind is Kind.DATE:
+        return f"TRY_CAST({s} AS DATE)"
+    if kind is Kind.TIMESTAMP:
+        return f"timezone('UTC', TRY_CAST({s} AS TIMESTAMPTZ))"
+    if kind is Kind.BOOL:
+        return (
+            f"CASE WHEN lower({s}) IN ({', '.join(map(_lit, _TRUE_WORDS))}) THEN TRUE "
+            f"WHEN lower({s}) IN ({', '.join(map(_lit, _FALSE_WORDS))}) THEN FALSE END"
+        )
+    raise AssertionError(kind)
+
+
+def _field_error(column: Column, s: str, v: str) -> str:
+    name = column.name
+    checks: list[str] = []
+    if column.required:
+        checks.append(f"WHEN {s} IS NULL THEN {_lit(name + ':required')}")
+    if column.kind is Kind.MONEY:
+        checks.append(
+            f"WHEN {s} IS NOT NULL AND TRY_CAST({s} AS DECIMAL(38, 10)) IS NULL "
+            f"THEN {_lit(name + ':type')}"
+        )
+        checks.append(f"WHEN {s} IS NOT NULL AND {v} IS NULL THEN {_lit(name + ':decimals')}")
+    elif column.kind is Kind.ENUM:
+        checks.append(f"WHEN {s} IS NOT NULL AND {v} IS NULL THEN {_lit(name + ':allowed')}")
+    else:
+        checks.append(f"WHEN {s} IS NOT NULL AND {v} IS NULL THEN {_lit(name + ':type')}")
+    scale = 100 if column.kind is Kind.MONEY else 1
+    if column.minimum is not None:
+        checks.append(f"WHEN {v} < {column.minimum * scale} THEN {_lit(name + ':minimum')}")
+    if column.maximum is not None:
+        checks.append(f"WHEN {v} > {column.maximum * scale} THEN {_lit(name + ':maximum')}")
+    return "CASE " + " ".join(checks) + " END"
+
+
+@dataclass(frozen=True)
+class ValidationQuery:
+    """The compiled query for one table and one set of input columns."""
+
+    spec: TableSpec
+    sql: str
+    output_columns: tuple[str, ...]
+
+
+def compile_query(spec: TableSpec, present: set[str], relation: str = "chunk") -> ValidationQuery:
+    raw_parts = [ROW]
+    parsed_parts = [ROW]
+    error_parts: list[str] = []
+    outputs: list[str] = []
+    for column in spec.all_columns:
+        q = _q(column.name)
+        if column.name in present:
+            raw_parts.append(f"NULLIF(trim(CAST({q} AS VARCHAR)), '') AS {q}")
+        else:
+            raw_parts.append(f"CAST(NULL AS VARCHAR) AS {q}")
+        value = _parse(column, q)
+        out = _q(stored_name(column))
+        parsed_parts.append(f"{value} AS {out}")
+        parsed_parts.append(f"{_field_error(column, q, value)} AS {_q('_e_' + column.name)}")
+        error_parts.append(_q("_e_" + column.name))
+        outputs.append(stored_name(column))
+    rule_parts = []
+    for rule in spec.rules:
+        expression = rule.expression
+        for column in spec.all_columns:
+            if column.kind is Kind.MONEY:
+                expression = _replace_word(
+                    expression, column.name, f"({stored_name(column)} / 100)"
+                )
+        rule_parts.append(
+            f"CASE WHEN {_q('_e_' + rule.field)} IS NULL AND NOT coalesce(({expression}), TRUE) "
+            f"THEN {_lit(rule.field + ':' + rule.name)} END"
+        )
+    all_errors = ", ".join(error_parts + rule_parts)
+    sql = (
+        f"WITH raw AS (SELECT {', '.join(raw_parts)} FROM {relation}), "
+        f"parsed AS (SELECT {', '.join(parsed_parts)} FROM raw) "
+        f"SELECT {ROW}, {', '.join(_q(o) for o in outputs)}, "
+        f"list_filter([{all_errors}], lambda x: x IS NOT NULL) AS {ERRORS} FROM parsed"
+    )
+    return ValidationQuery(spec, sql, tuple(outputs))
+
+
+def _replace_word(expression: str, word: str, replacement: str) -> str:
+    import re
+
+    return re.sub(rf"\b{re.escape(word)}\b", replacement, expression)
+
+
+@dataclass
+class ValidationResult:
+    valid: pa.Table  # typed rows that passed, with _row
+    invalid_rows: pa.Array  # _row numbers of rows that failed
+    invalid_errors: list[list[str]]  # "field:rule" per failed row
+
+
+def validate_chunk(
+    con: duckdb.DuckDBPyConnection, query: ValidationQuery, chunk: pa.Table
+) -> ValidationResult:
+    """Run the compiled query on one chunk of raw rows."""
+    con.register("chunk", chunk)
+    try:
+        result = arrow_table(con, query.sql)
+    finally:
+        con.unregister("chunk")
+    ok = pc.equal(pc.list_value_length(result[ERRORS]), 0)
+    valid = result.filter(ok).drop_columns([ERRORS])
+    bad = result.filter(pc.invert(ok))
+    return ValidationResult(
+        valid=valid,
+        invalid_rows=bad[ROW].combine_chunks(),
+        invalid_errors=bad[ERRORS].to_pylist(),
+    )

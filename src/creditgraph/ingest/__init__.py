@@ -1,0 +1,1 @@
+"""Ingestion: readers, validation against the contract, consent gate, quarantine, lake and database."""

@@ -1,0 +1,75 @@
+"""The consent gate: social rows are kept only while their subject consents to credit assessment.
+
+A row passes when its subject (``src`` of a tie or interaction, ``person_id`` otherwise) holds a
+``credit_assessment`` consent for the row's source that was granted at or before the row's time
+and had neither expired nor been revoked by then. History from before the consent is not used:
+data minimisation, and the conservative reading of PIPL.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+from sqlalchemy import Connection, select
+
+from creditgraph.contracts.schema import Kind, TableSpec
+from creditgraph.duck import arrow_table
+from creditgraph.store.models import Consent
+
+CONSENT_RELATION = "consent_valid"
+GATE_PURPOSE = "credit_assessment"
+OK = "_consented"
+
+_CONSENT_SCHEMA = pa.schema(
+    [
+        ("person_id", pa.string()),
+        ("source", pa.string()),
+        ("granted_at", pa.timestamp("us")),
+        ("expires_at", pa.timestamp("us")),
+        ("revoked_at", pa.timestamp("us")),
+    ]
+)
+
+
+def load_consents(connection: Connection) -> pa.Table:
+    """Every credit-assessment consent, as an Arrow table (streamed from the database)."""
+    stmt = select(
+        Consent.person_id,
+        Consent.source,
+        Consent.granted_at,
+        Consent.expires_at,
+        Consent.revoked_at,
+    ).where(Consent.purpose == GATE_PURPOSE)
+    columns: list[list[object]] = [[] for _ in _CONSENT_SCHEMA]
+    for row in connection.execution_options(yield_per=50_000).execute(stmt):
+        for out, value in zip(columns, row, strict=True):
+            out.append(value)
+    return pa.Table.from_arrays(
+        [pa.array(c, type=f.type) for c, f in zip(columns, _CONSENT_SCHEMA, strict=True)],
+        schema=_CONSENT_SCHEMA,
+    )
+
+
+def gate_sql(spec: TableSpec, relation: str) -> str:
+    """SQL adding the boolean column ``_consented`` to ``relation``."""
+    assert spec.consent_subject and spec.consent_time
+    time_column = spec.column(spec.consent_time)
+    t = f'r."{spec.consent_time}"'
+    if time_column.kind is Kind.DATE:
+        t = f"timezone('UTC', CAST({t} AS TIMESTAMPTZ))"
+    return (
+        f"SELECT r.*, EXISTS (SELECT 1 FROM {CONSENT_RELATION} k "
+        f'WHERE k.person_id = r."{spec.consent_subject}" '
+        "AND (r.source IS NULL OR k.source = r.source) "
+        f"AND k.granted_at <= {t} "
+        f"AND (k.expires_at IS NULL OR {t} < k.expires_at) "
+        f"AND (k.revoked_at IS NULL OR {t} < k.revoked_at)) AS {OK} FROM {relation} r"
+    )
+
+
+def apply_gate(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pa.Table) -> pa.Table:
+    con.register("gate_rows", rows)
+    try:
+        return arrow_table(con, gate_sql(spec, "gate_rows"))
+    finally:
+        con.unregister("gate_rows")

@@ -1,0 +1,209 @@
+"""Writing validated rows of the database tables: insert new, update changed, skip identical.
+
+Idempotency comes from natural keys: a person by id, a consent by (person, source, purpose,
+granted_at), an outcome by loan id, an external-loan report by its whole content. A changed row
+under the same key (a consent now revoked, a corrected occupation) is an update, not a duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, bindparam, insert, select, update
+
+from creditgraph.store.models import (
+    Consent,
+    ExternalLoan,
+    LoanOutcome,
+    Person,
+    PersonIdentity,
+    table_of,
+)
+
+_IN_CLAUSE = 5_000
+
+
+@dataclass(frozen=True)
+class DbTarget:
+    table: Table
+    key: tuple[str, ...]
+    primary_key: tuple[str, ...]
+    person_column: str | None = "person_id"
+
+
+TARGETS: dict[str, DbTarget] = {
+    "persons": DbTarget(table_of(Person), ("person_id",), ("person_id",), None),  # type: ignore[arg-type]
+    "consents": DbTarget(
+        table_of(Consent),
+        ("person_id", "source", "purpose", "granted_at"),
+        ("id",),
+    ),
+    "external_loans": DbTarget(table_of(ExternalLoan), ("row_hash",), ("id",)),  # type: ignore[arg-type]
+    "loan_outcomes": DbTarget(table_of(LoanOutcome), ("loan_id",), ("loan_id",)),  # type: ignore[arg-type]
+}
+
+
+@dataclass
+class WriteCounts:
+    inserted: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    unknown_person_rows: list[int] = field(default_factory=list)
+
+
+def row_hash(values: dict[str, Any]) -> str:
+    canonical = json.dumps(values, sort_keys=True, default=_canonical, separators=(",", ":"))
+    return hashlib.md5(canonical.encode(), usedforsecurity=False).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _chunks(values: Sequence[Any], size: int = _IN_CLAUSE) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def known_persons(connection: Connection, person_ids: Iterable[str]) -> set[str]:
+    ids = sorted(set(person_ids))
+    table = table_of(Person)
+    found: set[str] = set()
+    for part in _chunks(ids):
+        found.update(
+            connection.execute(
+                select(table.c.person_id).where(table.c.person_id.in_(part))
+            ).scalars()
+        )
+    return found
+
+
+def _existing(
+    connection: Connection, target: DbTarget, rows: list[dict[str, Any]]
+) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    """Map natural key -> (primary key..., row_hash) for rows already stored."""
+    table = target.table
+    first = target.key[0]
+    wanted = sorted({r[first] for r in rows})
+    columns = (
+        [table.c[k] for k in target.key]
+        + [table.c[p] for p in target.primary_key]
+        + [table.c.row_hash]
+    )
+    found: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    width = len(target.key)
+    for part in _chunks(wanted):
+        for record in connection.execute(select(*columns).where(table.c[first].in_(part))):
+            found[tuple(record[:width])] = tuple(record[width:])
+    return found
+
+
+def write_rows(
+    connection: Connection,
+    table_name: str,
+    rows: list[dict[str, Any]],
+    identities: list[dict[str, Any]] | None = None,
+    batch_id: str = "",
+    now: datetime | None = None,
+) -> WriteCounts:
+    """Upsert one chunk of validated, pseudonymised rows (each has ``_row``)."""
+    target = TARGETS[table_name]
+    counts = WriteCounts()
+    now = now or datetime.utcnow()
+    if target.person_column:
+        known = known_persons(connection, (r[target.person_column] for r in rows))
+        kept = []
+        for r in rows:
+            if r[target.person_column] in known:
+                kept.append(r)
+            else:
+                counts.unknown_person_rows.append(r["_row"])
+        rows = kept
+    if not rows:
+        return counts
+    identity_by_row = {i["_row"]: i for i in identities or []}
+    for r in rows:
+        r["row_hash"] = row_hash({k: v for k, v in r.items() if k != "_row"})
+    existing = _existing(connection, target, rows)
+    pending: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in rows:
+        key = tuple(r[k] for k in target.key)
+        previous = pending.get(key)
+        stored = existing.get(key)
+        latest_hash = previous["row_hash"] if previous else (stored[-1] if stored else None)
+        if latest_hash == r["row_hash"]:
+            counts.duplicates += 1
+            continue
+        pending[key] = r
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for key, r in pending.items():
+        record = {k: v for k, v in r.items() if k != "_row"}
+        record["batch_id"] = batch_id
+        if table_name == "persons":
+            record["updated_at"] = now
+        stored = existing.get(key)
+        if stored is None:
+            if table_name == "persons":
+                record["created_at"] = now
+            inserts.append(record)
+        else:
+            for name, value in zip(target.primary_key, stored[:-1], strict=True):
+                record["pk_" + name] = value
+            updates.append(record)
+    table = target.table
+    if inserts:
+        connection.execute(insert(table), inserts)
+        counts.inserted = len(inserts)
+    if updates:
+        values: dict[str, Any] = {
+            c: bindparam(c)
+            for c in updates[0]
+            if not c.startswith("pk_") and c not in target.primary_key and c != "created_at"
+        }
+        condition = and_(*(table.c[p] == bindparam("pk_" + p) for p in target.primary_key))
+        connection.execute(update(table).where(condition).values(values), updates)
+        counts.updated = len(updates)
+    if identities is not None:
+        _write_identities(
+            connection,
+            [identity_by_row[r["_row"]] for r in pending.values()],
+            {k for k, v in existing.items()},
+            target,
+        )
+    return counts
+
+
+def _write_identities(
+    connection: Connection,
+    identities: list[dict[str, Any]],
+    existing_keys: set[tuple[Any, ...]],
+    target: DbTarget,
+) -> None:
+    table = table_of(PersonIdentity)
+    new = [
+        {k: v for k, v in i.items() if k != "_row"}
+        for i in identities
+        if (i["person_id"],) not in existing_keys
+    ]
+    changed = [
+        {"pk_person_id": i["person_id"], "name": i["name"], "phone": i["phone"]}
+        for i in identities
+        if (i["person_id"],) in existing_keys
+    ]
+    if new:
+        connection.execute(insert(table), new)
+    if changed:
+        connection.execute(
+            update(table)
+            .where(table.c.person_id == bindparam("pk_person_id"))
+            .values(name=bindparam("name"), phone=bindparam("phone")),
+            changed,
+        )

@@ -1,0 +1,81 @@
+"""The quarantine: every rejected row, with file, row number, field and rule, so it can be fixed.
+
+Files are written beside the batch under ``<home>/quarantine/<batch>/`` in a folder only the
+owner can read. Personal fields (name, phone) are redacted: the row number finds the record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from creditgraph.contracts.schema import TableSpec
+
+REDACTED = "[redacted]"
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    rule: str
+    message: str
+
+
+@dataclass
+class QuarantineWriter:
+    """Staged per input file; ``commit`` publishes it, ``discard`` leaves nothing behind."""
+
+    path: Path
+    spec: TableSpec
+    source_file: Path
+    counts: Counter[str] = field(default_factory=Counter)
+    rows: int = 0
+    _handle: IO[str] | None = None
+
+    @property
+    def _staging(self) -> Path:
+        return self.path.with_name(self.path.name + ".part")
+
+    def add(self, row: int, problems: list[Problem], record: dict[str, Any]) -> None:
+        if self._handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.path.parent.parent, 0o700)
+            fd = os.open(self._staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            self._handle = os.fdopen(fd, "w", encoding="utf-8")
+        self.rows += 1
+        for problem in problems:
+            self.counts[problem.rule] += 1
+        entry = {
+            "file": str(self.source_file),
+            "table": self.spec.name,
+            "row": row,
+            "errors": [p.__dict__ for p in problems],
+            "record": self._redact(record),
+        }
+        self._handle.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+
+    def _redact(self, record: dict[str, Any]) -> dict[str, Any]:
+        personal = {c.name for c in self.spec.all_columns if c.personal}
+        return {
+            k: (REDACTED if k in personal and v not in (None, "") else v) for k, v in record.items()
+        }
+
+    def commit(self) -> Path | None:
+        if self._handle is None:
+            return None
+        self._handle.close()
+        self._handle = None
+        self._staging.replace(self.path)
+        return self.path
+
+    def discard(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+            self._staging.unlink(missing_ok=True)
+        self.counts.clear()
+        self.rows = 0

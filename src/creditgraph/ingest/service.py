@@ -1,0 +1,423 @@
+"""Ingest a batch: check every file, then stream each through validation, pseudonymisation,
+the consent gate and deduplication into the lake or the database, quarantining what fails.
+
+Each input file is atomic: its lake part, its quarantine file and its database rows are
+published together or not at all. A batch that cannot be read at all writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Connection, Engine, insert, update
+
+from creditgraph.contracts.schema import CONTRACT_VERSION, Column, TableSpec
+from creditgraph.contracts.validate import (
+    ROW,
+    compile_query,
+    rule_message,
+    stored_name,
+    validate_chunk,
+)
+from creditgraph.duck import arrow_table, connect
+from creditgraph.ingest.consent_gate import CONSENT_RELATION, OK, apply_gate, load_consents
+from creditgraph.ingest.database import WriteCounts, write_rows
+from creditgraph.ingest.quarantine import Problem, QuarantineWriter
+from creditgraph.ingest.readers import Chunk, NeedsExactRowNumbers, read_chunks
+from creditgraph.ingest.sources import SourceFile, resolve
+from creditgraph.privacy.pseudonym import Pseudonymiser, load_or_create_key
+from creditgraph.settings import Settings
+from creditgraph.store import lake
+from creditgraph.store.db import migrated_engine
+from creditgraph.store.models import IngestBatch, IngestFile, table_of
+
+Progress = Callable[[str, int, int | None], None]  # (label, rows done, rows total or None)
+
+
+@dataclass
+class FileReport:
+    path: Path
+    table: str
+    rows_read: int = 0
+    accepted: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    quarantine_file: Path | None = None
+    ignored_columns: tuple[str, ...] = ()
+
+
+@dataclass
+class BatchReport:
+    batch_id: str
+    content_sha256: str
+    files: list[FileReport]
+
+    def by_table(self) -> dict[str, dict[str, int]]:
+        totals: dict[str, Counter[str]] = {}
+        for f in self.files:
+            t = totals.setdefault(f.table, Counter())
+            t.update(
+                rows_read=f.rows_read,
+                accepted=f.accepted,
+                updated=f.updated,
+                duplicates=f.duplicates,
+                quarantined=f.quarantined,
+            )
+        return {k: dict(v) for k, v in totals.items()}
+
+    def reasons(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for f in self.files:
+            total.update(f.reasons)
+        return total
+
+
+def _new_batch_id(now: datetime) -> str:
+    return now.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def _batch_hash(files: list[SourceFile]) -> str:
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f"{f.spec.name}:{f.sha256}\n".encode())
+    return digest.hexdigest()
+
+
+def ingest(
+    paths: list[Path],
+    settings: Settings,
+    *,
+    table: str | None = None,
+    batch_name: str | None = None,
+    source: str | None = None,
+    progress: Progress | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> BatchReport:
+    """Ingest the files as one batch. Raises ``IngestInputError`` before writing if any is unreadable."""
+    files = resolve(paths, table)
+    now = (clock or (lambda: datetime.now(UTC)))().astimezone(UTC).replace(tzinfo=None)
+    pseudonymiser = Pseudonymiser(load_or_create_key(settings.key_file))
+    batch_id = _new_batch_id(now)
+    report = BatchReport(batch_id, _batch_hash(files), [])
+    with migrated_engine(settings.database_url) as engine:
+        with engine.begin() as conn:
+            conn.execute(
+                insert(table_of(IngestBatch)).values(
+                    id=batch_id,
+                    name=batch_name,
+                    source=source,
+                    started_at=now,
+                    status="running",
+                    content_sha256=report.content_sha256,
+                    contract_version=CONTRACT_VERSION,
+                    counts={},
+                )
+            )
+        con = connect(settings.timezone)
+        status = "failed"
+        try:
+            for index, f in enumerate(files):
+                job = _FileJob(
+                    f, index, batch_id, now, source, settings, engine, con, pseudonymiser
+                )
+                report.files.append(job.run(progress))
+            status = "done"
+        finally:
+            con.close()
+            with engine.begin() as conn:
+                conn.execute(
+                    update(table_of(IngestBatch))
+                    .where(table_of(IngestBatch).c.id == batch_id)
+                    .values(
+                        status=status,
+                        finished_at=datetime.now(UTC).replace(tzinfo=None),
+                        counts=report.by_table(),
+                    )
+                )
+    return report
+
+
+class _FileJob:
+    """One input file through the pipeline, retried with exact row numbers if the CSV is ragged."""
+
+    def __init__(
+        self,
+        source_file: SourceFile,
+        index: int,
+        batch_id: str,
+        now: datetime,
+        default_source: str | None,
+        settings: Settings,
+        engine: Engine,
+        con: duckdb.DuckDBPyConnection,
+        pseudonymiser: Pseudonymiser,
+    ) -> None:
+        self.f = source_file
+        self.spec: TableSpec = source_file.spec
+        self.index = index
+        self.batch_id = batch_id
+        self.now = now
+        self.default_source = default_source
+        self.settings = settings
+        self.engine = engine
+        self.con = con
+        self.pseudonymiser = pseudonymiser
+        contract = {c.name for c in self.spec.all_columns}
+        self.columns = [c for c in source_file.columns if c in contract]
+        self.ignored = tuple(c for c in source_file.columns if c not in contract)
+        self.query = compile_query(self.spec, set(self.columns))
+        part = f"{index:03d}-{source_file.path.name.split('.')[0]}"
+        self.quarantine_path = settings.quarantine_dir / batch_id / f"{part}.jsonl"
+
+    def run(self, progress: Progress | None) -> FileReport:
+        try:
+            return self._run(exact=False, progress=progress)
+        except NeedsExactRowNumbers:
+            return self._run(exact=True, progress=progress)
+
+    def _run(self, exact: bool, progress: Progress | None) -> FileReport:
+        report = FileReport(self.f.path, self.spec.name, ignored_columns=self.ignored)
+        quarantine = QuarantineWriter(self.quarantine_path, self.spec, self.f.path)
+        writer = (
+            lake.LakeWriter(
+                self.settings.lake_dir, self.spec, self.batch_id, self.quarantine_path.stem
+            )
+            if self.spec.destination == "lake"
+            else None
+        )
+        total = self._total_rows()
+        try:
+            with self.engine.begin() as conn:
+                keys = None
+                if writer is not None:
+                    keys = lake.KeySet(
+                        lake.existing_keys(self.con, self.settings.lake_dir, self.spec.name)
+                    )
+                    if self.spec.consent_subject:
+                        self.con.register(CONSENT_RELATION, load_consents(conn))
+                for chunk in read_chunks(
+                    self.f.path,
+                    self.f.file_format,
+                    self.columns,
+                    self.settings.ingest_chunk_rows,
+                    exact,
+                ):
+                    self._chunk(chunk, conn, report, quarantine, writer, keys)
+                    if progress:
+                        progress(f"{self.spec.name} ({self.f.path.name})", report.rows_read, total)
+                if writer is not None:
+                    writer.commit()
+                report.quarantine_file = quarantine.commit()
+                conn.execute(
+                    insert(table_of(IngestFile)).values(
+                        batch_id=self.batch_id,
+                        table_name=self.spec.name,
+                        path=str(self.f.path),
+                        file_format=self.f.file_format,
+                        sha256=self.f.sha256,
+                        rows_read=report.rows_read,
+                        accepted=report.accepted,
+                        updated=report.updated,
+                        duplicates=report.duplicates,
+                        quarantined=report.quarantined,
+                        ignored_columns=list(self.ignored),
+                    )
+                )
+        except BaseException:
+            if writer is not None:
+                writer.discard()
+            quarantine.discard()
+            if report.quarantine_file is not None:
+                report.quarantine_file.unlink(missing_ok=True)
+            raise
+        report.reasons = quarantine.counts
+        return report
+
+    def _total_rows(self) -> int | None:
+        if self.f.file_format == "parquet":
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(self.f.path).metadata.num_rows)
+        return None
+
+    def _chunk(
+        self,
+        chunk: Chunk,
+        conn: Connection,
+        report: FileReport,
+        quarantine: QuarantineWriter,
+        writer: lake.LakeWriter | None,
+        keys: lake.KeySet | None,
+    ) -> None:
+        report.rows_read += chunk.size
+        raw = chunk.rows
+        for bad in chunk.malformed:
+            quarantine.add(bad.row, [Problem("*", bad.rule, bad.message)], {"raw": bad.raw})
+        result = validate_chunk(self.con, self.query, raw)
+        if len(result.invalid_rows):
+            records = _raw_records(raw, result.invalid_rows)
+            for row, errors in zip(
+                result.invalid_rows.to_pylist(), result.invalid_errors, strict=True
+            ):
+                problems = [self._problem(e) for e in errors]
+                quarantine.add(row, problems, records[row])
+        valid = result.valid
+        if valid.num_rows:
+            if writer is not None and keys is not None:
+                self._to_lake(raw, valid, quarantine, writer, keys, report)
+            else:
+                self._to_database(raw, valid, conn, quarantine, report)
+        report.quarantined = quarantine.rows
+
+    def _problem(self, error: str) -> Problem:
+        field_name, rule = error.split(":", 1)
+        return Problem(field_name, rule, rule_message(self.spec, field_name, rule))
+
+    def _pseudonymise(self, valid: pa.Table) -> pa.Table:
+        for column in self.spec.all_columns:
+            if column.pseudonymise is not None and not column.personal:
+                index = valid.schema.get_field_index(column.name)
+                valid = valid.set_column(
+                    index,
+                    column.name,
+                    self.pseudonymiser.column(column.pseudonymise, valid[column.name]),
+                )
+        return valid
+
+    def _to_lake(
+        self,
+        raw: pa.Table,
+        valid: pa.Table,
+        quarantine: QuarantineWriter,
+        writer: lake.LakeWriter,
+        keys: lake.KeySet,
+        report: FileReport,
+    ) -> None:
+        valid = self._pseudonymise(valid)
+        if self.default_source is not None and "source" in valid.column_names:
+            index = valid.schema.get_field_index("source")
+            valid = valid.set_column(
+                index, "source", pc.fill_null(valid["source"], self.default_source)
+            )
+        if self.spec.consent_subject:
+            gated = apply_gate(self.con, self.spec, valid)
+            refused = gated.filter(pc.invert(gated[OK]))
+            if refused.num_rows:
+                records = _raw_records(raw, refused[ROW])
+                problem = Problem(
+                    self.spec.consent_subject,
+                    "no_consent",
+                    f"{self.spec.consent_subject} had no valid credit_assessment consent for this "
+                    f"source at {self.spec.consent_time}",
+                )
+                for row in refused[ROW].to_pylist():
+                    quarantine.add(row, [problem], records[row])
+            valid = gated.filter(gated[OK]).drop_columns([OK])
+        keyed = _with_row_key(self.con, self.spec, valid)
+        new = keys.add_new(np.asarray(keyed[lake.ROW_KEY].to_numpy(), dtype=np.uint64))
+        report.duplicates += int((~new).sum())
+        report.accepted += int(new.sum())
+        writer.write(keyed.filter(pa.array(new)))
+
+    def _to_database(
+        self,
+        raw: pa.Table,
+        valid: pa.Table,
+        conn: Connection,
+        quarantine: QuarantineWriter,
+        report: FileReport,
+    ) -> None:
+        identities: list[dict[str, Any]] | None = None
+        if self.spec.name == "persons":
+            identities = _identities(valid, self.pseudonymiser)
+            valid = valid.drop_columns(["name", "phone"]).append_column(
+                "phone_pseudonym",
+                pa.array([i["phone_pseudonym"] for i in identities], type=pa.string()),
+            )
+            for i in identities:
+                del i["phone_pseudonym"]
+        valid = self._pseudonymise(valid)
+        rows = valid.to_pylist()
+        if self.spec.name == "external_loans":
+            for r in rows:
+                if r["reported_at"] is None:
+                    r["reported_at"] = self.now
+        counts: WriteCounts = write_rows(
+            conn, self.spec.name, rows, identities, self.batch_id, self.now
+        )
+        report.accepted += counts.inserted
+        report.updated += counts.updated
+        report.duplicates += counts.duplicates
+        if counts.unknown_person_rows:
+            lost = pa.array(counts.unknown_person_rows, type=pa.int64())
+            records = _raw_records(raw, lost)
+            problem = Problem("person_id", "unknown_person", "person_id is not a known person")
+            for row in counts.unknown_person_rows:
+                quarantine.add(row, [problem], records[row])
+
+
+def _identities(valid: pa.Table, pseudonymiser: Pseudonymiser) -> list[dict[str, Any]]:
+    from creditgraph.contracts.schema import Namespace
+
+    out = []
+    for row, external, name, phone in zip(
+        valid[ROW].to_pylist(),
+        valid["person_id"].to_pylist(),
+        valid["name"].to_pylist(),
+        valid["phone"].to_pylist(),
+        strict=True,
+    ):
+        out.append(
+            {
+                "_row": row,
+                "person_id": pseudonymiser.one(Namespace.PERSON, external),
+                "external_id": external,
+                "name": name,
+                "phone": phone,
+                "phone_pseudonym": pseudonymiser.one(Namespace.PHONE, _digits(phone))
+                if phone
+                else None,
+            }
+        )
+    return out
+
+
+def _digits(phone: str) -> str:
+    """Phones are compared by their digits, so ``+86 138-0000-0000`` and ``8613800000000`` match."""
+    return "".join(ch for ch in phone if ch.isdigit())
+
+
+def _raw_records(raw: pa.Table, rows: pa.Array | pa.ChunkedArray) -> dict[int, dict[str, Any]]:
+    """The rows as they were read, keyed by row number, for the quarantine."""
+    picked = raw.filter(pc.is_in(raw[ROW], value_set=pa.array(rows, type=pa.int64())))
+    return {r.pop(ROW): r for r in picked.to_pylist()}
+
+
+def _with_row_key(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pa.Table) -> pa.Table:
+    names = [stored_name(spec.column(k)) for k in spec.natural_key]
+    parts = ", ".join(f'coalesce(CAST("{n}" AS VARCHAR), chr(0))' for n in names)
+    con.register("keyed_rows", rows)
+    try:
+        return arrow_table(
+            con,
+            f"SELECT *, md5_number_lower(concat_ws(chr(31), {parts})) AS {lake.ROW_KEY} FROM keyed_rows",
+        )
+    finally:
+        con.unregister("keyed_rows")
+
+
+def lake_columns(spec: TableSpec) -> list[Column]:
+    return [c for c in spec.all_columns if not c.personal]

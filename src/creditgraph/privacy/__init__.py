@@ -1,0 +1,1 @@
+"""Privacy: pseudonymisation now; consent records, encryption, retention and subject requests next."""

@@ -1,0 +1,1 @@
+"""Storage: the OLTP database (SQLAlchemy + Alembic) and the Parquet lake."""

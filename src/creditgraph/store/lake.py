@@ -1,0 +1,135 @@
+"""The lake: append-only Parquet per table, partitioned by ingest batch (``batch=<id>``).
+
+Only pseudonyms and typed values are written here. Each row carries ``row_key``, a 64-bit
+content hash of its natural key, which makes re-ingesting the same rows a no-op.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from creditgraph.contracts.schema import Column, Kind, TableSpec
+from creditgraph.contracts.validate import stored_name
+from creditgraph.duck import arrow_table
+
+ROW_KEY = "row_key"
+_ARROW_TYPES: dict[Kind, pa.DataType] = {
+    Kind.STRING: pa.string(),
+    Kind.ENUM: pa.string(),
+    Kind.INT: pa.int64(),
+    Kind.MONEY: pa.int64(),
+    Kind.DATE: pa.date32(),
+    Kind.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+    Kind.BOOL: pa.bool_(),
+}
+
+
+def lake_schema(spec: TableSpec) -> pa.Schema:
+    fields = [
+        pa.field(stored_name(c), _ARROW_TYPES[c.kind], nullable=not c.required)
+        for c in _stored(spec)
+    ]
+    return pa.schema([*fields, pa.field(ROW_KEY, pa.uint64(), nullable=False)])
+
+
+def _stored(spec: TableSpec) -> list[Column]:
+    return [c for c in spec.all_columns if not c.personal]
+
+
+def table_dir(lake_dir: Path, table: str) -> Path:
+    return lake_dir / table
+
+
+def parquet_glob(lake_dir: Path, table: str) -> str:
+    return str(table_dir(lake_dir, table) / "batch=*" / "*.parquet")
+
+
+def has_data(lake_dir: Path, table: str) -> bool:
+    return any(table_dir(lake_dir, table).glob("batch=*/*.parquet"))
+
+
+def existing_keys(
+    con: duckdb.DuckDBPyConnection, lake_dir: Path, table: str
+) -> npt.NDArray[np.uint64]:
+    """Sorted row keys already in the lake for ``table`` (8 bytes a row)."""
+    if not has_data(lake_dir, table):
+        return np.empty(0, dtype=np.uint64)
+    keys = arrow_table(
+        con, f"SELECT {ROW_KEY} FROM read_parquet('{parquet_glob(lake_dir, table)}') ORDER BY 1"
+    )
+    return np.asarray(keys[ROW_KEY].to_numpy(), dtype=np.uint64)
+
+
+def count_rows(con: duckdb.DuckDBPyConnection, lake_dir: Path, table: str) -> int:
+    if not has_data(lake_dir, table):
+        return 0
+    result = con.execute(f"SELECT count(*) FROM read_parquet('{parquet_glob(lake_dir, table)}')")
+    row = result.fetchone()
+    return int(row[0]) if row else 0
+
+
+class KeySet:
+    """Membership of 64-bit keys in a sorted array, grown in place chunk by chunk."""
+
+    def __init__(self, initial: npt.NDArray[np.uint64]) -> None:
+        self._keys = initial
+
+    def __len__(self) -> int:
+        return int(self._keys.size)
+
+    def add_new(self, keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+        """Mark which of ``keys`` are new (first occurrence, not seen before) and remember them."""
+        _, first = np.unique(keys, return_index=True)
+        is_first = np.zeros(keys.size, dtype=bool)
+        is_first[first] = True
+        if self._keys.size:
+            pos = np.searchsorted(self._keys, keys)
+            hit = self._keys[np.minimum(pos, self._keys.size - 1)] == keys
+            new = is_first & ~hit
+        else:
+            new = is_first
+        fresh = np.sort(keys[new])
+        if fresh.size:
+            self._keys = np.insert(self._keys, np.searchsorted(self._keys, fresh), fresh)
+        return np.asarray(new, dtype=bool)
+
+
+class LakeWriter:
+    """Writes one input file's accepted rows as one Parquet part, published only on commit."""
+
+    def __init__(self, lake_dir: Path, spec: TableSpec, batch_id: str, part: str) -> None:
+        self.schema = lake_schema(spec)
+        self.final = table_dir(lake_dir, spec.name) / f"batch={batch_id}" / f"{part}.parquet"
+        self.staging = self.final.with_name(self.final.name + ".part")
+        self._writer: pq.ParquetWriter | None = None
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        if self._writer is None:
+            self.final.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(self.staging, self.schema, compression="zstd")
+        self._writer.write_table(table.select(self.schema.names).cast(self.schema))
+        self.rows += table.num_rows
+
+    def commit(self) -> Path | None:
+        if self._writer is None:
+            return None
+        self._writer.close()
+        self._writer = None
+        self.staging.replace(self.final)
+        return self.final
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self.staging.unlink(missing_ok=True)
+        self.rows = 0

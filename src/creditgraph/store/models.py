@@ -1,0 +1,154 @@
+"""Database tables. All times are stored as naive UTC; all money as integer fen.
+
+Personal data lives only in ``person_identities`` so that erasure is one delete and every other
+table can be shared with analysts under a pseudonym.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import (
+    Table,
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+PSEUDONYM = String(40)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class IngestBatch(Base):
+    """One ``creditgraph ingest`` call: what came in, its content hash and what became of it."""
+
+    __tablename__ = "ingest_batches"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str | None] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(DateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime())
+    status: Mapped[str] = mapped_column(String(20))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    contract_version: Mapped[str] = mapped_column(String(10))
+    counts: Mapped[dict[str, dict[str, int]]] = mapped_column(JSON, default=dict)
+
+
+class IngestFile(Base):
+    __tablename__ = "ingest_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("ingest_batches.id"), index=True)
+    table_name: Mapped[str] = mapped_column(String(40))
+    path: Mapped[str] = mapped_column(String(1000))
+    file_format: Mapped[str] = mapped_column(String(10))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    rows_read: Mapped[int] = mapped_column(BigInteger)
+    accepted: Mapped[int] = mapped_column(BigInteger)
+    updated: Mapped[int] = mapped_column(BigInteger)
+    duplicates: Mapped[int] = mapped_column(BigInteger)
+    quarantined: Mapped[int] = mapped_column(BigInteger)
+    ignored_columns: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class Person(Base):
+    __tablename__ = "persons"
+
+    person_id: Mapped[str] = mapped_column(PSEUDONYM, primary_key=True)
+    segment: Mapped[str] = mapped_column(String(30))
+    region_tier: Mapped[str] = mapped_column(String(10))
+    birth_year: Mapped[int] = mapped_column(Integer)
+    gender: Mapped[str | None] = mapped_column(String(12))
+    occupation: Mapped[str] = mapped_column(String(200))
+    declared_monthly_income_fen: Mapped[int] = mapped_column(BigInteger)
+    registered_at: Mapped[datetime] = mapped_column(DateTime())
+    phone_pseudonym: Mapped[str | None] = mapped_column(PSEUDONYM, index=True)
+    row_hash: Mapped[str] = mapped_column(String(32))
+    batch_id: Mapped[str] = mapped_column(ForeignKey("ingest_batches.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    updated_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class PersonIdentity(Base):
+    """The only link from pseudonym back to the person: external id and personal fields."""
+
+    __tablename__ = "person_identities"
+
+    person_id: Mapped[str] = mapped_column(
+        ForeignKey("persons.person_id", ondelete="CASCADE"), primary_key=True
+    )
+    external_id: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(40))
+
+
+class Consent(Base):
+    __tablename__ = "consents"
+    __table_args__ = (
+        UniqueConstraint("person_id", "source", "purpose", "granted_at", name="uq_consent_key"),
+        Index("ix_consent_lookup", "purpose", "person_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.person_id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(100))
+    purpose: Mapped[str] = mapped_column(String(30))
+    granted_at: Mapped[datetime] = mapped_column(DateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime())
+    sensitive: Mapped[bool] = mapped_column(Boolean)
+    text_version: Mapped[str] = mapped_column(String(50))
+    row_hash: Mapped[str] = mapped_column(String(32))
+    batch_id: Mapped[str] = mapped_column(ForeignKey("ingest_batches.id"))
+
+
+class ExternalLoan(Base):
+    """A status report of a loan on another platform; reports are appended, never overwritten."""
+
+    __tablename__ = "external_loans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(
+        ForeignKey("persons.person_id", ondelete="CASCADE"), index=True
+    )
+    lender: Mapped[str] = mapped_column(String(100))
+    opened_at: Mapped[datetime] = mapped_column(DateTime())
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20))
+    max_dpd: Mapped[int] = mapped_column(Integer)
+    reported_at: Mapped[datetime] = mapped_column(DateTime())
+    row_hash: Mapped[str] = mapped_column(String(32), unique=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("ingest_batches.id"))
+
+
+class LoanOutcome(Base):
+    __tablename__ = "loan_outcomes"
+
+    loan_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    person_id: Mapped[str] = mapped_column(
+        ForeignKey("persons.person_id", ondelete="CASCADE"), index=True
+    )
+    applied_at: Mapped[datetime] = mapped_column(DateTime())
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    term_months: Mapped[int] = mapped_column(Integer)
+    defaulted: Mapped[bool] = mapped_column(Boolean)
+    observed_at: Mapped[datetime] = mapped_column(DateTime())
+    row_hash: Mapped[str] = mapped_column(String(32))
+    batch_id: Mapped[str] = mapped_column(ForeignKey("ingest_batches.id"))
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table behind a model, typed for Core statements."""
+    return cast(Table, model.__table__)
