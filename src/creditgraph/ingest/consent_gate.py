@@ -41,7 +41,7 @@ def load_consents(connection: Connection) -> pa.Table:
         Consent.revoked_at,
     ).where(Consent.purpose == GATE_PURPOSE)
     columns: list[list[object]] = [[] for _ in _CONSENT_SCHEMA]
-    for row in connection.execution_options(yield_per=50_000).execute(stmt):
+    for row in connection.execute(stmt.execution_options(yield_per=50_000)):
         for out, value in zip(columns, row, strict=True):
             out.append(value)
     return pa.Table.from_arrays(

@@ -69,26 +69,24 @@ def read_parquet(path: Path, columns: list[str], chunk_rows: int) -> Iterator[Ch
 
 
 def read_csv_fast(path: Path, columns: list[str], chunk_rows: int) -> Iterator[Chunk]:
-    """pyarrow's streaming reader; every value read as text so that validation sees it as written."""
+    """pyarrow's streaming reader; every value read as text so that validation sees it as written.
 
-    def on_invalid(_row: Any) -> str:
-        raise NeedsExactRowNumbers(str(path))
-
-    reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(block_size=8 << 20),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
-        convert_options=pacsv.ConvertOptions(
+    It cannot say which row a ragged line was, so on the first one the file is handed to
+    ``read_csv_exact`` (the caller discards what this pass staged).
+    """
+    options = {
+        "read_options": pacsv.ReadOptions(block_size=8 << 20),
+        "convert_options": pacsv.ConvertOptions(
             column_types=dict.fromkeys(columns, pa.string()),
             include_columns=columns,
             strings_can_be_null=False,
         ),
-    )
+    }
     next_row = 1
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
     try:
-        for batch in reader:
+        for batch in pacsv.open_csv(path, **options):
             pending.append(batch)
             pending_rows += batch.num_rows
             if pending_rows >= chunk_rows:
@@ -96,10 +94,8 @@ def read_csv_fast(path: Path, columns: list[str], chunk_rows: int) -> Iterator[C
                 yield Chunk(_with_row_numbers(table, next_row))
                 next_row += table.num_rows
                 pending, pending_rows = [], 0
-    except pa.ArrowInvalid as exc:
-        if "UTF8" in str(exc) or "utf8" in str(exc).lower():
-            raise NeedsExactRowNumbers(str(path)) from None
-        raise
+    except pa.ArrowInvalid:
+        raise NeedsExactRowNumbers(str(path)) from None
     if pending:
         yield Chunk(_with_row_numbers(pa.Table.from_batches(pending), next_row))
 

@@ -5,12 +5,12 @@ Everything here runs before the first write, so a batch that cannot be read leav
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from creditgraph.contracts.schema import INGEST_ORDER, TABLES, TableSpec, table_spec
@@ -74,18 +74,32 @@ def read_header(path: Path, file_format: str) -> tuple[str, ...]:
         if file_format == "parquet":
             return tuple(pq.read_schema(path).names)
         if file_format == "csv":
-            reader = pacsv.open_csv(
-                path, read_options=pacsv.ReadOptions(block_size=1 << 16, use_threads=False)
-            )
-            names = tuple(reader.schema.names)
-            reader.close()
-            return names
+            return _csv_header(path)
         return _jsonl_header(path)
     except IngestInputError:
         raise
-    except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError) or OSError
+    except (
+        OSError,
+        ValueError,
+        csv.Error,
+    ) as exc:  # pyarrow raises ArrowInvalid (a ValueError) or OSError
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise IngestInputError(f"{path}: cannot be read as {file_format}: {reason}") from None
+
+
+def _csv_header(path: Path) -> tuple[str, ...]:
+    from creditgraph.ingest.readers import open_text
+
+    with open_text(path) as handle:
+        header = next(csv.reader(handle), [])
+    names = tuple(h.strip() for h in header)
+    if any(not n for n in names) or len(set(names)) != len(names):
+        raise IngestInputError(f"{path}: cannot be read as csv: header has empty or repeated names")
+    try:
+        "".join(names).encode("utf-8")
+    except UnicodeEncodeError:
+        raise IngestInputError(f"{path}: cannot be read as csv: header is not UTF-8") from None
+    return names
 
 
 def _jsonl_header(path: Path) -> tuple[str, ...]:
