@@ -95,6 +95,18 @@ def db_current() -> None:
         engine.dispose()
 
 
+contract_app = typer.Typer(help="The input data contract.", no_args_is_help=True)
+
+
+@contract_app.command("docs")
+def contract_docs() -> None:
+    """Print the data contract as Markdown (the source of docs/data-contract.md)."""
+    from creditgraph.contracts.docs import render_markdown
+
+    typer.echo(render_markdown(), nl=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command("ingest")(ingest_command)
     app.add_typer(db_app, name="db")
+    app.add_typer(contract_app, name="contract")

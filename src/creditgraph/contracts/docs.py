@@ -1,0 +1,114 @@
+"""Render the data contract as Markdown, so the documentation cannot drift from the code."""
+
+from __future__ import annotations
+
+from creditgraph.contracts.schema import CONTRACT_VERSION, TABLES, Column, Kind
+
+_KIND_TEXT = {
+    Kind.STRING: "text",
+    Kind.ENUM: "one of the allowed values (case-insensitive, stored lower-case)",
+    Kind.INT: "integer",
+    Kind.MONEY: "CNY decimal, at most 2 decimals; stored as integer fen",
+    Kind.DATE: "ISO date `YYYY-MM-DD`",
+    Kind.TIMESTAMP: "ISO 8601 date-time; without an offset it is read in the business time zone; stored in UTC",
+    Kind.BOOL: "`true/false`, `t/f`, `1/0`, `yes/no`, `y/n`",
+}
+
+
+def _column_row(column: Column) -> str:
+    notes = []
+    if column.allowed:
+        notes.append("allowed: " + ", ".join(f"`{v}`" for v in column.allowed))
+    if column.minimum is not None:
+        notes.append(f"min {column.minimum}")
+    if column.maximum is not None:
+        notes.append(f"max {column.maximum}")
+    if column.pseudonymise is not None:
+        notes.append(f"pseudonymised ({column.pseudonymise.value})")
+    if column.personal:
+        notes.append("personal: identity table only, never in the lake")
+    if column.description:
+        notes.append(column.description)
+    required = "yes" if column.required else "no"
+    return f"| `{column.name}` | {column.kind.value} | {required} | {'; '.join(notes)} |"
+
+
+def render_markdown() -> str:
+    lines = [
+        f"# Input data contract v{CONTRACT_VERSION}",
+        "",
+        "Generated from `src/creditgraph/contracts/schema.py` by `creditgraph contract docs`;",
+        "a test keeps this page equal to the code.",
+        "",
+        "## Files",
+        "",
+        "One file per table, CSV (UTF-8, header row, optionally `.gz`), JSONL (one object per line) or",
+        "Parquet. The table is taken from the file name (`ties.csv`, `ties-2026-06.parquet`,",
+        "`ties.part1.jsonl`) or from `--table`. Columns not in the contract are ignored and reported,",
+        "never stored (there is no column for message content, and none is read).",
+        "",
+        "## Types",
+        "",
+        "| type | accepted text |",
+        "|---|---|",
+        *(f"| {k.value} | {v} |" for k, v in _KIND_TEXT.items()),
+        "",
+        "Empty cells and whitespace are missing values. Row numbers in the quarantine count data rows",
+        "from 1 (the CSV header is row 0; for JSONL, the line number).",
+        "",
+        "## What happens to a row",
+        "",
+        "1. A missing file, unknown table or format, unreadable file or missing required column stops",
+        "   the whole batch before anything is written (exit code 2, one line naming file and cause).",
+        "2. Each row is checked against its table below; a row that breaks any rule goes to",
+        "   `<home>/quarantine/<batch>/<nn>-<file>.jsonl` with file, row, field, rule and message",
+        "   (personal fields redacted). Lines that cannot be split into fields are `malformed_row`",
+        "   (CSV) or `malformed_json` (JSONL); undecodable bytes are `encoding`.",
+        "3. Identifiers are replaced by keyed HMAC-SHA256 pseudonyms (person, device and phone each",
+        "   in their own domain). Only `person_identities` in the database maps them back.",
+        "4. Social rows (ties, interactions, devices, activity_daily) pass the consent gate: their",
+        "   subject needs a `credit_assessment` consent for the row's source, granted at or before",
+        "   the row's time and neither expired nor revoked by then; otherwise `no_consent`. Rows with",
+        "   no source (no column, and no `--source` given) accept a consent from any source.",
+        "5. Rows of database tables must reference a known person, else `unknown_person`.",
+        "6. Re-ingested rows are recognised by their natural key and counted as duplicates; a changed",
+        "   row under the same key (e.g. a consent now revoked) updates the stored one.",
+        "",
+    ]
+    for spec in TABLES.values():
+        lines += [
+            f"## `{spec.name}`",
+            "",
+            spec.description,
+            "",
+            f"Stored in the {'Parquet lake' if spec.destination == 'lake' else 'database'}; "
+            f"natural key: {', '.join(f'`{k}`' for k in spec.natural_key)}.",
+            "",
+        ]
+        if spec.consent_subject:
+            lines += [
+                f"Consent gate: subject `{spec.consent_subject}`, at time `{spec.consent_time}`.",
+                "",
+            ]
+        lines += ["| column | type | required | notes |", "|---|---|---|---|"]
+        lines += [_column_row(c) for c in spec.all_columns]
+        lines.append("")
+        if spec.rules:
+            lines += ["| rule | field | must hold |", "|---|---|---|"]
+            lines += [f"| `{r.name}` | `{r.field}` | {r.description} |" for r in spec.rules]
+            lines.append("")
+    lines += [
+        "## Field rules",
+        "",
+        "| rule | meaning |",
+        "|---|---|",
+        "| `required` | a required value is missing |",
+        "| `type` | the text is not a value of the column's type |",
+        "| `allowed` | not one of the allowed values |",
+        "| `minimum` / `maximum` | out of range |",
+        "| `decimals` | money with more than 2 decimals |",
+        "| `no_consent` | the consent gate refused the row |",
+        "| `unknown_person` | the person is not in the database |",
+        "",
+    ]
+    return "\n".join(lines)
