@@ -33,7 +33,7 @@ from creditgraph.contracts.validate import (
 from creditgraph.duck import arrow_table, connect
 from creditgraph.ingest.consent_gate import CONSENT_RELATION, OK, apply_gate, load_consents
 from creditgraph.ingest.database import WriteCounts, write_rows
-from creditgraph.ingest.quarantine import Problem, QuarantineWriter
+from creditgraph.ingest.quarantine import Problem, QuarantineWriter, problems_json
 from creditgraph.ingest.readers import Chunk, NeedsExactRowNumbers, read_chunks
 from creditgraph.ingest.sources import SourceFile, resolve
 from creditgraph.privacy.pseudonym import Pseudonymiser, load_or_create_key
@@ -268,12 +268,17 @@ class _FileJob:
             quarantine.add(bad.row, [Problem("*", bad.rule, bad.message)], {"raw": bad.raw})
         result = validate_chunk(self.con, self.query, raw)
         if len(result.invalid_rows):
-            records = _raw_records(raw, result.invalid_rows)
-            for row, errors in zip(
-                result.invalid_rows.to_pylist(), result.invalid_errors, strict=True
-            ):
-                problems = [self._problem(e) for e in errors]
-                quarantine.add(row, problems, records[row])
+            texts: dict[tuple[str, ...], str] = {}
+            column = []
+            for errors in result.invalid_errors:
+                key = tuple(errors)
+                text = texts.get(key)
+                if text is None:
+                    text = texts[key] = problems_json([self._problem(e) for e in errors])
+                column.append(text)
+                for error in errors:
+                    quarantine.counts[error.split(":", 1)[1]] += 1
+            quarantine.add_rows(self.con, _raw_rows(raw, result.invalid_rows), pa.array(column))
         valid = result.valid
         if valid.num_rows:
             if writer is not None and keys is not None:
@@ -316,15 +321,19 @@ class _FileJob:
             gated = apply_gate(self.con, self.spec, valid)
             refused = gated.filter(pc.invert(gated[OK]))
             if refused.num_rows:
-                records = _raw_records(raw, refused[ROW])
                 problem = Problem(
                     self.spec.consent_subject,
                     "no_consent",
                     f"{self.spec.consent_subject} had no valid credit_assessment consent for this "
                     f"source at {self.spec.consent_time}",
                 )
-                for row in refused[ROW].to_pylist():
-                    quarantine.add(row, [problem], records[row])
+                quarantine.counts["no_consent"] += refused.num_rows
+                text = problems_json([problem])
+                quarantine.add_rows(
+                    self.con,
+                    _raw_rows(raw, refused[ROW]),
+                    pa.array([text] * refused.num_rows, type=pa.string()),
+                )
             valid = gated.filter(gated[OK]).drop_columns([OK])
         keyed = _with_row_key(self.con, self.spec, valid)
         new = keys.add_new(np.asarray(keyed[lake.ROW_KEY].to_numpy(), dtype=np.uint64))
@@ -363,10 +372,12 @@ class _FileJob:
         report.duplicates += counts.duplicates
         if counts.unknown_person_rows:
             lost = pa.array(counts.unknown_person_rows, type=pa.int64())
-            records = _raw_records(raw, lost)
             problem = Problem("person_id", "unknown_person", "person_id is not a known person")
-            for row in counts.unknown_person_rows:
-                quarantine.add(row, [problem], records[row])
+            quarantine.counts["unknown_person"] += len(lost)
+            text = problems_json([problem])
+            quarantine.add_rows(
+                self.con, _raw_rows(raw, lost), pa.array([text] * len(lost), type=pa.string())
+            )
 
 
 def _identities(valid: pa.Table, pseudonymiser: Pseudonymiser) -> list[dict[str, Any]]:
@@ -400,10 +411,12 @@ def _digits(phone: str) -> str:
     return "".join(ch for ch in phone if ch.isdigit())
 
 
-def _raw_records(raw: pa.Table, rows: pa.Array | pa.ChunkedArray) -> dict[int, dict[str, Any]]:
-    """The rows as they were read, keyed by row number, for the quarantine."""
-    picked = raw.filter(pc.is_in(raw[ROW], value_set=pa.array(rows, type=pa.int64())))
-    return {r.pop(ROW): r for r in picked.to_pylist()}
+def _raw_rows(raw: pa.Table, rows: pa.Array | pa.ChunkedArray) -> pa.Table:
+    """The rows as they were read, in the order of ``rows``, for the quarantine."""
+    if isinstance(rows, pa.ChunkedArray):
+        rows = rows.combine_chunks()
+    positions = pc.index_in(rows, value_set=raw[ROW])
+    return raw.take(positions)
 
 
 def _with_row_key(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pa.Table) -> pa.Table:

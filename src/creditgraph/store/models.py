@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import (
-    Table,
     JSON,
     BigInteger,
     Boolean,
@@ -19,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column

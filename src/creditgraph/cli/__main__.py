@@ -1,0 +1,5 @@
+"""``python -m creditgraph.cli`` runs the command line."""
+
+from creditgraph.cli.main import app
+
+app()
