@@ -124,6 +124,7 @@ EXTERNAL_LOAN_COLUMNS = [
 EXTERNAL_LOANS = [
     ["P1", "lender-a", "2024-05-01", "5000", "repaid", "0", "2025-01-01"],
     ["P2", "lender-b", "2024-07-01", "12000.00", "overdue", "45", "2025-01-01"],
+    ["P4", "lender-c", "2024-08-01", "800", "open", "0", ""],  # undated: dated by its batch
 ]
 OUTCOME_COLUMNS = [
     "loan_id",
@@ -156,7 +157,7 @@ EXPECTED_ACCEPTED = {
     "interactions": 3,
     "devices": 2,
     "activity_daily": 2,
-    "external_loans": 2,
+    "external_loans": 3,
     "loan_outcomes": 2,
 }
 RAW_IDS = {"P1", "P2", "P3", "P4", "X-999", "DEV-A", "DEV-B", "13812345678"}

@@ -9,6 +9,11 @@ import typer
 
 COMMAND_MODULES: tuple[str, ...] = (
     # one line per module; keep in the order they appear in --help
+    "creditgraph.cli.ingest_cmd",
+    "creditgraph.cli.demo_cmd",
+    "creditgraph.cli.graph_cmd",
+    "creditgraph.cli.features_cmd",
+    "creditgraph.cli.schedule_cmd",
 )
 
 

@@ -10,7 +10,9 @@ from creditgraph.settings import get_settings
 
 
 def demo_command(
-    people: int = typer.Option(20_000, "--people", min=100, help="Size of the synthetic population."),
+    people: int = typer.Option(
+        20_000, "--people", min=100, help="Size of the synthetic population."
+    ),
     seed: int = typer.Option(7, "--seed", help="Random seed; the same seed gives the same world."),
 ) -> None:
     """Simulate a population and run it through the platform, printing what each stage did."""

@@ -131,6 +131,9 @@ def write_rows(
     identity_by_row = {i["_row"]: i for i in identities or []}
     for r in rows:
         r["row_hash"] = row_hash({k: v for k, v in r.items() if k != "_row"})
+        # a report without a date is dated by its batch, after hashing: re-sending it is no news
+        if table_name == "external_loans" and r["reported_at"] is None:
+            r["reported_at"] = now
     existing = _existing(connection, target, rows)
     pending: dict[tuple[Any, ...], dict[str, Any]] = {}
     for r in rows:

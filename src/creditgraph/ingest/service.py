@@ -360,10 +360,6 @@ class _FileJob:
                 del i["phone_pseudonym"]
         valid = self._pseudonymise(valid)
         rows = valid.to_pylist()
-        if self.spec.name == "external_loans":
-            for r in rows:
-                if r["reported_at"] is None:
-                    r["reported_at"] = self.now
         counts: WriteCounts = write_rows(
             conn, self.spec.name, rows, identities, self.batch_id, self.now
         )

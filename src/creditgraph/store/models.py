@@ -6,13 +6,14 @@ table can be shared with analysts under a pseudonym.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import cast
+from datetime import date, datetime
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -147,6 +148,34 @@ class LoanOutcome(Base):
     observed_at: Mapped[datetime] = mapped_column(DateTime())
     row_hash: Mapped[str] = mapped_column(String(32))
     batch_id: Mapped[str] = mapped_column(ForeignKey("ingest_batches.id"))
+
+
+class OnlineFeatures(Base):
+    """The latest features of each person, for millisecond decisions."""
+
+    __tablename__ = "online_features"
+
+    person_id: Mapped[str] = mapped_column(PSEUDONYM, primary_key=True)
+    feature_set_version: Mapped[str] = mapped_column(String(20))
+    as_of: Mapped[date] = mapped_column(Date)
+    snapshot_id: Mapped[str] = mapped_column(String(80))
+    values: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class FeatureSnapshot(Base):
+    """An offline snapshot: which data it was built from, so a model can name its training data."""
+
+    __tablename__ = "feature_snapshots"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    feature_set_version: Mapped[str] = mapped_column(String(20))
+    as_of: Mapped[date] = mapped_column(Date, index=True)
+    engine: Mapped[str] = mapped_column(String(20))
+    path: Mapped[str] = mapped_column(String(1000))
+    rows: Mapped[int] = mapped_column(BigInteger)
+    data_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime())
 
 
 def table_of(model: type[Base]) -> Table:

@@ -1,0 +1,111 @@
+"""Build every feature of every person as of a date: relational on an Ibis backend, graph on scipy.
+
+This is the service behind ``creditgraph features build`` and ``graph build``; it loads, computes
+and hands back Arrow tables. Writing snapshots and the online table is ``store.py``'s job.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from creditgraph.features import relational as rel
+from creditgraph.features.asof import as_of_epoch
+from creditgraph.features.graph_features import GraphInputs, compute
+from creditgraph.features.labels import seeds_as_of
+
+FEATURE_SET_VERSION = "1"
+DEFAULT_HALF_LIFE_DAYS = 60.0
+Step = Callable[[str], None]
+
+
+@dataclass
+class FeatureBuild:
+    as_of: date
+    features: pa.Table  # one row per person registered before the as-of date
+    edges: pa.Table  # the weighted as-of edge list
+    timings: dict[str, float] = field(default_factory=dict)
+    graph_nodes: int = 0
+
+
+def _arrow(backend: Any, expr: Any) -> pa.Table:
+    table: pa.Table = backend.to_pyarrow(expr)
+    return table
+
+
+def relational_tables(
+    backend: Any, inputs: rel.Inputs, as_of: date, timezone: str, half_life: float
+) -> dict[str, pa.Table]:
+    """Every relational feature family and the edge list, materialised as Arrow."""
+    t = as_of_epoch(as_of, timezone)
+    exprs = {
+        "base": rel.person_base(inputs, t, as_of.year),
+        "activity": rel.activity_features(inputs, t),
+        "daily": rel.daily_activity_features(inputs, as_of),
+        "ties": rel.tie_features(inputs, t),
+        "external": rel.external_loan_features(inputs, t),
+        "devices": rel.device_features(inputs, t),
+        "edges": rel.weighted_edges(inputs, t, half_life),
+        "device_links": rel.device_links(inputs, t),
+    }
+    return {name: _arrow(backend, expr) for name, expr in exprs.items()}
+
+
+def assemble(
+    tables: dict[str, pa.Table], outcomes: pa.Table, as_of: date, timezone: str
+) -> FeatureBuild:
+    """Join the families on person and add the graph features."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    base = tables["base"].sort_by("person_id")
+    persons = base["person_id"].to_numpy(zero_copy_only=False)
+    edges = tables["edges"]
+    endpoints = pc.unique(
+        pa.concat_arrays([edges["a"].combine_chunks(), edges["b"].combine_chunks()])
+    )
+    outsiders = pc.filter(endpoints, pc.invert(pc.is_in(endpoints, value_set=base["person_id"])))
+    node_ids = np.concatenate([persons, np.sort(outsiders.to_numpy(zero_copy_only=False))]).astype(
+        object
+    )
+    seeds = seeds_as_of(outcomes, node_ids, as_of_epoch(as_of, timezone))
+    links = tables["device_links"]
+    graph = compute(
+        GraphInputs(
+            node_ids=node_ids,
+            edge_a=edges["a"].to_numpy(zero_copy_only=False).astype(object),
+            edge_b=edges["b"].to_numpy(zero_copy_only=False).astype(object),
+            strength=edges["strength"].to_numpy(zero_copy_only=False).astype(np.float64),
+            device_person=links["person_id"].to_numpy(zero_copy_only=False).astype(object),
+            device_id=links["device_id"].to_numpy(zero_copy_only=False).astype(object),
+        ),
+        seeds,
+    )
+    timings["graph"] = time.perf_counter() - started
+    started = time.perf_counter()
+    n = len(persons)
+    features = base
+    for name in ("activity", "daily", "ties", "external", "devices"):
+        features = features.join(tables[name], "person_id", join_type="left outer")
+    features = features.sort_by("person_id")
+    for name, values in graph.items():
+        features = features.append_column(name, pa.array(values[:n]))
+    features = _fill_counts(features)
+    features = features.append_column("as_of", pa.array([as_of] * n, type=pa.date32()))
+    timings["assemble"] = time.perf_counter() - started
+    return FeatureBuild(as_of, features, edges, timings, graph_nodes=len(node_ids))
+
+
+def _fill_counts(table: pa.Table) -> pa.Table:
+    """A person with no rows in a family has zero of it, not an unknown amount."""
+    for i, column in enumerate(table.schema):
+        numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+        if numeric and column.name not in ("age_years", "social_age_days"):
+            table = table.set_column(i, column.name, pc.fill_null(table[column.name], 0))
+    return table

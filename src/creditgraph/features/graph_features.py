@@ -1,0 +1,221 @@
+"""Graph features of every person on the embedded engine: scipy CSR and numpy, one pass each.
+
+Input: the as-of weighted edge list, the person-device links and the seeds. Output: one row per
+node. Definitions are in docs/features.md; the Spark engine computes the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from creditgraph.features.labels import Seeds
+from creditgraph.graph.csr import build_graph
+from creditgraph.graph.multilayer import influence_matrix, social_device_layers, supra_adjacency
+from creditgraph.graph.pagerank import pagerank, transition
+from creditgraph.graph.structure import clustering, leiden, two_hop_reach
+
+FloatArray = npt.NDArray[np.float64]
+ALPHA = 0.85
+STRONG_TIE_QUANTILE = 0.75
+
+
+@dataclass(frozen=True)
+class GraphInputs:
+    node_ids: npt.NDArray[np.object_]  # persons first, then contacts outside the book
+    edge_a: npt.NDArray[np.object_]
+    edge_b: npt.NDArray[np.object_]
+    strength: FloatArray
+    device_person: npt.NDArray[np.object_]
+    device_id: npt.NDArray[np.object_]
+
+
+def _row_stat(adj: Any, values: FloatArray, how: str) -> FloatArray:
+    """Per-row mean, max or median of ``values`` laid out like ``adj.data``."""
+    n = adj.shape[0]
+    counts = np.diff(adj.indptr)
+    out = np.zeros(n, dtype=np.float64)
+    if values.size == 0:
+        return out
+    rows = np.repeat(np.arange(n), counts)
+    if how == "mean":
+        sums = np.bincount(rows, weights=values, minlength=n)
+        np.divide(sums, counts, out=out, where=counts > 0)
+    elif how == "max":
+        np.maximum.at(out, rows, values)
+    elif how == "median":
+        order = np.lexsort((values, rows))
+        sorted_values = values[order]
+        starts = adj.indptr[:-1]
+        has = counts > 0
+        lo = starts + (counts - 1) // 2
+        hi = starts + counts // 2
+        out[has] = (sorted_values[lo[has]] + sorted_values[hi[has]]) / 2
+    return out
+
+
+def _common_neighbours(b: Any, block_rows: int = 50_000) -> FloatArray:
+    """For every stored edge of the 0/1 pattern ``b`` (in ``b.data`` order), its common neighbours."""
+    out = np.zeros(b.nnz, dtype=np.float64)
+    n = b.shape[0]
+    for start in range(0, n, block_rows):
+        stop = min(n, start + block_rows)
+        part = b[start:stop]
+        if part.nnz == 0:
+            continue
+        two_hop = sp.csr_array(part @ b)
+        local_rows = np.repeat(np.arange(stop - start), np.diff(part.indptr))
+        values = np.asarray(two_hop[local_rows, part.indices]).reshape(-1)
+        out[b.indptr[start] : b.indptr[stop]] = values
+    return out
+
+
+def _distinct_per_row(adj: Any, labels: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    n = adj.shape[0]
+    rows = np.repeat(np.arange(n), np.diff(adj.indptr))
+    pairs = np.unique(
+        rows.astype(np.int64) * (int(labels.max(initial=0)) + 1) + labels[adj.indices]
+    )
+    return np.bincount(pairs // (int(labels.max(initial=0)) + 1), minlength=n).astype(np.int64)
+
+
+def compute(
+    inputs: GraphInputs, seeds: Seeds, *, leiden_seed: int = 0
+) -> dict[str, npt.NDArray[Any]]:
+    """Every graph feature, one array per feature, aligned with ``inputs.node_ids``."""
+    ids = inputs.node_ids
+    n = len(ids)
+    graph = build_graph(
+        inputs.edge_a, inputs.edge_b, inputs.strength, directed=False, nodes=ids, duplicates="max"
+    )
+    w = graph.adjacency
+    b = sp.csr_array((np.ones(w.nnz), w.indices, w.indptr), shape=w.shape)
+    degree = np.diff(w.indptr).astype(np.int64)
+    strength = np.asarray(w.sum(axis=1)).reshape(-1)
+    threshold = float(np.quantile(w.data, STRONG_TIE_QUANTILE)) if w.nnz else 0.0
+    strong = np.bincount(
+        np.repeat(np.arange(n), degree), weights=(w.data >= threshold).astype(float), minlength=n
+    )
+    common = _common_neighbours(b)
+    out: dict[str, npt.NDArray[Any]] = {
+        "graph_degree": degree,
+        "tie_strength_sum": strength,
+        "tie_strength_mean": _row_stat(w, w.data, "mean"),
+        "tie_strength_max": _row_stat(w, w.data, "max"),
+        "strong_ties": strong.astype(np.int64),
+        "strong_tie_share": np.divide(strong, degree, out=np.zeros(n), where=degree > 0),
+        "mutual_friends_mean": _row_stat(b, common, "mean"),
+        "mutual_friends_median": _row_stat(b, common, "median"),
+        "reach_2hop": two_hop_reach(b),
+        "clustering": clustering(b),
+    }
+
+    op = transition(w)
+    uniform = pagerank(op, alpha=ALPHA).scores
+    out["pagerank"] = np.asarray(uniform, dtype=np.float64) * n
+    bad_cols = seeds.out_of_fold(seeds.bad)
+    good_cols = seeds.out_of_fold(seeds.good)
+    exposure = _batched_ppr(op, bad_cols)
+    support = _batched_ppr(op, good_cols)
+    baseline = np.asarray(uniform, dtype=np.float64)
+    out["default_exposure"] = seeds.pick(exposure) * n
+    out["good_exposure"] = seeds.pick(support) * n
+    out["default_exposure_ratio"] = np.divide(
+        seeds.pick(exposure), baseline, out=np.zeros(n), where=baseline > 0
+    )
+
+    bad_neighbours = b @ bad_cols
+    weighted_bad = w @ bad_cols
+    out["defaulted_contacts"] = seeds.pick(bad_neighbours).astype(np.int64)
+    out["defaulted_share_1hop"] = np.divide(
+        seeds.pick(weighted_bad), strength, out=np.zeros(n), where=strength > 0
+    )
+    two_hop_bad = w @ weighted_bad
+    two_hop_all = w @ strength
+    out["defaulted_share_2hop"] = np.divide(
+        seeds.pick(two_hop_bad), two_hop_all, out=np.zeros(n), where=two_hop_all > 0
+    )
+
+    communities = leiden(graph, seed=leiden_seed) if w.nnz else np.arange(n, dtype=np.int64)
+    sizes = np.bincount(communities)
+    out["community"] = communities
+    out["community_size"] = sizes[communities]
+    out["communities_reached"] = _distinct_per_row(b, communities)
+    bad_by_comm = np.stack(
+        [
+            np.bincount(communities, weights=bad_cols[:, k], minlength=sizes.size)
+            for k in range(bad_cols.shape[1])
+        ],
+        axis=1,
+    )
+    known_cols = seeds.out_of_fold(seeds.bad | seeds.good)
+    known_by_comm = np.stack(
+        [
+            np.bincount(communities, weights=known_cols[:, k], minlength=sizes.size)
+            for k in range(known_cols.shape[1])
+        ],
+        axis=1,
+    )
+    rate = np.divide(
+        bad_by_comm, known_by_comm, out=np.zeros_like(bad_by_comm), where=known_by_comm > 0
+    )
+    out["community_default_rate"] = seeds.pick(rate[communities])
+
+    out.update(_device_features(inputs, seeds, w, bad_cols))
+    return out
+
+
+def _batched_ppr(op: Any, columns: FloatArray) -> FloatArray:
+    """Personalised PageRank for each column with mass; empty columns score zero."""
+    result = np.zeros(columns.shape, dtype=np.float64)
+    has = columns.sum(axis=0) > 0
+    if has.any():
+        scores = pagerank(op, alpha=ALPHA, personalization=columns[:, has]).scores
+        result[:, has] = np.asarray(scores, dtype=np.float64).reshape(columns.shape[0], -1)
+    return result
+
+
+def _device_features(
+    inputs: GraphInputs, seeds: Seeds, w: Any, bad_cols: FloatArray
+) -> dict[str, npt.NDArray[Any]]:
+    """Defaulters sharing a device, and exposure over the social and device layers together."""
+    n = len(inputs.node_ids)
+    position = {pid: i for i, pid in enumerate(inputs.node_ids)}
+    person_pos = np.fromiter(
+        (position.get(p, -1) for p in inputs.device_person),
+        dtype=np.int64,
+        count=len(inputs.device_person),
+    )
+    keep = person_pos >= 0
+    devices, device_pos = np.unique(inputs.device_id[keep], return_inverse=True)
+    pd_matrix = sp.csr_array(
+        (np.ones(int(keep.sum())), (person_pos[keep], device_pos)), shape=(n, devices.size)
+    )
+    pd_matrix.data[:] = 1.0
+    shared = (pd_matrix @ pd_matrix.T).tocsr()
+    shared.setdiag(0)
+    shared.eliminate_zeros()
+    shared.data[:] = 1.0
+    out: dict[str, npt.NDArray[Any]] = {
+        "device_sharers": np.diff(shared.indptr).astype(np.int64),
+        "device_defaulters": seeds.pick(shared @ bad_cols).astype(np.int64),
+    }
+    ml = supra_adjacency(social_device_layers(w, pd_matrix), n_common=n)
+    op = transition(ml.supra)
+    columns = []
+    for k in range(bad_cols.shape[1]):
+        seeds_k = np.flatnonzero(bad_cols[:, k] > 0)
+        if seeds_k.size == 0:
+            columns.append(np.zeros(ml.n_supra))
+            continue
+        columns.append(np.asarray(influence_matrix(ml, seeds_k).sum(axis=1)).reshape(-1))
+    z = np.stack(columns, axis=1)
+    scores = _batched_ppr(op, z)
+    copies = ml.copies(np.arange(n))
+    person_scores = scores[copies].sum(axis=1)  # (n, folds)
+    out["multilayer_exposure"] = seeds.pick(person_scores) * n
+    return out

@@ -1,0 +1,122 @@
+"""The contract tables as Ibis tables: lake Parquet plus database tables, on DuckDB or Spark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import ibis
+import pyarrow as pa
+from sqlalchemy import Engine, select
+
+from creditgraph.contracts.schema import TABLES
+from creditgraph.features.relational import Inputs
+from creditgraph.store import lake
+from creditgraph.store.models import ExternalLoan, LoanOutcome, Person
+
+LAKE_TABLES = {
+    "ties": "ties",
+    "interactions": "interactions",
+    "devices": "devices",
+    "activity": "activity_daily",
+}
+
+_PERSON_COLUMNS = (
+    Person.person_id,
+    Person.segment,
+    Person.region_tier,
+    Person.birth_year,
+    Person.declared_monthly_income_fen,
+    Person.registered_at,
+)
+_LOAN_COLUMNS = (
+    ExternalLoan.person_id,
+    ExternalLoan.lender,
+    ExternalLoan.opened_at,
+    ExternalLoan.amount_fen,
+    ExternalLoan.status,
+    ExternalLoan.max_dpd,
+    ExternalLoan.reported_at,
+)
+_OUTCOME_COLUMNS = (
+    LoanOutcome.loan_id,
+    LoanOutcome.person_id,
+    LoanOutcome.applied_at,
+    LoanOutcome.amount_fen,
+    LoanOutcome.defaulted,
+    LoanOutcome.observed_at,
+)
+
+
+def _query_arrow(engine: Engine, columns: tuple[Any, ...]) -> pa.Table:
+    """A database query as an Arrow table with UTC timestamps, streamed in blocks."""
+    names = [c.key for c in columns]
+    data: list[list[Any]] = [[] for _ in names]
+    with engine.connect() as conn:
+        for row in conn.execute(select(*columns).execution_options(yield_per=100_000)):
+            for out, value in zip(data, row, strict=True):
+                out.append(value)
+    arrays = []
+    for values, column in zip(data, columns, strict=True):
+        arr = (
+            pa.array(values, type=_arrow_type(column))
+            if values
+            else pa.array([], _arrow_type(column))
+        )
+        arrays.append(arr)
+    return pa.Table.from_arrays(arrays, names)
+
+
+def _arrow_type(column: Any) -> pa.DataType:
+    python = column.type.python_type
+    if python is int:
+        return pa.int64()
+    if python is bool:
+        return pa.bool_()
+    if python.__name__ == "datetime":
+        return pa.timestamp("us")
+    return pa.string()
+
+
+def database_tables(engine: Engine) -> dict[str, pa.Table]:
+    return {
+        "persons": _query_arrow(engine, _PERSON_COLUMNS),
+        "external_loans": _query_arrow(engine, _LOAN_COLUMNS),
+        "outcomes": _query_arrow(engine, _OUTCOME_COLUMNS),
+    }
+
+
+def _utc(table: pa.Table) -> pa.Table:
+    """Naive database times are UTC; say so, so both engines agree with the lake's UTC times."""
+    fields = []
+    for field in table.schema:
+        if pa.types.is_timestamp(field.type) and field.type.tz is None:
+            field = field.with_type(pa.timestamp("us", tz="UTC"))
+        fields.append(field)
+    return table.cast(pa.schema(fields))
+
+
+def duckdb_inputs(
+    lake_dir: Path, tables: dict[str, pa.Table], con: Any = None
+) -> tuple[Any, Inputs]:
+    """Ibis-on-DuckDB tables: lake Parquet read in place, database tables from memory."""
+    con = con or ibis.duckdb.connect()
+    con.raw_sql("SET TimeZone = 'UTC'")
+    lake_tables = {}
+    for name, table in LAKE_TABLES.items():
+        if lake.has_data(lake_dir, table):
+            lake_tables[name] = con.read_parquet(
+                lake.parquet_glob(lake_dir, table), table_name=f"lake_{table}"
+            )
+        else:
+            empty = lake.lake_schema(TABLES[table]).empty_table()
+            lake_tables[name] = con.create_table(f"lake_{table}", empty, overwrite=True)
+    memory = {
+        name: con.create_table(f"db_{name}", _utc(t), overwrite=True) for name, t in tables.items()
+    }
+    return con, Inputs(
+        persons=memory["persons"],
+        external_loans=memory["external_loans"],
+        outcomes=memory["outcomes"],
+        **lake_tables,
+    )
