@@ -195,3 +195,14 @@ def test_store_writes_snapshot_and_online_row(tmp_path: Path, settings: Settings
     assert record["features"]["income_monthly_fen"] == 800050
     older = build_and_store(settings, date(2025, 3, 1))
     assert older.online_rows == 0  # never overwrite newer features with older ones
+
+
+def test_every_built_column_is_in_the_catalogue(tmp_path: Path) -> None:
+    from creditgraph.features.catalogue import FEATURES
+
+    settings = _settings(tmp_path)
+    ingest(world.write_world(tmp_path / "in"), settings)
+    columns = compute_features(settings, AS_OF).features.column_names
+    built = [c for c in columns if c not in ("person_id", "as_of")]
+    assert len(built) == len(set(built))
+    assert set(built) == {f.name for f in FEATURES}
