@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
+import pyarrow as pa
+
 from creditgraph.features.build import (
     DEFAULT_HALF_LIFE_DAYS,
     FeatureBuild,
@@ -15,6 +17,7 @@ from creditgraph.features.build import (
 )
 from creditgraph.features.inputs import database_tables, duckdb_inputs
 from creditgraph.features.store import SnapshotInfo, update_online, write_snapshot
+from creditgraph.features.training import Granularity, assemble_training_set
 from creditgraph.settings import Settings
 from creditgraph.store.db import migrated_engine
 
@@ -75,3 +78,22 @@ def build_and_store(
             rows = update_online(db, build.features, snapshot.id, as_of)
             build.timings["online_table"] = time.perf_counter() - t0
     return BuildResult(build, snapshot, rows, time.perf_counter() - started)
+
+
+def training_set(
+    settings: Settings,
+    granularity: Granularity = "day",
+    engine: Engine = "duckdb",
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+    progress: Any = None,
+) -> pa.Table:
+    """Every historical application with its person's features as of its own date."""
+    with migrated_engine(settings.database_url) as db:
+        outcomes = database_tables(db)["outcomes"]
+    return assemble_training_set(
+        outcomes,
+        settings.timezone,
+        granularity,
+        lambda day: compute_features(settings, day, engine, half_life_days),
+        progress,
+    )
