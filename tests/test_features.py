@@ -206,3 +206,29 @@ def test_every_built_column_is_in_the_catalogue(tmp_path: Path) -> None:
     built = [c for c in columns if c not in ("person_id", "as_of")]
     assert len(built) == len(set(built))
     assert set(built) == {f.name for f in FEATURES}
+
+
+def test_training_set_is_point_in_time(tmp_path: Path) -> None:
+    from creditgraph.features.service import training_set
+
+    settings = _settings(tmp_path)
+    files = world.write_world(tmp_path / "in")
+    outcomes = [
+        *world.OUTCOMES,  # applied before these people registered: no features, not in the set
+        ["L3", "P1", "2025-03-15 10:00", "2000", "6", "false", "2026-03-15"],
+        ["L4", "P2", "2025-04-20 10:00", "2000", "6", "true", "2026-04-20"],
+    ]
+    world.write_csv(tmp_path / "in" / "loan_outcomes.csv", world.OUTCOME_COLUMNS, outcomes)
+    ingest(files, settings)
+    ids = _ids(settings)
+    table = training_set(settings, "day")
+    rows = {r["loan_id"]: r for r in table.to_pylist()}
+    assert set(rows) == {"L3", "L4"}
+    assert rows["L3"]["as_of"] == date(2025, 3, 15) and rows["L3"]["label_defaulted"] is False
+    assert rows["L4"]["as_of"] == date(2025, 4, 20) and rows["L4"]["label_defaulted"] is True
+    direct = _rows(compute_features(settings, date(2025, 4, 20)).features)[ids["P2"]]
+    for name, value in direct.items():
+        if name != "as_of":
+            assert rows["L4"][name] == value, name
+    monthly = training_set(settings, "month")
+    assert {r["as_of"] for r in monthly.to_pylist()} == {date(2025, 3, 1), date(2025, 4, 1)}

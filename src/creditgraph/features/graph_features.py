@@ -151,7 +151,7 @@ def compute(
             for k in range(bad_cols.shape[1])
         ],
         axis=1,
-    )
+    ).astype(np.float64)
     known_cols = seeds.out_of_fold(seeds.bad | seeds.good)
     known_by_comm = np.stack(
         [
@@ -159,7 +159,7 @@ def compute(
             for k in range(known_cols.shape[1])
         ],
         axis=1,
-    )
+    ).astype(np.float64)
     rate = np.divide(
         bad_by_comm, known_by_comm, out=np.zeros_like(bad_by_comm), where=known_by_comm > 0
     )
