@@ -41,7 +41,12 @@ def _arrow(backend: Any, expr: Any) -> pa.Table:
 
 
 def relational_tables(
-    backend: Any, inputs: rel.Inputs, as_of: date, timezone: str, half_life: float
+    backend: Any,
+    inputs: rel.Inputs,
+    as_of: date,
+    timezone: str,
+    half_life: float,
+    timings: dict[str, float] | None = None,
 ) -> dict[str, pa.Table]:
     """Every relational feature family and the edge list, materialised as Arrow."""
     t = as_of_epoch(as_of, timezone)
@@ -55,7 +60,13 @@ def relational_tables(
         "edges": rel.weighted_edges(inputs, t, half_life),
         "device_links": rel.device_links(inputs, t),
     }
-    return {name: _arrow(backend, expr) for name, expr in exprs.items()}
+    out: dict[str, pa.Table] = {}
+    for name, expr in exprs.items():
+        started = time.perf_counter()
+        out[name] = _arrow(backend, expr)
+        if timings is not None:
+            timings[f"relational.{name}"] = time.perf_counter() - started
+    return out
 
 
 def assemble(
@@ -86,6 +97,7 @@ def assemble(
             device_id=links["device_id"].to_numpy(zero_copy_only=False).astype(object),
         ),
         seeds,
+        timings=timings,
     )
     timings["graph"] = time.perf_counter() - started
     started = time.perf_counter()

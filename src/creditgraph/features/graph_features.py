@@ -6,6 +6,7 @@ node. Definitions are in docs/features.md; the Spark engine computes the same nu
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,9 +85,14 @@ def _distinct_per_row(adj: Any, labels: npt.NDArray[np.int64]) -> npt.NDArray[np
 
 
 def compute(
-    inputs: GraphInputs, seeds: Seeds, *, leiden_seed: int = 0
+    inputs: GraphInputs,
+    seeds: Seeds,
+    *,
+    leiden_seed: int = 0,
+    timings: dict[str, float] | None = None,
 ) -> dict[str, npt.NDArray[Any]]:
     """Every graph feature, one array per feature, aligned with ``inputs.node_ids``."""
+    clock = _Clock(timings)
     ids = inputs.node_ids
     n = len(ids)
     graph = build_graph(
@@ -114,6 +120,7 @@ def compute(
         "clustering": clustering(b),
     }
 
+    clock.lap("graph.structure")
     op = transition(w)
     uniform = pagerank(op, alpha=ALPHA).scores
     out["pagerank"] = np.asarray(uniform, dtype=np.float64) * n
@@ -128,6 +135,7 @@ def compute(
         seeds.pick(exposure), baseline, out=np.zeros(n), where=baseline > 0
     )
 
+    clock.lap("graph.pagerank_exposure")
     bad_neighbours = b @ bad_cols
     weighted_bad = w @ bad_cols
     out["defaulted_contacts"] = seeds.pick(bad_neighbours).astype(np.int64)
@@ -140,6 +148,7 @@ def compute(
         seeds.pick(two_hop_bad), two_hop_all, out=np.zeros(n), where=two_hop_all > 0
     )
 
+    clock.lap("graph.neighbour_labels")
     communities = leiden(graph, seed=leiden_seed) if w.nnz else np.arange(n, dtype=np.int64)
     sizes = np.bincount(communities)
     out["community"] = communities
@@ -165,8 +174,24 @@ def compute(
     )
     out["community_default_rate"] = seeds.pick(rate[communities])
 
+    clock.lap("graph.communities")
     out.update(_device_features(inputs, seeds, w, bad_cols))
+    clock.lap("graph.devices_multilayer")
     return out
+
+
+class _Clock:
+    """Records the time since the previous lap under a name, when asked to keep timings."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[name] = now - self.last
+        self.last = now
 
 
 def _batched_ppr(op: Any, columns: FloatArray) -> FloatArray:

@@ -51,10 +51,18 @@ def compute_features(
         from creditgraph.features.spark_engine import spark_inputs
 
         backend, inputs = spark_inputs(settings.lake_dir, tables, spark)
-    relational = relational_tables(backend, inputs, as_of, settings.timezone, half_life_days)
+    timings: dict[str, float] = {}
+    relational = relational_tables(
+        backend, inputs, as_of, settings.timezone, half_life_days, timings
+    )
     rel_seconds = time.perf_counter() - started
     build = assemble(relational, tables["outcomes"], as_of, settings.timezone)
-    build.timings = {"load_database": load, "relational": rel_seconds, **build.timings}
+    build.timings = {
+        "load_database": load,
+        "relational": rel_seconds,
+        **timings,
+        **build.timings,
+    }
     return build
 
 
