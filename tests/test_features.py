@@ -232,3 +232,26 @@ def test_training_set_is_point_in_time(tmp_path: Path) -> None:
             assert rows["L4"][name] == value, name
     monthly = training_set(settings, "month")
     assert {r["as_of"] for r in monthly.to_pylist()} == {date(2025, 3, 1), date(2025, 4, 1)}
+
+
+def test_an_erased_person_leaves_the_graph_and_is_refused_at_the_door(tmp_path: Path) -> None:
+    from creditgraph.privacy.erasure import erase
+
+    settings = _settings(tmp_path)
+    files = world.write_world(tmp_path / "in")
+    ingest(files, settings)
+    ids = _ids(settings)
+    before = _rows(compute_features(settings, AS_OF).features)
+    assert before[ids["P1"]]["graph_degree"] == 2
+    engine = make_engine(settings.database_url)
+    report = erase(engine, ids["P2"], "DSR-1")
+    assert report.rows_deleted["persons"] == 1 and report.rows_deleted["person_identities"] == 1
+    assert erase(engine, ids["P2"]).already_erased
+    engine.dispose()
+    after = _rows(compute_features(settings, AS_OF).features)
+    assert ids["P2"] not in after
+    assert after[ids["P1"]]["graph_degree"] == 1  # only the outside contact is left
+    assert after[ids["P1"]]["interactions_90d"] == 0  # P1's interactions were all with P2
+    again = ingest(files, settings)
+    assert again.reasons()["erased_person"] > 0
+    assert ids["P2"] not in _ids(settings).values()

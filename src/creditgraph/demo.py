@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -39,13 +40,11 @@ def simulate_stage(ctx: DemoContext) -> None:
     from creditgraph.simulate import SimulationConfig, simulate
 
     ctx.console.rule("1. Simulate a population 模拟人群")
+    config = SimulationConfig(people=ctx.people, seed=ctx.seed)
     with RowProgress(ctx.console) as progress:
-        result = simulate(
-            SimulationConfig(people=ctx.people, seed=ctx.seed),
-            ctx.input_dir,
-            progress=progress.update,
-        )
+        result = simulate(config, ctx.input_dir, progress=progress.update)
     ctx.results["simulation"] = result
+    ctx.results["simulation_config"] = config
     table = Table(title=f"synthetic world in {result.out_dir} ({result.seconds:.1f} s)")
     table.add_column("table")
     table.add_column("rows", justify="right")
@@ -88,9 +87,62 @@ def ingest_stage(ctx: DemoContext) -> None:
     )
 
 
+def features_stage(ctx: DemoContext) -> None:
+    from creditgraph.features.catalogue import FEATURES
+    from creditgraph.features.service import build_and_store
+
+    as_of = ctx.results["simulation_config"].end_date
+    ctx.console.rule(f"3. Credit graph and features as of {as_of} 信用图谱与特征")
+    with ctx.console.status("building the credit graph and features…"):
+        result = build_and_store(ctx.settings, as_of)
+    ctx.results["features"] = result
+    build = result.build
+    ctx.console.print(
+        f"{build.features.num_rows:,} people x {len(FEATURES)} features; graph of "
+        f"{build.graph_nodes:,} nodes and {build.edges.num_rows:,} weighted edges; "
+        f"built in {result.seconds:.1f} s; snapshot {result.snapshot.id if result.snapshot else '-'}"
+    )
+    table = Table(title="feature table (selected columns) 特征表")
+    for name in ("feature", "family", "mean", "p50", "p90", "non-zero"):
+        table.add_column(name, justify="left" if name in ("feature", "family") else "right")
+    families = {f.name: f.family for f in FEATURES}
+    shown = (
+        "degree",
+        "partners_90d",
+        "reciprocity_90d",
+        "tie_strength_mean",
+        "mutual_friends_mean",
+        "clustering",
+        "reach_2hop",
+        "pagerank",
+        "default_exposure_ratio",
+        "defaulted_contacts",
+        "community_default_rate",
+        "device_sharers",
+        "ext_open_loans",
+        "active_days_90d",
+    )
+    for name in shown:
+        values = build.features[name].to_numpy(zero_copy_only=False).astype(float)
+        table.add_row(
+            name,
+            families[name],
+            f"{values.mean():.3g}",
+            f"{np.quantile(values, 0.5):.3g}",
+            f"{np.quantile(values, 0.9):.3g}",
+            f"{(values != 0).mean():.0%}",
+        )
+    ctx.console.print(table)
+    ctx.console.print(
+        f"online table 在线特征: {result.online_rows:,} people — try "
+        "`creditgraph features get <person_id>`"
+    )
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("simulate", simulate_stage),
     ("ingest", ingest_stage),
+    ("features", features_stage),
 ]
 
 

@@ -9,10 +9,12 @@ import typer
 
 COMMAND_MODULES: tuple[str, ...] = (
     # one line per module; keep in the order they appear in --help
+    "creditgraph.cli.simulate_cmd",
     "creditgraph.cli.ingest_cmd",
     "creditgraph.cli.demo_cmd",
     "creditgraph.cli.graph_cmd",
     "creditgraph.cli.features_cmd",
+    "creditgraph.cli.privacy_cmd",
     "creditgraph.cli.schedule_cmd",
 )
 

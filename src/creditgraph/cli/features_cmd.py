@@ -79,7 +79,7 @@ def features_get(
         pseudo = Pseudonymiser(load_or_create_key(settings.key_file))
         person_id = resolve_person(db, person, lambda p: pseudo.one(Namespace.PERSON, p))
         started = time.perf_counter()
-        record = get_online(db, person_id) if person_id else None
+        record = get_online(db, person_id)
         elapsed_ms = (time.perf_counter() - started) * 1000
     if record is None:
         err.print(

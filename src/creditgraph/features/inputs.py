@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 from creditgraph.contracts.schema import TABLES
 from creditgraph.features.relational import Inputs
 from creditgraph.store import lake
-from creditgraph.store.models import ExternalLoan, LoanOutcome, Person
+from creditgraph.store.models import Erasure, ExternalLoan, LoanOutcome, Person
 
 LAKE_TABLES = {
     "ties": "ties",
@@ -83,7 +83,19 @@ def database_tables(engine: Engine) -> dict[str, pa.Table]:
         "persons": _query_arrow(engine, _PERSON_COLUMNS),
         "external_loans": _query_arrow(engine, _LOAN_COLUMNS),
         "outcomes": _query_arrow(engine, _OUTCOME_COLUMNS),
+        "erased": _query_arrow(engine, (Erasure.person_id,)),
     }
+
+
+def without_erased(lake_tables: dict[str, Any], erased: Any) -> dict[str, Any]:
+    """Lake rows that mention an erased person are not read (tombstones until compaction)."""
+    out = {}
+    for name, table in lake_tables.items():
+        for column in ("src", "dst", "person_id"):
+            if column in table.columns:
+                table = table.filter(~table[column].isin(erased.person_id))
+        out[name] = table
+    return out
 
 
 def _utc(table: pa.Table) -> pa.Table:
@@ -118,5 +130,5 @@ def duckdb_inputs(
         persons=memory["persons"],
         external_loans=memory["external_loans"],
         outcomes=memory["outcomes"],
-        **lake_tables,
+        **without_erased(lake_tables, memory["erased"]),
     )

@@ -137,7 +137,7 @@ def update_online(engine: Engine, features: pa.Table, snapshot_id: str, as_of: d
     return written
 
 
-def resolve_person(engine: Engine, person: str, pseudonym_of: Any) -> str | None:
+def resolve_person(engine: Engine, person: str, pseudonym_of: Any) -> str:
     """A pseudonym from either a pseudonym or the lender's own id."""
     with engine.connect() as conn:
         if conn.execute(
@@ -149,8 +149,7 @@ def resolve_person(engine: Engine, person: str, pseudonym_of: Any) -> str | None
         ).scalar_one_or_none()
         if found:
             return str(found)
-    candidate = str(pseudonym_of(person))
-    return candidate
+    return str(pseudonym_of(person))
 
 
 def get_online(engine: Engine, person_id: str) -> dict[str, Any] | None:

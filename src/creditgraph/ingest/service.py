@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, Engine, insert, update
 
-from creditgraph.contracts.schema import CONTRACT_VERSION, Column, TableSpec
+from creditgraph.contracts.schema import CONTRACT_VERSION, Column, Namespace, TableSpec
 from creditgraph.contracts.validate import (
     ROW,
     compile_query,
@@ -36,6 +36,7 @@ from creditgraph.ingest.database import WriteCounts, write_rows
 from creditgraph.ingest.quarantine import Problem, QuarantineWriter, problems_json
 from creditgraph.ingest.readers import Chunk, NeedsExactRowNumbers, read_chunks
 from creditgraph.ingest.sources import SourceFile, resolve
+from creditgraph.privacy.erasure import erased_ids
 from creditgraph.privacy.pseudonym import Pseudonymiser, load_or_create_key
 from creditgraph.settings import Settings
 from creditgraph.store import lake
@@ -181,6 +182,7 @@ class _FileJob:
         self.query = compile_query(self.spec, set(self.columns))
         part = f"{index:03d}-{source_file.path.name.split('.')[0]}"
         self.quarantine_path = settings.quarantine_dir / batch_id / f"{part}.jsonl"
+        self.erased = pa.array([], type=pa.string())
 
     def run(self, progress: Progress | None) -> FileReport:
         try:
@@ -201,6 +203,7 @@ class _FileJob:
         total = self._total_rows()
         try:
             with self.engine.begin() as conn:
+                self.erased = pa.array(sorted(erased_ids(conn)), type=pa.string())
                 keys = None
                 if writer is not None:
                     keys = lake.KeySet(
@@ -302,6 +305,31 @@ class _FileJob:
                 )
         return valid
 
+    def _drop_erased(
+        self, raw: pa.Table, valid: pa.Table, quarantine: QuarantineWriter
+    ) -> pa.Table:
+        """Rows about a person erased on request are refused: erasure is for good."""
+        if not len(self.erased) or valid.num_rows == 0:
+            return valid
+        hit = None
+        for column in self.spec.all_columns:
+            if column.pseudonymise is Namespace.PERSON and column.name in valid.column_names:
+                mask = pc.is_in(valid[column.name], value_set=self.erased)
+                hit = mask if hit is None else pc.or_(hit, mask)
+        if hit is None or not pc.any(hit).as_py():
+            return valid
+        refused = valid.filter(hit)
+        problem = Problem(
+            "person_id", "erased_person", "the row is about a person erased on request"
+        )
+        quarantine.counts["erased_person"] += refused.num_rows
+        quarantine.add_rows(
+            self.con,
+            _raw_rows(raw, refused[ROW]),
+            pa.array([problems_json([problem])] * refused.num_rows, type=pa.string()),
+        )
+        return valid.filter(pc.invert(hit))
+
     def _to_lake(
         self,
         raw: pa.Table,
@@ -311,7 +339,7 @@ class _FileJob:
         keys: lake.KeySet,
         report: FileReport,
     ) -> None:
-        valid = self._pseudonymise(valid)
+        valid = self._drop_erased(raw, self._pseudonymise(valid), quarantine)
         if self.default_source is not None and "source" in valid.column_names:
             index = valid.schema.get_field_index("source")
             valid = valid.set_column(
@@ -358,7 +386,7 @@ class _FileJob:
             )
             for i in identities:
                 del i["phone_pseudonym"]
-        valid = self._pseudonymise(valid)
+        valid = self._drop_erased(raw, self._pseudonymise(valid), quarantine)
         rows = valid.to_pylist()
         counts: WriteCounts = write_rows(
             conn, self.spec.name, rows, identities, self.batch_id, self.now
@@ -377,8 +405,6 @@ class _FileJob:
 
 
 def _identities(valid: pa.Table, pseudonymiser: Pseudonymiser) -> list[dict[str, Any]]:
-    from creditgraph.contracts.schema import Namespace
-
     out = []
     for row, external, name, phone in zip(
         valid[ROW].to_pylist(),

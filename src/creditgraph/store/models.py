@@ -178,6 +178,20 @@ class FeatureSnapshot(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime())
 
 
+class Erasure(Base):
+    """A tombstone: this pseudonym was erased on request and must never be used again.
+
+    The person's database rows are deleted; lake rows that mention the pseudonym are filtered out
+    on every read until the lake is compacted.
+    """
+
+    __tablename__ = "erasures"
+
+    person_id: Mapped[str] = mapped_column(PSEUDONYM, primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(DateTime())
+    request_ref: Mapped[str | None] = mapped_column(String(100))
+
+
 def table_of(model: type[Base]) -> Table:
     """The Core table behind a model, typed for Core statements."""
     return cast(Table, model.__table__)
