@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
+# extras installed by `make test`; CI adds the Spark engine: make test EXTRAS=dev,spark
+EXTRAS ?= dev
 
 .PHONY: demo test install install-dev lint typecheck pytest bench docs clean
 
@@ -14,7 +16,7 @@ install: $(BIN)/python
 	$(PIP) install --quiet -e .
 
 install-dev: $(BIN)/python
-	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet -e '.[$(EXTRAS)]'
 
 demo: install
 	$(BIN)/creditgraph demo
