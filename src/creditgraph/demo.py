@@ -54,6 +54,7 @@ def simulate_stage(ctx: DemoContext) -> None:
 
 
 def ingest_stage(ctx: DemoContext) -> None:
+    from creditgraph.cli.ingest_cmd import batch_table
     from creditgraph.ingest.service import ingest
 
     ctx.console.rule("2. Ingest with the consent gate 采集与授权校验")
@@ -61,18 +62,7 @@ def ingest_stage(ctx: DemoContext) -> None:
     with RowProgress(ctx.console) as progress:
         report = ingest(files, ctx.settings, batch_name="demo", progress=progress.update)
     ctx.results["ingest"] = report
-    table = Table(title=f"batch {report.batch_id}")
-    for name in ("table", "read", "stored", "updated", "already stored", "quarantined"):
-        table.add_column(name, justify="left" if name == "table" else "right")
-    for name, c in report.by_table().items():
-        table.add_row(
-            name,
-            *(
-                f"{c.get(k, 0):,}"
-                for k in ("rows_read", "accepted", "updated", "duplicates", "quarantined")
-            ),
-        )
-    ctx.console.print(table)
+    ctx.console.print(batch_table(report))
     reasons = report.reasons()
     if reasons:
         ctx.console.print(

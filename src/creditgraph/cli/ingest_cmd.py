@@ -10,6 +10,7 @@ from rich.table import Table
 
 from creditgraph.cli.progress import RowProgress
 from creditgraph.ingest.errors import IngestInputError
+from creditgraph.ingest.service import BatchReport
 from creditgraph.settings import get_settings
 
 console = Console()
@@ -43,18 +44,7 @@ def ingest_command(
     except IngestInputError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(2) from None
-    summary = Table(title=f"batch {report.batch_id}  sha256 {report.content_sha256[:16]}…")
-    for name in ("table", "read", "accepted", "updated", "duplicates", "quarantined"):
-        summary.add_column(name, justify="left" if name == "table" else "right")
-    for name, counts in report.by_table().items():
-        summary.add_row(
-            name,
-            *(
-                f"{counts.get(k, 0):,}"
-                for k in ("rows_read", "accepted", "updated", "duplicates", "quarantined")
-            ),
-        )
-    console.print(summary)
+    console.print(batch_table(report))
     reasons = report.reasons()
     if reasons:
         console.print(
@@ -64,6 +54,22 @@ def ingest_command(
     ignored = sorted({c for f in report.files for c in f.ignored_columns})
     if ignored:
         console.print(f"columns not in the contract, not stored: {', '.join(ignored)}")
+
+
+def batch_table(report: BatchReport) -> Table:
+    """Per-table counts of one ingest batch, as the CLI and the demo show them."""
+    table = Table(title=f"batch {report.batch_id}  sha256 {report.content_sha256[:16]}…")
+    for name in ("table", "read", "accepted", "updated", "duplicates", "quarantined"):
+        table.add_column(name, justify="left" if name == "table" else "right")
+    for name, counts in report.by_table().items():
+        table.add_row(
+            name,
+            *(
+                f"{counts.get(k, 0):,}"
+                for k in ("rows_read", "accepted", "updated", "duplicates", "quarantined")
+            ),
+        )
+    return table
 
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
