@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -19,11 +19,19 @@ import pyarrow.compute as pc
 from creditgraph.features import relational as rel
 from creditgraph.features.asof import as_of_epoch
 from creditgraph.features.graph_features import GraphInputs, compute
-from creditgraph.features.labels import seeds_as_of
+from creditgraph.features.labels import Seeds, seeds_as_of
 
 FEATURE_SET_VERSION = "1"
 DEFAULT_HALF_LIFE_DAYS = 60.0
 Step = Callable[[str], None]
+
+
+class GraphEngine(Protocol):
+    """Graph features of (graph inputs, seeds): the embedded ``compute`` or the Spark engine's."""
+
+    def __call__(
+        self, inputs: GraphInputs, seeds: Seeds, *, timings: dict[str, float] | None = None
+    ) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -70,9 +78,13 @@ def relational_tables(
 
 
 def assemble(
-    tables: dict[str, pa.Table], outcomes: pa.Table, as_of: date, timezone: str
+    tables: dict[str, pa.Table],
+    outcomes: pa.Table,
+    as_of: date,
+    timezone: str,
+    graph_engine: GraphEngine = compute,
 ) -> FeatureBuild:
-    """Join the families on person and add the graph features."""
+    """Join the families on person and add the graph features (by ``graph_engine``)."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     base = tables["base"].sort_by("person_id")
@@ -87,7 +99,7 @@ def assemble(
     )
     seeds = seeds_as_of(outcomes, node_ids, as_of_epoch(as_of, timezone))
     links = tables["device_links"]
-    graph = compute(
+    graph = graph_engine(
         GraphInputs(
             node_ids=node_ids,
             edge_a=edges["a"].to_numpy(zero_copy_only=False).astype(object),
