@@ -23,13 +23,13 @@ pytest.importorskip("pyspark")
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from creditgraph.features.graph_features import _common_neighbours, _row_stat
+from creditgraph.features.graph_features import _row_stat
 from creditgraph.features.service import compute_features
 from creditgraph.features.spark_engine import arrow_frame, spark_session
 from creditgraph.graph import spark as sg
 from creditgraph.graph.csr import build_graph
 from creditgraph.graph.pagerank import pagerank, personalized_pagerank, transition
-from creditgraph.graph.structure import clustering, triangles, two_hop_reach
+from creditgraph.graph.structure import clustering, triangles, two_hop_reach, two_hop_summary
 from creditgraph.ingest.service import ingest
 from creditgraph.settings import Settings
 from tests import world
@@ -193,7 +193,7 @@ def test_facebook_structure(facebook: tuple[Any, Any, Any]) -> None:
     # common neighbours of every tie, in CSR order, and their mean and median per node
     b = graph.adjacency.copy()
     b.data[:] = 1.0
-    common = _common_neighbours(b)
+    common = two_hop_summary(b).common
     rows = np.repeat(np.arange(n), np.diff(b.indptr))
     table = per_arc.toArrow()
     got = dict(

@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -88,25 +89,24 @@ def assemble(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     base = tables["base"].sort_by("person_id")
-    persons = base["person_id"].to_numpy(zero_copy_only=False)
+    persons = base["person_id"].combine_chunks()
     edges = tables["edges"]
-    endpoints = pc.unique(
-        pa.concat_arrays([edges["a"].combine_chunks(), edges["b"].combine_chunks()])
-    )
-    outsiders = pc.filter(endpoints, pc.invert(pc.is_in(endpoints, value_set=base["person_id"])))
-    node_ids = np.concatenate([persons, np.sort(outsiders.to_numpy(zero_copy_only=False))]).astype(
-        object
-    )
-    seeds = seeds_as_of(outcomes, node_ids, as_of_epoch(as_of, timezone))
+    edge_a, edge_b = edges["a"].combine_chunks(), edges["b"].combine_chunks()
+    endpoints = pc.unique(pa.concat_arrays([edge_a, edge_b]))
+    outsiders = pc.filter(endpoints, pc.invert(pc.is_in(endpoints, value_set=persons)))
+    nodes = pa.concat_arrays([persons, outsiders.sort()])
+    node_ids = nodes.to_numpy(zero_copy_only=False).astype(object)
+    seeds = seeds_as_of(outcomes, nodes, as_of_epoch(as_of, timezone))
     links = tables["device_links"]
+    device_ids = links["device_id"].combine_chunks()
     graph = graph_engine(
         GraphInputs(
             node_ids=node_ids,
-            edge_a=edges["a"].to_numpy(zero_copy_only=False).astype(object),
-            edge_b=edges["b"].to_numpy(zero_copy_only=False).astype(object),
+            edge_a=_positions(edge_a, nodes),
+            edge_b=_positions(edge_b, nodes),
             strength=edges["strength"].to_numpy(zero_copy_only=False).astype(np.float64),
-            device_person=links["person_id"].to_numpy(zero_copy_only=False).astype(object),
-            device_id=links["device_id"].to_numpy(zero_copy_only=False).astype(object),
+            device_person=_positions(links["person_id"].combine_chunks(), nodes),
+            device_id=_positions(device_ids, pc.unique(device_ids).sort()),
         ),
         seeds,
         timings=timings,
@@ -124,6 +124,12 @@ def assemble(
     features = features.append_column("as_of", pa.array([as_of] * n, type=pa.date32()))
     timings["assemble"] = time.perf_counter() - started
     return FeatureBuild(as_of, features, edges, timings, graph_nodes=len(node_ids))
+
+
+def _positions(values: pa.Array, universe: pa.Array) -> npt.NDArray[np.int64]:
+    """Each value's position in ``universe`` (-1 when absent), by Arrow's hash lookup."""
+    found = pc.index_in(values, value_set=universe)
+    return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def _fill_counts(table: pa.Table) -> pa.Table:

@@ -15,24 +15,36 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from creditgraph.features.labels import Seeds
-from creditgraph.graph.csr import build_graph
+from creditgraph.graph.csr import Graph, build_graph
 from creditgraph.graph.multilayer import influence_matrix, social_device_layers, supra_adjacency
-from creditgraph.graph.pagerank import pagerank, transition
-from creditgraph.graph.structure import clustering, leiden, two_hop_reach
+from creditgraph.graph.pagerank import pagerank_batches, transition
+from creditgraph.graph.structure import leiden, two_hop_summary
 
 FloatArray = npt.NDArray[np.float64]
 ALPHA = 0.85
 STRONG_TIE_QUANTILE = 0.75
 
 
+IntArray = npt.NDArray[np.int64]
+LEIDEN_ITERATIONS = (
+    2  # the library default; iterating to a fixed point costs 6x for +0.0003 modularity
+)
+
+
 @dataclass(frozen=True)
 class GraphInputs:
+    """The as-of graph, integer-coded: positions into ``node_ids`` and device numbers.
+
+    Pseudonyms are coded once (by Arrow hashing, in ``build.assemble``); numpy arrays of 32-hex
+    strings would cost 128 bytes per endpoint and a sort, which at 10M ties is gigabytes.
+    """
+
     node_ids: npt.NDArray[np.object_]  # persons first, then contacts outside the book
-    edge_a: npt.NDArray[np.object_]
-    edge_b: npt.NDArray[np.object_]
+    edge_a: IntArray  # position of one end of each tie
+    edge_b: IntArray
     strength: FloatArray
-    device_person: npt.NDArray[np.object_]
-    device_id: npt.NDArray[np.object_]
+    device_person: IntArray  # position of the person of each device link
+    device_id: IntArray  # device number, 0..k-1 in the order of the device ids
 
 
 def _row_stat(adj: Any, values: FloatArray, how: str) -> FloatArray:
@@ -59,22 +71,6 @@ def _row_stat(adj: Any, values: FloatArray, how: str) -> FloatArray:
     return out
 
 
-def _common_neighbours(b: Any, block_rows: int = 50_000) -> FloatArray:
-    """For every stored edge of the 0/1 pattern ``b`` (in ``b.data`` order), its common neighbours."""
-    out = np.zeros(b.nnz, dtype=np.float64)
-    n = b.shape[0]
-    for start in range(0, n, block_rows):
-        stop = min(n, start + block_rows)
-        part = b[start:stop]
-        if part.nnz == 0:
-            continue
-        two_hop = sp.csr_array(part @ b)
-        local_rows = np.repeat(np.arange(stop - start), np.diff(part.indptr))
-        values = np.asarray(two_hop[local_rows, part.indices]).reshape(-1)
-        out[b.indptr[start] : b.indptr[stop]] = values
-    return out
-
-
 def _distinct_per_row(adj: Any, labels: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     n = adj.shape[0]
     rows = np.repeat(np.arange(n), np.diff(adj.indptr))
@@ -96,7 +92,12 @@ def compute(
     ids = inputs.node_ids
     n = len(ids)
     graph = build_graph(
-        inputs.edge_a, inputs.edge_b, inputs.strength, directed=False, nodes=ids, duplicates="max"
+        inputs.edge_a,
+        inputs.edge_b,
+        inputs.strength,
+        directed=False,
+        nodes=np.arange(n, dtype=np.int64),
+        duplicates="max",
     )
     w = graph.adjacency
     b = sp.csr_array((np.ones(w.nnz), w.indices, w.indptr), shape=w.shape)
@@ -106,7 +107,8 @@ def compute(
     strong = np.bincount(
         np.repeat(np.arange(n), degree), weights=(w.data >= threshold).astype(float), minlength=n
     )
-    common = _common_neighbours(b)
+    two_hop = two_hop_summary(b)
+    common = two_hop.common
     out: dict[str, npt.NDArray[Any]] = {
         "graph_degree": degree,
         "tie_strength_sum": strength,
@@ -116,19 +118,19 @@ def compute(
         "strong_tie_share": np.divide(strong, degree, out=np.zeros(n), where=degree > 0),
         "mutual_friends_mean": _row_stat(b, common, "mean"),
         "mutual_friends_median": _row_stat(b, common, "median"),
-        "reach_2hop": two_hop_reach(b),
-        "clustering": clustering(b),
+        "reach_2hop": two_hop.reach,
+        "clustering": two_hop.clustering(degree),
     }
 
     clock.lap("graph.structure")
     op = transition(w)
-    uniform = pagerank(op, alpha=ALPHA).scores
-    out["pagerank"] = np.asarray(uniform, dtype=np.float64) * n
     bad_cols = seeds.out_of_fold(seeds.bad)
     good_cols = seeds.out_of_fold(seeds.good)
-    exposure = _batched_ppr(op, bad_cols)
-    support = _batched_ppr(op, good_cols)
-    baseline = np.asarray(uniform, dtype=np.float64)
+    runs = _batched_ppr(op, {"plain": np.ones((n, 1)), "bad": bad_cols, "good": good_cols})
+    uniform = runs["plain"][:, 0] if n else np.zeros(0)
+    out["pagerank"] = uniform * n
+    exposure, support = runs["bad"], runs["good"]
+    baseline = uniform
     out["default_exposure"] = seeds.pick(exposure) * n
     out["good_exposure"] = seeds.pick(support) * n
     out["default_exposure_ratio"] = np.divide(
@@ -149,7 +151,7 @@ def compute(
     )
 
     clock.lap("graph.neighbour_labels")
-    communities = leiden(graph, seed=leiden_seed) if w.nnz else np.arange(n, dtype=np.int64)
+    communities = community_labels(graph, leiden_seed)
     sizes = np.bincount(communities)
     out["community"] = communities
     out["community_size"] = sizes[communities]
@@ -180,6 +182,13 @@ def compute(
     return out
 
 
+def community_labels(graph: Graph, seed: int) -> IntArray:
+    """Leiden communities of the social graph; without ties everyone is their own community."""
+    if not graph.adjacency.nnz:
+        return np.arange(graph.n_nodes, dtype=np.int64)
+    return leiden(graph, seed=seed, n_iterations=LEIDEN_ITERATIONS)
+
+
 class _Clock:
     """Records the time since the previous lap under a name, when asked to keep timings."""
 
@@ -194,13 +203,20 @@ class _Clock:
         self.last = now
 
 
-def _batched_ppr(op: Any, columns: FloatArray) -> FloatArray:
-    """Personalised PageRank for each column with mass; empty columns score zero."""
-    result = np.zeros(columns.shape, dtype=np.float64)
-    has = columns.sum(axis=0) > 0
-    if has.any():
-        scores = pagerank(op, alpha=ALPHA, personalization=columns[:, has]).scores
-        result[:, has] = np.asarray(scores, dtype=np.float64).reshape(columns.shape[0], -1)
+def _batched_ppr(op: Any, batches: dict[str, FloatArray]) -> dict[str, FloatArray]:
+    """Personalised PageRank of every column of every batch, in one loop; empty columns score 0."""
+    live = {}
+    for name, columns in batches.items():
+        has = columns.sum(axis=0) > 0
+        live[name] = (has, columns[:, has])
+    runs = pagerank_batches(op, {name: cols for name, (_, cols) in live.items()}, alpha=ALPHA)
+    result = {}
+    for name, columns in batches.items():
+        has, _ = live[name]
+        scores = np.zeros(columns.shape, dtype=np.float64)
+        if name in runs:
+            scores[:, has] = np.asarray(runs[name].scores, dtype=np.float64)
+        result[name] = scores
     return result
 
 
@@ -209,16 +225,13 @@ def _device_features(
 ) -> dict[str, npt.NDArray[Any]]:
     """Defaulters sharing a device, and exposure over the social and device layers together."""
     n = len(inputs.node_ids)
-    position = {pid: i for i, pid in enumerate(inputs.node_ids)}
-    person_pos = np.fromiter(
-        (position.get(p, -1) for p in inputs.device_person),
-        dtype=np.int64,
-        count=len(inputs.device_person),
-    )
+    person_pos = inputs.device_person
     keep = person_pos >= 0
-    devices, device_pos = np.unique(inputs.device_id[keep], return_inverse=True)
+    _, device_pos = np.unique(inputs.device_id[keep], return_inverse=True)
+    n_devices = int(device_pos.max(initial=-1)) + 1
     pd_matrix = sp.csr_array(
-        (np.ones(int(keep.sum())), (person_pos[keep], device_pos)), shape=(n, devices.size)
+        (np.ones(int(keep.sum())), (person_pos[keep], device_pos.reshape(-1))),
+        shape=(n, n_devices),
     )
     pd_matrix.data[:] = 1.0
     shared = (pd_matrix @ pd_matrix.T).tocsr()
@@ -239,7 +252,7 @@ def _device_features(
             continue
         columns.append(np.asarray(influence_matrix(ml, seeds_k).sum(axis=1)).reshape(-1))
     z = np.stack(columns, axis=1)
-    scores = _batched_ppr(op, z)
+    scores = _batched_ppr(op, {"multilayer": z})["multilayer"]
     copies = ml.copies(np.arange(n))
     person_scores = scores[copies].sum(axis=1)  # (n, folds)
     out["multilayer_exposure"] = seeds.pick(person_scores) * n

@@ -44,14 +44,20 @@ class Seeds:
         return np.asarray(per_fold[np.arange(per_fold.shape[0]), self.fold], dtype=np.float64)
 
 
-def seeds_as_of(outcomes: pa.Table, node_ids: npt.NDArray[np.object_], t_epoch: int) -> Seeds:
+def seeds_as_of(outcomes: pa.Table, node_ids: pa.Array | list[str], t_epoch: int) -> Seeds:
     """Bad and good labels of the nodes, from outcomes observed before ``t_epoch``."""
+    nodes = node_ids if isinstance(node_ids, pa.Array) else pa.array(node_ids, pa.string())
     observed = pc.less(
         pc.cast(pc.cast(outcomes["observed_at"], pa.timestamp("s")), pa.int64()), t_epoch
     )
     known = outcomes.filter(observed)
-    bad_ids = set(known.filter(known["defaulted"])["person_id"].to_pylist())
-    all_ids = set(known["person_id"].to_pylist())
-    bad = np.fromiter((i in bad_ids for i in node_ids), dtype=bool, count=len(node_ids))
-    labelled = np.fromiter((i in all_ids for i in node_ids), dtype=bool, count=len(node_ids))
-    return Seeds(bad=bad, good=labelled & ~bad, fold=fold_of(node_ids))
+    bad_ids = known.filter(known["defaulted"])["person_id"]
+    bad = pc.is_in(nodes, value_set=bad_ids.combine_chunks()).to_numpy(zero_copy_only=False)
+    labelled = pc.is_in(nodes, value_set=known["person_id"].combine_chunks()).to_numpy(
+        zero_copy_only=False
+    )
+    return Seeds(
+        bad=np.asarray(bad, dtype=bool),
+        good=np.asarray(labelled & ~bad, dtype=bool),
+        fold=fold_of(nodes.to_pylist()),
+    )

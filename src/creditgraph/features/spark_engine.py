@@ -25,6 +25,7 @@ from creditgraph.features.graph_features import (
     ALPHA,
     STRONG_TIE_QUANTILE,
     GraphInputs,
+    community_labels,
     compute,
 )
 from creditgraph.features.inputs import LAKE_TABLES, _utc, without_erased
@@ -32,7 +33,6 @@ from creditgraph.features.labels import FOLDS, Seeds
 from creditgraph.features.relational import Inputs
 from creditgraph.graph import spark as sg
 from creditgraph.graph.csr import build_graph
-from creditgraph.graph.structure import leiden
 from creditgraph.store import lake
 
 Arrays = dict[str, npt.NDArray[Any]]
@@ -217,7 +217,7 @@ def spark_graph_features(
         spark,
         pa.table(
             {
-                "id": pa.array(ids.tolist(), pa.string()),
+                "id": positions,  # the inputs are integer-coded: a node's id is its position
                 "node": positions,
                 "fold": seeds.fold.astype(np.int64),
                 "bad": seeds.bad.astype(np.int64),
@@ -229,8 +229,8 @@ def spark_graph_features(
         spark,
         pa.table(
             {
-                "a": pa.array(inputs.edge_a.tolist(), pa.string()),
-                "b": pa.array(inputs.edge_b.tolist(), pa.string()),
+                "a": inputs.edge_a.astype(np.int64),
+                "b": inputs.edge_b.astype(np.int64),
                 "weight": inputs.strength.astype(np.float64),
             }
         ),
@@ -336,8 +336,8 @@ def _device_links(spark: SparkSession, index: DataFrame, inputs: GraphInputs) ->
         spark,
         pa.table(
             {
-                "id": pa.array(inputs.device_person.tolist(), pa.string()),
-                "device_id": pa.array(inputs.device_id.tolist(), pa.string()),
+                "id": inputs.device_person.astype(np.int64),
+                "device_id": inputs.device_id.astype(np.int64),
             }
         ),
     )
@@ -487,11 +487,10 @@ def _communities(
         inputs.edge_b,
         inputs.strength,
         directed=False,
-        nodes=inputs.node_ids,
+        nodes=np.arange(n, dtype=np.int64),
         duplicates="max",
     )
-    w = graph.adjacency
-    communities = leiden(graph, seed=leiden_seed) if w.nnz else np.arange(n, dtype=np.int64)
+    communities = community_labels(graph, leiden_seed)
     members = arrow_frame(
         spark, pa.table({"node": np.arange(n, dtype=np.int64), "community": communities})
     )

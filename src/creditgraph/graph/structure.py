@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import igraph as ig
@@ -84,15 +85,57 @@ def _row_blocks(b: Any) -> Iterator[slice]:
         start = stop
 
 
-def triangles(graph: Graph | Any) -> IntArray:
-    """Triangles through each node of the undirected pattern: ``((B·B) ∘ B)·1 / 2``."""
-    b = undirected_pattern(graph)
-    out = np.zeros(b.shape[0], dtype=np.int64)
+@dataclass(frozen=True)
+class TwoHop:
+    """What one pass over ``B·B`` tells about every node and tie of the undirected pattern."""
+
+    common: FloatArray  # per stored entry of the pattern, in CSR order: the tie's common neighbours
+    triangles: IntArray  # per node
+    reach: IntArray  # per node: distinct nodes within two hops, the node itself excluded
+
+    def clustering(self, degree: IntArray) -> FloatArray:
+        """Local clustering coefficient ``2 t_i / (d_i (d_i − 1))``, 0 when ``d_i < 2``."""
+        d = degree.astype(np.float64)
+        pairs = d * (d - 1)
+        out = np.zeros(d.size, dtype=np.float64)
+        np.divide(2.0 * self.triangles, pairs, out=out, where=pairs > 0)
+        return out
+
+
+def two_hop_summary(pattern: Any) -> TwoHop:
+    """Common neighbours per tie, triangles and 2-hop reach per node, from one blockwise ``B·B``.
+
+    ``pattern`` must be a symmetric 0/1 CSR adjacency without self-loops (``undirected_pattern``
+    or the pattern of an undirected ``Graph``). Row blocks keep each product under ``_BLOCK_NNZ``
+    entries, so memory stays bounded whatever the hubs. For a row ``i``: ``(B·B)[i, j]`` over its
+    ties ``j`` are the common neighbours; their sum is twice its triangles; the distinct 2-hop
+    set is the pattern of ``(B·B)[i]`` (which holds ``i`` itself once it has a tie) plus the
+    ties with no common neighbour.
+    """
+    b = sp.csr_array(pattern)
+    b.sort_indices()
+    n = b.shape[0]
+    common = np.zeros(b.nnz, dtype=np.float64)
+    reach = np.zeros(n, dtype=np.int64)
     for rows in _row_blocks(b):
         part = b[rows]
-        closed = (part @ b).multiply(part)
-        out[rows] = np.asarray(closed.sum(axis=1)).reshape(-1) // 2
-    return out
+        if part.nnz == 0:
+            continue
+        paths = sp.csr_array(part @ b)
+        local_rows = np.repeat(np.arange(part.shape[0]), np.diff(part.indptr))
+        values = np.asarray(paths[local_rows, part.indices]).reshape(-1)
+        common[b.indptr[rows.start] : b.indptr[rows.stop]] = values
+        unshared = np.bincount(local_rows, weights=values == 0, minlength=part.shape[0])
+        has_tie = np.diff(part.indptr) > 0
+        reach[rows] = np.diff(paths.indptr) + unshared.astype(np.int64) - has_tie
+    all_rows = np.repeat(np.arange(n), np.diff(b.indptr))
+    triangles = np.bincount(all_rows, weights=common, minlength=n).astype(np.int64) // 2
+    return TwoHop(common=common, triangles=triangles, reach=reach)
+
+
+def triangles(graph: Graph | Any) -> IntArray:
+    """Triangles through each node of the undirected pattern: ``((B·B) ∘ B)·1 / 2``."""
+    return two_hop_summary(undirected_pattern(graph)).triangles
 
 
 def clustering(graph: Graph | Any) -> FloatArray:
@@ -102,26 +145,12 @@ def clustering(graph: Graph | Any) -> FloatArray:
     undirected first.
     """
     b = undirected_pattern(graph)
-    t = triangles(b).astype(np.float64)
-    d = np.diff(b.indptr).astype(np.float64)
-    pairs = d * (d - 1)
-    out = np.zeros_like(t)
-    np.divide(2.0 * t, pairs, out=out, where=pairs > 0)
-    return out
+    return two_hop_summary(b).clustering(np.diff(b.indptr).astype(np.int64))
 
 
 def two_hop_reach(graph: Graph | Any) -> IntArray:
     """Distinct nodes within two hops (undirected), excluding the node itself."""
-    b = undirected_pattern(graph)
-    out = np.zeros(b.shape[0], dtype=np.int64)
-    for rows in _row_blocks(b):
-        part = b[rows]
-        reach = (part @ b + part).tocsr()
-        reach.data[:] = 1
-        # B has no self-loops, so B·B reaches the node itself exactly when it has a neighbour
-        has_neighbour = np.diff(part.indptr) > 0
-        out[rows] = np.diff(reach.indptr) - has_neighbour.astype(np.int64)
-    return out
+    return two_hop_summary(undirected_pattern(graph)).reach
 
 
 def to_igraph(graph: Graph | Any, *, directed: bool = False) -> tuple[ig.Graph, FloatArray]:
@@ -135,7 +164,9 @@ def to_igraph(graph: Graph | Any, *, directed: bool = False) -> tuple[ig.Graph, 
         adj = sp.triu(sym, k=1, format="coo")
     else:
         adj = adj.tocoo()
-    g = ig.Graph(n=n, edges=np.column_stack([adj.row, adj.col]).tolist(), directed=directed)
+    g = ig.Graph(n=n, directed=directed)
+    # an (m, 2) integer array goes in without a Python list of pairs (3x faster at 5M ties)
+    g.add_edges(np.column_stack([adj.row, adj.col]).astype(np.int64))
     return g, np.asarray(adj.data, dtype=np.float64)
 
 
