@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -190,6 +191,58 @@ class Erasure(Base):
     person_id: Mapped[str] = mapped_column(PSEUDONYM, primary_key=True)
     erased_at: Mapped[datetime] = mapped_column(DateTime())
     request_ref: Mapped[str | None] = mapped_column(String(100))
+
+
+class ModelVersion(Base):
+    """A trained model: its artifact, the data it learnt from, its metrics, and who deployed it.
+
+    The artifact is plain JSON (a scorecard's bins and points, or a challenger's trees and
+    calibrator), so a version can be scored, audited or reproduced without the training code.
+    """
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    family: Mapped[str] = mapped_column(String(20))
+    as_of: Mapped[date] = mapped_column(Date)
+    feature_set_version: Mapped[str] = mapped_column(String(20))
+    training_data_sha256: Mapped[str] = mapped_column(String(64))
+    artifact: Mapped[dict[str, Any]] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    created_by: Mapped[str] = mapped_column(String(100))
+    promoted_by: Mapped[str | None] = mapped_column(String(100))
+    promoted_at: Mapped[datetime | None] = mapped_column(DateTime())
+    report_path: Mapped[str | None] = mapped_column(String(1000))
+
+
+class ModelEvent(Base):
+    """The audit trail of the registry: every registration, promotion and retirement."""
+
+    __tablename__ = "model_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    event: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(DateTime())
+    note: Mapped[str | None] = mapped_column(String(500))
+
+
+class Score(Base):
+    """One person's score as of a date by one model version (batch scoring writes these)."""
+
+    __tablename__ = "scores"
+
+    person_id: Mapped[str] = mapped_column(PSEUDONYM, primary_key=True)
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"), primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+    pd: Mapped[float] = mapped_column(Float)
+    grade: Mapped[str] = mapped_column(String(4))
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    scored_at: Mapped[datetime] = mapped_column(DateTime())
 
 
 def table_of(model: type[Base]) -> Table:

@@ -1,0 +1,1 @@
+"""Credit scoring: scorecards, challengers, explanations and validation."""
