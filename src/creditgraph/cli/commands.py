@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "creditgraph.cli.features_cmd",
     "creditgraph.cli.privacy_cmd",
     "creditgraph.cli.schedule_cmd",
+    "creditgraph.cli.model_cmd",
 )
 
 

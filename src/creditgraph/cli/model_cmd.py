@@ -1,0 +1,306 @@
+"""``creditgraph model``: scorecards on any table an analyst brings.
+
+``fit-table`` fits the monotone scorecard on a CSV or Parquet file, prints the IV and bin
+tables and writes the JSON artifact; ``score-table`` applies an artifact to a file and writes
+one row per input row, in input order. The commands only translate: files become tables, the
+scoring package does the work. Bad input is one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from creditgraph.scoring.artifact import BatchScores, Card
+
+console = Console()
+err = Console(stderr=True)
+model_app = typer.Typer(help="Scoring models: fit and apply scorecards.", no_args_is_help=True)
+
+GOOD_BAD = {"good": 0, "bad": 1}
+
+
+class InputError(ValueError):
+    """A file or option the command cannot use."""
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+def read_table(path: Path) -> pa.Table:
+    """A CSV (optionally .gz) or Parquet file as a pyarrow Table; empty text cells are nulls."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    name = path.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")):
+            return pq.read_table(path)
+        if name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
+            options = pacsv.ConvertOptions(strings_can_be_null=True)
+            parse = pacsv.ParseOptions(delimiter="\t" if name.endswith(".tsv") else ",")
+            return pacsv.read_csv(path, parse_options=parse, convert_options=options)
+    except (pa.ArrowInvalid, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: cannot read it ({first})") from None
+    raise InputError(f"{path}: unknown file type; use .csv, .csv.gz, .tsv or .parquet")
+
+
+def _split_names(values: Sequence[str]) -> list[str]:
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
+def target_vector(table: pa.Table, column: str, bad_value: str | None) -> tuple[Any, Any, str]:
+    """(y with 1 for bad, mask of rows with a target, the bad value as text)."""
+    import numpy as np
+
+    from creditgraph.scoring.artifact import category_text
+
+    if column not in table.column_names:
+        raise InputError(f"target column {column!r} is not in the table")
+    texts = [category_text(v) for v in table.column(column).to_pylist()]
+    known = np.array([t is not None for t in texts])
+    values = sorted({t for t in texts if t is not None})
+    if len(values) != 2:
+        shown = ", ".join(values[:5]) + (" ..." if len(values) > 5 else "")
+        raise InputError(
+            f"target column {column!r} must have exactly two values; it has {len(values)}"
+            + (f" ({shown})" if values else "")
+        )
+    if bad_value is None:
+        lowered = {v.lower() for v in values}
+        if set(values) == {"0", "1"}:
+            bad = "1"
+        elif lowered == set(GOOD_BAD):
+            bad = next(v for v in values if v.lower() == "bad")
+        else:
+            raise InputError(
+                f"target column {column!r} has values {values[0]!r} and {values[1]!r}; "
+                "say which one is bad with --bad-value"
+            )
+    else:
+        bad = category_text(_number_or_text(bad_value)) or ""
+        if bad not in values:
+            raise InputError(
+                f"--bad-value {bad_value!r} is not a value of {column!r} "
+                f"({values[0]!r} or {values[1]!r})"
+            )
+    y = np.array([t == bad for t in texts], dtype=np.int_)
+    return y, known, bad
+
+
+def _number_or_text(text: str) -> object:
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _print_wide(table: Table) -> None:
+    """Never squeeze names into ellipses: print at least as wide as the table needs."""
+    natural = console.measure(table, options=console.options.update(max_width=10_000)).maximum
+    wide = Console(width=max(console.width, natural)) if natural > console.width else console
+    wide.print(table)
+
+
+def _print_iv(card: Card) -> None:
+    rows = sorted(card.training.get("variables", []), key=lambda r: -float(r["iv"]))
+    table = Table(title="Information value", box=box.SIMPLE_HEAD)
+    for name, justify in (
+        ("variable", "left"),
+        ("type", "left"),
+        ("IV", "right"),
+        ("bins", "right"),
+        ("in card", "center"),
+        ("note", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        table.add_row(
+            escape(str(r["variable"])),
+            str(r["type"]),
+            f"{float(r['iv']):.4f}",
+            str(r["bins"]),
+            "yes" if r["selected"] else "-",
+            escape(str(r["note"])),
+        )
+    _print_wide(table)
+
+
+def _print_bins(card: Card) -> None:
+    for v in card.variables:
+        title = (
+            f"{escape(v.name)}  ({v.kind}, {v.trend}; IV {v.iv:.4f}; coefficient "
+            f"{v.coefficient:.4f})"
+        )
+        table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+        for name in ("bin", "count", "count %", "bad rate", "WoE", "points"):
+            table.add_column(name, justify="left" if name == "bin" else "right")
+        total = sum(b.count for b in v.bins) or 1
+        for b in v.bins:
+            label = b.label + ("  (no data: worst bin)" if b.fallback else "")
+            table.add_row(
+                escape(label),
+                f"{b.count:,}",
+                f"{100 * b.count / total:.1f}",
+                "-" if b.event_rate is None else f"{b.event_rate:.3f}",
+                f"{b.woe:.4f}",
+                f"{b.points:.2f}",
+            )
+        _print_wide(table)
+
+
+@model_app.command("fit-table")
+def fit_table(
+    data: Path = typer.Argument(..., help="A CSV or Parquet table, one row per applicant."),
+    target: str = typer.Option(..., "--target", metavar="COL", help="The outcome column."),
+    bad_value: str | None = typer.Option(
+        None,
+        "--bad-value",
+        metavar="V",
+        help="The target value that means bad (default: 1 of 0/1, or 'bad' of good/bad).",
+    ),
+    exclude: list[str] = typer.Option(
+        [], "--exclude", metavar="COLS", help="Columns to leave out, comma-separated."
+    ),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Seed for cross-validation folds."),
+    out: Path = typer.Option(..., "--out", metavar="CARD.json", help="Where to write the card."),
+) -> None:
+    """Fit a monotone scorecard on a table; print IV and bin tables; write the JSON artifact."""
+    from creditgraph.scoring.artifact import Card, save
+    from creditgraph.scoring.scorecard import Scorecard, ScorecardError
+
+    try:
+        table = read_table(data)
+        y, known, bad = target_vector(table, target, bad_value)
+        excluded = _split_names(exclude)
+        unknown = [c for c in excluded if c not in table.column_names]
+        if unknown:
+            raise InputError(f"--exclude names columns not in the table: {', '.join(unknown)}")
+        features = [c for c in table.column_names if c != target and c not in excluded]
+        if not features:
+            raise InputError("no feature columns are left to fit on")
+        frame = table.select(features).to_pandas()
+        dropped = int((~known).sum())
+        frame, y = frame[known].reset_index(drop=True), y[known]
+        with console.status(f"fitting on {len(frame):,} rows and {len(features)} columns…"):
+            model = Scorecard(random_state=seed).fit(frame, y)
+        card = model.card_
+        training = dict(card.training)
+        training["source"] = {
+            "file": data.name,
+            "sha256": _sha256(data),
+            "rows": table.num_rows,
+            "rows_without_target": dropped,
+        }
+        training["target"] = {"column": target, "bad_value": bad}
+        card = Card(**{**card.__dict__, "training": training})
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save(card, out)
+    except (InputError, ScorecardError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    _print_iv(card)
+    _print_bins(card)
+    cv_auc = training.get("cv_auc")
+    console.print(
+        f"{len(frame):,} rows ({int(y.sum()):,} bad, {100 * y.mean():.1f}%)"
+        + (f", {dropped:,} without a target left out" if dropped else "")
+        + f"; {len(card.variables)} of {len(features)} columns in the card; "
+        + f"C {training['C']:g}"
+        + (f", cross-validated AUC {cv_auc:.4f}" if cv_auc is not None else "")
+        + f", training AUC {training['train_auc']:.4f}",
+        highlight=False,
+    )
+    console.print(f"wrote {out}", highlight=False, markup=False)
+
+
+def scores_table(scores: BatchScores, ids: Any = None, id_name: str = "id") -> pa.Table:
+    """The output rows: row number, optional id, score, PD, grade, four reasons in zh and en."""
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(scores)
+    columns: dict[str, Any] = {"row": pa.array(np.arange(1, n + 1, dtype=np.int64))}
+    if ids is not None:
+        columns[id_name] = ids
+    columns |= {
+        "score": pa.array(scores.score),
+        "pd": pa.array(scores.pd),
+        "grade": pa.array(scores.grade.astype(object)),
+    }
+    codes, zh, en = scores.reason_codes(), scores.reason_texts("zh"), scores.reason_texts("en")
+    for k in range(codes.shape[1]):
+        columns[f"reason_{k + 1}_code"] = pa.array(codes[:, k], type=pa.string())
+        columns[f"reason_{k + 1}_zh"] = pa.array(zh[:, k], type=pa.string())
+        columns[f"reason_{k + 1}_en"] = pa.array(en[:, k], type=pa.string())
+    return pa.table(columns)
+
+
+@model_app.command("score-table")
+def score_table(
+    card_path: Path = typer.Argument(..., metavar="CARD.json", help="A fitted scorecard."),
+    data: Path = typer.Argument(..., help="A CSV or Parquet table with the card's columns."),
+    out: Path = typer.Option(..., "--out", metavar="SCORES.csv", help="Where to write scores."),
+    id_column: str | None = typer.Option(
+        None, "--id", metavar="COL", help="Copy this column into the output beside the row number."
+    ),
+) -> None:
+    """Score every row of a table with a scorecard: score, PD, grade and reasons, in input order."""
+    import pyarrow.csv as pacsv
+
+    from creditgraph.scoring.artifact import ArtifactError, ScoringInputError, load_scorer
+
+    try:
+        if not card_path.is_file():
+            raise InputError(f"{card_path}: no such file")
+        scorer = load_scorer(card_path)
+        table = read_table(data)
+        if id_column is not None and id_column not in table.column_names:
+            raise InputError(f"--id column {id_column!r} is not in the table")
+        scores = scorer.score_batch(table)
+        ids = None if id_column is None else table.column(id_column)
+        result = scores_table(scores, ids, id_column or "id")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pacsv.write_csv(result, out)
+    except (InputError, ArtifactError, ScoringInputError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    grades = {g.grade: 0 for g in scorer.card.grades}
+    for grade in scores.grade.tolist():
+        grades[grade] += 1
+    mean = float(scores.score.mean()) if len(scores) else float("nan")
+    console.print(
+        f"{len(scores):,} rows scored; mean score {mean:.1f}; grades "
+        + ", ".join(f"{g} {n:,}" for g, n in grades.items()),
+        highlight=False,
+    )
+    console.print(f"wrote {out}", highlight=False, markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(model_app, name="model")
