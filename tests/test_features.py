@@ -198,14 +198,14 @@ def test_store_writes_snapshot_and_online_row(tmp_path: Path, settings: Settings
 
 
 def test_every_built_column_is_in_the_catalogue(tmp_path: Path) -> None:
-    from creditgraph.features.catalogue import FEATURES
+    from creditgraph.features.catalogue import all_features
 
     settings = _settings(tmp_path)
     ingest(world.write_world(tmp_path / "in"), settings)
     columns = compute_features(settings, AS_OF).features.column_names
     built = [c for c in columns if c not in ("person_id", "as_of")]
     assert len(built) == len(set(built))
-    assert set(built) == {f.name for f in FEATURES}
+    assert set(built) == {f.name for f in all_features()}
 
 
 def test_training_set_is_point_in_time(tmp_path: Path) -> None:

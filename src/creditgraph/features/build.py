@@ -21,10 +21,17 @@ from creditgraph.features import relational as rel
 from creditgraph.features.asof import as_of_epoch
 from creditgraph.features.graph_features import GraphInputs, compute
 from creditgraph.features.labels import Seeds, seeds_as_of
+from creditgraph.features.neighbours import neighbour_aggregates
 
 FEATURE_SET_VERSION = "1"
 DEFAULT_HALF_LIFE_DAYS = 60.0
 Step = Callable[[str], None]
+
+
+class NeighbourEngine(Protocol):
+    """Neighbour aggregates of (nodes, edges, features): embedded scipy or Spark."""
+
+    def __call__(self, node_ids: pa.Array, edges: pa.Table, features: pa.Table) -> pa.Table: ...
 
 
 class GraphEngine(Protocol):
@@ -84,8 +91,10 @@ def assemble(
     as_of: date,
     timezone: str,
     graph_engine: GraphEngine = compute,
+    neighbour_engine: NeighbourEngine = neighbour_aggregates,
 ) -> FeatureBuild:
-    """Join the families on person and add the graph features (by ``graph_engine``)."""
+    """Join the families on person, add the graph features (by ``graph_engine``) and what the
+    person's contacts look like (by ``neighbour_engine``)."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     base = tables["base"].sort_by("person_id")
@@ -121,6 +130,13 @@ def assemble(
     for name, values in graph.items():
         features = features.append_column(name, pa.array(values[:n]))
     features = _fill_counts(features)
+    started_neighbours = time.perf_counter()
+    around = neighbour_engine(nodes, edges, features).slice(0, n)
+    if around["person_id"].to_pylist() != features["person_id"].to_pylist():
+        raise RuntimeError("neighbour aggregates are not aligned with the people")
+    for name in around.column_names[1:]:
+        features = features.append_column(name, around[name])  # missing stays missing
+    timings["neighbours"] = time.perf_counter() - started_neighbours
     features = features.append_column("as_of", pa.array([as_of] * n, type=pa.date32()))
     timings["assemble"] = time.perf_counter() - started
     return FeatureBuild(as_of, features, edges, timings, graph_nodes=len(node_ids))

@@ -353,9 +353,16 @@ FEATURES: tuple[Feature, ...] = (
 )
 
 
+def all_features() -> tuple[Feature, ...]:
+    """Every column of a build: the families above, then the neighbour aggregates."""
+    from creditgraph.features.neighbours import NEIGHBOUR_FEATURES
+
+    return (*FEATURES, *NEIGHBOUR_FEATURES)
+
+
 def render_markdown() -> str:
     families: dict[str, list[Feature]] = {}
-    for f in FEATURES:
+    for f in all_features():
         families.setdefault(f.family, []).append(f)
     lines = [
         "# Features",

@@ -23,6 +23,9 @@ from creditgraph.graph.structure import leiden, two_hop_summary
 FloatArray = npt.NDArray[np.float64]
 ALPHA = 0.85
 STRONG_TIE_QUANTILE = 0.75
+# PageRank stops when a step moves less than this (L1 over probabilities): within 6e-8 of the
+# fixed point, far below what any feature needs, and 20% fewer steps than the library's 1e-10.
+PPR_TOL = 1e-8
 
 
 IntArray = npt.NDArray[np.int64]
@@ -209,7 +212,9 @@ def _batched_ppr(op: Any, batches: dict[str, FloatArray]) -> dict[str, FloatArra
     for name, columns in batches.items():
         has = columns.sum(axis=0) > 0
         live[name] = (has, columns[:, has])
-    runs = pagerank_batches(op, {name: cols for name, (_, cols) in live.items()}, alpha=ALPHA)
+    runs = pagerank_batches(
+        op, {name: cols for name, (_, cols) in live.items()}, alpha=ALPHA, tol=PPR_TOL
+    )
     result = {}
     for name, columns in batches.items():
         has, _ = live[name]

@@ -49,7 +49,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from creditgraph.features.catalogue import GADBENCH, Feature
-from creditgraph.graph.csr import NodeIndex, build_graph
+from creditgraph.graph.csr import build_graph
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -174,18 +174,21 @@ def _reduce_rows(
     if rows.size == 0:
         return
     starts = (indptr[:-1] - indptr[0])[rows]
-    entries = indices[indptr[0] : indptr[-1]]
+    # np.take with native-width indices: the gathers are most of the cost
+    entries = indices[indptr[0] : indptr[-1]].astype(np.intp, copy=False)
     w = weights[indptr[0] : indptr[-1]] if weights is not None else None
     full_weight = lengths[rows].astype(np.float64) if w is None else np.add.reduceat(w, starts)
     for c, values in enumerate(columns):
-        got = values[entries]
+        got = np.take(values, entries)
         peak[rows, c] = np.fmax.reduceat(got, starts)  # NaN only when every value is missing
         weight = full_weight
         if gaps[c]:
             missing = np.isnan(got)
-            got[missing] = 0.0
-            valid = ~missing
-            weight = np.add.reduceat(valid * 1.0 if w is None else np.where(valid, w, 0.0), starts)
+            np.copyto(got, 0.0, where=missing)
+            if w is None:
+                weight = full_weight - np.add.reduceat(missing, starts, dtype=np.float64)
+            else:
+                weight = np.add.reduceat(np.where(missing, 0.0, w), starts)
         total = np.add.reduceat(got if w is None else got * w, starts)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean[rows, c] = np.where(weight > 0, total / weight, np.nan)
@@ -303,20 +306,39 @@ def aggregate(
 # --- Arrow in, Arrow out ------------------------------------------------------------------------
 
 
-def _ids(array: pa.Array | pa.ChunkedArray, what: str) -> npt.NDArray[Any]:
+def _id_array(array: pa.Array | pa.ChunkedArray, what: str) -> pa.Array:
+    """Ids as one int64 or large-string array (one type, so hash lookups match)."""
     kind = array.type
-    if not (
-        pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)
-    ):
-        raise NeighbourInputError(f"{what} must be integers or strings, got {kind}")
     if array.null_count:
         raise NeighbourInputError(f"{what} has {array.null_count} null id(s)")
-    out = np.asarray(array.to_numpy(zero_copy_only=False))
-    return out.astype(np.int64) if pa.types.is_integer(kind) else out.astype(object)
+    if pa.types.is_integer(kind):
+        target = pa.int64()
+    elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        target = pa.large_string()
+    else:
+        raise NeighbourInputError(f"{what} must be integers or strings, got {kind}")
+    combined = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+    return pc.cast(combined, target)
+
+
+def _node_ids(node_ids: pa.Array | pa.ChunkedArray) -> pa.Array:
+    ids = _id_array(node_ids, "node_ids")
+    if pc.count_distinct(ids).as_py() != len(ids):
+        raise NeighbourInputError("node_ids lists an id more than once")
+    return ids
+
+
+def _positions(ids: pa.Array, values: pa.Array | pa.ChunkedArray, what: str) -> IntArray:
+    """Position of each value in ``ids`` by Arrow's hash lookup; -1 where it is not there."""
+    looked_up = _id_array(values, what)
+    if looked_up.type != ids.type:
+        raise NeighbourInputError(f"{what} holds {looked_up.type} ids but node_ids {ids.type}")
+    found = pc.index_in(looked_up, value_set=ids).fill_null(-1)
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def _value_matrix(
-    index: NodeIndex, features: pa.Table, columns: Sequence[str]
+    ids: pa.Array, features: pa.Table, columns: Sequence[str]
 ) -> npt.NDArray[np.float64]:
     """Feature values by node position (NaN where missing or where the node has no row)."""
     for name in ("person_id", *columns):
@@ -324,14 +346,14 @@ def _value_matrix(
             raise NeighbourInputError(f"features has no column {name!r}")
     if len(set(columns)) != len(columns):
         raise NeighbourInputError(f"columns are listed more than once: {list(columns)}")
-    where = index.lookup(_ids(features["person_id"], "features.person_id"))
+    where = _positions(ids, features["person_id"], "features.person_id")
     unknown = np.flatnonzero(where < 0)
     if unknown.size:
         first = features["person_id"][int(unknown[0])].as_py()
         raise NeighbourInputError(f"{unknown.size} person_id(s) not in node_ids, first {first!r}")
     if np.unique(where).size != where.size:
         raise NeighbourInputError("features lists a person_id more than once")
-    values = np.full((len(index), len(columns)), np.nan)
+    values = np.full((len(ids), len(columns)), np.nan)
     for c, name in enumerate(columns):
         column = features[name]
         kind = column.type
@@ -345,12 +367,14 @@ def _value_matrix(
 
 
 def _edge_arrays(
-    edges: pa.Table, weight: str | None
-) -> tuple[npt.NDArray[Any], npt.NDArray[Any], FloatArray]:
+    ids: pa.Array, edges: pa.Table, weight: str | None
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """Endpoint positions (-1 for an id outside ``ids``) and checked weights."""
     for name in ("a", "b", *([weight] if weight else [])):
         if name not in edges.column_names:
             raise NeighbourInputError(f"edges has no column {name!r}")
-    a, b = _ids(edges["a"], "edges.a"), _ids(edges["b"], "edges.b")
+    a = _positions(ids, edges["a"], "edges.a")
+    b = _positions(ids, edges["b"], "edges.b")
     if weight is None:
         return a, b, np.ones(a.size)
     column = edges[weight]
@@ -363,16 +387,14 @@ def _edge_arrays(
     return a, b, w
 
 
-def _to_table(ids: pa.Array, columns: Sequence[str], stats: dict[str, FloatArray]) -> pa.Table:
+def _to_table(
+    ids: pa.Array | pa.ChunkedArray, columns: Sequence[str], stats: dict[str, FloatArray]
+) -> pa.Table:
     data: dict[str, Any] = {"person_id": ids}
     for c, col in enumerate(columns):
         for stat in STATS:
             data[f"{stat}_{col}"] = pa.array(stats[stat][:, c], type=pa.float64(), from_pandas=True)
     return pa.table(data)
-
-
-def _combined(ids: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
 
 
 def neighbour_aggregates(
@@ -393,12 +415,12 @@ def neighbour_aggregates(
     and edges to unknown ids are dropped, a pair listed twice keeps its strongest weight, zero
     weights carry nothing. ``features`` holds ``person_id`` and ``columns`` for some nodes.
     """
-    ids = _combined(node_ids)
-    index = NodeIndex.from_ids(_ids(ids, "node_ids"))
-    values = _value_matrix(index, features, columns)
-    a, b, w = _edge_arrays(edges, weight)
-    graph = build_graph(a, b, w, directed=False, nodes=index.ids, duplicates="max")
-    return _to_table(ids, columns, aggregate(graph.adjacency, values, hub_cap, block_work))
+    ids = _node_ids(node_ids)
+    values = _value_matrix(ids, features, columns)
+    a, b, w = _edge_arrays(ids, edges, weight)
+    nodes = np.arange(len(ids), dtype=np.int64)
+    graph = build_graph(a, b, w, directed=False, nodes=nodes, duplicates="max")
+    return _to_table(node_ids, columns, aggregate(graph.adjacency, values, hub_cap, block_work))
 
 
 # --- the Spark engine ---------------------------------------------------------------------------
@@ -475,16 +497,15 @@ def spark_neighbour_aggregates(
     from creditgraph.features.spark_engine import arrow_frame
     from creditgraph.graph import spark as sg
 
-    ids = _combined(node_ids)
-    index = NodeIndex.from_ids(_ids(ids, "node_ids"))
-    values = _value_matrix(index, features, columns)
-    a, b, w = _edge_arrays(edges, weight)
-    n = len(index)
+    ids = _node_ids(node_ids)
+    values = _value_matrix(ids, features, columns)
+    _, _, w = _edge_arrays(ids, edges, weight)  # checked here; Spark maps the ids itself
+    n = len(ids)
     position = pa.array(np.arange(n, dtype=np.int64))
-    index_frame = arrow_frame(spark, pa.table({"id": pa.array(index.ids), "node": position}))
-    edge_frame = arrow_frame(
-        spark, pa.table({"a": pa.array(a), "b": pa.array(b), "weight": pa.array(w)})
-    )
+    index_frame = arrow_frame(spark, pa.table({"id": ids, "node": position}))
+    a = _id_array(edges["a"], "edges.a")
+    b = _id_array(edges["b"], "edges.b")
+    edge_frame = arrow_frame(spark, pa.table({"a": a, "b": b, "weight": pa.array(w)}))
     value_table = pa.table(
         {"node": position}
         | {c: pa.array(values[:, i], from_pandas=True) for i, c in enumerate(columns)}
@@ -503,4 +524,4 @@ def spark_neighbour_aggregates(
         else np.empty((n, 0))
         for stat in STATS
     }
-    return _to_table(ids, columns, stats)
+    return _to_table(node_ids, columns, stats)

@@ -13,11 +13,13 @@ from creditgraph.features.build import (
     DEFAULT_HALF_LIFE_DAYS,
     FeatureBuild,
     GraphEngine,
+    NeighbourEngine,
     assemble,
     relational_tables,
 )
 from creditgraph.features.graph_features import compute
 from creditgraph.features.inputs import database_tables, duckdb_inputs
+from creditgraph.features.neighbours import neighbour_aggregates
 from creditgraph.features.store import SnapshotInfo, update_online, write_snapshot
 from creditgraph.features.training import Granularity, assemble_training_set
 from creditgraph.settings import Settings
@@ -48,24 +50,34 @@ def compute_features(
         load = time.perf_counter() - started
     started = time.perf_counter()
     graph_engine: GraphEngine = compute
+    neighbour_engine: NeighbourEngine = neighbour_aggregates
     if engine == "duckdb":
         backend, inputs = duckdb_inputs(settings.lake_dir, tables)
     else:
         from creditgraph.features.spark_engine import (
             spark_graph_engine,
             spark_inputs,
+            spark_neighbour_engine,
             spark_session,
         )
 
         spark = spark or spark_session()
         backend, inputs = spark_inputs(settings.lake_dir, tables, spark)
         graph_engine = spark_graph_engine(spark)
+        neighbour_engine = spark_neighbour_engine(spark)
     timings: dict[str, float] = {}
     relational = relational_tables(
         backend, inputs, as_of, settings.timezone, half_life_days, timings
     )
     rel_seconds = time.perf_counter() - started
-    build = assemble(relational, tables["outcomes"], as_of, settings.timezone, graph_engine)
+    build = assemble(
+        relational,
+        tables["outcomes"],
+        as_of,
+        settings.timezone,
+        graph_engine,
+        neighbour_engine,
+    )
     build.timings = {
         "load_database": load,
         "relational": rel_seconds,

@@ -23,6 +23,7 @@ from pyspark.sql import types as T
 from creditgraph.contracts.schema import TABLES
 from creditgraph.features.graph_features import (
     ALPHA,
+    PPR_TOL,
     STRONG_TIE_QUANTILE,
     GraphInputs,
     community_labels,
@@ -156,6 +157,16 @@ class _SparkGraphEngine:
         self, inputs: GraphInputs, seeds: Seeds, *, timings: dict[str, float] | None = None
     ) -> Arrays:
         return spark_graph_features(self.spark, inputs, seeds, timings=timings)
+
+
+def spark_neighbour_engine(spark: SparkSession) -> Any:
+    """``assemble``'s neighbour step on Spark (a ``build.NeighbourEngine``)."""
+    from creditgraph.features.neighbours import spark_neighbour_aggregates
+
+    def run(node_ids: pa.Array, edges: pa.Table, features: pa.Table) -> pa.Table:
+        return spark_neighbour_aggregates(spark, node_ids, edges, features)
+
+    return run
 
 
 def spark_graph_engine(spark: SparkSession) -> _SparkGraphEngine:
@@ -420,7 +431,7 @@ def _walks(
         layer_two = multilayer.select((F.col("node") + 2 * n).alias("node"), *copies)
         batches["multilayer"] = layer_one.unionByName(layer_two)
 
-    run = sg.pagerank_batches(union, nodes, batches, alpha=ALPHA)
+    run = sg.pagerank_batches(union, nodes, batches, alpha=ALPHA, tol=PPR_TOL)
     table = run.scores.toArrow()
     order = np.argsort(table["node"].to_numpy())
     scores = {c: table[c].to_numpy()[order] for c in table.column_names if c != "node"}
