@@ -1,8 +1,9 @@
 """The simulated world's calendar: every timestamp is UTC epoch seconds measured from one end date.
 
 Loan outcomes need 12 months to mature and features need history before each application, so the
-calendar runs backwards from ``end_date``: outcome window, application cohort, then the history the
-features look back on.
+calendar runs backwards from ``end_date``: the last 12-month outcome window, the application window
+(``cohort_months`` long, so that early loans' outcomes are known when later people apply), then the
+history the features look back on.
 """
 
 from __future__ import annotations
@@ -39,8 +40,11 @@ def to_date(seconds: int) -> date:
     return datetime.fromtimestamp(seconds, tz=UTC).date()
 
 
-def add_months_seconds(seconds: NDArray[np.int64], months: int) -> NDArray[np.int64]:
-    """Shift epoch seconds by calendar months, keeping the day and time of day (Feb 29 clips)."""
+def add_months_seconds(
+    seconds: NDArray[np.int64], months: int | NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """Shift epoch seconds by calendar months (one count, or one per element), keeping the day and
+    time of day; a day the target month lacks clips to its last day (Jan 31 + 1 month = Feb 28)."""
     days = seconds // DAY
     rest = seconds - days * DAY
     as_day = days.astype("datetime64[D]")
@@ -61,7 +65,8 @@ class Timeline:
     """Key instants of the world, in epoch seconds (UTC).
 
     ``history_start`` <= ``cohort_start`` < ``cohort_end`` <= ``world_end``; applications fall in
-    the cohort, outcomes are observed 12 months later, hence before ``world_end``.
+    the cohort, which ends 12 months before ``world_end``, so every loan's outcome window is
+    complete (and its outcome observed) before the world ends.
     """
 
     end_date: date

@@ -31,9 +31,10 @@ class SimulationConfig:
     fraud_share: float = 0.0075
     end_date: date = date(2026, 6, 30)
     # Months of social history before the first loan application. The world then runs on through
-    # the application cohort and the 12-month outcome window up to ``end_date``.
+    # the application window (``cohort_months``: long enough that early loans' outcomes are known
+    # when later people apply) and the last loan's 12-month outcome window up to ``end_date``.
     months: int = 12
-    cohort_months: int = 3
+    cohort_months: int = 24
     # activity_daily covers only the last ``activity_days`` days (volume stays bounded) and, when
     # ``application_activity_days`` > 0, that many days before each historical application too.
     activity_days: int = 30
@@ -67,8 +68,8 @@ class SimulationConfig:
             )
         if not 1 <= self.months <= 120:
             out.append(f"months must be within [1, 120] (got {self.months})")
-        if not 1 <= self.cohort_months <= 24:
-            out.append(f"cohort_months must be within [1, 24] (got {self.cohort_months})")
+        if not 1 <= self.cohort_months <= 60:
+            out.append(f"cohort_months must be within [1, 60] (got {self.cohort_months})")
         # at most a year, so the recent window never overlaps the pre-application windows
         if not 1 <= self.activity_days <= 365:
             out.append(f"activity_days must be within [1, 365] (got {self.activity_days})")

@@ -61,7 +61,7 @@ def _stages(world: World) -> Iterator[tuple[str, str, Iterator[Chunk]]]:
     yield (
         "loan_outcomes",
         "loan_outcomes",
-        loans.loan_outcomes(world, stream(seed, "outcomes"), chunk),
+        loans.loan_outcomes(world, chunk),
     )
 
 

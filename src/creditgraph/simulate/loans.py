@@ -1,8 +1,9 @@
 """Loans elsewhere (multi-lending, overdue history) and the lender's own historical loan outcomes.
 
 Risky people borrow on more platforms, often around the time they apply to us, and fall overdue
-elsewhere more often; each external status carries the date it was reported, so features can be
-computed strictly as of an application date.
+elsewhere more often. Each loan elsewhere is reported as its status changes (opened, 30 days past
+due, repaid, written off), each report with its date, so an as-of feature sees the loans and
+arrears a lender could have known then, not the loan's final state.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from creditgraph.contracts.schema import (
     EXTERNAL_LOAN_STATUSES,
     EXTERNAL_LOANS,
     LOAN_OUTCOMES,
-    SEGMENTS,
 )
 from creditgraph.simulate import columns as col
 from creditgraph.simulate import vocab
-from creditgraph.simulate.clock import DAY, YEAR, add_months_seconds
+from creditgraph.simulate.clock import DAY, YEAR
 from creditgraph.simulate.world import Chunk, World
 
 _LENDERS = pa.array(vocab.LENDERS, type=pa.string())
@@ -29,7 +29,10 @@ _STATUSES = pa.array(EXTERNAL_LOAN_STATUSES, type=pa.string())
 OPEN, REPAID, OVERDUE, WRITTEN_OFF = (
     EXTERNAL_LOAN_STATUSES.index(s) for s in ("open", "repaid", "overdue", "written_off")
 )
-_BUSINESS = np.array([s in vocab.BUSINESS_SEGMENTS for s in SEGMENTS])
+LOOKBACK = 2 * YEAR  # loans elsewhere begin this long before the simulated history
+RATE_PER_YEAR = 0.15  # loans a year on other platforms at average creditworthiness
+CURED, WRITTEN_OFF_SHARE = 0.25, 0.45  # fates of a loan in arrears; the rest stay overdue
+REPORT_MISSING = 0.1  # reports without a date (the ingest dates them)
 
 
 def _sigmoid(x: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -39,9 +42,10 @@ def _sigmoid(x: NDArray[np.float64]) -> NDArray[np.float64]:
 def _external_chunk(world: World, people: NDArray[np.int64], rng: np.random.Generator) -> pa.Table:
     pop, tl, latent = world.pop, world.timeline, world.risk.latent
     end = tl.world_end
+    start = tl.history_start - LOOKBACK
     fraud = pop.ring[people] >= 0
     lat = latent[people]
-    history = rng.poisson(0.6 * np.exp(-0.35 * lat))
+    history = rng.poisson(RATE_PER_YEAR * (end - start) / YEAR * np.exp(-0.35 * lat))
     around = rng.poisson(np.where(pop.borrower[people], 0.5 * np.maximum(-lat, 0.0), 0.0))
     around = np.where(fraud, rng.integers(2, 7, len(people)), around)
     history = np.where(fraud, 0, history)
@@ -51,7 +55,7 @@ def _external_chunk(world: World, people: NDArray[np.int64], rng: np.random.Gene
     near = np.arange(len(who)) - np.repeat(np.cumsum(k) - k, k) >= np.repeat(history, k)
     n = len(person)
 
-    opened_any = end - (rng.random(n) * 4 * YEAR).astype(np.int64) - DAY
+    opened_any = start + (rng.random(n) * (end - DAY - start)).astype(np.int64)
     applied = np.maximum(pop.applied_at[person], tl.cohort_start)
     opened_near = applied + rng.integers(-60 * DAY, 30 * DAY, n)
     opened = np.minimum(np.where(near, opened_near, opened_any), end - DAY)
@@ -62,52 +66,41 @@ def _external_chunk(world: World, people: NDArray[np.int64], rng: np.random.Gene
     due = opened + term * 30 * DAY
     p_bad = np.where(pop.ring[person] >= 0, 0.9, _sigmoid(-2.4 - 1.3 * latent[person]))
     bad = rng.random(n) < p_bad
-    elapsed = np.maximum((end - due) // DAY, 0)
-    is_due = due < end
+    # a bad loan misses one of its monthly instalments; then it is cured, written off at 180+ days
+    # past due, or still in arrears at the world's end
+    missed = opened + (1 + (rng.random(n) * term).astype(np.int64)) * 30 * DAY
+    fate = rng.random(n)
+    cured = bad & (fate < CURED)
+    written = bad & ~cured & (fate < CURED + WRITTEN_OFF_SHARE)
+    arrears = bad & ~cured & ~written
+    lag = rng.integers(0, 10 * DAY, (4, n))
 
-    status = np.where(is_due, REPAID, OPEN)
-    dpd = np.where(rng.random(n) < 0.15, rng.integers(1, 30, n), 0) * is_due
-    cured = bad & is_due & (elapsed >= 60) & (rng.random(n) < 0.25)
-    written = bad & is_due & ~cured & (elapsed > 180) & (rng.random(n) < 0.6)
-    overdue = bad & is_due & ~cured & ~written
-    status = np.where(cured, REPAID, status)
-    dpd = np.where(cured, rng.integers(30, 91, n), dpd)
-    status = np.where(written, WRITTEN_OFF, status)
-    dpd = np.where(
-        written, 180 + (rng.random(n) * np.minimum(elapsed - 180, 540)).astype(np.int64), dpd
+    # every status is reported when it was reached: the loan as soon as it opens, arrears at 30 days
+    # past due, repayment at maturity (or after a cure), write-off at 180+ days past due
+    late = np.where(rng.random(n) < 0.15, rng.integers(1, 30, n), 0)
+    first_dpd = rng.integers(30, 45, n)
+    cure_dpd = rng.integers(45, 90, n)
+    written_dpd = 180 + rng.integers(0, 180, n)
+    worst_at = missed + 60 * DAY + (rng.random(n) * np.maximum(end - missed - 60 * DAY, 0))
+    worst_at = worst_at.astype(np.int64)
+    reports = (
+        (np.ones(n, dtype=bool), OPEN, np.zeros(n, np.int64), opened + lag[0] // 2),
+        (~bad, REPAID, late, due + late * DAY + lag[1]),
+        (bad, OVERDUE, first_dpd, missed + first_dpd * DAY + lag[1]),
+        (cured, REPAID, cure_dpd, np.maximum(due, missed + cure_dpd * DAY) + lag[2]),
+        (written, WRITTEN_OFF, written_dpd, missed + written_dpd * DAY + lag[2]),
+        (arrears, OVERDUE, (worst_at - missed) // DAY, worst_at + lag[3]),
     )
-    status = np.where(overdue, OVERDUE, status)
-    dpd = np.where(overdue, 1 + (rng.random(n) * np.maximum(elapsed, 1)).astype(np.int64), dpd)
-    # still open but already behind on an instalment
-    behind = bad & ~is_due & (opened + 40 * DAY < end)
-    dpd = np.where(behind, rng.integers(1, 40, n), dpd)
-
-    # each status is reported (within a month) once it was reached: repayment at the due date,
-    # arrears when the worst days past due were reached; an open loan at some point after opening
-    lag = rng.integers(0, 30 * DAY, n)
-    reached = np.where(status == OPEN, opened + dpd * DAY, due + np.maximum(dpd, 0) * DAY)
-    reached = np.where((status == REPAID) & ~cured, due, reached)
-    open_seen = opened + (rng.random(n) * np.maximum(end - 1 - opened, 1)).astype(np.int64)
-    reported = np.where(status == OPEN, np.maximum(open_seen, reached), reached + lag)
-    reported = np.maximum(np.minimum(reported, end - 1), opened)
-    known = rng.random(n) > 0.1
-
-    # loans that went 45+ days past due were reported as overdue on the way there, so arrears that
-    # began before an application are visible at it even when the final status came later
-    early = ((status == OVERDUE) | (status == WRITTEN_OFF) | cured) & (dpd >= 45)
-    e = np.flatnonzero(early)
-    e_dpd = rng.integers(30, np.minimum(dpd[e], 91))
-    e_reported = due[e] + e_dpd * DAY + rng.integers(0, 10 * DAY, len(e))
-    e_reported = np.maximum(np.minimum(e_reported, reported[e] - DAY), opened[e])
+    # a loan's two arrears reports differ in days past due (30-44, then 60+), so rows stay distinct
+    parts: list[tuple[NDArray[np.int64], ...]] = []
+    for which, code, days, at in reports:
+        i = np.flatnonzero(which & (at < end))
+        parts.append((i, np.full(len(i), code, np.int64), days[i].astype(np.int64), at[i]))
+    idx, status, dpd, reported = (np.concatenate(x) for x in zip(*parts, strict=True))
+    known = rng.random(len(idx)) > REPORT_MISSING
     lender = rng.integers(0, len(vocab.LENDERS), n)
-
-    idx = np.concatenate([np.arange(n), e])
-    status = np.concatenate([status, np.full(len(e), OVERDUE)])
-    dpd = np.concatenate([dpd, e_dpd])
-    reported = np.concatenate([reported, e_reported])
-    known = np.concatenate([known, np.ones(len(e), dtype=bool)])
-    order = np.lexsort((reported, opened[idx], who[idx]))
-    idx, status, dpd, reported = idx[order], status[order], dpd[order], reported[order]
+    order = np.lexsort((status, reported, opened[idx], who[idx]))
+    idx, status, dpd, reported = (x[order] for x in (idx, status, dpd, reported))
     known = known[order]
     return col.table(
         EXTERNAL_LOANS,
@@ -131,39 +124,24 @@ def external_loans(world: World, rng: np.random.Generator, chunk_people: int) ->
         yield _external_chunk(world, people, rng), a + len(people), len(order)
 
 
-def loan_outcomes(world: World, rng: np.random.Generator, chunk_rows: int) -> Iterator[Chunk]:
-    """One historical loan per borrower, numbered in order of application."""
-    pop = world.pop
-    borrowers = np.flatnonzero(pop.borrower)
-    borrowers = borrowers[np.argsort(pop.applied_at[borrowers], kind="stable")]
-    width = max(8, len(str(len(borrowers))))
-    for a in range(0, len(borrowers), chunk_rows):
-        person = borrowers[a : a + chunk_rows]
-        n = len(person)
-        seg = pop.segment[person]
-        income = np.maximum(pop.income_fen[person] / 100.0, 1000.0)
-        median = np.array(vocab.LOAN_MEDIAN)[seg] * np.sqrt(income / 6000.0)
-        median = np.where(pop.ring[person] >= 0, 50_000.0, median)
-        amount = np.clip(np.round(rng.lognormal(np.log(median), 0.6) / 500) * 500, 500, 300_000)
-        business = _BUSINESS[seg]
-        b_terms, b_p = vocab.BUSINESS_TERMS
-        c_terms, c_p = vocab.CONSUMER_TERMS
-        term = np.where(
-            business,
-            rng.choice(np.array(b_terms), size=n, p=np.array(b_p)),
-            rng.choice(np.array(c_terms), size=n, p=np.array(c_p)),
-        )
-        applied = pop.applied_at[person]
+def loan_outcomes(world: World, chunk_rows: int) -> Iterator[Chunk]:
+    """One historical loan per borrower, numbered in order of application, each with the date its
+    outcome became known (see ``book.py``)."""
+    book = world.book
+    width = max(8, len(str(book.loans)))
+    for a in range(0, book.loans, chunk_rows):
+        s = slice(a, a + chunk_rows)
+        n = len(book.person[s])
         table = col.table(
             LOAN_OUTCOMES,
             {
                 "loan_id": col.prefixed_ids("L", np.arange(a, a + n) + 1, width),
-                "person_id": world.person_ids.take(pa.array(person)),
-                "applied_at": col.timestamps(applied),
-                "amount": col.money((amount * 100).astype(np.int64)),
-                "term_months": col.ints(term),
-                "defaulted": col.bools(world.risk.defaulted[person]),
-                "observed_at": col.timestamps(add_months_seconds(applied, 12)),
+                "person_id": world.person_ids.take(pa.array(book.person[s])),
+                "applied_at": col.timestamps(book.applied_at[s]),
+                "amount": col.money(book.amount_fen[s]),
+                "term_months": col.ints(book.term_months[s]),
+                "defaulted": col.bools(book.defaulted[s]),
+                "observed_at": col.timestamps(book.observed_at[s]),
             },
         )
-        yield table, a + n, len(borrowers)
+        yield table, a + n, book.loans

@@ -80,13 +80,13 @@ def write_truth(world: World, path: Path) -> int:
 
     ``latent_score`` is standardised creditworthiness (higher is better); ``defaulted`` is the
     realised outcome for people with a historical loan and the counterfactual for the others;
-    ``default_at`` is when the loan reached 90 days past due.
+    ``default_at`` is when the loan reached 90 days past due (its ``observed_at``).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     pop, risk = world.pop, world.risk
     order = pop.by_id
     ring = pop.ring[order]
-    default_at = risk.default_at[order]
+    default_at = world.book.default_at_by_person(pop.n)[order]
     table = pa.Table.from_arrays(
         [
             world.person_ids.take(pa.array(order)),

@@ -16,7 +16,6 @@ from numpy.typing import NDArray
 from scipy.special import ndtr
 
 from creditgraph.simulate import vocab
-from creditgraph.simulate.clock import DAY, add_months_seconds
 from creditgraph.simulate.fraud import DEFAULT_PROBABILITY
 from creditgraph.simulate.graph import SocialGraph
 from creditgraph.simulate.population import Population
@@ -34,13 +33,13 @@ FRAUD_LATENT = -1.5
 
 @dataclass
 class Risk:
-    """Per person: standardised creditworthiness (higher is better), true default probability,
-    realised default (a counterfactual for people without a loan) and when 90+ DPD was reached."""
+    """Per person: standardised creditworthiness (higher is better), true default probability and
+    realised default (a counterfactual for people without a loan); when it happens is the loan
+    book's business (``book.py``)."""
 
     latent: NDArray[np.float64]
     pd: NDArray[np.float64]
     defaulted: NDArray[np.bool_]
-    default_at: NDArray[np.int64]  # -1 unless the person's historical loan defaulted
     community_shock: NDArray[np.float64]  # per community
 
 
@@ -109,15 +108,4 @@ def draw_risk(
     z = (threshold - latent + CONTAGION * pull) / LUCK_SD
     pd = np.asarray(ndtr(z), dtype=np.float64) if k > 0 else np.zeros(n)
     pd = np.where(normal, pd, DEFAULT_PROBABILITY)
-
-    missed = pop.applied_at + rng.integers(1, 9, n) * 30 * DAY
-    missed = np.where(normal, missed, pop.applied_at + 31 * DAY)
-    dpd90 = np.minimum(missed + 90 * DAY, add_months_seconds(pop.applied_at, 12) - DAY)
-    default_at = np.where(defaulted & loans, dpd90, -1)
-    return Risk(
-        latent=latent,
-        pd=pd,
-        defaulted=defaulted.astype(bool),
-        default_at=default_at.astype(np.int64),
-        community_shock=shock,
-    )
+    return Risk(latent=latent, pd=pd, defaulted=defaulted.astype(bool), community_shock=shock)

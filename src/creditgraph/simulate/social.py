@@ -4,7 +4,7 @@ Every tie is written from both sides on wechat (each person's contact list is th
 ``follow`` on weibo/douyin when both people use the platform, and interactions are drawn only along
 the tie rows actually written, so the two tables never disagree. Interactions are aggregated per
 directed tie, kind and month (``count``, with the summed ``amount`` for money), which keeps a million
-people at about twelve million rows over 27 months; rates rise steeply with tie strength, so most
+people at about 22 million rows over 48 months; rates rise steeply with tie strength, so most
 weak ties are quiet in most months, as they are in life.
 """
 

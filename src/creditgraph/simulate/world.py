@@ -14,6 +14,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from creditgraph.simulate import columns as col
+from creditgraph.simulate.book import LoanBook, draw_book
 from creditgraph.simulate.clock import Timeline
 from creditgraph.simulate.config import SimulationConfig
 from creditgraph.simulate.fraud import RingPlan, plan_rings, ring_edges
@@ -38,6 +39,7 @@ class World:
     rings: RingPlan
     graph: SocialGraph
     risk: Risk
+    book: LoanBook
     person_ids: pa.Array  # internal index -> external id string
     # when each direction of a tie was first observed by the wechat connector
     created_uv: NDArray[np.int64]
@@ -65,6 +67,7 @@ def build_world(config: SimulationConfig, progress: Progress | None = None) -> W
     graph = build_graph(pop, plan, edges, timeline, stream(config.seed, "graph"))
     note("world", 2, 4)
     risk = draw_risk(pop, graph, config.default_rate, stream(config.seed, "risk"))
+    book = draw_book(pop, risk, stream(config.seed, "book"))
     note("world", 3, 4)
     rng = stream(config.seed, "observed")
     created_uv = _observed(graph.formed_at, pop.data_start[graph.u], rng)
@@ -78,6 +81,7 @@ def build_world(config: SimulationConfig, progress: Progress | None = None) -> W
         rings=plan,
         graph=graph,
         risk=risk,
+        book=book,
         person_ids=person_ids,
         created_uv=created_uv,
         created_vu=created_vu,
