@@ -16,10 +16,20 @@ def test_demo_runs_every_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("CREDITGRAPH_DB_URL", raising=False)
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(app, ["demo", "--people", "400", "--seed", "3"])
+        result = CliRunner().invoke(app, ["demo", "--people", "1500", "--seed", "3"])
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
-    for marker in ("1. Simulate", "2. Ingest", "3. Credit graph", "no_consent", "demo finished"):
+    for marker in (
+        "1. Simulate",
+        "2. Ingest",
+        "3. Credit graph",
+        "no_consent",
+        "4. Scoring",
+        "champion 冠军模型",
+        "demo finished",
+    ):
         assert marker in result.output, marker
-    assert "400 people x 62 features" in result.output
+    assert "1,500 people x 86 features" in result.output
+    report = result.output.split("validation report 验证报告:", 1)[1].split()[0]
+    assert Path(report).is_file() and Path(report).read_text().startswith("<!DOCTYPE html>")

@@ -78,7 +78,7 @@ def ingest_stage(ctx: DemoContext) -> None:
 
 
 def features_stage(ctx: DemoContext) -> None:
-    from creditgraph.features.catalogue import FEATURES
+    from creditgraph.features.catalogue import all_features
     from creditgraph.features.service import build_and_store
 
     as_of = ctx.results["simulation_config"].end_date
@@ -88,14 +88,14 @@ def features_stage(ctx: DemoContext) -> None:
     ctx.results["features"] = result
     build = result.build
     ctx.console.print(
-        f"{build.features.num_rows:,} people x {len(FEATURES)} features; graph of "
+        f"{build.features.num_rows:,} people x {len(all_features())} features; graph of "
         f"{build.graph_nodes:,} nodes and {build.edges.num_rows:,} weighted edges; "
         f"built in {result.seconds:.1f} s; snapshot {result.snapshot.id if result.snapshot else '-'}"
     )
     table = Table(title="feature table (selected columns) 特征表")
     for name in ("feature", "family", "mean", "p50", "p90", "non-zero"):
         table.add_column(name, justify="left" if name in ("feature", "family") else "right")
-    families = {f.name: f.family for f in FEATURES}
+    families = {f.name: f.family for f in all_features()}
     shown = (
         "degree",
         "partners_90d",
@@ -129,10 +129,55 @@ def features_stage(ctx: DemoContext) -> None:
     )
 
 
+def scoring_stage(ctx: DemoContext) -> None:
+    from creditgraph.cli.model_cmd import training_table
+    from creditgraph.scoring import registry
+    from creditgraph.scoring.service import score_all, train_models
+    from creditgraph.store.db import migrated_engine
+
+    as_of = ctx.results["simulation_config"].end_date
+    ctx.console.rule("4. Scoring models 信用评分模型")
+    with ctx.console.status("training…") as status:
+        trained = train_models(
+            ctx.settings, as_of, actor="demo-analyst", progress=lambda m: status.update(m)
+        )
+    ctx.results["training"] = trained
+    ctx.console.print(
+        "samples 样本: " + ", ".join(f"{name} {rows:,}" for name, rows in trained.rows.items())
+    )
+    ctx.console.print(
+        training_table(trained.metrics, {f: r.id for f, r in trained.records.items()})
+    )
+
+    def held_out_auc(family: str) -> float:
+        m = trained.metrics[family]
+        for sample in ("out_of_time", "test"):
+            if m.get(sample, {}).get("auc") is not None:
+                return float(m[sample]["auc"])
+        return 0.0
+
+    best = max(trained.records, key=held_out_auc)
+    with migrated_engine(ctx.settings.database_url) as db:
+        champion = registry.promote(
+            db, trained.records[best].id, "demo-risk-head", note="best held-out AUC"
+        )
+    ctx.console.print(f"champion 冠军模型: {champion.id} (the better held-out AUC)")
+    features = ctx.results["features"].build.features
+    with ctx.console.status("scoring everyone…"):
+        scored = score_all(ctx.settings, as_of, features=features)
+    ctx.results["scores"] = scored
+    mix = ", ".join(
+        f"{g} {n:,} ({100 * n / max(scored.rows, 1):.0f}%)" for g, n in scored.grades.items()
+    )
+    ctx.console.print(f"{scored.rows:,} people scored 已评分; grades 等级: {mix}")
+    ctx.console.print(f"validation report 验证报告: {trained.reports[best]}", soft_wrap=True)
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("simulate", simulate_stage),
     ("ingest", ingest_stage),
     ("features", features_stage),
+    ("scoring", scoring_stage),
 ]
 
 

@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "creditgraph.cli.privacy_cmd",
     "creditgraph.cli.schedule_cmd",
     "creditgraph.cli.model_cmd",
+    "creditgraph.cli.score_cmd",
 )
 
 

@@ -1,4 +1,5 @@
-"""``creditgraph model``: scorecards on any table an analyst brings.
+"""``creditgraph model``: scorecards on any table, and the model registry (train, list, promote,
+compare, report).
 
 ``fit-table`` fits the monotone scorecard on a CSV or Parquet file, prints the IV and bin
 tables and writes the JSON artifact; ``score-table`` applies an artifact to a file and writes
@@ -27,7 +28,10 @@ if TYPE_CHECKING:
 
 console = Console()
 err = Console(stderr=True)
-model_app = typer.Typer(help="Scoring models: fit and apply scorecards.", no_args_is_help=True)
+model_app = typer.Typer(
+    help="Scoring models: scorecards on any table; train, register, promote and compare.",
+    no_args_is_help=True,
+)
 
 GOOD_BAD = {"good": 0, "bad": 1}
 
@@ -304,3 +308,191 @@ def score_table(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(model_app, name="model")
+
+
+# --- the registry: train, list, promote, compare, report -----------------------------------------
+
+
+def _day(value: str, option: str) -> Any:
+    from datetime import datetime
+
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise _fail(f"{option} {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _auc_text(entry: Any) -> str:
+    if not isinstance(entry, dict) or entry.get("auc") is None:
+        return "-"
+    return f"{entry['auc']:.4f} [{entry['auc_low']:.4f}, {entry['auc_high']:.4f}]"
+
+
+def _lift_text(entry: Any) -> str:
+    if not isinstance(entry, dict) or entry.get("difference") is None:
+        return "-"
+    return f"{entry['difference']:+.4f} [{entry['low']:+.4f}, {entry['high']:+.4f}]"
+
+
+def training_table(metrics: dict[str, dict[str, Any]], ids: dict[str, str]) -> Table:
+    """One row per family: AUC with intervals, without graph features, and the lift."""
+    table = Table(
+        title="trained models 训练结果 (AUC with 95% DeLong intervals)", box=box.SIMPLE_HEAD
+    )
+    for name in (
+        "model",
+        "test AUC",
+        "out-of-time AUC",
+        "OOT without graph",
+        "network lift (OOT)",
+        "network lift (test)",
+    ):
+        table.add_column(name)
+    for family, m in metrics.items():
+        table.add_row(
+            escape(ids[family]),
+            _auc_text(m.get("test")),
+            _auc_text(m.get("out_of_time")),
+            _auc_text(m.get("out_of_time_without_graph")),
+            _lift_text(m.get("network_lift_out_of_time")),
+            _lift_text(m.get("network_lift_test")),
+        )
+    return table
+
+
+@model_app.command("train")
+def train_cmd(
+    as_of: str = typer.Option(
+        ..., "--as-of", help="Training cut-off: outcomes observed before it."
+    ),
+    by: str = typer.Option("analyst", "--by", help="Who trains (recorded in the registry)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the development/test split and models."),
+) -> None:
+    """Train the scorecard and the challenger, write their validation reports, register both."""
+    from creditgraph.scoring.service import train_models
+    from creditgraph.scoring.training import TrainingError
+    from creditgraph.settings import get_settings
+
+    day = _day(as_of, "--as-of")
+    try:
+        with console.status("training…") as status:
+            result = train_models(
+                get_settings(), day, actor=by, seed=seed, progress=lambda m: status.update(m)
+            )
+    except TrainingError as exc:
+        raise _fail(str(exc)) from None
+    console.print("samples: " + ", ".join(f"{name} {rows:,}" for name, rows in result.rows.items()))
+    _print_wide(training_table(result.metrics, {f: r.id for f, r in result.records.items()}))
+    for family, path in result.reports.items():
+        console.print(f"{family} report 验证报告: {path}", soft_wrap=True)
+    console.print("registered as candidates; promote one with `creditgraph model promote ID`")
+
+
+@model_app.command("list")
+def list_cmd() -> None:
+    """Every registered version, newest first, with status and headline metrics."""
+    from creditgraph.scoring import registry
+    from creditgraph.settings import get_settings
+    from creditgraph.store.db import migrated_engine
+
+    with migrated_engine(get_settings().database_url) as db:
+        records = registry.list_models(db)
+    table = Table(title="model registry 模型库", box=box.SIMPLE_HEAD)
+    for name in ("id", "family", "status", "as of", "test AUC", "OOT AUC", "promoted by", "data"):
+        table.add_column(name)
+    for r in records:
+        table.add_row(
+            escape(r.id),
+            r.family,
+            r.status,
+            str(r.as_of),
+            _auc_text(r.metrics.get("test")),
+            _auc_text(r.metrics.get("out_of_time")),
+            escape(f"{r.promoted_by} {r.promoted_at:%Y-%m-%d %H:%M}") if r.promoted_at else "-",
+            r.training_data_sha256[:12],
+        )
+    _print_wide(table)
+
+
+@model_app.command("promote")
+def promote_cmd(
+    model_id: str = typer.Argument(..., metavar="ID", help="The version to make champion."),
+    by: str = typer.Option(..., "--by", help="Who approves the promotion (recorded)."),
+    note: str | None = typer.Option(None, "--note", help="Why (recorded)."),
+) -> None:
+    """Make a version the champion; the previous champion is retired. Audited."""
+    from creditgraph.scoring import registry
+    from creditgraph.settings import get_settings
+    from creditgraph.store.db import migrated_engine
+
+    with migrated_engine(get_settings().database_url) as db:
+        try:
+            record = registry.promote(db, model_id, by, note)
+        except registry.RegistryError as exc:
+            raise _fail(str(exc)) from None
+    console.print(f"champion 冠军模型: {record.id} (promoted by {record.promoted_by})")
+
+
+@model_app.command("compare")
+def compare_cmd(
+    a: str = typer.Argument(..., metavar="A"), b: str = typer.Argument(..., metavar="B")
+) -> None:
+    """Two versions metric by metric, with B − A."""
+    from creditgraph.scoring import registry
+    from creditgraph.settings import get_settings
+    from creditgraph.store.db import migrated_engine
+
+    with migrated_engine(get_settings().database_url) as db:
+        try:
+            left, right = registry.get(db, a), registry.get(db, b)
+        except registry.RegistryError as exc:
+            raise _fail(str(exc)) from None
+    table = Table(title=f"{escape(a)} vs {escape(b)}", box=box.SIMPLE_HEAD)
+    for name in ("metric", "A", "B", "B − A"):
+        table.add_column(name, justify="left" if name == "metric" else "right")
+    for name, x, y, diff in registry.compare(left, right):
+        table.add_row(
+            escape(name),
+            _value(x),
+            _value(y),
+            "" if diff is None else f"{diff:+.4f}",
+        )
+    table.add_row(
+        "training data", left.training_data_sha256[:12], right.training_data_sha256[:12], ""
+    )
+    _print_wide(table)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return escape(str(value)) if value is not None else "-"
+
+
+@model_app.command("report")
+def report_cmd(
+    model_id: str = typer.Argument(..., metavar="MODEL"),
+    out: Path | None = typer.Option(None, "--out", help="Copy the report here."),
+) -> None:
+    """The version's validation report (one self-contained HTML file), written at training."""
+    import shutil
+
+    from creditgraph.scoring import registry
+    from creditgraph.settings import get_settings
+    from creditgraph.store.db import migrated_engine
+
+    with migrated_engine(get_settings().database_url) as db:
+        try:
+            record = registry.get(db, model_id)
+        except registry.RegistryError as exc:
+            raise _fail(str(exc)) from None
+    if not record.report_path or not Path(record.report_path).is_file():
+        raise _fail(
+            f"the report of {model_id} is missing ({record.report_path}); retrain to rebuild it"
+        )
+    path = Path(record.report_path)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, out)
+        path = out
+    console.print(str(path), soft_wrap=True)

@@ -173,6 +173,15 @@ def promote(engine: Engine, version: str, actor: str, note: str | None = None) -
         return _record(row)
 
 
+def set_report_path(engine: Engine, version: str, path: str) -> None:
+    """Record where the version's validation report was written."""
+    with Session(engine) as session, session.begin():
+        row = session.get(ModelVersion, version)
+        if row is None:
+            raise RegistryError(f"no model version {version!r}")
+        row.report_path = path
+
+
 def events(engine: Engine, version: str | None = None) -> list[dict[str, Any]]:
     """The audit trail, oldest first (of one version, or of all)."""
     with Session(engine) as session:
