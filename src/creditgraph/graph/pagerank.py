@@ -296,6 +296,10 @@ def pagerank_batches(
         return out
     if n == 0:
         return {name: PageRankResult(ps[name].copy(), 0, 0.0, True) for name in names}
+    support: dict[str, npt.NDArray[np.int64] | None] = {}
+    for name in names:
+        rows = np.flatnonzero(ps[name].any(axis=1))
+        support[name] = rows if rows.size < n // 4 else None
     active = list(names)
     p = np.concatenate([ps[name] for name in active], axis=1)
     x = p.copy()
@@ -307,8 +311,20 @@ def pagerank_batches(
             nxt = op.apply(x, pool)
             nxt *= a
             mass = a * x[op.dangling].sum(axis=0) if op.has_dangling else dt.type(0)
-            nxt += (1 - a + mass) * p
-            change = np.abs(nxt - x).sum(axis=0)
+            coef = np.broadcast_to(1 - a + mass, (p.shape[1],))
+            start = 0
+            for name in active:  # seeds are few: add the restart only where a batch has mass
+                width = ps[name].shape[1]
+                restart_rows = support[name]
+                block = slice(start, start + width)
+                if restart_rows is None:
+                    nxt[:, block] += coef[block] * p[:, block]
+                else:
+                    nxt[restart_rows, block] += coef[block] * p[restart_rows, block]
+                start += width
+            np.subtract(nxt, x, out=x)  # the old iterate's memory holds the change
+            np.abs(x, out=x)
+            change = x.sum(axis=0)
             x = nxt
             keep, start = [], 0
             for name in active:
