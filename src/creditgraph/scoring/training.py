@@ -94,6 +94,8 @@ class TrainingResult:
     records: dict[str, registry.ModelRecord]
     reports: dict[str, Path]
     metrics: dict[str, dict[str, Any]]
+    # challenger minus scorecard, AUC on the same people, paired DeLong interval, per sample
+    challenger_vs_scorecard: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def feature_columns(table: pa.Table) -> tuple[list[str], list[str]]:
@@ -345,9 +347,11 @@ def train(
     records: dict[str, registry.ModelRecord] = {}
     reports: dict[str, Path] = {}
     metrics: dict[str, dict[str, Any]] = {}
+    fitted: dict[str, FamilyResult] = {}
     for family in families:
         say(f"fitting the {family} with and without graph features")
         result = train_family(family, data, own, graph, seed)
+        fitted[family] = result
         model_metrics: dict[str, Any] = {
             **result.metrics,
             "rows": rows,
@@ -380,4 +384,11 @@ def train(
         records[family] = registry.get(engine, record.id)
         reports[family] = path
         metrics[family] = model_metrics
-    return TrainingResult(as_of, rows, records, reports, metrics)
+    versus: dict[str, dict[str, Any]] = {}
+    if {"scorecard", "challenger"} <= set(fitted):
+        for name, table in (("test", data.test), ("out_of_time", data.out_of_time)):
+            y_sample = _y(table) if table.num_rows else np.zeros(0, dtype=np.int64)
+            versus[name] = _lift_entry(
+                y_sample, fitted["challenger"].pd[name], fitted["scorecard"].pd[name]
+            )
+    return TrainingResult(as_of, rows, records, reports, metrics, versus)

@@ -1,0 +1,1 @@
+"""Decisions: products, policy rules, limits, risk-based pricing and offers (pure core)."""

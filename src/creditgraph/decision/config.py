@@ -1,0 +1,122 @@
+"""Decision configuration: regulatory caps, the limit formula's parameters, the pricing map.
+
+Caps are configuration because they differ by licence and change with regulation: the online
+micro-loan outstanding cap (CNY 200,000), the share of annual income (one third), and the annual
+rate cap (24% for a licensed micro-lender, or a multiple of the one-year LPR).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from creditgraph.decision.canonical import sha256_of
+from creditgraph.decision.config_io import describe, no_float, read_toml
+from creditgraph.decision.errors import PolicyError
+
+Dec = Annotated[Decimal, BeforeValidator(no_float)]
+
+
+class Licence(StrEnum):
+    """Which annual rate cap binds."""
+
+    MICRO_LENDER = "micro_lender"  # a fixed cap, 24% by default
+    LPR_MULTIPLE = "lpr_multiple"  # lpr_multiple x the one-year LPR (courts' protection line)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PdBand(_Frozen):
+    """PDs up to ``max_pd`` (inclusive) get ``factor`` of the repayment capacity."""
+
+    max_pd: Dec = Field(gt=0, le=1)
+    factor: Dec = Field(ge=0, le=1)
+
+
+class Depth(_Frozen):
+    """The social-data depth-and-breadth multiplier (see docs/decisions.md)."""
+
+    floor: Dec = Field(default=Decimal("0.30"), gt=0, le=1)
+    no_social: Dec = Field(default=Decimal("0.30"), gt=0, le=1)
+    degree_full: int = Field(default=50, ge=1)
+    history_full_days: int = Field(default=730, ge=1)
+    sources_full: int = Field(default=3, ge=1)
+
+
+class Limits(_Frozen):
+    max_dti: Dec = Field(default=Decimal("0.40"), gt=0, le=1)
+    other_debt_months: int = Field(default=12, ge=1)
+    outstanding_cap: Dec = Field(default=Decimal("200000"), gt=0)
+    income_share_cap: Dec = Field(default=Decimal("0.3333"), gt=0, le=1)
+    step: Dec = Field(default=Decimal("100"), gt=0)
+    pd_bands: tuple[PdBand, ...] = Field(min_length=1)
+    depth: Depth = Depth()
+
+    @model_validator(mode="after")
+    def _check(self) -> Limits:
+        edges = [band.max_pd for band in self.pd_bands]
+        if edges != sorted(edges) or len(set(edges)) != len(edges):
+            raise ValueError("pd_bands must have strictly increasing max_pd")
+        factors = [band.factor for band in self.pd_bands]
+        if factors != sorted(factors, reverse=True):
+            raise ValueError("pd_bands factors must not rise with PD")
+        return self
+
+
+class Pricing(_Frozen):
+    licence: Licence = Licence.MICRO_LENDER
+    micro_lender_cap: Dec = Field(default=Decimal("0.24"), gt=0, le=1)
+    lpr_1y: Dec = Field(default=Decimal("0.0300"), gt=0, le=1)
+    lpr_multiple: Dec = Field(default=Decimal(4), gt=0)
+    pd_at_band_min: Dec = Field(default=Decimal("0.01"), ge=0, lt=1)
+    pd_at_band_max: Dec = Field(default=Decimal("0.20"), gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> Pricing:
+        if self.pd_at_band_min >= self.pd_at_band_max:
+            raise ValueError("pd_at_band_min must be below pd_at_band_max")
+        return self
+
+    @property
+    def rate_cap(self) -> Decimal:
+        """The annual cap the all-in rate must not exceed under the configured licence."""
+        if self.licence is Licence.LPR_MULTIPLE:
+            return self.lpr_multiple * self.lpr_1y
+        return self.micro_lender_cap
+
+
+class _Document(_Frozen):
+    version: str = Field(min_length=1)
+    limits: Limits
+    pricing: Pricing = Pricing()
+
+
+@dataclass(frozen=True)
+class DecisionConfig:
+    version: str
+    hash: str
+    limits: Limits
+    pricing: Pricing
+
+
+def parse_config(data: dict[str, Any]) -> DecisionConfig:
+    """Validate parsed configuration; errors name the field."""
+    try:
+        doc = _Document.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError(f"decision config: {describe(exc)}") from None
+    return DecisionConfig(
+        version=doc.version, hash=sha256_of(data), limits=doc.limits, pricing=doc.pricing
+    )
+
+
+def load_config(path: Path | None = None) -> DecisionConfig:
+    """The configuration at ``path``, or the packaged default ``catalogue/config.toml``."""
+    return parse_config(read_toml(path, "config.toml", PolicyError))
