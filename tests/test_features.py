@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 from sqlalchemy import select
 
 from creditgraph.features.labels import FOLDS, fold_of
@@ -255,3 +256,24 @@ def test_an_erased_person_leaves_the_graph_and_is_refused_at_the_door(tmp_path: 
     again = ingest(files, settings)
     assert again.reasons()["erased_person"] > 0
     assert ids["P2"] not in _ids(settings).values()
+
+
+def test_a_build_out_of_memory_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from creditgraph.cli.main import app
+    from creditgraph.settings import get_settings
+
+    settings = _settings(tmp_path)
+    ingest(world.write_world(tmp_path / "in"), settings)
+    monkeypatch.setenv("CREDITGRAPH_HOME", str(settings.home_dir))
+    monkeypatch.setenv("CREDITGRAPH_DUCKDB_MEMORY_LIMIT", "1KB")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["features", "build", "--as-of", "2025-04-01"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1, result.output
+    assert "ran out of memory" in result.output and "Traceback" not in result.output

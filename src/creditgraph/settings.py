@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     ingest_chunk_rows: int = Field(
         default=200_000, ge=1_000, description="Rows per streamed chunk."
     )
+    duckdb_memory_limit: str | None = Field(
+        default=None,
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="Memory DuckDB may use for feature queries (default: DuckDB's, 80% of RAM).",
+    )
 
     @property
     def home_dir(self) -> Path:

@@ -47,10 +47,20 @@ def features_build(
         raise typer.Exit(2)
     day = _as_of(as_of)
     chosen: Engine = "spark" if engine == "spark" else "duckdb"
-    with console.status(f"building features as of {day} on {engine}…"):
-        result = build_and_store(
-            get_settings(), day, chosen, online=online, half_life_days=half_life
+    import duckdb
+
+    try:
+        with console.status(f"building features as of {day} on {engine}…"):
+            result = build_and_store(
+                get_settings(), day, chosen, online=online, half_life_days=half_life
+            )
+    except duckdb.OutOfMemoryException as exc:
+        err.print(
+            f"error: the feature queries ran out of memory ({exc}); raise "
+            "CREDITGRAPH_DUCKDB_MEMORY_LIMIT or free memory",
+            markup=False,
         )
+        raise typer.Exit(1) from None
     build = result.build
     console.print(
         f"{build.features.num_rows:,} people, {build.features.num_columns - 2} features, "

@@ -109,11 +109,13 @@ def _utc(table: pa.Table) -> pa.Table:
 
 
 def duckdb_inputs(
-    lake_dir: Path, tables: dict[str, pa.Table], con: Any = None
+    lake_dir: Path, tables: dict[str, pa.Table], con: Any = None, memory_limit: str | None = None
 ) -> tuple[Any, Inputs]:
     """Ibis-on-DuckDB tables: lake Parquet read in place, database tables from memory."""
     con = con or ibis.duckdb.connect()
     con.raw_sql("SET TimeZone = 'UTC'")
+    if memory_limit:
+        con.raw_sql(f"SET memory_limit = '{memory_limit}'")
     lake_tables = {}
     for name, table in LAKE_TABLES.items():
         if lake.has_data(lake_dir, table):

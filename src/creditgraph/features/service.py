@@ -52,7 +52,9 @@ def compute_features(
     graph_engine: GraphEngine = compute
     neighbour_engine: NeighbourEngine = neighbour_aggregates
     if engine == "duckdb":
-        backend, inputs = duckdb_inputs(settings.lake_dir, tables)
+        backend, inputs = duckdb_inputs(
+            settings.lake_dir, tables, memory_limit=settings.duckdb_memory_limit
+        )
     else:
         from creditgraph.features.spark_engine import (
             spark_graph_engine,
