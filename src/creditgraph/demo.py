@@ -145,9 +145,9 @@ def scoring_stage(ctx: DemoContext) -> None:
     ctx.console.print(
         "samples 样本: " + ", ".join(f"{name} {rows:,}" for name, rows in trained.rows.items())
     )
-    ctx.console.print(
-        training_table(trained.metrics, {f: r.id for f, r in trained.records.items()})
-    )
+    ctx.console.print(training_table(trained.metrics, {f: f for f in trained.records}))
+    for family, record in trained.records.items():
+        ctx.console.print(f"{family}: registered as {record.id}", soft_wrap=True)
 
     def held_out_auc(family: str) -> float:
         m = trained.metrics[family]
