@@ -27,6 +27,7 @@ def test_demo_runs_every_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         "no_consent",
         "4. Scoring",
         "champion 冠军模型",
+        "5. Decisions",
         "demo finished",
     ):
         assert marker in result.output, marker

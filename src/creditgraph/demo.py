@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from creditgraph.cli.progress import RowProgress
+from creditgraph.demo_decisions import decisions_stage
 from creditgraph.settings import Settings
 
 
@@ -178,6 +179,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("ingest", ingest_stage),
     ("features", features_stage),
     ("scoring", scoring_stage),
+    ("decisions", decisions_stage),
 ]
 
 

@@ -1,0 +1,256 @@
+"""The decision service on a small simulated world: decide, store, explain, review, batch.
+
+One world (module scope) serves every test: simulate, ingest, train, promote, build the online
+feature table. Each test works through ``DecisionService`` only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select, text, update
+from sqlalchemy.exc import DBAPIError
+
+from creditgraph.decision.batch import BatchInputError
+from creditgraph.decision.errors import DecisionInputError
+from creditgraph.decision.service import (
+    DecisionService,
+    NotFoundError,
+    ReviewStateError,
+    UnknownPersonError,
+    social_feature_names,
+)
+from creditgraph.settings import Settings
+from creditgraph.store.db import make_engine
+from creditgraph.store.models import Consent, DecisionEvent, OnlineFeatures, table_of
+
+AS_OF = date(2026, 6, 30)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    from creditgraph.features.service import build_and_store
+    from creditgraph.ingest.service import ingest
+    from creditgraph.scoring import registry
+    from creditgraph.scoring.service import train_models
+    from creditgraph.simulate import SimulationConfig, simulate
+    from creditgraph.store.db import migrated_engine
+
+    root = tmp_path_factory.mktemp("decisions")
+    result = simulate(SimulationConfig(people=1500, seed=11), root / "world")
+    settings = Settings(home=root / "home")
+    ingest(sorted(result.files.values()), settings)
+    trained = train_models(settings, AS_OF, actor="analyst-1", seed=0)
+    with migrated_engine(settings.database_url) as db:
+        registry.promote(db, trained.records["scorecard"].id, "risk-head")
+    build_and_store(settings, AS_OF, online=True)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def engine(world: Settings) -> Iterator[Engine]:
+    db = make_engine(world.database_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(scope="module")
+def service(engine: Engine, world: Settings) -> DecisionService:
+    return DecisionService(engine, world)
+
+
+def _people(engine: Engine, limit: int = 400) -> list[str]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(OnlineFeatures.person_id).order_by(OnlineFeatures.person_id).limit(limit)
+            ).scalars()
+        )
+
+
+def _find(service: DecisionService, engine: Engine, outcome: str) -> dict[str, Any]:
+    for person in _people(engine):
+        record = service.decide_for(person, "XFD-MED", "8000", 12, purpose="medical")
+        if record["outcome"] == outcome:
+            return record
+    pytest.fail(f"no {outcome} among the first people")
+
+
+def test_a_decision_is_stored_with_everything_that_explains_it(
+    service: DecisionService, engine: Engine
+) -> None:
+    record = _find(service, engine, "approve")
+    assert record == service.get(record["id"])
+    assert record["social_data_used"] is True
+    assert record["model_id"].startswith("scorecard-")
+    assert len(record["inputs_hash"]) == 64 and len(record["policy"]["hash"]) == 64
+    assert record["catalogue"]["version"] and record["config"]["hash"]
+    assert (
+        record["feature_snapshot_id"].startswith("fs1-")
+        and record["features_as_of"] == "2026-06-30"
+    )
+    assert 1 <= len(record["reasons"]) <= 4
+    assert all(r["zh"] and r["en"] for r in record["reasons"])
+    assert any(r["id"] == "SC-APPROVE" for r in record["fired_rules"])
+    (offer,) = record["offers"]
+    assert offer["schedule"]["rows"] and isinstance(offer["amount"], str)
+    assert float(offer["all_in_rate"]) <= float(offer["rate_cap"])
+    assert record["reviews"] == []
+    events = service.events(record["id"])
+    assert [e["event"] for e in events] == ["decided"]
+    with engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT amount_fen, limit_fen FROM decisions WHERE id = :i"), {"i": record["id"]}
+        ).one()
+    assert stored.amount_fen == 800_000 and isinstance(stored.limit_fen, int)
+
+
+def test_a_decision_can_never_be_altered(service: DecisionService, engine: Engine) -> None:
+    record = _find(service, engine, "decline")
+    with pytest.raises(DBAPIError, match="immutable"), engine.begin() as conn:
+        conn.execute(
+            text("UPDATE decisions SET outcome = 'approve' WHERE id = :i"), {"i": record["id"]}
+        )
+    assert not hasattr(service, "update") and service.get(record["id"])["outcome"] == "decline"
+
+
+def test_without_consent_the_decision_uses_no_social_data(
+    service: DecisionService, engine: Engine
+) -> None:
+    person = _people(engine)[-1]
+    consents = table_of(Consent)
+    with engine.begin() as conn:
+        conn.execute(
+            update(consents)
+            .where(consents.c.person_id == person, consents.c.purpose == "credit_assessment")
+            .values(revoked_at=datetime(2026, 7, 1))
+        )
+    record = service.decide_for(person, "XFD-MED", "5000", 12)
+    assert record["social_data_used"] is False
+    assert any(r["id"] == "KO-CONSENT" for r in record["fired_rules"])
+    with engine.connect() as conn:
+        (inputs,) = conn.execute(
+            text("SELECT inputs FROM decisions WHERE id = :i"), {"i": record["id"]}
+        ).one()
+    inputs = inputs if isinstance(inputs, dict) else json.loads(inputs)
+    assert not {"degree", "social_age_days", "consented_sources"} & set(inputs)
+    assert inputs["consent_credit_assessment"] is False and inputs["score_uses_social"] is False
+    assert "pagerank" in social_feature_names() and "account_age_days" not in social_feature_names()
+
+
+def test_a_referral_opens_a_review_that_an_officer_takes_and_approves(
+    service: DecisionService, engine: Engine
+) -> None:
+    record = _find(service, engine, "refer")
+    (review,) = record["reviews"]
+    assert review["kind"] == "referral" and review["status"] == "open"
+    assert review["id"] in {r["id"] for r in service.review_queue("open")}
+    taken = service.take(review["id"], "officer-7")
+    assert taken["status"] == "taken" and taken["taken_by"] == "officer-7"
+    with pytest.raises(ReviewStateError, match="not open"):
+        service.take(review["id"], "officer-8")
+    with pytest.raises(ReviewStateError, match="another officer"):
+        service.resolve(review["id"], "officer-8", True, "mine now")
+    done = service.resolve(review["id"], "officer-7", True, "income verified by payslip")
+    assert done["status"] == "approved" and done["resolution_note"] == "income verified by payslip"
+    with pytest.raises(ReviewStateError, match="already approved"):
+        service.resolve(review["id"], "officer-7", False, "changed my mind")
+    assert review["id"] not in {r["id"] for r in service.review_queue("open")}
+    events = [(e["event"], e["actor"]) for e in service.events(record["id"])]
+    assert events == [
+        ("decided", "decision-engine"),
+        ("review_opened:referral", "decision-engine"),
+        ("review_taken", "officer-7"),
+        ("review_approved", "officer-7"),
+    ]
+    again = service.get(record["id"])
+    assert again["outcome"] == "refer"  # the record as decided; the review holds the result
+    assert again["reviews"][0]["status"] == "approved"
+
+
+def test_a_borrower_can_ask_for_a_human_review(service: DecisionService, engine: Engine) -> None:
+    record = _find(service, engine, "decline")
+    asked = service.request_review(record["id"], "applicant-42", "my income is higher")
+    assert asked["kind"] == "borrower_request" and asked["status"] == "open"
+    with pytest.raises(ReviewStateError, match="already has a pending"):
+        service.request_review(record["id"], "applicant-42")
+    declined = service.resolve(asked["id"], "officer-1", False, "overdue elsewhere confirmed")
+    assert declined["status"] == "declined" and declined["taken_by"] == "officer-1"
+    events = [e["event"] for e in service.events(record["id"])]
+    assert events[1:] == [
+        "review_opened:borrower_request",
+        "review_taken",
+        "review_declined",
+    ]
+    with pytest.raises(NotFoundError, match="no decision 'dec_nope'"):
+        service.request_review("dec_nope", "applicant-42")
+    with pytest.raises(NotFoundError, match="no review request"):
+        service.take("rv_nope", "officer-1")
+
+
+def test_bad_requests_are_refused_and_nothing_is_stored(
+    service: DecisionService, engine: Engine
+) -> None:
+    person = _people(engine)[0]
+    events = table_of(DecisionEvent)
+    with engine.connect() as conn:
+        before = conn.execute(text("SELECT count(*) FROM decisions")).scalar_one()
+    with pytest.raises(UnknownPersonError, match="unknown person 'nobody'"):
+        service.decide_for("nobody", "XFD-MED", "5000", 12)
+    with pytest.raises(DecisionInputError, match="unknown product 'NOPE'") as exc:
+        service.decide_for(person, "NOPE", "5000", 12)
+    assert exc.value.field == "product_code"
+    with pytest.raises(DecisionInputError, match="outside XFD-MED's range"):
+        service.decide_for(person, "XFD-MED", "500000", 12)
+    with pytest.raises(DecisionInputError, match="not a term of XFD-MED") as exc:
+        service.decide_for(person, "XFD-MED", "5000", 7)
+    assert exc.value.field == "term_months"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM decisions")).scalar_one() == before
+        assert conn.execute(select(events.c.id).where(events.c.decision_id == "x")).first() is None
+
+
+def test_a_batch_reports_bad_rows_and_decides_the_good_ones(
+    service: DecisionService, engine: Engine, tmp_path: Path
+) -> None:
+    a, b = _people(engine)[:2]
+    path = tmp_path / "apps.csv"
+    path.write_text(
+        "person,product,amount,term,purpose\n"
+        f"{a},XFD-MED,5000,12,medical\n"
+        f"nobody,XFD-MED,5000,12,medical\n"
+        f"{b},NOPE,5000,12,\n"
+        f"{b},XFD-MED,lots,12,medical\n"
+        f"{b},XFD-MED,5000,7,medical\n"
+        f"{b},XFD-EDU,3000,6,education\n"
+        f",XFD-MED,5000,12,medical\n",
+        encoding="utf-8",
+    )
+    result = service.decide_batch(path)
+    assert result.row_numbers == [1, 6]
+    assert [d["person_id"] for d in result.decisions] == [a, b]
+    problems = [(e.row, e.field, e.rule) for e in result.errors]
+    assert problems == [
+        (2, "person", "unknown_person"),
+        (3, "product_code", "invalid"),
+        (4, "amount", "number"),
+        (5, "term_months", "invalid"),
+        (7, "person", "required"),
+    ]
+    assert all(e.file == str(path) for e in result.errors)
+    assert service.get(result.decisions[0]["id"])["product_code"] == "XFD-MED"
+    parallel = service.decide_batch(path, chunk=2, workers=2, compact=True)
+    assert parallel.row_numbers == result.row_numbers
+    assert [(e.row, e.field, e.rule) for e in parallel.errors] == problems
+    assert [d["outcome"] for d in parallel.decisions] == [d["outcome"] for d in result.decisions]
+    with pytest.raises(BatchInputError, match="no such file"):
+        service.decide_batch(tmp_path / "missing.csv")
+    bad = tmp_path / "cols.csv"
+    bad.write_text("who,what\nx,y\n", encoding="utf-8")
+    with pytest.raises(BatchInputError, match="missing column"):
+        service.decide_batch(bad)
