@@ -18,6 +18,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "creditgraph.cli.schedule_cmd",
     "creditgraph.cli.model_cmd",
     "creditgraph.cli.score_cmd",
+    "creditgraph.cli.decide_cmd",
+    "creditgraph.cli.keys_cmd",
+    "creditgraph.cli.serve_cmd",
 )
 
 

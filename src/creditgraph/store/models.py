@@ -245,6 +245,119 @@ class Score(Base):
     scored_at: Mapped[datetime] = mapped_column(DateTime())
 
 
+class DecisionRecord(Base):
+    """One automated credit decision, as made: immutable once written (a trigger refuses updates).
+
+    Everything needed to explain or reproduce it is here: the application, the context decided on,
+    the inputs hash, the model, policy, catalogue and configuration versions and hashes, the rules
+    that fired, the reasons, the limit and the offers. Money is integer fen; offer JSON holds
+    amounts as decimal strings.
+    """
+
+    __tablename__ = "decisions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    as_of: Mapped[date] = mapped_column(Date)
+    person_id: Mapped[str] = mapped_column(PSEUDONYM, index=True)
+    applicant_ref: Mapped[str | None] = mapped_column(String(100), index=True)
+    product_code: Mapped[str] = mapped_column(String(32))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    term_months: Mapped[int] = mapped_column(Integer)
+    purpose: Mapped[str] = mapped_column(String(30))
+    schedule_type: Mapped[str] = mapped_column(String(30))
+    outcome: Mapped[str] = mapped_column(String(10), index=True)
+    limit_fen: Mapped[int] = mapped_column(BigInteger)
+    pd: Mapped[float | None] = mapped_column(Float)
+    score: Mapped[float | None] = mapped_column(Float)
+    grade: Mapped[str | None] = mapped_column(String(4))
+    model_id: Mapped[str | None] = mapped_column(String(80))
+    policy_version: Mapped[str] = mapped_column(String(40))
+    policy_hash: Mapped[str] = mapped_column(String(64))
+    catalogue_version: Mapped[str] = mapped_column(String(40))
+    catalogue_hash: Mapped[str] = mapped_column(String(64))
+    config_version: Mapped[str] = mapped_column(String(40))
+    config_hash: Mapped[str] = mapped_column(String(64))
+    inputs_hash: Mapped[str] = mapped_column(String(64))
+    feature_snapshot_id: Mapped[str | None] = mapped_column(String(80))
+    features_as_of: Mapped[date | None] = mapped_column(Date)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    fired_rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    offers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    limit_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    social_data_used: Mapped[bool] = mapped_column(Boolean)
+
+
+class ReviewRequest(Base):
+    """A human review of a decision: a referral, or a borrower's request (PIPL Art. 24)."""
+
+    __tablename__ = "review_requests"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    decision_id: Mapped[str] = mapped_column(ForeignKey("decisions.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    taken_by: Mapped[str | None] = mapped_column(String(100))
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime())
+    resolved_by: Mapped[str | None] = mapped_column(String(100))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime())
+    resolution_note: Mapped[str | None] = mapped_column(String(1000))
+
+
+class DecisionEvent(Base):
+    """The audit trail of decisions: who decided, asked for, took or resolved a review, and when."""
+
+    __tablename__ = "decision_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    decision_id: Mapped[str] = mapped_column(ForeignKey("decisions.id"), index=True)
+    review_id: Mapped[str | None] = mapped_column(ForeignKey("review_requests.id"))
+    event: Mapped[str] = mapped_column(String(30))
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(DateTime())
+    note: Mapped[str | None] = mapped_column(String(1000))
+
+
 def table_of(model: type[Base]) -> Table:
     """The Core table behind a model, typed for Core statements."""
     return cast(Table, model.__table__)
+
+
+class ApiKey(Base):
+    """An HTTP API key: only the argon2 hash of its secret is kept; the prefix finds the row."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("prefix", name="uq_api_keys_prefix"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    prefix: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    created_by: Mapped[str] = mapped_column(String(100))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime())
+
+
+class IdempotencyKey(Base):
+    """A POST seen under an Idempotency-Key, per API key, so a retry replays the first answer.
+
+    ``response_status`` is null while the first request is still being processed.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("api_key_id", "idempotency_key", name="uq_idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    request_method: Mapped[str] = mapped_column(String(10))
+    request_path: Mapped[str] = mapped_column(String(500))
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[Any | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime())

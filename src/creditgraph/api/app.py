@@ -1,0 +1,59 @@
+"""The FastAPI application: ``create_app(settings)`` wires the store, keys and decision service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from creditgraph import __version__
+from creditgraph.api import errors
+from creditgraph.api.access_log import AccessLog
+from creditgraph.api.context import ApiContext
+from creditgraph.api.keys import KeyVerifier
+from creditgraph.api.routes import router
+from creditgraph.api.service import ServiceFactory, default_service_factory
+from creditgraph.settings import Settings
+from creditgraph.store.db import current_revision, head_revision, make_engine, upgrade
+
+DESCRIPTION = """Decisions on loan applications scored from social-network and behavioural data.
+
+Authenticate with an API key: `Authorization: Bearer cg_...` (or `X-API-Key`). Every error is
+`{"error": {"code", "message", "field"}}`. POSTs accept an `Idempotency-Key` header.
+"""
+
+
+def create_app(
+    settings: Settings, service_factory: ServiceFactory = default_service_factory
+) -> FastAPI:
+    """An app on ``settings.database_url`` (migrated to head on creation)."""
+    engine = make_engine(settings.database_url)
+    if current_revision(engine) != head_revision():
+        upgrade(engine)
+    ctx = ApiContext(
+        engine=engine,
+        settings=settings,
+        verifier=KeyVerifier(engine),
+        service_factory=service_factory,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="creditgraph",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    errors.install(app)
+    app.include_router(router)
+    app.add_middleware(AccessLog)
+    return app

@@ -1,0 +1,46 @@
+"""What every request handler shares: the engine, the key verifier and the decision service."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from fastapi import Request
+from sqlalchemy import Engine
+
+from creditgraph.api.errors import ApiError
+from creditgraph.api.keys import KeyVerifier
+from creditgraph.api.service import DecisionServicePort, ServiceFactory
+from creditgraph.settings import Settings
+
+log = logging.getLogger("creditgraph.api")
+
+
+@dataclass
+class ApiContext:
+    engine: Engine
+    settings: Settings
+    verifier: KeyVerifier
+    service_factory: ServiceFactory
+    _service: DecisionServicePort | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def service(self) -> DecisionServicePort:
+        """The decision service, built on first use so ``/v1/health`` works without it."""
+        if self._service is None:
+            with self._lock:
+                if self._service is None:
+                    try:
+                        self._service = self.service_factory(self.engine, self.settings)
+                    except ImportError as exc:
+                        log.error("decision service unavailable: %s", type(exc).__name__)
+                        raise ApiError(
+                            503, "service_unavailable", "the decision service is not available"
+                        ) from None
+        return self._service
+
+
+def get_context(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.ctx
+    return ctx

@@ -1,0 +1,121 @@
+"""One error shape for every failure: ``{"error": {"code", "message", "field"}}``.
+
+Messages say what to fix without echoing the submitted values (they may be personal data), and
+an unexpected failure is a bare 500: no stack trace ever leaves the server.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("creditgraph.api")
+
+
+class ApiError(Exception):
+    """An error the client can act on."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+
+
+def error_response(error: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+
+
+# Service errors by class name, so the API does not import (or break on) a service still in flux.
+_BY_NAME: dict[str, tuple[int, str, str | None]] = {
+    "UnknownPersonError": (422, "unknown_person", "person_id"),
+    "PersonNotFoundError": (422, "unknown_person", "person_id"),
+    "UnknownProductError": (422, "unknown_product", "product_code"),
+    "DecisionNotFoundError": (404, "not_found", None),
+    "ReviewRequestNotFoundError": (404, "not_found", None),
+    "NotFoundError": (404, "not_found", None),
+    "NoModelError": (503, "no_model", None),
+}
+
+
+def from_service(exc: Exception) -> ApiError | None:
+    """The client-facing error for a service exception, or None when it is a server fault."""
+    for klass in type(exc).__mro__:
+        known = _BY_NAME.get(klass.__name__)
+        if known is not None:
+            status, code, field = known
+            return ApiError(status, code, str(exc), getattr(exc, "field", None) or field)
+    if type(exc).__name__ == "DecisionInputError":
+        field = getattr(exc, "field", None)
+        message = str(exc)
+        return ApiError(422, "invalid_application", message, field)
+    if isinstance(exc, LookupError):
+        return ApiError(404, "not_found", str(exc).strip("'\""), getattr(exc, "field", None))
+    if type(exc).__name__.endswith(("ConflictError", "StateError")):
+        return ApiError(409, "conflict", str(exc), getattr(exc, "field", None))
+    if isinstance(exc, ValueError):
+        return ApiError(422, "invalid_request", str(exc), getattr(exc, "field", None))
+    return None
+
+
+def _validation(exc: RequestValidationError) -> ApiError:
+    errors = list(exc.errors())
+    if not errors:
+        return ApiError(422, "validation_error", "the request is not valid")
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        return ApiError(400, "malformed_json", "the request body is not valid JSON")
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    field = ".".join(loc) or None
+    if first.get("type") == "missing" and field is None:
+        return ApiError(400, "malformed_json", "the request needs a JSON object body")
+    message = str(first.get("msg", "invalid value"))
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return ApiError(422, "validation_error", message, field)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that give every failure the one error shape."""
+
+    async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return error_response(exc, headers)
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(_validation(exc))
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        message = {404: "no such resource", 405: "method not allowed"}.get(
+            exc.status_code, str(exc.detail)
+        )
+        error = ApiError(exc.status_code, codes.get(exc.status_code, "http_error"), message)
+        return error_response(error, dict(exc.headers or {}))
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Only the class name: exception messages can carry submitted values.
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, _route(request))
+        return error_response(ApiError(500, "internal", "internal error; the request failed"))
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def _route(request: Request) -> str:
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "-"))

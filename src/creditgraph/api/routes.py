@@ -1,0 +1,201 @@
+"""The ``/v1`` endpoints. Each one only translates: HTTP in, a service call, JSON out."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from creditgraph import __version__
+from creditgraph.api import idempotency
+from creditgraph.api.auth import owns, require
+from creditgraph.api.context import ApiContext, get_context
+from creditgraph.api.errors import ApiError, from_service
+from creditgraph.api.jsonable import to_json
+from creditgraph.api.keys import KeyInfo, Role
+from creditgraph.api.schemas import ApplicationIn, ReviewRequestIn, parse, request_body_doc
+
+log = logging.getLogger("creditgraph.api")
+router = APIRouter(prefix="/v1")
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed JSON or Idempotency-Key"},
+    401: {"description": "Missing, invalid or revoked API key"},
+    403: {"description": "The key's role may not call this endpoint"},
+    409: {"description": "Idempotency-Key reused with a different body, or still in flight"},
+    422: {"description": "Validation error: the field is named in error.field"},
+}
+NOT_VISIBLE: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such decision (or not visible to this key)"}
+}
+
+
+def _only(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {k: v for k, v in ERRORS.items() if k in codes}
+
+
+IDEMPOTENCY = Header(
+    default=None,
+    alias="Idempotency-Key",
+    description="Retry-safe key: the same key and body replay the first answer.",
+)
+
+
+def _call(action: Callable[[], Any]) -> Any:
+    """Run a service call; its known errors become client errors, the rest a bare 500."""
+    try:
+        return action()
+    except ApiError:
+        raise
+    except Exception as exc:
+        error = from_service(exc)
+        if error is None:
+            log.error("service failure: %s", type(exc).__name__)
+            raise ApiError(500, "internal", "internal error; the request failed") from None
+        raise error from None
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        raise ApiError(400, "malformed_json", "the request needs a JSON object body")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "malformed_json", "the request body is not valid JSON") from None
+
+
+def _post(
+    ctx: ApiContext,
+    key: KeyInfo,
+    idem_key: str | None,
+    request: Request,
+    payload: Any,
+    action: Callable[[], Any],
+) -> JSONResponse:
+    """Do a POST once per Idempotency-Key: claim, act, store the answer (or release the claim)."""
+    if idem_key is None:
+        return JSONResponse(to_json(_call(action)), status_code=201)
+    idem_key = idempotency.check_key(idem_key)
+    method, path = request.method, request.url.path
+    digest = idempotency.body_sha256(payload)
+    replay = idempotency.claim(ctx.engine, key.id, idem_key, method, path, digest)
+    if replay is not None:
+        return JSONResponse(replay.body, replay.status, headers={"Idempotent-Replayed": "true"})
+    try:
+        body = to_json(_call(action))
+    except BaseException:
+        idempotency.release(ctx.engine, key.id, idem_key)
+        raise
+    idempotency.complete(ctx.engine, key.id, idem_key, 201, body)
+    return JSONResponse(body, status_code=201)
+
+
+def _visible_decision(ctx: ApiContext, key: KeyInfo, decision_id: str) -> dict[str, Any]:
+    decision: dict[str, Any] = _call(lambda: ctx.service().get(decision_id))
+    if not owns(key, decision):
+        # 404, not 403: an applicant app cannot learn which ids exist.
+        raise ApiError(404, "not_found", f"no decision {decision_id}")
+    return decision
+
+
+@router.get("/health", summary="Liveness and database reachability", tags=["health"])
+def health(ctx: ApiContext = Depends(get_context)) -> dict[str, str]:
+    with ctx.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    return {"status": "ok", "version": __version__}
+
+
+@router.post(
+    "/applications",
+    status_code=201,
+    summary="Apply for a loan: returns the decision and its offers",
+    tags=["decisions"],
+    responses=ERRORS,
+    openapi_extra=request_body_doc(ApplicationIn),
+)
+async def create_application(
+    request: Request,
+    key: KeyInfo = Depends(require(Role.APPLICANT_APP, Role.OFFICER, Role.ADMIN)),
+    idem_key: str | None = IDEMPOTENCY,
+    ctx: ApiContext = Depends(get_context),
+) -> JSONResponse:
+    payload = await _json_body(request)
+    app_in: ApplicationIn = parse(ApplicationIn, payload)
+
+    def decide() -> Any:
+        return ctx.service().decide_for(
+            person_id=app_in.person_id,
+            product_code=app_in.product_code,
+            amount=app_in.amount_decimal,
+            term=app_in.term,
+            purpose=app_in.purpose,
+            schedule_type=app_in.schedule_type,
+            applicant_ref=str(key.id),
+        )
+
+    return await run_in_threadpool(_post, ctx, key, idem_key, request, payload, decide)
+
+
+@router.get(
+    "/decisions/{decision_id}",
+    summary="A decision: outcome, reasons, limit and offers",
+    tags=["decisions"],
+    responses=_only(401, 403) | NOT_VISIBLE,
+)
+def get_decision(
+    decision_id: str,
+    key: KeyInfo = Depends(require(Role.APPLICANT_APP, Role.OFFICER, Role.ANALYST, Role.ADMIN)),
+    ctx: ApiContext = Depends(get_context),
+) -> JSONResponse:
+    return JSONResponse(to_json(_visible_decision(ctx, key, decision_id)))
+
+
+@router.post(
+    "/decisions/{decision_id}/review-requests",
+    status_code=201,
+    summary="Ask for a person to review an automated decision",
+    tags=["review"],
+    responses=ERRORS | NOT_VISIBLE,
+    openapi_extra=request_body_doc(ReviewRequestIn),
+)
+async def create_review_request(
+    decision_id: str,
+    request: Request,
+    key: KeyInfo = Depends(require(Role.APPLICANT_APP, Role.OFFICER, Role.ADMIN)),
+    idem_key: str | None = IDEMPOTENCY,
+    ctx: ApiContext = Depends(get_context),
+) -> JSONResponse:
+    raw = await request.body()
+    payload = await _json_body(request) if raw.strip() else {}
+    review_in: ReviewRequestIn = parse(ReviewRequestIn, payload)
+
+    def ask() -> Any:
+        _visible_decision(ctx, key, decision_id)
+        result = ctx.service().request_review(decision_id, f"api-key:{key.id}", review_in.note)
+        if isinstance(result, dict):
+            return result
+        return {"decision_id": decision_id, "review_request": to_json(result), "status": "open"}
+
+    return await run_in_threadpool(_post, ctx, key, idem_key, request, payload, ask)
+
+
+@router.get(
+    "/review-queue",
+    summary="Review requests waiting for an officer",
+    tags=["review"],
+    responses=_only(401, 403, 422),
+)
+def review_queue(
+    status: str = Query("open", pattern="^[a-z_]{1,20}$", description="open, taken or resolved"),
+    key: KeyInfo = Depends(require(Role.OFFICER, Role.ADMIN)),
+    ctx: ApiContext = Depends(get_context),
+) -> JSONResponse:
+    items = _call(lambda: ctx.service().review_queue(status=status))
+    return JSONResponse({"items": to_json(items)})

@@ -1,0 +1,43 @@
+"""What the API needs from the decision service; the real one lives in ``creditgraph.decision``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+
+from creditgraph.settings import Settings
+
+
+class DecisionServicePort(Protocol):
+    """The service methods the HTTP layer calls (tests pass a fake with the same methods)."""
+
+    def decide_for(
+        self,
+        person_id: str,
+        product_code: str,
+        amount: Decimal,
+        term: int,
+        purpose: str,
+        schedule_type: str | None = None,
+        applicant_ref: str | None = None,
+    ) -> dict[str, Any]: ...
+
+    def get(self, decision_id: str) -> dict[str, Any]: ...
+
+    def request_review(self, decision_id: str, requested_by: str, note: str | None) -> Any: ...
+
+    def review_queue(self, status: str = "open") -> list[dict[str, Any]]: ...
+
+
+ServiceFactory = Callable[[Engine, Settings], DecisionServicePort]
+
+
+def default_service_factory(engine: Engine, settings: Settings) -> DecisionServicePort:
+    """The decision service of ``creditgraph.decision.service``, imported only when first used."""
+    from creditgraph.decision.service import DecisionService  # type: ignore[import-not-found,unused-ignore]
+
+    service: DecisionServicePort = DecisionService(engine, settings)
+    return service

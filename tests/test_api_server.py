@@ -1,0 +1,113 @@
+"""The API for real: uvicorn in a subprocess over real HTTP, and the real decision service."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from creditgraph.api.app import create_app
+from creditgraph.api.keys import create_key
+from creditgraph.settings import Settings
+from creditgraph.store.db import make_engine, upgrade
+from tests.conftest import REPO_ROOT
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(sqlite_settings: Settings, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    engine = make_engine(sqlite_settings.database_url)
+    upgrade(engine)
+    engine.dispose()
+    port = _free_port()
+    log_path = tmp_path / "server.log"
+    env = os.environ | {
+        "CREDITGRAPH_HOME": str(sqlite_settings.home),
+        "CREDITGRAPH_DB_URL": sqlite_settings.database_url,
+    }
+    command = [sys.executable, "-m", "creditgraph.cli.serve_cmd", "--port", str(port)]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"server did not start:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield base, log_path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_real_server_health_and_auth_failure(server: tuple[str, Path]) -> None:
+    base, log_path = server
+    with httpx.Client(base_url=base, timeout=5) as client:
+        health = client.get("/v1/health")
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        missing = client.get("/v1/review-queue?person=p-secret")
+        assert missing.status_code == 401
+        assert missing.json()["error"]["code"] == "missing_api_key"
+        wrong = client.get("/v1/review-queue", headers={"Authorization": "Bearer cg_abc_def"})
+        assert wrong.status_code == 401
+        assert "server" not in wrong.headers
+        assert client.get("/docs").status_code == 200
+    time.sleep(0.2)
+    log = log_path.read_text()
+    assert "GET /v1/review-queue 401" in log
+    assert "p-secret" not in log
+
+
+def test_real_decision_service_through_http(sqlite_settings: Settings) -> None:
+    """Bad input reaches the real service and comes back as 4xx, storing nothing."""
+    if importlib.util.find_spec("creditgraph.decision.service") is None:
+        pytest.skip("creditgraph.decision.service is not available yet")
+    from creditgraph.store.models import DecisionRecord  # lands with the service
+
+    app = create_app(sqlite_settings)
+    engine = app.state.ctx.engine
+    token = create_key(engine, "app", "applicant-app", "test").token
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "k-1"}
+    body = {
+        "person_id": "nobody",
+        "product_code": "NO_SUCH_PRODUCT",
+        "amount": "20000.00",
+        "term": 12,
+        "purpose": "general",
+    }
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.post("/v1/applications", json=body, headers=headers)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["field"] == "product_code"
+        codes = app.state.ctx.service().products.codes
+        r = client.post("/v1/applications", json=body | {"product_code": codes[0]}, headers=headers)
+        assert r.status_code in (404, 422), r.text
+        assert r.json()["error"]["code"] in ("unknown_person", "invalid_application")
+        assert client.get("/v1/decisions/nope", headers=headers).status_code == 404
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(DecisionRecord)).scalar_one() == 0
