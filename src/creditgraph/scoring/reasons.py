@@ -433,6 +433,30 @@ CATALOGUE: dict[str, CatalogueEntry] = {
 }
 
 
+# What the person's contacts look like (``features/neighbours.py``): worded from the topic of the
+# underlying feature, e.g. "your contacts' monthly income". A test keeps the list equal to the
+# feature build's neighbour columns; the words are kept here so the scorer needs no graph code.
+_NEIGHBOUR_SCOPES = (
+    ("nbr1_mean", "您的联系人的", "your contacts' "),
+    ("nbr1_max", "您的联系人中最高的", "the highest among your contacts' "),
+    ("nbr2_mean", "您联系人的联系人的", "your contacts' contacts' "),
+    ("nbr2_max", "您联系人的联系人中最高的", "the highest among your contacts' contacts' "),
+)
+NEIGHBOUR_BASES = (
+    "income_monthly_fen",
+    "ext_open_loans",
+    "ext_max_dpd",
+    "ext_lenders",
+    "interactions_30d",
+    "account_age_days",
+)
+for _number, (_base, (_stat, _zh, _en)) in enumerate(
+    ((b, scope) for b in NEIGHBOUR_BASES for scope in _NEIGHBOUR_SCOPES), start=1
+):
+    _topic_zh, _topic_en = CATALOGUE[_base].topic
+    CATALOGUE[f"{_stat}_{_base}"] = _e(f"N{_number:02d}", (_zh + _topic_zh, _en + _topic_en))
+
+
 def _from_topic(topic: tuple[str, str], side: Side) -> tuple[str, str]:
     zh, en = topic
     if side == "missing":
