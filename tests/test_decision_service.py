@@ -254,3 +254,53 @@ def test_a_batch_reports_bad_rows_and_decides_the_good_ones(
     bad.write_text("who,what\nx,y\n", encoding="utf-8")
     with pytest.raises(BatchInputError, match="missing column"):
         service.decide_batch(bad)
+
+
+def test_over_http_a_decision_is_stored_once_replayed_and_private(
+    world: Settings, engine: Engine
+) -> None:
+    """The real service behind the real app: 201 with offers, idempotent replay, isolation."""
+    from fastapi.testclient import TestClient
+
+    from creditgraph.api.app import create_app
+    from creditgraph.api.keys import create_key
+
+    app_a = create_key(engine, "app-a", "applicant-app", "admin").token
+    app_b = create_key(engine, "app-b", "applicant-app", "admin").token
+    officer = create_key(engine, "officer-1", "officer", "admin").token
+    person = _people(engine, 1)[0]
+    body = {
+        "person_id": person,
+        "product_code": "XFD-MED",
+        "amount": "8000",
+        "term": 12,
+        "purpose": "medical",
+    }
+    with TestClient(create_app(world)) as client:
+        headers = {"Authorization": f"Bearer {app_a}", "Idempotency-Key": "order-1"}
+        first = client.post("/v1/applications", json=body, headers=headers)
+        assert first.status_code == 201, first.text
+        decision = first.json()
+        assert decision["outcome"] in ("approve", "decline", "refer")
+        assert decision["model_id"] and decision["inputs_hash"]
+        with engine.connect() as conn:
+            stored = conn.execute(text("SELECT count(*) FROM decisions")).scalar_one()
+        again = client.post("/v1/applications", json=body, headers=headers)
+        assert again.status_code == 201 and again.json() == decision
+        assert again.headers.get("Idempotent-Replayed") == "true"
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM decisions")).scalar_one() == stored
+        changed = client.post("/v1/applications", json={**body, "term": 6}, headers=headers)
+        assert changed.status_code == 409
+        own = client.get(
+            f"/v1/decisions/{decision['id']}", headers={"Authorization": f"Bearer {app_a}"}
+        )
+        assert own.status_code == 200 and own.json()["id"] == decision["id"]
+        other = client.get(
+            f"/v1/decisions/{decision['id']}", headers={"Authorization": f"Bearer {app_b}"}
+        )
+        assert other.status_code == 404
+        queue = client.get("/v1/review-queue", headers={"Authorization": f"Bearer {officer}"})
+        assert queue.status_code == 200 and "items" in queue.json()
+        denied = client.get("/v1/review-queue", headers={"Authorization": f"Bearer {app_a}"})
+        assert denied.status_code == 403
