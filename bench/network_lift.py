@@ -31,17 +31,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-# Families computed on the credit graph (social ties, interactions along them, the device layer);
-# everything else is the person's own declared, behavioural and multi-lending data.
-GRAPH_FAMILIES = (
-    "circle",
-    "interaction",
-    "mutual friends",
-    "structure",
-    "risk exposure",
-    "community",
-    "devices",
-)
+from creditgraph.features.catalogue import GRAPH_FAMILIES
+
 NOT_INPUTS = {"community"}  # a community identifier, not a model input (see the catalogue)
 CATEGORICAL = ("segment", "region_tier")
 FloatArray = npt.NDArray[np.float64]
@@ -306,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     own, graph, neighbours = feature_columns(table)
     print(
-        f"features: {len(own)} own; {len(graph)} graph ({', '.join(GRAPH_FAMILIES)}); "
+        f"features: {len(own)} own; {len(graph)} graph ({', '.join(sorted(GRAPH_FAMILIES))}); "
         f"{len(neighbours)} neighbour aggregates of own features"
     )
     categories = {c: sorted(set(table[c].to_pylist()) - {None}) for c in CATEGORICAL}

@@ -26,7 +26,7 @@ from creditgraph.decision.engine import Application, Decision, decide
 from creditgraph.decision.errors import DecisionInputError
 from creditgraph.decision.products import Catalogue, load_catalogue
 from creditgraph.decision.rules import Outcome, Policy, load_policy
-from creditgraph.features.catalogue import all_features
+from creditgraph.features.catalogue import GRAPH_FAMILIES, all_features
 from creditgraph.money import from_fen, to_fen
 from creditgraph.scoring.registry import RegistryError
 from creditgraph.scoring.service import OnlineScorer
@@ -44,21 +44,9 @@ CONSENT_PURPOSE = "credit_assessment"
 SYSTEM_ACTOR = "decision-engine"
 REVIEW_KINDS = ("referral", "borrower_request")
 REVIEW_STATUSES = ("open", "taken", "approved", "declined")
-# Feature families that come from social data: never scored without a credit_assessment consent.
-# (Same split as scoring.training.GRAPH_FAMILIES, plus the social-activity counts.)
-SOCIAL_FAMILIES = frozenset(
-    {
-        "circle",
-        "interaction",
-        "mutual friends",
-        "structure",
-        "risk exposure",
-        "community",
-        "devices",
-        "neighbours",
-        "activity",
-    }
-)
+# Feature families that come from social data: never scored without a credit_assessment consent
+# (the graph families, plus the social-activity counts).
+SOCIAL_FAMILIES = GRAPH_FAMILIES | {"activity"}
 NOT_SOCIAL = frozenset({"account_age_days"})  # the lender's own record of the account
 _COUNTS = (
     "ext_loans",

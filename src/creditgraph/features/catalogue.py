@@ -353,6 +353,23 @@ FEATURES: tuple[Feature, ...] = (
 )
 
 
+# Families computed on the credit graph (ties, interactions along them, the device layer, the
+# neighbours' aggregates); the rest is the person's own declared, behavioural and credit data.
+# The network lift of a model is measured by refitting it without these.
+GRAPH_FAMILIES = frozenset(
+    {
+        "circle",
+        "interaction",
+        "mutual friends",
+        "structure",
+        "risk exposure",
+        "community",
+        "devices",
+        "neighbours",
+    }
+)
+
+
 def all_features() -> tuple[Feature, ...]:
     """Every column of a build: the families above, then the neighbour aggregates."""
     from creditgraph.features.neighbours import NEIGHBOUR_FEATURES

@@ -91,7 +91,7 @@ def compute(
     timings: dict[str, float] | None = None,
 ) -> dict[str, npt.NDArray[Any]]:
     """Every graph feature, one array per feature, aligned with ``inputs.node_ids``."""
-    clock = _Clock(timings)
+    clock = LapClock(timings)
     ids = inputs.node_ids
     n = len(ids)
     graph = build_graph(
@@ -192,7 +192,7 @@ def community_labels(graph: Graph, seed: int) -> IntArray:
     return leiden(graph, seed=seed, n_iterations=LEIDEN_ITERATIONS)
 
 
-class _Clock:
+class LapClock:
     """Records the time since the previous lap under a name, when asked to keep timings."""
 
     def __init__(self, timings: dict[str, float] | None) -> None:

@@ -7,7 +7,6 @@ the embedded engine's numbers on the same data (tests/test_engine_parity.py).
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from creditgraph.features.graph_features import (
     PPR_TOL,
     STRONG_TIE_QUANTILE,
     GraphInputs,
+    LapClock,
     community_labels,
     compute,
 )
@@ -174,20 +174,6 @@ def spark_graph_engine(spark: SparkSession) -> _SparkGraphEngine:
     return _SparkGraphEngine(spark)
 
 
-class _Laps:
-    """Time since the previous lap under a name, when asked to keep timings."""
-
-    def __init__(self, timings: dict[str, float] | None) -> None:
-        self.timings = timings
-        self.last = time.perf_counter()
-
-    def __call__(self, name: str) -> None:
-        now = time.perf_counter()
-        if self.timings is not None:
-            self.timings[name] = now - self.last
-        self.last = now
-
-
 def _gather(frame: DataFrame, n: int, dtypes: dict[str, Any]) -> Arrays:
     """Collect ``(node, ...)`` into arrays by node position; nodes without a row read zero."""
     table = frame.select("node", *dtypes).toArrow()
@@ -222,7 +208,7 @@ def spark_graph_features(
     n = len(ids)
     if n == 0:  # nothing to distribute
         return compute(inputs, seeds, leiden_seed=leiden_seed, timings=timings)
-    lap = _Laps(timings)
+    clock = LapClock(timings)
     positions = np.arange(n, dtype=np.int64)
     index = arrow_frame(
         spark,
@@ -256,15 +242,15 @@ def spark_graph_features(
     links = _device_links(spark, index, inputs).localCheckpoint()
     out: Arrays = {}
     out.update(_structure(arcs, int(counted.get["rows"]), n))
-    lap("graph.structure")
+    clock.lap("graph.structure")
     out.update(_walks(spark, arcs, index, links, seeds))  # the multilayer walk included
-    lap("graph.pagerank_exposure")
+    clock.lap("graph.pagerank_exposure")
     out.update(_neighbour_labels(arcs, labels, n))
-    lap("graph.neighbour_labels")
+    clock.lap("graph.neighbour_labels")
     out.update(_communities(spark, arcs, labels, inputs, leiden_seed))
-    lap("graph.communities")
+    clock.lap("graph.communities")
     out.update(_devices(links, labels, n))
-    lap("graph.devices_multilayer")
+    clock.lap("graph.devices_multilayer")
     return {name: out[name] for name in _ORDER}
 
 

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from sklearn.model_selection import train_test_split
 
 from creditgraph.features.build import FEATURE_SET_VERSION
-from creditgraph.features.catalogue import all_features
+from creditgraph.features.catalogue import GRAPH_FAMILIES, all_features
 from creditgraph.scoring import registry
 from creditgraph.scoring.challenger import Challenger
 from creditgraph.scoring.metrics import auc_ci, paired_auc_difference
@@ -39,20 +39,6 @@ from creditgraph.scoring.report import (
 )
 from creditgraph.scoring.scorecard import Scorecard
 
-# Families computed on the credit graph (ties, interactions along them, the device layer, the
-# neighbours' aggregates); the rest is the person's own declared, behavioural and credit data.
-GRAPH_FAMILIES = frozenset(
-    {
-        "circle",
-        "interaction",
-        "mutual friends",
-        "structure",
-        "risk exposure",
-        "community",
-        "devices",
-        "neighbours",
-    }
-)
 NOT_INPUTS = frozenset({"community"})  # a community number is an identifier, not a quantity
 CATEGORICAL = ("segment", "region_tier")
 GROUPS = ("segment", "region_tier", "gender")
