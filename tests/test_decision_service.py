@@ -304,3 +304,41 @@ def test_over_http_a_decision_is_stored_once_replayed_and_private(
         assert queue.status_code == 200 and "items" in queue.json()
         denied = client.get("/v1/review-queue", headers={"Authorization": f"Bearer {app_a}"})
         assert denied.status_code == 403
+        # the borrower asks for a person to look again; an officer takes and resolves it
+        asked = client.post(
+            f"/v1/decisions/{decision['id']}/review-requests",
+            json={"note": "please have a person look at my application"},
+            headers={"Authorization": f"Bearer {app_a}"},
+        )
+        assert asked.status_code == 201, asked.text
+        officer_h = {"Authorization": f"Bearer {officer}"}
+        queue = client.get("/v1/review-queue", headers=officer_h).json()["items"]
+        request_id = next(
+            r["id"]
+            for r in queue
+            if r["decision_id"] == decision["id"] and r["kind"] == "borrower_request"
+        )
+        not_yours = client.post(
+            f"/v1/review-requests/{request_id}/take", headers={"Authorization": f"Bearer {app_a}"}
+        )
+        assert not_yours.status_code == 403
+        taken = client.post(f"/v1/review-requests/{request_id}/take", headers=officer_h)
+        assert taken.status_code == 200 and taken.json()["status"] == "taken", taken.text
+        no_note = client.post(
+            f"/v1/review-requests/{request_id}/resolve", json={"approve": True}, headers=officer_h
+        )
+        assert no_note.status_code == 422
+        verdict = {"approve": False, "note": "income not verified"}
+        resolved = client.post(
+            f"/v1/review-requests/{request_id}/resolve", json=verdict, headers=officer_h
+        )
+        assert resolved.status_code == 200 and resolved.json()["status"] == "declined"
+        twice = client.post(
+            f"/v1/review-requests/{request_id}/resolve", json=verdict, headers=officer_h
+        )
+        assert twice.status_code == 409
+        missing = client.post("/v1/review-requests/nope/take", headers=officer_h)
+        assert missing.status_code == 404
+    events = [e["event"] for e in DecisionService(engine, world).events(decision["id"])]
+    assert any(e.startswith("review_opened:borrower_request") for e in events)
+    assert any("declined" in e for e in events) and any("taken" in e for e in events)

@@ -19,7 +19,13 @@ from creditgraph.api.context import ApiContext, get_context
 from creditgraph.api.errors import ApiError, from_service
 from creditgraph.api.jsonable import to_json
 from creditgraph.api.keys import KeyInfo, Role
-from creditgraph.api.schemas import ApplicationIn, ReviewRequestIn, parse, request_body_doc
+from creditgraph.api.schemas import (
+    ApplicationIn,
+    ReviewRequestIn,
+    ReviewResolutionIn,
+    parse,
+    request_body_doc,
+)
 
 log = logging.getLogger("creditgraph.api")
 router = APIRouter(prefix="/v1")
@@ -199,3 +205,46 @@ def review_queue(
 ) -> JSONResponse:
     items = _call(lambda: ctx.service().review_queue(status=status))
     return JSONResponse({"items": to_json(items)})
+
+
+REVIEW_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such review request"}}
+
+
+def _officer(key: KeyInfo) -> str:
+    """The reviewer as the audit trail records them: the key's name and id."""
+    return f"{key.name} (key {key.id})"
+
+
+@router.post(
+    "/review-requests/{request_id}/take",
+    summary="An officer takes an open review request",
+    tags=["review"],
+    responses=_only(401, 403, 409) | REVIEW_NOT_FOUND,
+)
+def take_review(
+    request_id: str,
+    key: KeyInfo = Depends(require(Role.OFFICER, Role.ADMIN)),
+    ctx: ApiContext = Depends(get_context),
+) -> JSONResponse:
+    return JSONResponse(to_json(_call(lambda: ctx.service().take(request_id, _officer(key)))))
+
+
+@router.post(
+    "/review-requests/{request_id}/resolve",
+    summary="An officer approves or declines after review, with a note",
+    tags=["review"],
+    responses=ERRORS | REVIEW_NOT_FOUND,
+    openapi_extra=request_body_doc(ReviewResolutionIn),
+)
+async def resolve_review(
+    request_id: str,
+    request: Request,
+    key: KeyInfo = Depends(require(Role.OFFICER, Role.ADMIN)),
+    ctx: ApiContext = Depends(get_context),
+) -> JSONResponse:
+    verdict: ReviewResolutionIn = parse(ReviewResolutionIn, await _json_body(request))
+
+    def resolve() -> Any:
+        return ctx.service().resolve(request_id, _officer(key), verdict.approve, verdict.note)
+
+    return JSONResponse(to_json(await run_in_threadpool(_call, resolve)))

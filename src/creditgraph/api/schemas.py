@@ -43,6 +43,15 @@ class ReviewRequestIn(BaseModel):
     note: str | None = Field(default=None, max_length=2000, description="Why a review is asked.")
 
 
+class ReviewResolutionIn(BaseModel):
+    """An officer's verdict after a human review: approve or decline, always with a note."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    approve: bool = Field(description="true approves the application, false declines it.")
+    note: str = Field(min_length=1, max_length=2000, description="The reviewer's reasoning.")
+
+
 def request_body_doc(model: type[BaseModel]) -> dict[str, Any]:
     """OpenAPI for a body the endpoint parses itself (so auth is checked before the body)."""
     schema = model.model_json_schema()

@@ -31,6 +31,12 @@ class DecisionServicePort(Protocol):
 
     def review_queue(self, status: str = "open") -> list[dict[str, Any]]: ...
 
+    def take(self, request_id: str, officer: str) -> dict[str, Any]: ...
+
+    def resolve(
+        self, request_id: str, officer: str, approve: bool, note: str | None = None
+    ) -> dict[str, Any]: ...
+
 
 ServiceFactory = Callable[[Engine, Settings], DecisionServicePort]
 
