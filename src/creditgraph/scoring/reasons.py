@@ -442,19 +442,21 @@ _NEIGHBOUR_SCOPES = (
     ("nbr2_mean", "您联系人的联系人的", "your contacts' contacts' "),
     ("nbr2_max", "您联系人的联系人中最高的", "the highest among your contacts' contacts' "),
 )
-NEIGHBOUR_BASES = (
-    "income_monthly_fen",
-    "ext_open_loans",
-    "ext_max_dpd",
-    "ext_lenders",
-    "interactions_30d",
-    "account_age_days",
-)
+# The underlying features as nouns that read after "your contacts'": the catalogue's own topics
+# are phrased for the borrower ("the number of lenders you use") and do not compose.
+NEIGHBOUR_BASES: dict[str, tuple[str, str]] = {
+    "income_monthly_fen": ("月收入", "monthly income"),
+    "ext_open_loans": ("在其他机构未结清的借款", "open loans with other lenders"),
+    "ext_max_dpd": ("在其他机构的逾期天数", "days late with other lenders"),
+    "ext_lenders": ("借款机构数量", "number of lenders"),
+    "interactions_30d": ("近30天的社交互动", "social activity in the last 30 days"),
+    "account_age_days": ("在本平台的注册时长", "time as our customers"),
+}
 for _number, (_base, (_stat, _zh, _en)) in enumerate(
     ((b, scope) for b in NEIGHBOUR_BASES for scope in _NEIGHBOUR_SCOPES), start=1
 ):
-    _topic_zh, _topic_en = CATALOGUE[_base].topic
-    CATALOGUE[f"{_stat}_{_base}"] = _e(f"N{_number:02d}", (_zh + _topic_zh, _en + _topic_en))
+    _noun_zh, _noun_en = NEIGHBOUR_BASES[_base]
+    CATALOGUE[f"{_stat}_{_base}"] = _e(f"N{_number:02d}", (_zh + _noun_zh, _en + _noun_en))
 
 
 def _from_topic(topic: tuple[str, str], side: Side) -> tuple[str, str]:
