@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -17,8 +16,7 @@ from creditgraph.cli import decide_cmd
 from creditgraph.settings import Settings, get_settings
 from creditgraph.store.db import make_engine
 from creditgraph.store.models import OnlineFeatures
-
-AS_OF = date(2026, 6, 30)
+from tests.scored_world import scored_world
 
 
 def _app() -> typer.Typer:
@@ -34,22 +32,7 @@ def _app() -> typer.Typer:
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    from creditgraph.features.service import build_and_store
-    from creditgraph.ingest.service import ingest
-    from creditgraph.scoring import registry
-    from creditgraph.scoring.service import train_models
-    from creditgraph.simulate import SimulationConfig, simulate
-    from creditgraph.store.db import migrated_engine
-
-    root = tmp_path_factory.mktemp("decide-cli")
-    result = simulate(SimulationConfig(people=600, seed=5), root / "world")
-    settings = Settings(home=root / "home")
-    ingest(sorted(result.files.values()), settings)
-    trained = train_models(settings, AS_OF, actor="analyst-1", seed=0)
-    with migrated_engine(settings.database_url) as db:
-        registry.promote(db, trained.records["scorecard"].id, "risk-head")
-    build_and_store(settings, AS_OF, online=True)
-    return settings
+    return scored_world(tmp_path_factory.mktemp("decide-cli"), people=600, seed=5)
 
 
 @pytest.fixture

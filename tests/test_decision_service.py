@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,28 +28,12 @@ from creditgraph.decision.service import (
 from creditgraph.settings import Settings
 from creditgraph.store.db import make_engine
 from creditgraph.store.models import Consent, DecisionEvent, OnlineFeatures, table_of
-
-AS_OF = date(2026, 6, 30)
+from tests.scored_world import scored_world
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    from creditgraph.features.service import build_and_store
-    from creditgraph.ingest.service import ingest
-    from creditgraph.scoring import registry
-    from creditgraph.scoring.service import train_models
-    from creditgraph.simulate import SimulationConfig, simulate
-    from creditgraph.store.db import migrated_engine
-
-    root = tmp_path_factory.mktemp("decisions")
-    result = simulate(SimulationConfig(people=1500, seed=11), root / "world")
-    settings = Settings(home=root / "home")
-    ingest(sorted(result.files.values()), settings)
-    trained = train_models(settings, AS_OF, actor="analyst-1", seed=0)
-    with migrated_engine(settings.database_url) as db:
-        registry.promote(db, trained.records["scorecard"].id, "risk-head")
-    build_and_store(settings, AS_OF, online=True)
-    return settings
+    return scored_world(tmp_path_factory.mktemp("decisions"), people=1500, seed=11)
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from creditgraph.decision.batch import ApplicationRow, BatchResult, RowError, read_applications
 from creditgraph.decision.config import DecisionConfig, load_config
+from creditgraph.decision.context import INT_FIELDS
 from creditgraph.decision.engine import Application, Decision, decide
 from creditgraph.decision.errors import DecisionInputError
 from creditgraph.decision.products import Catalogue, load_catalogue
@@ -48,17 +49,6 @@ REVIEW_STATUSES = ("open", "taken", "approved", "declined")
 # (the graph families, plus the social-activity counts).
 SOCIAL_FAMILIES = GRAPH_FAMILIES | {"activity"}
 NOT_SOCIAL = frozenset({"account_age_days"})  # the lender's own record of the account
-_COUNTS = (
-    "ext_loans",
-    "ext_open_loans",
-    "ext_overdue_loans",
-    "ext_max_dpd",
-    "ext_open_amount_fen",
-    "income_monthly_fen",
-    "degree",
-    "social_age_days",
-    "account_age_days",
-)
 
 
 class DecisionServiceError(ValueError):
@@ -210,7 +200,7 @@ class DecisionService:
         except RegistryError as exc:
             raise NoModelError(f"cannot score: {exc}") from None
         scored = model.score_one(inputs)
-        context: dict[str, Any] = {name: _count(values.get(name)) for name in _COUNTS}
+        context: dict[str, Any] = {name: _count(values.get(name)) for name in INT_FIELDS}
         context["age"] = _count(values.get("age_years"))
         context["segment"] = values.get("segment")
         context["consent_credit_assessment"] = consent

@@ -132,7 +132,7 @@ def assemble(
     features = _fill_counts(features)
     started_neighbours = time.perf_counter()
     around = neighbour_engine(nodes, edges, features).slice(0, n)
-    if around["person_id"].to_pylist() != features["person_id"].to_pylist():
+    if not around["person_id"].equals(features["person_id"]):
         raise RuntimeError("neighbour aggregates are not aligned with the people")
     for name in around.column_names[1:]:
         features = features.append_column(name, around[name])  # missing stays missing

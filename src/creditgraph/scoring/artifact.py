@@ -119,6 +119,19 @@ DEFAULT_GRADES: tuple[GradeBand, ...] = (
 )
 
 
+def grade_table(grades: Sequence[GradeBand]) -> tuple[FloatArray, npt.NDArray[np.str_]]:
+    """(ascending floors, labels) so that ``labels[searchsorted(floors, score, "right")]`` is
+    the grade of a score: the highest band whose floor it reaches."""
+    floors = [g.min_score for g in grades if g.min_score is not None]
+    return np.array(floors[::-1], dtype=np.float64), np.array([g.grade for g in grades][::-1])
+
+
+def grades_of(scores: FloatArray, grades: Sequence[GradeBand] = DEFAULT_GRADES) -> list[str]:
+    """The grade of each score under ``grades`` (the scorer's rule, for scores from elsewhere)."""
+    floors, labels = grade_table(grades)
+    return [str(g) for g in labels[np.searchsorted(floors, scores, side="right")]]
+
+
 @dataclass(frozen=True)
 class Bin:
     """One bin: its statistics on the training data, WoE, points and the reason it gives."""
@@ -696,9 +709,7 @@ class Scorer:
         self._id_of_rank = np.full(entries + 1, -1, dtype=np.intp)
         ranked = self._ranks < entries
         self._id_of_rank[self._ranks[ranked]] = np.flatnonzero(ranked)
-        floors = [g.min_score for g in card.grades if g.min_score is not None]
-        self._grade_floors = np.array(floors[::-1], dtype=np.float64)
-        self._grade_labels = np.array([g.grade for g in card.grades][::-1])
+        self._grade_floors, self._grade_labels = grade_table(card.grades)
         self._factor = card.scaling.factor
         self._offset = card.scaling.offset
 

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from creditgraph.scoring.artifact import DEFAULT_GRADES, Card, Scaling, Scorer
+from creditgraph.scoring.artifact import Card, Scaling, Scorer, grades_of
 from creditgraph.scoring.challenger import MONOTONE, Challenger
 from creditgraph.scoring.reasons import CATALOGUE, Side, reason_text
 from creditgraph.scoring.registry import ModelRecord
@@ -39,19 +39,6 @@ def points_from_pd(pd: FloatArray, scaling: Scaling = SCALING) -> FloatArray:
     """Scorecard points for a PD: ``offset + factor · ln((1 − PD) / PD)``."""
     p = np.clip(np.asarray(pd, dtype=np.float64), 1e-9, 1 - 1e-9)
     return np.asarray(scaling.offset + scaling.factor * np.log((1 - p) / p), dtype=np.float64)
-
-
-def grade_of(points: FloatArray) -> list[str]:
-    """The default A-E bands (highest band whose floor the score reaches)."""
-    out = []
-    for value in np.asarray(points, dtype=np.float64):
-        grade = DEFAULT_GRADES[-1].grade
-        for band in DEFAULT_GRADES:
-            if band.min_score is not None and value >= band.min_score:
-                grade = band.grade
-                break
-        out.append(grade)
-    return out
 
 
 def challenger_reason_text(feature: str) -> tuple[str, str]:
@@ -114,7 +101,7 @@ class LoadedModel:
             [{"code": _code(r.feature), "variable": r.feature, "zh": r.zh, "en": r.en} for r in row]
             for row in rows
         ]
-        return ScoredRows(self.model_id, points, pd, grade_of(points), reasons)
+        return ScoredRows(self.model_id, points, pd, grades_of(points), reasons)
 
     def score_one(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """One person's score, PD, grade and reasons (the online path)."""

@@ -197,8 +197,9 @@ def events(engine: Engine, version: str | None = None) -> list[dict[str, Any]]:
 def compare(a: ModelRecord, b: ModelRecord) -> list[tuple[str, Any, Any, float | None]]:
     """Metric by metric: (name, value in a, value in b, b − a where both are numbers)."""
     rows = []
-    for name in sorted(set(_flat(a.metrics)) | set(_flat(b.metrics))):
-        left, right = _flat(a.metrics).get(name), _flat(b.metrics).get(name)
+    flat_a, flat_b = _flat(a.metrics), _flat(b.metrics)
+    for name in sorted(set(flat_a) | set(flat_b)):
+        left, right = flat_a.get(name), flat_b.get(name)
         diff = None
         if isinstance(left, int | float) and isinstance(right, int | float):
             diff = float(right) - float(left)
