@@ -204,6 +204,7 @@ class ModelVersion(Base):
 
     id: Mapped[str] = mapped_column(String(80), primary_key=True)
     family: Mapped[str] = mapped_column(String(20))
+    variant: Mapped[str] = mapped_column(String(20), index=True, server_default="social")
     as_of: Mapped[date] = mapped_column(Date)
     feature_set_version: Mapped[str] = mapped_column(String(20))
     training_data_sha256: Mapped[str] = mapped_column(String(64))
