@@ -1,5 +1,6 @@
-"""A small simulated world ready for decisions: ingested, models trained, the scorecard promoted,
-the online feature table built. Shared by the decision tests (each builds its own, module-scoped)."""
+"""A small simulated world ready for decisions: ingested, models trained, the scorecard promoted
+(with social data, and its variant without for applicants who withhold consent), the online
+feature table built. Shared by the decision tests (each builds its own, module-scoped)."""
 
 from __future__ import annotations
 
@@ -25,5 +26,6 @@ def scored_world(root: Path, people: int, seed: int) -> Settings:
     trained = train_models(settings, AS_OF, actor="analyst-1", seed=0)
     with migrated_engine(settings.database_url) as db:
         registry.promote(db, trained.records["scorecard"].id, "risk-head")
+        registry.promote(db, trained.no_social["scorecard"].id, "risk-head")
     build_and_store(settings, AS_OF, online=True)
     return settings

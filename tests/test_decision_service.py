@@ -23,8 +23,10 @@ from creditgraph.decision.service import (
     NotFoundError,
     ReviewStateError,
     UnknownPersonError,
-    social_feature_names,
 )
+from creditgraph.features.catalogue import social_feature_names
+from creditgraph.scoring import registry
+from creditgraph.scoring.models import LoadedModel
 from creditgraph.settings import Settings
 from creditgraph.store.db import make_engine
 from creditgraph.store.models import Consent, DecisionEvent, OnlineFeatures, table_of
@@ -125,6 +127,42 @@ def test_without_consent_the_decision_uses_no_social_data(
     assert not {"degree", "social_age_days", "consented_sources"} & set(inputs)
     assert inputs["consent_credit_assessment"] is False and inputs["score_uses_social"] is False
     assert "pagerank" in social_feature_names() and "account_age_days" not in social_feature_names()
+    # scored by the champion trained without social data, which has no social input at all
+    private = registry.champion(engine, registry.NO_SOCIAL)
+    assert record["model_id"] == private.id != registry.champion(engine).id
+    assert not set(LoadedModel(private).features) & social_feature_names()
+    # with consent, the social champion scores the same kind of application
+    other = _people(engine)[0]
+    assert service.decide_for(other, "XFD-MED", "5000", 12)["model_id"] == (
+        registry.champion(engine).id
+    )
+
+
+def test_without_a_no_social_champion_the_social_one_scores_masked_inputs(
+    world: Settings, engine: Engine
+) -> None:
+    person = _people(engine)[-2]
+    consents = table_of(Consent)
+    private = registry.champion(engine, registry.NO_SOCIAL)
+    with engine.begin() as conn:
+        conn.execute(
+            update(consents)
+            .where(consents.c.person_id == person, consents.c.purpose == "credit_assessment")
+            .values(revoked_at=datetime(2026, 7, 1))
+        )
+        conn.execute(
+            text("UPDATE model_versions SET status = 'retired' WHERE id = :i"), {"i": private.id}
+        )
+    try:
+        record = DecisionService(engine, world).decide_for(person, "XFD-MED", "5000", 12)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(
+                text("UPDATE model_versions SET status = 'champion' WHERE id = :i"),
+                {"i": private.id},
+            )
+    assert record["model_id"] == registry.champion(engine).id
+    assert record["social_data_used"] is False
 
 
 def test_a_referral_opens_a_review_that_an_officer_takes_and_approves(

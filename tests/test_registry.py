@@ -10,7 +10,9 @@ from creditgraph.scoring import registry
 from creditgraph.store.db import make_engine, upgrade
 
 
-def _register(engine: object, auc: float, family: str = "scorecard") -> registry.ModelRecord:
+def _register(
+    engine: object, auc: float, family: str = "scorecard", variant: str = registry.SOCIAL
+) -> registry.ModelRecord:
     return registry.register(
         engine,  # type: ignore[arg-type]
         family=family,
@@ -20,6 +22,7 @@ def _register(engine: object, auc: float, family: str = "scorecard") -> registry
         artifact={"auc": auc},
         metrics={"test": {"auc": auc}, "rows": 100},
         actor="analyst-1",
+        variant=variant,
     )
 
 
@@ -50,6 +53,30 @@ def test_promote_keeps_exactly_one_champion_and_audits_every_step(db_url: str) -
         assert (first.id, "registered") in trail and (second.id, "registered") in trail
         again = registry.promote(engine, second.id, "someone-else")
         assert again.promoted_by == "risk-head"  # promoting the champion changes nothing
+    finally:
+        engine.dispose()
+
+
+def test_each_variant_has_its_own_champion(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine)
+        social = _register(engine, 0.75)
+        private = _register(engine, 0.70, variant=registry.NO_SOCIAL)
+        later = _register(engine, 0.71, "challenger", variant=registry.NO_SOCIAL)
+        assert private.variant == "no_social" and "nosocial" in private.id
+        with pytest.raises(registry.RegistryError, match="variant no_social"):
+            registry.champion(engine, registry.NO_SOCIAL)
+        registry.promote(engine, social.id, "risk-head")
+        registry.promote(engine, private.id, "risk-head")
+        assert registry.champion(engine).id == social.id
+        assert registry.champion(engine, registry.NO_SOCIAL).id == private.id
+        registry.promote(engine, later.id, "risk-head")  # retires only its own variant's champion
+        assert registry.champion(engine).id == social.id
+        assert registry.champion(engine, registry.NO_SOCIAL).id == later.id
+        assert registry.get(engine, private.id).status == "retired"
+        with pytest.raises(registry.RegistryError, match="unknown model variant"):
+            registry.champion(engine, "partial")
     finally:
         engine.dispose()
 

@@ -131,7 +131,7 @@ def features_stage(ctx: DemoContext) -> None:
 
 
 def scoring_stage(ctx: DemoContext) -> None:
-    from creditgraph.cli.model_cmd import training_table
+    from creditgraph.cli.model_cmd import no_social_table, training_table
     from creditgraph.scoring import registry
     from creditgraph.scoring.service import score_all, train_models
     from creditgraph.store.db import migrated_engine
@@ -150,19 +150,27 @@ def scoring_stage(ctx: DemoContext) -> None:
     for family, record in trained.records.items():
         ctx.console.print(f"{family}: registered as {record.id}", soft_wrap=True)
 
-    def held_out_auc(family: str) -> float:
-        m = trained.metrics[family]
+    ctx.console.print(no_social_table(trained.no_social_metrics, {f: f for f in trained.no_social}))
+
+    def held_out_auc(metrics: dict[str, Any]) -> float:
         for sample in ("out_of_time", "test"):
-            if m.get(sample, {}).get("auc") is not None:
-                return float(m[sample]["auc"])
+            if metrics.get(sample, {}).get("auc") is not None:
+                return float(metrics[sample]["auc"])
         return 0.0
 
-    best = max(trained.records, key=held_out_auc)
+    best = max(trained.records, key=lambda f: held_out_auc(trained.metrics[f]))
+    best_private = max(trained.no_social, key=lambda f: held_out_auc(trained.no_social_metrics[f]))
     with migrated_engine(ctx.settings.database_url) as db:
         champion = registry.promote(
             db, trained.records[best].id, "demo-risk-head", note="best held-out AUC"
         )
+        private = registry.promote(
+            db, trained.no_social[best_private].id, "demo-risk-head", note="best held-out AUC"
+        )
     ctx.console.print(f"champion 冠军模型: {champion.id} (the better held-out AUC)")
+    ctx.console.print(
+        f"champion without social data 无社交数据冠军模型: {private.id}", soft_wrap=True
+    )
     features = ctx.results["features"].build.features
     with ctx.console.status("scoring everyone…"):
         scored = score_all(ctx.settings, as_of, features=features)

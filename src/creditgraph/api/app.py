@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from creditgraph import __version__
 from creditgraph.api import errors
@@ -40,6 +42,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(ctx.warm_up)
+        # Everything loaded so far (models, catalogue, policy) lives as long as the process:
+        # moved out of the collector's view, it is no longer rescanned on every collection
+        # (a fifth of the CPU time of a decision).
+        gc.freeze()
         yield
         engine.dispose()
 

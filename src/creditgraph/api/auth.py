@@ -6,7 +6,7 @@ unknown and revoked keys all get the same 401, so the answer reveals nothing abo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Request
 
@@ -37,12 +37,13 @@ def authenticate(request: Request, ctx: ApiContext = Depends(get_context)) -> Ke
     return key
 
 
-def require(*roles: Role) -> Callable[..., KeyInfo]:
+def require(*roles: Role) -> Callable[..., Awaitable[KeyInfo]]:
     """A dependency that admits only keys with one of ``roles``."""
     allowed = frozenset(roles)
     names = ", ".join(r.value for r in roles)
 
-    def check(key: KeyInfo = Depends(authenticate)) -> KeyInfo:
+    async def check(key: KeyInfo = Depends(authenticate)) -> KeyInfo:
+        # async: a set lookup needs no worker thread (authenticate itself runs in one)
         if key.role not in allowed:
             raise ApiError(403, "forbidden", f"this endpoint needs a key with role {names}")
         return key

@@ -40,7 +40,21 @@ class ApiContext:
                         ) from None
         return self._service
 
+    def warm_up(self) -> None:
+        """Load the decision service and its models before the first request, if they exist.
 
-def get_context(request: Request) -> ApiContext:
+        A home without a champion still serves (health, keys, reads); decisions then answer 503.
+        """
+        try:
+            service = self.service()
+        except ApiError:
+            return
+        warm = getattr(service, "warm_up", None)
+        if callable(warm):
+            warm()
+
+
+async def get_context(request: Request) -> ApiContext:
+    """Async on purpose: a plain attribute read should not cost a trip through the threadpool."""
     ctx: ApiContext = request.app.state.ctx
     return ctx

@@ -11,8 +11,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from creditgraph.api.jsonable import JsonResponse
 
 log = logging.getLogger("creditgraph.api")
 
@@ -31,8 +32,8 @@ class ApiError(Exception):
         return {"error": {"code": self.code, "message": self.message, "field": self.field}}
 
 
-def error_response(error: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+def error_response(error: ApiError, headers: dict[str, str] | None = None) -> JsonResponse:
+    return JsonResponse(error.body(), status_code=error.status, headers=headers)
 
 
 # Service errors by class name, so the API does not import (or break on) a service still in flux.
@@ -87,16 +88,16 @@ def _validation(exc: RequestValidationError) -> ApiError:
 def install(app: FastAPI) -> None:
     """Register the handlers that give every failure the one error shape."""
 
-    async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
+    async def on_api_error(_: Request, exc: Exception) -> JsonResponse:
         assert isinstance(exc, ApiError)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return error_response(exc, headers)
 
-    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(_: Request, exc: Exception) -> JsonResponse:
         assert isinstance(exc, RequestValidationError)
         return error_response(_validation(exc))
 
-    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http(_: Request, exc: Exception) -> JsonResponse:
         assert isinstance(exc, StarletteHTTPException)
         codes = {404: "not_found", 405: "method_not_allowed"}
         message = {404: "no such resource", 405: "method not allowed"}.get(
@@ -105,7 +106,7 @@ def install(app: FastAPI) -> None:
         error = ApiError(exc.status_code, codes.get(exc.status_code, "http_error"), message)
         return error_response(error, dict(exc.headers or {}))
 
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def on_unexpected(request: Request, exc: Exception) -> JsonResponse:
         # Only the class name: exception messages can carry submitted values.
         log.error("unhandled %s on %s %s", type(exc).__name__, request.method, _route(request))
         return error_response(ApiError(500, "internal", "internal error; the request failed"))

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from creditgraph.api.errors import ApiError
+from creditgraph.store.db import write_transaction
 from creditgraph.store.models import IdempotencyKey
 
 MAX_KEY_LENGTH = 200
@@ -71,7 +72,7 @@ def claim(
 def _claim_once(
     engine: Engine, api_key_id: int, key: str, method: str, path: str, sha256: str
 ) -> Replay | None:
-    with Session(engine) as session, session.begin():
+    with write_transaction(engine) as conn, Session(bind=conn) as session:
         row = session.scalars(
             select(IdempotencyKey).where(
                 IdempotencyKey.api_key_id == api_key_id,
@@ -91,7 +92,8 @@ def _claim_once(
                     created_at=_now(),
                 )
             )
-            return None  # committed on leaving the block; a race raises IntegrityError
+            session.flush()  # a race raises IntegrityError here
+            return None  # committed when the transaction block ends
         if (row.request_method, row.request_path, row.request_sha256) != (method, path, sha256):
             raise ApiError(
                 409,
@@ -104,6 +106,7 @@ def _claim_once(
             return Replay(row.response_status, row.response_body)
         if _now() - row.created_at > STALE_AFTER:
             row.created_at = _now()  # take over a claim abandoned by a crash
+            session.flush()
             return None
         raise ApiError(
             409,
@@ -115,7 +118,7 @@ def _claim_once(
 
 def complete(engine: Engine, api_key_id: int, key: str, status: int, body: Any) -> None:
     """Store the answer for later replays."""
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         conn.execute(
             update(IdempotencyKey)
             .where(
@@ -128,7 +131,7 @@ def complete(engine: Engine, api_key_id: int, key: str, status: int, body: Any) 
 
 def release(engine: Engine, api_key_id: int, key: str) -> None:
     """Drop an unanswered claim after a failure, so the client may retry with the same key."""
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         conn.execute(
             delete(IdempotencyKey).where(
                 IdempotencyKey.api_key_id == api_key_id,

@@ -11,13 +11,14 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Row, bindparam, select
 from sqlalchemy.orm import Session
 
-from creditgraph.store.models import ApiKey
+from creditgraph.store.models import ApiKey, table_of
 
 TOKEN_PREFIX = "cg"
 _HASHER = PasswordHasher()
@@ -61,7 +62,7 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _info(row: ApiKey) -> KeyInfo:
+def _info(row: ApiKey | Row[Any]) -> KeyInfo:
     return KeyInfo(
         id=row.id,
         name=row.name,
@@ -122,6 +123,9 @@ def revoke_key(engine: Engine, key_id: int) -> KeyInfo | None:
         return _info(row)
 
 
+_KEY_BY_PREFIX = select(table_of(ApiKey)).where(table_of(ApiKey).c.prefix == bindparam("prefix"))
+
+
 class KeyVerifier:
     """Checks tokens against the store.
 
@@ -142,8 +146,8 @@ class KeyVerifier:
         if parsed is None:
             return None
         prefix, secret = parsed
-        with Session(self._engine) as session:
-            key = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).first()
+        with self._engine.connect() as conn:  # Core, not the ORM: this runs on every request
+            key = conn.execute(_KEY_BY_PREFIX, {"prefix": prefix}).first()
         # The prefix is not secret: an unknown one is refused without argon2 work, so random
         # tokens cannot buy CPU time from the server.
         if key is None or key.revoked_at is not None:

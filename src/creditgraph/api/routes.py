@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
@@ -17,7 +16,7 @@ from creditgraph.api import idempotency
 from creditgraph.api.auth import owns, require
 from creditgraph.api.context import ApiContext, get_context
 from creditgraph.api.errors import ApiError, from_service
-from creditgraph.api.jsonable import to_json
+from creditgraph.api.jsonable import JsonResponse, to_json
 from creditgraph.api.keys import KeyInfo, Role
 from creditgraph.api.schemas import (
     ApplicationIn,
@@ -84,23 +83,23 @@ def _post(
     request: Request,
     payload: Any,
     action: Callable[[], Any],
-) -> JSONResponse:
+) -> JsonResponse:
     """Do a POST once per Idempotency-Key: claim, act, store the answer (or release the claim)."""
     if idem_key is None:
-        return JSONResponse(to_json(_call(action)), status_code=201)
+        return JsonResponse(_call(action), status_code=201)
     idem_key = idempotency.check_key(idem_key)
     method, path = request.method, request.url.path
     digest = idempotency.body_sha256(payload)
     replay = idempotency.claim(ctx.engine, key.id, idem_key, method, path, digest)
     if replay is not None:
-        return JSONResponse(replay.body, replay.status, headers={"Idempotent-Replayed": "true"})
+        return JsonResponse(replay.body, replay.status, headers={"Idempotent-Replayed": "true"})
     try:
         body = to_json(_call(action))
     except BaseException:
         idempotency.release(ctx.engine, key.id, idem_key)
         raise
     idempotency.complete(ctx.engine, key.id, idem_key, 201, body)
-    return JSONResponse(body, status_code=201)
+    return JsonResponse(body, status_code=201)
 
 
 def _visible_decision(ctx: ApiContext, key: KeyInfo, decision_id: str) -> dict[str, Any]:
@@ -131,7 +130,7 @@ async def create_application(
     key: KeyInfo = Depends(require(Role.APPLICANT_APP, Role.OFFICER, Role.ADMIN)),
     idem_key: str | None = IDEMPOTENCY,
     ctx: ApiContext = Depends(get_context),
-) -> JSONResponse:
+) -> JsonResponse:
     payload = await _json_body(request)
     app_in: ApplicationIn = parse(ApplicationIn, payload)
 
@@ -159,8 +158,8 @@ def get_decision(
     decision_id: str,
     key: KeyInfo = Depends(require(Role.APPLICANT_APP, Role.OFFICER, Role.ANALYST, Role.ADMIN)),
     ctx: ApiContext = Depends(get_context),
-) -> JSONResponse:
-    return JSONResponse(to_json(_visible_decision(ctx, key, decision_id)))
+) -> JsonResponse:
+    return JsonResponse(_visible_decision(ctx, key, decision_id))
 
 
 @router.post(
@@ -177,7 +176,7 @@ async def create_review_request(
     key: KeyInfo = Depends(require(Role.APPLICANT_APP, Role.OFFICER, Role.ADMIN)),
     idem_key: str | None = IDEMPOTENCY,
     ctx: ApiContext = Depends(get_context),
-) -> JSONResponse:
+) -> JsonResponse:
     raw = await request.body()
     payload = await _json_body(request) if raw.strip() else {}
     review_in: ReviewRequestIn = parse(ReviewRequestIn, payload)
@@ -202,9 +201,9 @@ def review_queue(
     status: str = Query("open", pattern="^[a-z_]{1,20}$", description="open, taken or resolved"),
     key: KeyInfo = Depends(require(Role.OFFICER, Role.ADMIN)),
     ctx: ApiContext = Depends(get_context),
-) -> JSONResponse:
+) -> JsonResponse:
     items = _call(lambda: ctx.service().review_queue(status=status))
-    return JSONResponse({"items": to_json(items)})
+    return JsonResponse({"items": items})
 
 
 REVIEW_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such review request"}}
@@ -225,8 +224,8 @@ def take_review(
     request_id: str,
     key: KeyInfo = Depends(require(Role.OFFICER, Role.ADMIN)),
     ctx: ApiContext = Depends(get_context),
-) -> JSONResponse:
-    return JSONResponse(to_json(_call(lambda: ctx.service().take(request_id, _officer(key)))))
+) -> JsonResponse:
+    return JsonResponse(_call(lambda: ctx.service().take(request_id, _officer(key))))
 
 
 @router.post(
@@ -241,10 +240,10 @@ async def resolve_review(
     request: Request,
     key: KeyInfo = Depends(require(Role.OFFICER, Role.ADMIN)),
     ctx: ApiContext = Depends(get_context),
-) -> JSONResponse:
+) -> JsonResponse:
     verdict: ReviewResolutionIn = parse(ReviewResolutionIn, await _json_body(request))
 
     def resolve() -> Any:
         return ctx.service().resolve(request_id, _officer(key), verdict.approve, verdict.note)
 
-    return JSONResponse(to_json(await run_in_threadpool(_call, resolve)))
+    return JsonResponse(await run_in_threadpool(_call, resolve))

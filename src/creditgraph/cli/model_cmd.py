@@ -360,6 +360,25 @@ def training_table(metrics: dict[str, dict[str, Any]], ids: dict[str, str]) -> T
     return table
 
 
+def no_social_table(metrics: dict[str, dict[str, Any]], ids: dict[str, str]) -> Table:
+    """One row per family's no_social variant: its AUC and what the social data adds."""
+    table = Table(
+        title="without social data 无社交数据模型 (for applicants who withhold consent)",
+        box=box.SIMPLE_HEAD,
+    )
+    for name in ("model", "test AUC", "out-of-time AUC", "social adds (OOT)", "social adds (test)"):
+        table.add_column(name)
+    for family, m in metrics.items():
+        table.add_row(
+            escape(ids[family]),
+            _auc_text(m.get("test")),
+            _auc_text(m.get("out_of_time")),
+            _lift_text(m.get("social_lift_out_of_time")),
+            _lift_text(m.get("social_lift_test")),
+        )
+    return table
+
+
 @model_app.command("train")
 def train_cmd(
     as_of: str = typer.Option(
@@ -383,9 +402,16 @@ def train_cmd(
         raise _fail(str(exc)) from None
     console.print("samples: " + ", ".join(f"{name} {rows:,}" for name, rows in result.rows.items()))
     _print_wide(training_table(result.metrics, {f: r.id for f, r in result.records.items()}))
+    _print_wide(
+        no_social_table(result.no_social_metrics, {f: r.id for f, r in result.no_social.items()})
+    )
     for family, path in result.reports.items():
         console.print(f"{family} report 验证报告: {path}", soft_wrap=True)
-    console.print("registered as candidates; promote one with `creditgraph model promote ID`")
+    for family, path in result.no_social_reports.items():
+        console.print(f"{family} (no social data) report 验证报告: {path}", soft_wrap=True)
+    console.print(
+        "registered as candidates; promote one of each variant with `creditgraph model promote ID`"
+    )
 
 
 @model_app.command("list")
@@ -398,12 +424,14 @@ def list_cmd() -> None:
     with migrated_engine(get_settings().database_url) as db:
         records = registry.list_models(db)
     table = Table(title="model registry 模型库", box=box.SIMPLE_HEAD)
-    for name in ("id", "family", "status", "as of", "test AUC", "OOT AUC", "promoted by", "data"):
+    columns = ("id", "family", "variant", "status", "as of", "test AUC", "OOT AUC", "promoted by")
+    for name in (*columns, "data"):
         table.add_column(name)
     for r in records:
         table.add_row(
             escape(r.id),
             r.family,
+            r.variant,
             r.status,
             str(r.as_of),
             _auc_text(r.metrics.get("test")),
@@ -420,7 +448,7 @@ def promote_cmd(
     by: str = typer.Option(..., "--by", help="Who approves the promotion (recorded)."),
     note: str | None = typer.Option(None, "--note", help="Why (recorded)."),
 ) -> None:
-    """Make a version the champion; the previous champion is retired. Audited."""
+    """Make a version the champion of its variant; the previous one is retired. Audited."""
     from creditgraph.scoring import registry
     from creditgraph.settings import get_settings
     from creditgraph.store.db import migrated_engine
@@ -430,7 +458,9 @@ def promote_cmd(
             record = registry.promote(db, model_id, by, note)
         except registry.RegistryError as exc:
             raise _fail(str(exc)) from None
-    console.print(f"champion 冠军模型: {record.id} (promoted by {record.promoted_by})")
+    console.print(
+        f"champion 冠军模型 ({record.variant}): {record.id} (promoted by {record.promoted_by})"
+    )
 
 
 @model_app.command("compare")

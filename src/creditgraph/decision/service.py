@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from creditgraph.decision.batch import ApplicationRow, BatchResult, RowError, read_applications
 from creditgraph.decision.config import DecisionConfig, load_config
@@ -27,11 +27,13 @@ from creditgraph.decision.engine import Application, Decision, decide
 from creditgraph.decision.errors import DecisionInputError
 from creditgraph.decision.products import Catalogue, load_catalogue
 from creditgraph.decision.rules import Outcome, Policy, load_policy
-from creditgraph.features.catalogue import GRAPH_FAMILIES, all_features
+from creditgraph.features.catalogue import social_feature_names
 from creditgraph.money import from_fen, to_fen
-from creditgraph.scoring.registry import RegistryError
+from creditgraph.scoring.models import LoadedModel
+from creditgraph.scoring.registry import NO_SOCIAL, SOCIAL, RegistryError
 from creditgraph.scoring.service import OnlineScorer
 from creditgraph.settings import Settings
+from creditgraph.store.db import write_transaction
 from creditgraph.store.models import (
     Consent,
     DecisionEvent,
@@ -45,10 +47,26 @@ CONSENT_PURPOSE = "credit_assessment"
 SYSTEM_ACTOR = "decision-engine"
 REVIEW_KINDS = ("referral", "borrower_request")
 REVIEW_STATUSES = ("open", "taken", "approved", "declined")
-# Feature families that come from social data: never scored without a credit_assessment consent
-# (the graph families, plus the social-activity counts).
-SOCIAL_FAMILIES = GRAPH_FAMILIES | {"activity"}
-NOT_SOCIAL = frozenset({"account_age_days"})  # the lender's own record of the account
+
+
+# Built once: constructing a statement costs more than running it on an indexed point read.
+_FEATURES_OF = select(
+    OnlineFeatures.person_id,
+    OnlineFeatures.as_of,
+    OnlineFeatures.snapshot_id,
+    OnlineFeatures.values,
+).where(OnlineFeatures.person_id.in_(bindparam("ids", expanding=True)))
+_CONSENT = table_of(Consent).c
+_CONSENTS_OF = select(
+    _CONSENT.person_id,
+    _CONSENT.source,
+    _CONSENT.granted_at,
+    _CONSENT.expires_at,
+    _CONSENT.revoked_at,
+).where(
+    _CONSENT.purpose == bindparam("purpose"),
+    _CONSENT.person_id.in_(bindparam("ids", expanding=True)),
+)
 
 
 class DecisionServiceError(ValueError):
@@ -69,13 +87,6 @@ class NoModelError(DecisionServiceError):
 
 class ReviewStateError(DecisionServiceError):
     """A review step that does not fit the request's state (e.g. resolving it twice)."""
-
-
-def social_feature_names() -> frozenset[str]:
-    """The features masked when a person has not consented to credit assessment."""
-    return frozenset(
-        f.name for f in all_features() if f.family in SOCIAL_FAMILIES and f.name not in NOT_SOCIAL
-    )
 
 
 def _now() -> datetime:
@@ -140,23 +151,23 @@ class DecisionService:
         self.scorer = OnlineScorer(engine)
         self._cache = _Cache()
 
+    def warm_up(self) -> None:
+        """Load the champions now, so the first decision does not pay for it."""
+        for variant in (SOCIAL, NO_SOCIAL):
+            try:
+                self.scorer.model(variant)
+            except RegistryError:
+                continue
+
     # ---- reading the applicant -------------------------------------------------------------
 
     def _lookup_many(
         self, conn: Connection, person_ids: list[str], at: datetime
     ) -> dict[str, _Lookup]:
         """Features and consent state of each known person (unknown ones are left out)."""
-        o = OnlineFeatures
-        rows = conn.execute(
-            select(o.person_id, o.as_of, o.snapshot_id, o.values).where(o.person_id.in_(person_ids))
-        ).all()
-        c = table_of(Consent).c
+        rows = conn.execute(_FEATURES_OF, {"ids": person_ids}).all()
         consents: dict[str, set[str]] = {}
-        for r in conn.execute(
-            select(c.person_id, c.source, c.granted_at, c.expires_at, c.revoked_at).where(
-                c.purpose == CONSENT_PURPOSE, c.person_id.in_(person_ids)
-            )
-        ):
+        for r in conn.execute(_CONSENTS_OF, {"ids": person_ids, "purpose": CONSENT_PURPOSE}):
             if (
                 r.granted_at <= at
                 and (r.expires_at is None or r.expires_at > at)
@@ -185,8 +196,9 @@ class DecisionService:
     def _context(self, found: _Lookup) -> dict[str, Any]:
         """The applicant context of the decision core, scored with the champion.
 
-        Without consent the model sees no social feature (they are masked to missing), so the
-        score carries no social data and the core takes its path without social data.
+        Without consent no social feature reaches a model: they are masked to missing, and the
+        person is scored by the ``no_social`` champion, which learnt without them. A home that has
+        none yet falls back to the social champion on the masked inputs (its missing bins).
         """
         values = found.features
         consent = found.consent.valid
@@ -195,11 +207,7 @@ class DecisionService:
             if consent
             else {k: (None if k in self._cache.social else v) for k, v in values.items()}
         )
-        try:
-            model = self.scorer.model()
-        except RegistryError as exc:
-            raise NoModelError(f"cannot score: {exc}") from None
-        scored = model.score_one(inputs)
+        scored = self._model_for(consent).score_one(inputs)
         context: dict[str, Any] = {name: _count(values.get(name)) for name in INT_FIELDS}
         context["age"] = _count(values.get("age_years"))
         context["segment"] = values.get("segment")
@@ -217,6 +225,17 @@ class DecisionService:
             reasons=[{"code": r["code"], "zh": r["zh"], "en": r["en"]} for r in scored["reasons"]],
         )
         return context
+
+    def _model_for(self, consent: bool) -> LoadedModel:
+        if not consent:
+            try:
+                return self.scorer.model(NO_SOCIAL)
+            except RegistryError:
+                pass
+        try:
+            return self.scorer.model(SOCIAL)
+        except RegistryError as exc:
+            raise NoModelError(f"cannot score: {exc}") from None
 
     # ---- deciding ---------------------------------------------------------------------------
 
@@ -270,7 +289,7 @@ class DecisionService:
         decision = decide(
             application, self._context(found), self.products, self.policy, self.config
         )
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             return self._store(conn, application, decision, found, applicant_ref, at)
 
     def _store(
@@ -379,7 +398,7 @@ class DecisionService:
         """A borrower's request for a person to review an automated decision (PIPL Art. 24)."""
         _actor(requested_by, "requested_by")
         at = self.clock()
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             d = table_of(DecisionRecord).c
             if conn.execute(select(d.id).where(d.id == decision_id)).first() is None:
                 raise NotFoundError(f"no decision {decision_id!r}")
@@ -422,7 +441,7 @@ class DecisionService:
         _actor(officer, "officer")
         at = self.clock()
         r = table_of(ReviewRequest)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             row = self._review(conn, request_id)
             if row["status"] != "open":
                 raise ReviewStateError(
@@ -452,7 +471,7 @@ class DecisionService:
         at = self.clock()
         status = "approved" if approve else "declined"
         r = table_of(ReviewRequest)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             row = self._review(conn, request_id)
             if row["status"] in ("approved", "declined"):
                 raise ReviewStateError(f"review request {request_id!r} is already {row['status']}")
@@ -574,7 +593,7 @@ class DecisionService:
                 continue
             ready.append((application, decision, lookup, app_row.applicant_ref))
             numbers.append(number)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             stored = self._store_many(conn, ready, at)
         return [summary(d) for d in stored] if compact else stored, numbers, errors
 

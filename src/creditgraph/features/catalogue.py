@@ -370,6 +370,19 @@ GRAPH_FAMILIES = frozenset(
 )
 
 
+# Families that come from social data (the graph families plus the social-activity counts): never
+# used for a person without a credit_assessment consent; the ``no_social`` model learns without them.
+SOCIAL_FAMILIES = GRAPH_FAMILIES | {"activity"}
+NOT_SOCIAL = frozenset({"account_age_days"})  # the lender's own record of the account
+
+
+def social_feature_names() -> frozenset[str]:
+    """The features that need a credit_assessment consent."""
+    return frozenset(
+        f.name for f in all_features() if f.family in SOCIAL_FAMILIES and f.name not in NOT_SOCIAL
+    )
+
+
 def all_features() -> tuple[Feature, ...]:
     """Every column of a build: the families above, then the neighbour aggregates."""
     from creditgraph.features.neighbours import NEIGHBOUR_FEATURES

@@ -1,8 +1,10 @@
 """The model registry: every trained version, its data, its metrics, and who deployed it when.
 
 A version is registered as a ``candidate``; ``promote`` makes it the ``champion`` (the one that
-scores applicants) and retires the previous champion in the same transaction, so there is never
-more than one. Every change writes a ``model_events`` row: the audit trail a regulator asks for.
+scores applicants) and retires the previous champion of its variant in the same transaction, so
+there is never more than one per variant. The ``social`` variant scores applicants who consented
+to credit assessment; the ``no_social`` variant, trained without any social feature, scores those
+who did not. Every change writes a ``model_events`` row: the audit trail a regulator asks for.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from creditgraph.store.models import ModelEvent, ModelVersion
 
 CANDIDATE, CHAMPION, RETIRED = "candidate", "champion", "retired"
 FAMILIES = ("scorecard", "challenger")
+SOCIAL, NO_SOCIAL = "social", "no_social"
+VARIANTS = (SOCIAL, NO_SOCIAL)
 
 
 class RegistryError(ValueError):
@@ -32,6 +36,7 @@ class ModelRecord:
 
     id: str
     family: str
+    variant: str
     as_of: date
     feature_set_version: str
     training_data_sha256: str
@@ -53,6 +58,7 @@ def _record(row: ModelVersion) -> ModelRecord:
     return ModelRecord(
         id=row.id,
         family=row.family,
+        variant=row.variant,
         as_of=row.as_of,
         feature_set_version=row.feature_set_version,
         training_data_sha256=row.training_data_sha256,
@@ -85,14 +91,18 @@ def register(
     metrics: dict[str, Any],
     actor: str,
     report_path: str | None = None,
+    variant: str = SOCIAL,
 ) -> ModelRecord:
     """Store a new candidate version and its ``registered`` event."""
     if family not in FAMILIES:
         raise RegistryError(f"unknown model family {family!r}; expected one of {FAMILIES}")
+    _check_variant(variant)
     now = _now()
+    name = family if variant == SOCIAL else f"{family}-{variant.replace('_', '')}"
     row = ModelVersion(
-        id=model_id(family, as_of, artifact, now),
+        id=model_id(name, as_of, artifact, now),
         family=family,
+        variant=variant,
         as_of=as_of,
         feature_set_version=feature_set_version,
         training_data_sha256=training_data_sha256,
@@ -130,13 +140,24 @@ def list_models(engine: Engine) -> list[ModelRecord]:
         return [_record(row) for row in rows]
 
 
-def champion(engine: Engine) -> ModelRecord:
-    """The version that scores applicants now."""
+def _check_variant(variant: str) -> None:
+    if variant not in VARIANTS:
+        raise RegistryError(f"unknown model variant {variant!r}; expected one of {VARIANTS}")
+
+
+def champion(engine: Engine, variant: str = SOCIAL) -> ModelRecord:
+    """The version of ``variant`` that scores applicants now."""
+    _check_variant(variant)
     with Session(engine) as session:
-        row = session.scalars(select(ModelVersion).where(ModelVersion.status == CHAMPION)).first()
+        row = session.scalars(
+            select(ModelVersion).where(
+                ModelVersion.status == CHAMPION, ModelVersion.variant == variant
+            )
+        ).first()
         if row is None:
+            what = "" if variant == SOCIAL else f" of variant {variant}"
             raise RegistryError(
-                "no champion model: train one (`creditgraph model train`) and promote it"
+                f"no champion model{what}: train one (`creditgraph model train`) and promote it"
             )
         return _record(row)
 
@@ -153,7 +174,9 @@ def promote(engine: Engine, version: str, actor: str, note: str | None = None) -
         if row.status == CHAMPION:
             return _record(row)
         previous = session.scalars(
-            select(ModelVersion.id).where(ModelVersion.status == CHAMPION)
+            select(ModelVersion.id).where(
+                ModelVersion.status == CHAMPION, ModelVersion.variant == row.variant
+            )
         ).all()
         if previous:
             session.execute(

@@ -137,17 +137,19 @@ class OnlineScorer:
     def __init__(self, db: Engine) -> None:
         self.db = db
         self._lock = threading.Lock()
-        self._model: LoadedModel | None = None
+        self._models: dict[str, LoadedModel] = {}
 
-    def model(self) -> LoadedModel:
+    def model(self, variant: str = registry.SOCIAL) -> LoadedModel:
+        """The champion of ``variant`` (``social`` or ``no_social``), loaded once."""
         with self._lock:
-            if self._model is None:
-                self._model = LoadedModel(registry.champion(self.db))
-            return self._model
+            loaded = self._models.get(variant)
+            if loaded is None:
+                loaded = self._models[variant] = LoadedModel(registry.champion(self.db, variant))
+            return loaded
 
     def refresh(self) -> None:
         with self._lock:
-            self._model = None
+            self._models.clear()
 
     def score(self, person_id: str) -> dict[str, Any]:
         row = get_online(self.db, person_id)

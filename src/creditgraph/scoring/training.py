@@ -1,6 +1,9 @@
 """``model train``: point-in-time training set, out-of-time split, scorecard and challenger,
 each with and without graph features (the network lift), validation reports, registration.
 
+Each family is also fitted without any social feature and registered as its ``no_social``
+variant: the model that scores applicants who withhold the credit_assessment consent.
+
 Samples: applications whose outcome was observed before the training cut-off. The latest quarter
 of application months is held out as the out-of-time sample (the later period a model will
 actually meet); the earlier months are split 70/30 (stratified, seeded) into development and
@@ -24,7 +27,7 @@ import pyarrow.compute as pc
 from sklearn.model_selection import train_test_split
 
 from creditgraph.features.build import FEATURE_SET_VERSION
-from creditgraph.features.catalogue import GRAPH_FAMILIES, all_features
+from creditgraph.features.catalogue import GRAPH_FAMILIES, all_features, social_feature_names
 from creditgraph.scoring import registry
 from creditgraph.scoring.challenger import Challenger
 from creditgraph.scoring.metrics import auc_ci, paired_auc_difference
@@ -80,6 +83,10 @@ class TrainingResult:
     records: dict[str, registry.ModelRecord]
     reports: dict[str, Path]
     metrics: dict[str, dict[str, Any]]
+    # the no_social variant of each family: versions, reports and metrics
+    no_social: dict[str, registry.ModelRecord] = field(default_factory=dict)
+    no_social_reports: dict[str, Path] = field(default_factory=dict)
+    no_social_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     # challenger minus scorecard, AUC on the same people, paired DeLong interval, per sample
     challenger_vs_scorecard: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -210,6 +217,22 @@ def train_family(
     return result
 
 
+def train_no_social(
+    family: str, data: Split, private: list[str], social: FamilyResult, seed: int
+) -> FamilyResult:
+    """Fit one family on the person's own data only; measure what the social data adds."""
+    model = _fit(family, private, data.development, seed)
+    result = FamilyResult(family, model, model)
+    samples = {"development": data.development, "test": data.test, "out_of_time": data.out_of_time}
+    for name, table in samples.items():
+        result.pd[name] = result.pd_without[name] = _pd(model, table, private)
+        y = _y(table) if table.num_rows else np.zeros(0, dtype=np.int64)
+        result.metrics[name] = _auc_entry(y, result.pd[name])
+        if name != "development":
+            result.metrics[f"social_lift_{name}"] = _lift_entry(y, social.pd[name], result.pd[name])
+    return result
+
+
 def _groups(table: pa.Table, genders: dict[str, str | None]) -> pa.Table:
     gender = [genders.get(p) for p in table["person_id"].to_pylist()]
     return pa.table(
@@ -228,6 +251,8 @@ def report_inputs(
     recent: pa.Table,
     columns: list[str],
     genders: dict[str, str | None],
+    *,
+    network_lift: bool = True,
 ) -> ReportInputs:
     """Everything the validation report shows for one trained version."""
 
@@ -248,7 +273,7 @@ def report_inputs(
     lifts = tuple(
         LiftSample(name, _y(table), result.pd[name], result.pd_without[name])
         for name, table in (("test", data.test), ("out_of_time", data.out_of_time))
-        if table.num_rows and 0 < _y(table).sum() < table.num_rows
+        if network_lift and table.num_rows and 0 < _y(table).sum() < table.num_rows
     )
     bins: dict[str, list[dict[str, Any]]] | None = None
     iv: list[dict[str, Any]] | None = None
@@ -323,6 +348,8 @@ def train(
         )
     data = split(table, seed)
     own, graph = feature_columns(table)
+    social = social_feature_names()
+    private = [n for n in own if n not in social]
     digest = data_hash(table)
     rows = {
         "development": data.development.num_rows,
@@ -330,28 +357,27 @@ def train(
         "out_of_time": data.out_of_time.num_rows,
         "recent": recent.num_rows,
     }
-    records: dict[str, registry.ModelRecord] = {}
-    reports: dict[str, Path] = {}
-    metrics: dict[str, dict[str, Any]] = {}
+    out = TrainingResult(as_of, rows, {}, {}, {})
     fitted: dict[str, FamilyResult] = {}
-    for family in families:
-        say(f"fitting the {family} with and without graph features")
-        result = train_family(family, data, own, graph, seed)
-        fitted[family] = result
+
+    def publish(result: FamilyResult, variant: str, columns: list[str]) -> registry.ModelRecord:
+        """Register one version, write its validation report, return the stored record."""
         model_metrics: dict[str, Any] = {
             **result.metrics,
             "rows": rows,
             "out_of_time_from": str(data.oot_from) if data.oot_from else None,
-            "features": {"own": len(own), "graph": len(graph)},
+            "features": {"own": len(own), "graph": len(graph)}
+            if variant == registry.SOCIAL
+            else {"own": len(private), "graph": 0, "social_excluded": len(own) - len(private)},
         }
-        artifact = artifact_of(result.with_graph)
         record = registry.register(
             engine,
-            family=family,
+            family=result.family,
+            variant=variant,
             as_of=as_of,
             feature_set_version=FEATURE_SET_VERSION,
             training_data_sha256=digest,
-            artifact=artifact,
+            artifact=artifact_of(result.with_graph),
             metrics=model_metrics,
             actor=actor,
         )
@@ -359,22 +385,35 @@ def train(
         info = ModelInfo(
             model_id=record.id,
             version=record.id.rsplit("-", 1)[-1],
-            family=family,
+            family=result.family,
             created_at=record.created_at.replace(tzinfo=UTC),
             feature_set_version=FEATURE_SET_VERSION,
             training_data_hash=digest,
         )
-        inputs = report_inputs(result, info, data, recent, own + graph, genders)
+        inputs = report_inputs(
+            result, info, data, recent, columns, genders, network_lift=variant == registry.SOCIAL
+        )
         path = write_report(inputs, reports_dir / f"{record.id}.html")
         registry.set_report_path(engine, record.id, str(path))
-        records[family] = registry.get(engine, record.id)
-        reports[family] = path
-        metrics[family] = model_metrics
-    versus: dict[str, dict[str, Any]] = {}
+        if variant == registry.SOCIAL:
+            out.reports[result.family], out.metrics[result.family] = path, model_metrics
+        else:
+            out.no_social_reports[result.family] = path
+            out.no_social_metrics[result.family] = model_metrics
+        return registry.get(engine, record.id)
+
+    for family in families:
+        say(f"fitting the {family} with and without graph features")
+        result = train_family(family, data, own, graph, seed)
+        fitted[family] = result
+        out.records[family] = publish(result, registry.SOCIAL, own + graph)
+        say(f"fitting the {family} without social data (for applicants who withhold consent)")
+        no_social = train_no_social(family, data, private, result, seed)
+        out.no_social[family] = publish(no_social, registry.NO_SOCIAL, private)
     if {"scorecard", "challenger"} <= set(fitted):
-        for name, table in (("test", data.test), ("out_of_time", data.out_of_time)):
-            y_sample = _y(table) if table.num_rows else np.zeros(0, dtype=np.int64)
-            versus[name] = _lift_entry(
+        for name, sample in (("test", data.test), ("out_of_time", data.out_of_time)):
+            y_sample = _y(sample) if sample.num_rows else np.zeros(0, dtype=np.int64)
+            out.challenger_vs_scorecard[name] = _lift_entry(
                 y_sample, fitted["challenger"].pd[name], fitted["scorecard"].pd[name]
             )
-    return TrainingResult(as_of, rows, records, reports, metrics, versus)
+    return out

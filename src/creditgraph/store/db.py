@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -17,6 +20,15 @@ from sqlalchemy.engine import Connection, make_url
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
+def json_dumps(value: Any) -> str:
+    """JSON columns through orjson: several times faster than ``json`` on decision records.
+
+    Non-string keys are written as strings, as ``json.dumps`` does; NaN becomes null (valid
+    JSON, which PostgreSQL's JSON type demands anyway).
+    """
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the pragmas SQLite needs to be a serious OLTP store (WAL, foreign keys)."""
     parsed = make_url(url)
@@ -24,7 +36,12 @@ def make_engine(url: str) -> Engine:
         database = parsed.database
         if database and database != ":memory:":
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30},
+            json_serializer=json_dumps,
+            json_deserializer=orjson.loads,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -37,7 +54,39 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(
+        url, pool_pre_ping=True, json_serializer=json_dumps, json_deserializer=orjson.loads
+    )
+
+
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(engine: Engine) -> threading.Lock:
+    with _LOCKS_GUARD:
+        lock = _WRITE_LOCKS.get(engine)
+        if lock is None:
+            lock = _WRITE_LOCKS[engine] = threading.Lock()
+        return lock
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """``engine.begin()`` for a short write; on SQLite, one writer per process at a time.
+
+    SQLite admits one writer per database. A second thread that finds the lock taken does not
+    queue: its busy handler sleeps and polls (1, 2, 5 ... 100 ms), which under concurrent
+    requests turns a millisecond's wait into tens of milliseconds. Threads of one process
+    therefore take a Python lock first, which wakes the next writer the moment the first commits;
+    other processes still meet SQLite's own lock. PostgreSQL needs no such help.
+    """
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    with _write_lock(engine), engine.begin() as conn:
+        yield conn
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
