@@ -28,6 +28,12 @@ def test_demo_runs_every_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         "4. Scoring",
         "champion 冠军模型",
         "5. Decisions",
+        "6. Servicing",
+        "portfolio by delinquency bucket",
+        "M3+",
+        "by month on book",
+        "labels for scoring",
+        "trial balance 试算平衡: difference 0.00, balanced",
         "demo finished",
     ):
         assert marker in result.output, marker

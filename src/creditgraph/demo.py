@@ -18,6 +18,7 @@ from rich.table import Table
 
 from creditgraph.cli.progress import RowProgress
 from creditgraph.demo_decisions import decisions_stage
+from creditgraph.demo_servicing import servicing_stage
 from creditgraph.settings import Settings
 
 
@@ -188,6 +189,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("features", features_stage),
     ("scoring", scoring_stage),
     ("decisions", decisions_stage),
+    ("servicing", servicing_stage),
 ]
 
 

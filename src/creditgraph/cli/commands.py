@@ -19,6 +19,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "creditgraph.cli.model_cmd",
     "creditgraph.cli.score_cmd",
     "creditgraph.cli.decide_cmd",
+    "creditgraph.cli.loan_cmd",
+    "creditgraph.cli.ledger_cmd",
+    "creditgraph.cli.servicing_cmd",
     "creditgraph.cli.keys_cmd",
     "creditgraph.cli.serve_cmd",
 )

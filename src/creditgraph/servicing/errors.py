@@ -9,3 +9,19 @@ class ScheduleError(ValueError):
 
 class AllInRateError(ValueError):
     """Cash flows for which no all-in annualised rate exists or can be found."""
+
+
+class LoanError(ValueError):
+    """A loan command that cannot be carried out; the message names the loan, field and rule."""
+
+
+class LoanNotFoundError(LoanError):
+    """No loan (or decision, or transaction) by that id."""
+
+
+class LoanInputError(LoanError):
+    """Bad input to a loan command: an amount, date, mode or offer that breaks a rule."""
+
+
+class IdempotencyConflictError(LoanError):
+    """An idempotency key reused with a different request body; nothing was posted."""

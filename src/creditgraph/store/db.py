@@ -63,7 +63,8 @@ _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKe
 _LOCKS_GUARD = threading.Lock()
 
 
-def _write_lock(engine: Engine) -> threading.Lock:
+def process_write_lock(engine: Engine) -> threading.Lock:
+    """The lock the threads of this process take before writing to ``engine`` (SQLite)."""
     with _LOCKS_GUARD:
         lock = _WRITE_LOCKS.get(engine)
         if lock is None:
@@ -85,7 +86,7 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         with engine.begin() as conn:
             yield conn
         return
-    with _write_lock(engine), engine.begin() as conn:
+    with process_write_lock(engine), engine.begin() as conn:
         yield conn
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Float,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -362,3 +364,153 @@ class IdempotencyKey(Base):
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[Any | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class Loan(Base):
+    """A loan accepted from an approved decision's offer: its terms, state and servicing status.
+
+    Rates are exact decimal strings (never floats). ``dpd``, ``bucket``, ``npa``,
+    ``overdue_since`` and ``accrued_through`` are maintained by the end-of-day job; ``version``
+    counts changes to the row so readers can tell whether a loan moved under them.
+    """
+
+    __tablename__ = "loans"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    decision_id: Mapped[str] = mapped_column(ForeignKey("decisions.id"), unique=True)
+    offer_index: Mapped[int] = mapped_column(Integer)
+    person_id: Mapped[str] = mapped_column(PSEUDONYM, index=True)
+    applicant_ref: Mapped[str | None] = mapped_column(String(100))
+    product_code: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    principal_fen: Mapped[int] = mapped_column(BigInteger)
+    upfront_fee_fen: Mapped[int] = mapped_column(BigInteger)
+    fee_per_period_fen: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    nominal_rate: Mapped[str] = mapped_column(String(32))
+    penalty_rate: Mapped[str] = mapped_column(String(32))
+    all_in_rate: Mapped[str | None] = mapped_column(String(32))
+    prepayment_fee_rate: Mapped[str] = mapped_column(String(32))
+    allocation_order: Mapped[str] = mapped_column(String(100))
+    method: Mapped[str] = mapped_column(String(30))
+    frequency: Mapped[str] = mapped_column(String(20))
+    day_count: Mapped[str] = mapped_column(String(20))
+    periods: Mapped[int] = mapped_column(Integer)
+    start_date: Mapped[date | None] = mapped_column(Date)
+    disbursed_on: Mapped[date | None] = mapped_column(Date)
+    first_due: Mapped[date | None] = mapped_column(Date)
+    maturity: Mapped[date | None] = mapped_column(Date)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    written_off_on: Mapped[date | None] = mapped_column(Date)
+    credit_fen: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    schedule_version: Mapped[int] = mapped_column(Integer, server_default="0")
+    dpd: Mapped[int] = mapped_column(Integer, server_default="0")
+    bucket: Mapped[str] = mapped_column(String(4), server_default="M0")
+    npa: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    overdue_since: Mapped[date | None] = mapped_column(Date)
+    accrued_through: Mapped[date | None] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    updated_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class LoanInstalment(Base):
+    """One instalment of a loan's schedule, what is due and what has been accrued and paid.
+
+    A prepayment reschedules: the unpaid rows are marked ``superseded`` and replaced by rows of
+    the next ``schedule_version``, so the history of every schedule stays readable.
+    """
+
+    __tablename__ = "loan_instalments"
+    __table_args__ = (
+        UniqueConstraint(
+            "loan_id", "schedule_version", "number", name="uq_loan_instalments_version_number"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    due_date: Mapped[date] = mapped_column(Date)
+    period_start: Mapped[date] = mapped_column(Date)
+    principal_due_fen: Mapped[int] = mapped_column(BigInteger)
+    interest_due_fen: Mapped[int] = mapped_column(BigInteger)
+    fee_due_fen: Mapped[int] = mapped_column(BigInteger)
+    principal_paid_fen: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    interest_paid_fen: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    fee_paid_fen: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    interest_accrued_fen: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    penalty_accrued_fen: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    penalty_paid_fen: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    superseded: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    schedule_version: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class LoanTransaction(Base):
+    """One posting to a loan; its journal lines balance. ``detail`` holds the allocation.
+
+    ``idempotency_key`` is unique (null for end-of-day postings); ``request_sha256`` is the hash
+    of the request body so a retry with a different body is refused.
+    """
+
+    __tablename__ = "loan_transactions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    business_date: Mapped[date] = mapped_column(Date)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    request_sha256: Mapped[str | None] = mapped_column(String(64))
+    reversal_of: Mapped[str | None] = mapped_column(String(40))
+    reversed_by: Mapped[str | None] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class JournalLine(Base):
+    """One side of a double entry, in integer fen: exactly one of debit and credit is positive."""
+
+    __tablename__ = "journal_lines"
+    __table_args__ = (
+        CheckConstraint(
+            "(debit_fen > 0 AND credit_fen = 0) OR (debit_fen = 0 AND credit_fen > 0)",
+            name="ck_journal_lines_one_side",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    transaction_id: Mapped[str] = mapped_column(ForeignKey("loan_transactions.id"), index=True)
+    loan_id: Mapped[str] = mapped_column(String(40), index=True)
+    account: Mapped[str] = mapped_column(String(30))
+    debit_fen: Mapped[int] = mapped_column(BigInteger)
+    credit_fen: Mapped[int] = mapped_column(BigInteger)
+    business_date: Mapped[date] = mapped_column(Date)
+
+
+class LoanEvent(Base):
+    """The audit trail of a loan's lifecycle: every state change, who made it and when."""
+
+    __tablename__ = "loan_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    event: Mapped[str] = mapped_column(String(30))
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(DateTime())
+    note: Mapped[str | None] = mapped_column(String(500))
+    transaction_id: Mapped[str | None] = mapped_column(String(40))
+
+
+class EodRun(Base):
+    """One end-of-day run per business date; a completed date is never processed twice."""
+
+    __tablename__ = "eod_runs"
+
+    business_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime())
+    loans_processed: Mapped[int] = mapped_column(Integer, server_default="0")
+    status: Mapped[str] = mapped_column(String(20))

@@ -1,0 +1,213 @@
+"""``creditgraph loan ...``: accept, disburse, repay, prepay, reverse, cancel, show.
+
+Thin: every call goes to ``LoanService``. Posting commands take ``--idempotency-key``; when it
+is omitted one is generated and printed, so the command can be retried safely with it. Problems
+are one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from creditgraph.settings import get_settings
+
+if TYPE_CHECKING:
+    from creditgraph.servicing.loans import LoanService
+    from creditgraph.servicing.posting import PostingResult
+
+console = Console()
+err = Console(stderr=True)
+loan_app = typer.Typer(help="Loans: accept an offer, disburse, repay, prepay, reverse.")
+T = TypeVar("T")
+
+KEY_HELP = "Idempotency key: a retry with the same key and body posts nothing new."
+DATE_HELP = "Business date, YYYY-MM-DD (default: today)."
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(loan_app, name="loan")
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+def _date(value: str | None) -> date:
+    if value is None:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"--date {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+@contextmanager
+def _service() -> Iterator[LoanService]:
+    from creditgraph.servicing.loans import LoanService
+    from creditgraph.store.db import migrated_engine
+
+    with migrated_engine(get_settings().database_url) as db:
+        yield LoanService(db)
+
+
+def _run(call: Callable[[LoanService], T]) -> T:
+    """Run a service call; every refusal becomes one line on stderr and exit code 2."""
+    from creditgraph.decision.errors import CatalogueError
+    from creditgraph.servicing.accounts import UnbalancedPostingError
+    from creditgraph.servicing.config import ServicingConfigError
+    from creditgraph.servicing.errors import LoanError, ScheduleError
+    from creditgraph.servicing.lifecycle import LoanStateError
+
+    try:
+        with _service() as service:
+            return call(service)
+    except (
+        LoanError,
+        LoanStateError,
+        ScheduleError,
+        UnbalancedPostingError,
+        ServicingConfigError,
+        CatalogueError,
+    ) as exc:
+        raise _fail(str(exc)) from None
+
+
+def _print_posting(result: PostingResult, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        return
+    again = " (replayed: already posted with this key)" if result.replayed else ""
+    console.print(
+        f"{result.kind} {result.transaction_id} on loan {result.loan_id}: {result.amount} "
+        f"on {result.business_date}; loan is {result.state}{again}",
+        highlight=False,
+    )
+    console.print(f"idempotency key: {result.idempotency_key}", highlight=False)
+
+
+@loan_app.command("accept")
+def accept_cmd(
+    decision_id: str = typer.Argument(..., help="An approved decision's id."),
+    offer: int = typer.Option(0, "--offer", help="Index of the offer in the decision (0-based)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the loan as JSON."),
+) -> None:
+    """Accept an offer of an approved decision: the loan is created, awaiting disbursement."""
+    loan = _run(lambda s: s.accept(decision_id, offer))
+    _print_loan(loan, as_json)
+
+
+@loan_app.command("disburse")
+def disburse_cmd(
+    loan_id: str = typer.Argument(...),
+    on: str | None = typer.Option(None, "--date", help=DATE_HELP),
+    key: str | None = typer.Option(None, "--idempotency-key", help=KEY_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Pay out an accepted loan; its schedule starts on the business date."""
+    day = _date(on)
+    _print_posting(_run(lambda s: s.disburse(loan_id, day, key)), as_json)
+
+
+@loan_app.command("repay")
+def repay_cmd(
+    loan_id: str = typer.Argument(...),
+    amount: str = typer.Option(..., "--amount", help="Amount received, in yuan (e.g. 1200.50)."),
+    on: str | None = typer.Option(None, "--date", help=DATE_HELP),
+    key: str | None = typer.Option(None, "--idempotency-key", help=KEY_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Post a repayment: penalty, fee, interest, principal (per product), oldest due first."""
+    day = _date(on)
+    _print_posting(_run(lambda s: s.repay(loan_id, amount, day, key)), as_json)
+
+
+@loan_app.command("prepay")
+def prepay_cmd(
+    loan_id: str = typer.Argument(...),
+    amount: str | None = typer.Option(None, "--amount", help="Principal to prepay, in yuan."),
+    full: bool = typer.Option(False, "--full", help="Prepay all principal (close the loan)."),
+    mode: str = typer.Option(
+        "shorter_term", "--mode", help="shorter_term (keep instalment) or lower_instalment."
+    ),
+    on: str | None = typer.Option(None, "--date", help=DATE_HELP),
+    key: str | None = typer.Option(None, "--idempotency-key", help=KEY_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Prepay (提前还款) part or all of the principal, with the product's prepayment fee."""
+    day = _date(on)
+    result = _run(lambda s: s.prepay(loan_id, day, amount=amount, full=full, mode=mode, key=key))
+    _print_posting(result, as_json)
+
+
+@loan_app.command("reverse")
+def reverse_cmd(
+    transaction_id: str = typer.Argument(..., help="The repayment or prepayment to reverse."),
+    on: str | None = typer.Option(None, "--date", help="Business date (default: the original's)."),
+    note: str | None = typer.Option(None, "--note", help="Why it is reversed."),
+    key: str | None = typer.Option(None, "--idempotency-key", help=KEY_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Reverse a posting: the mirror entries, the allocation undone, the state restored."""
+    day = None if on is None else _date(on)
+    _print_posting(_run(lambda s: s.reverse(transaction_id, key, day, note=note)), as_json)
+
+
+@loan_app.command("cancel")
+def cancel_cmd(
+    loan_id: str = typer.Argument(...),
+    note: str | None = typer.Option(None, "--note"),
+) -> None:
+    """Cancel an accepted loan before it is disbursed."""
+    _print_loan(_run(lambda s: s.cancel(loan_id, note=note)), False)
+
+
+@loan_app.command("show")
+def show_cmd(
+    loan_id: str = typer.Argument(...),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The loan: terms, state, all-in rate, schedule with what is paid and outstanding."""
+    _print_loan(_run(lambda s: s.show(loan_id)), as_json)
+
+
+def _print_loan(loan: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(loan, ensure_ascii=False, indent=2))
+        return
+    all_in = loan["all_in_rate"]
+    console.print(
+        f"loan {loan['loan_id']} ({loan['product_code']}, decision {loan['decision_id']}): "
+        f"{loan['state']}  principal {loan['principal']} x {loan['periods']} "
+        f"({loan['method']})  nominal {loan['nominal_rate']}  "
+        f"all-in 综合年化 {all_in if all_in is not None else '-'}",
+        highlight=False,
+    )
+    console.print(
+        f"outstanding principal {loan['principal_outstanding']}  credit {loan['credit']}  "
+        f"DPD {loan['dpd']} ({loan['bucket']})  maturity {loan['maturity'] or '-'}",
+        highlight=False,
+    )
+    if not loan["schedule"]:
+        return
+    table = Table("n", "due", "principal", "interest", "fee", "penalty", "paid", "outstanding")
+    for row in loan["schedule"]:
+        table.add_row(
+            str(row["n"]),
+            row["due_date"],
+            row["principal"],
+            row["interest"],
+            row["fee"],
+            row["penalty"],
+            row["paid"],
+            row["outstanding"],
+        )
+    console.print(table)

@@ -1,0 +1,267 @@
+"""The loan book in the database: the write unit of work, loan locks, postings, events.
+
+Every function here takes an open ``Connection`` inside a transaction and never commits, so a
+loan change, its journal lines and its events commit together or not at all. Statements are
+SQLAlchemy Core against tables known at import time: no reflection, no ORM, so a posting is a
+handful of round trips.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Engine, RowMapping, Update, bindparam, or_, select, update
+from sqlalchemy.engine import Connection
+
+from creditgraph.servicing.accounts import Line, check_balanced
+from creditgraph.store.db import process_write_lock
+from creditgraph.store.models import (
+    JournalLine,
+    Loan,
+    LoanEvent,
+    LoanInstalment,
+    LoanTransaction,
+    table_of,
+)
+
+LOANS = table_of(Loan)
+INSTALMENTS = table_of(LoanInstalment)
+TRANSACTIONS = table_of(LoanTransaction)
+JOURNAL = table_of(JournalLine)
+EVENTS = table_of(LoanEvent)
+
+BUSY_TIMEOUT_SECONDS = 30.0
+
+# Statements built once: the compiled-statement cache then makes each execution cheap.
+_LOAN_BY_ID = select(LOANS).where(LOANS.c.id == bindparam("loan_id"))
+_LOAN_FOR_UPDATE = _LOAN_BY_ID.with_for_update()
+_CURRENT_ROWS = (
+    select(INSTALMENTS)
+    .where(INSTALMENTS.c.loan_id == bindparam("loan_id"), INSTALMENTS.c.superseded.is_(False))
+    .order_by(INSTALMENTS.c.number)
+)
+_UNSETTLED_DUE = (
+    select(INSTALMENTS)
+    .where(
+        INSTALMENTS.c.loan_id == bindparam("loan_id"),
+        INSTALMENTS.c.superseded.is_(False),
+        INSTALMENTS.c.due_date <= bindparam("on"),
+        or_(
+            INSTALMENTS.c.principal_paid_fen < INSTALMENTS.c.principal_due_fen,
+            INSTALMENTS.c.interest_paid_fen < INSTALMENTS.c.interest_due_fen,
+            INSTALMENTS.c.fee_paid_fen < INSTALMENTS.c.fee_due_fen,
+            INSTALMENTS.c.penalty_paid_fen < INSTALMENTS.c.penalty_accrued_fen,
+        ),
+    )
+    .order_by(INSTALMENTS.c.number)
+)
+_LOAN_UPDATES: dict[tuple[str, ...], Update] = {}
+
+
+class TransactionKind(StrEnum):
+    DISBURSEMENT = "disbursement"
+    REPAYMENT = "repayment"
+    PREPAYMENT = "prepayment"
+    ACCRUAL = "accrual"
+    PENALTY = "penalty"
+    WRITE_OFF = "write_off"
+    REVERSAL = "reversal"
+    FEE = "fee"
+
+
+def now() -> datetime:
+    """Naive UTC, as every table stores times."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_id(prefix: str) -> str:
+    """A unique id that sorts by creation time: new rows append to the right edge of the
+    primary-key and foreign-key indexes instead of landing on random pages (fewer pages
+    written per commit). The random tail keeps ids unique across processes."""
+    return f"{prefix}-{time.time_ns() // 1000:014X}{secrets.token_hex(4).upper()}"
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One write unit of work that serialises with other writers instead of failing.
+
+    On SQLite the write lock is taken up front (``BEGIN IMMEDIATE``): a deferred transaction that
+    reads and then writes can fail with "database is locked" when two processes upgrade at once.
+    The driver's own implicit BEGIN is switched off for the duration so ours is the only one.
+    Busy waits are retried up to 30 s. On PostgreSQL this is an ordinary transaction; callers
+    lock the loan row with :func:`lock_loan`.
+    """
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    # Threads of this process queue on a Python lock (woken at once on commit); only other
+    # processes meet SQLite's busy handler, which sleeps and polls.
+    with process_write_lock(engine), engine.connect() as conn:
+        raw: Any = conn.connection.driver_connection
+        previous = raw.isolation_level
+        raw.isolation_level = None
+        try:
+            _begin_immediate(raw)
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+        finally:
+            if raw.in_transaction:
+                raw.rollback()
+            raw.isolation_level = previous
+
+
+def _begin_immediate(raw: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE`` on the driver connection (SQLAlchemy then commits or rolls back the
+    transaction as usual); the busy handler waits, and we retry until the 30 s budget is spent."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def lock_loan(conn: Connection, loan_id: str) -> RowMapping | None:
+    """The loan row, locked for this transaction (``FOR UPDATE`` on PostgreSQL; on SQLite the
+    whole database is already locked by :func:`write_transaction`). None if there is no such loan.
+    """
+    statement = _LOAN_FOR_UPDATE if conn.dialect.name == "postgresql" else _LOAN_BY_ID
+    return conn.execute(statement, {"loan_id": loan_id}).mappings().first()
+
+
+def current_instalments(conn: Connection, loan_id: str) -> list[RowMapping]:
+    """The loan's current (not superseded) instalments, oldest first, in one query."""
+    return list(conn.execute(_CURRENT_ROWS, {"loan_id": loan_id}).mappings())
+
+
+def unsettled_due(conn: Connection, loan_id: str, on: date) -> list[RowMapping]:
+    """The current instalments due on or before ``on`` with anything left to pay, oldest first:
+    all a repayment can touch, in one query that skips the settled and the future rows."""
+    return list(conn.execute(_UNSETTLED_DUE, {"loan_id": loan_id, "on": on}).mappings())
+
+
+def post_lines(
+    conn: Connection,
+    loan_id: str,
+    kind: TransactionKind | str,
+    business_date: date,
+    lines: Iterable[Line],
+    actor: str,
+    detail: Mapping[str, Any] | None = None,
+    *,
+    amount_fen: int | None = None,
+    idempotency_key: str | None = None,
+    request_sha256: str | None = None,
+    reversal_of: str | None = None,
+    transaction_id: str | None = None,
+) -> str:
+    """Write one balanced posting (a ``loan_transactions`` row and its journal lines).
+
+    Raises :class:`~creditgraph.servicing.accounts.UnbalancedPostingError` before writing
+    anything if the lines do not balance. ``amount_fen`` defaults to the total debits. Returns
+    the transaction id. The caller owns the transaction and the loan change that goes with it.
+    """
+    kind = TransactionKind(kind)
+    checked = check_balanced(lines)
+    tx_id = transaction_id or new_id("TX")
+    total = sum(line.debit_fen for line in checked)
+    conn.execute(
+        TRANSACTIONS.insert(),
+        {
+            "id": tx_id,
+            "loan_id": loan_id,
+            "kind": kind.value,
+            "business_date": business_date,
+            "amount_fen": total if amount_fen is None else amount_fen,
+            "idempotency_key": idempotency_key,
+            "request_sha256": request_sha256,
+            "reversal_of": reversal_of,
+            "reversed_by": None,
+            "actor": actor,
+            "created_at": now(),
+            "detail": dict(detail or {}),
+        },
+    )
+    conn.execute(
+        JOURNAL.insert(),
+        [
+            {
+                "transaction_id": tx_id,
+                "loan_id": loan_id,
+                "account": line.account.value,
+                "debit_fen": line.debit_fen,
+                "credit_fen": line.credit_fen,
+                "business_date": business_date,
+            }
+            for line in checked
+        ],
+    )
+    return tx_id
+
+
+def record_event(
+    conn: Connection,
+    loan_id: str,
+    from_state: str | None,
+    to_state: str,
+    event: str,
+    actor: str,
+    *,
+    note: str | None = None,
+    transaction_id: str | None = None,
+) -> None:
+    """Append one lifecycle event to ``loan_events`` (the loan's audit trail)."""
+    conn.execute(
+        EVENTS.insert(),
+        {
+            "loan_id": loan_id,
+            "from_state": from_state,
+            "to_state": to_state,
+            "event": event,
+            "actor": actor,
+            "at": now(),
+            "note": note,
+            "transaction_id": transaction_id,
+        },
+    )
+
+
+def update_loan(conn: Connection, loan_id: str, values: Mapping[str, Any]) -> None:
+    """Update loan columns, bumping ``version`` and ``updated_at``."""
+    names = tuple(sorted(values))
+    statement = _LOAN_UPDATES.get(names)
+    if statement is None:
+        statement = (
+            update(LOANS)
+            .where(LOANS.c.id == bindparam("b_loan_id"))
+            .values(
+                {
+                    **{name: bindparam(f"b_{name}") for name in names},
+                    "version": LOANS.c.version + 1,
+                    "updated_at": bindparam("b_updated_at"),
+                }
+            )
+        )
+        _LOAN_UPDATES[names] = statement
+    params = {f"b_{name}": value for name, value in values.items()}
+    conn.execute(statement, {**params, "b_loan_id": loan_id, "b_updated_at": now()})
+
+
+def transaction_lines(conn: Connection, transaction_id: str) -> Sequence[RowMapping]:
+    statement = select(JOURNAL).where(JOURNAL.c.transaction_id == transaction_id)
+    return conn.execute(statement.order_by(JOURNAL.c.id)).mappings().all()

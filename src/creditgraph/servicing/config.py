@@ -1,0 +1,87 @@
+"""Servicing parameters: allocation order, penalty multiplier, NPA and write-off DPD.
+
+Read from ``decision/catalogue/servicing.toml`` (or an operator's file), validated on load with
+errors that name the field, with per-product overrides merged over the defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from creditgraph.decision.canonical import sha256_of
+from creditgraph.decision.config_io import describe, no_float, read_toml
+from creditgraph.servicing.allocation import AllocationBy, AllocationRule, validate_order
+
+Dec = Annotated[Decimal, BeforeValidator(no_float)]
+
+
+class ServicingConfigError(ValueError):
+    """A servicing configuration that cannot be used; the message names the field."""
+
+
+class ServicingParams(BaseModel):
+    """The servicing parameters in force for one product."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    allocation_order: tuple[str, ...] = ("penalty", "fee", "interest", "principal")
+    allocation_by: AllocationBy = AllocationBy.INSTALMENT
+    penalty_multiplier: Dec = Field(default=Decimal("1.5"), ge=1, le=10)
+    write_off_dpd: int = Field(default=180, ge=1, le=3650)
+    npa_dpd: int = Field(default=90, ge=1, le=3650)
+
+    @field_validator("allocation_order")
+    @classmethod
+    def _order(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(c.value for c in validate_order(value))
+
+    @property
+    def allocation(self) -> AllocationRule:
+        return AllocationRule(validate_order(self.allocation_order), self.allocation_by)
+
+
+@dataclass(frozen=True)
+class ServicingConfig:
+    version: str
+    hash: str
+    defaults: ServicingParams = field(default_factory=ServicingParams)
+    products: dict[str, ServicingParams] = field(default_factory=dict)
+
+    def for_product(self, code: str) -> ServicingParams:
+        return self.products.get(code, self.defaults)
+
+
+def parse_servicing_config(data: dict[str, Any]) -> ServicingConfig:
+    """Validate parsed TOML; overrides are merged over the defaults and validated as a whole."""
+    version = data.get("version")
+    if not isinstance(version, str) or not version:
+        raise ServicingConfigError("servicing config: version must be a non-empty string")
+    unknown = sorted(set(data) - {"version", "defaults", "products"})
+    if unknown:
+        raise ServicingConfigError(f"servicing config: unknown sections {unknown}")
+    raw_defaults = data.get("defaults", {})
+    try:
+        defaults = ServicingParams.model_validate(raw_defaults)
+    except ValidationError as exc:
+        raise ServicingConfigError(f"servicing config defaults: {describe(exc)}") from None
+    products: dict[str, ServicingParams] = {}
+    for code, override in dict(data.get("products", {})).items():
+        if not isinstance(override, dict):
+            raise ServicingConfigError(f"servicing config products.{code}: must be a table")
+        try:
+            products[code] = ServicingParams.model_validate({**raw_defaults, **override})
+        except ValidationError as exc:
+            raise ServicingConfigError(
+                f"servicing config products.{code}: {describe(exc)}"
+            ) from None
+    return ServicingConfig(version, sha256_of(data), defaults, products)
+
+
+def load_servicing_config(path: Path | None = None) -> ServicingConfig:
+    """The configuration at ``path``, or the packaged ``catalogue/servicing.toml``."""
+    return parse_servicing_config(read_toml(path, "servicing.toml", ServicingConfigError))

@@ -1,0 +1,969 @@
+"""``LoanService``: accept, disburse, repay, prepay, reverse, show and statement.
+
+Each posting is one write unit of work (:func:`book.write_transaction`): lock the loan, check
+the idempotency key, read the instalments in one query, change them with one batched update,
+write the transaction and its balanced journal lines, commit. Core statements only, so the path
+stays a handful of round trips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, RowMapping, delete, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from creditgraph.decision.products import Catalogue, load_catalogue
+from creditgraph.money import from_fen, to_fen
+from creditgraph.servicing import book
+from creditgraph.servicing.accounts import Account, Line
+from creditgraph.servicing.allocation import AllocationRule
+from creditgraph.servicing.apr import schedule_all_in_rate
+from creditgraph.servicing.calendar import Frequency
+from creditgraph.servicing.config import ServicingConfig, load_servicing_config
+from creditgraph.servicing.daycount import DayCount
+from creditgraph.servicing.errors import (
+    IdempotencyConflictError,
+    LoanError,
+    LoanInputError,
+    LoanNotFoundError,
+    ScheduleError,
+)
+from creditgraph.servicing.lifecycle import (
+    LoanEvent,
+    LoanState,
+    LoanStateError,
+    require_serviced,
+    transition,
+)
+from creditgraph.servicing.model import Method, ScheduleRequest
+from creditgraph.servicing.posting import (
+    BY_KEY,
+    REVERSIBLE,
+    SUPERSEDE,
+    K,
+    Lines,
+    PostingResult,
+    Row,
+    Settlement,
+    apply_deltas,
+    check_date,
+    check_key,
+    owed,
+    parse_amount,
+    position,
+    request_hash,
+    reversible,
+    settle,
+)
+from creditgraph.servicing.prepayment import (
+    PrepayMode,
+    Terms,
+    fee_fen,
+    prorata_fen,
+    reschedule,
+    share_fen,
+)
+from creditgraph.servicing.schedules import generate_schedule
+from creditgraph.store.models import DecisionRecord, ReviewRequest, table_of
+
+DECISIONS = table_of(DecisionRecord)
+REVIEWS = table_of(ReviewRequest)
+LOANS, INSTALMENTS, TRANSACTIONS = book.LOANS, book.INSTALMENTS, book.TRANSACTIONS
+
+
+class LoanService:
+    """Loans from accepted offers to closure; every change posts balanced journal lines."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        catalogue: Catalogue | None = None,
+        config: ServicingConfig | None = None,
+        *,
+        hook: Callable[[str], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.catalogue = catalogue or load_catalogue()
+        self.config = config or load_servicing_config()
+        # Called between the loan change and the journal insert ("before_journal"), so tests can
+        # stop a process there and prove nothing partial is left.
+        self._hook = hook
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    def accept(self, decision_id: str, offer_index: int = 0, actor: str = "cli") -> dict[str, Any]:
+        """A loan from offer ``offer_index`` of approved decision ``decision_id`` (state
+        ``accepted``). Accepting the same offer again returns the loan; another offer is refused."""
+        with book.write_transaction(self.engine) as conn:
+            decision = (
+                conn.execute(select(DECISIONS).where(DECISIONS.c.id == decision_id))
+                .mappings()
+                .first()
+            )
+            if decision is None:
+                raise LoanNotFoundError(f"decision {decision_id}: no such decision")
+            existing = (
+                conn.execute(select(LOANS).where(LOANS.c.decision_id == decision_id))
+                .mappings()
+                .first()
+            )
+            if existing is not None:
+                if existing["offer_index"] != offer_index:
+                    raise LoanInputError(
+                        f"decision {decision_id}: already accepted as loan {existing['id']} "
+                        f"(offer {existing['offer_index']})"
+                    )
+                return self._show(conn, existing["id"])
+            if not self._approved(conn, decision):
+                raise LoanInputError(
+                    f"decision {decision_id}: outcome is {decision['outcome']}; only approved "
+                    "decisions can be accepted"
+                )
+            offers = decision["offers"] or []
+            if isinstance(offer_index, bool) or not 0 <= offer_index < len(offers):
+                raise LoanInputError(
+                    f"decision {decision_id}: offer index {offer_index} is out of range "
+                    f"(the decision has {len(offers)} offer(s))"
+                )
+            loan_id = book.new_id("LN")
+            conn.execute(LOANS.insert(), self._loan_row(loan_id, decision, offer_index))
+            book.record_event(
+                conn, loan_id, LoanState.OFFERED, LoanState.ACCEPTED, LoanEvent.ACCEPT, actor
+            )
+            return self._show(conn, loan_id)
+
+    @staticmethod
+    def _approved(conn: Connection, decision: RowMapping) -> bool:
+        if decision["outcome"] == "approve":
+            return True
+        reviewed = conn.execute(
+            select(REVIEWS.c.id).where(
+                REVIEWS.c.decision_id == decision["id"], REVIEWS.c.status == "approved"
+            )
+        ).first()
+        return reviewed is not None
+
+    def _loan_row(self, loan_id: str, decision: RowMapping, index: int) -> dict[str, Any]:
+        offer = decision["offers"][index]
+        product = self.catalogue.get(offer["product_code"])
+        params = self.config.for_product(offer["product_code"])
+        rate = Decimal(offer["nominal_rate"])
+        rows = offer.get("schedule", {}).get("rows", [])
+        fee_per_period = to_fen(Decimal(rows[0]["fee"])) if rows else 0
+        at = book.now()
+        return {
+            "id": loan_id,
+            "decision_id": decision["id"],
+            "offer_index": index,
+            "person_id": decision["person_id"],
+            "applicant_ref": decision["applicant_ref"],
+            "product_code": offer["product_code"],
+            "state": LoanState.ACCEPTED.value,
+            "principal_fen": to_fen(Decimal(offer["amount"])),
+            "upfront_fee_fen": to_fen(Decimal(offer["upfront_fee"])),
+            "fee_per_period_fen": fee_per_period,
+            "nominal_rate": str(rate),
+            "penalty_rate": str(rate * params.penalty_multiplier),
+            "all_in_rate": offer.get("all_in_rate"),
+            "prepayment_fee_rate": str(Decimal(offer.get("prepayment_fee_rate", "0"))),
+            "allocation_order": params.allocation.encode(),
+            "method": Method(offer["schedule_type"]).value,
+            "frequency": (product.frequency if product else Frequency.MONTHLY).value,
+            "day_count": DayCount.PERIODIC.value,
+            "periods": int(offer["term_months"]),
+            "credit_fen": 0,
+            "schedule_version": 0,
+            "dpd": 0,
+            "bucket": "M0",
+            "npa": False,
+            "version": 0,
+            "created_at": at,
+            "updated_at": at,
+        }
+
+    def cancel(self, loan_id: str, actor: str = "cli", note: str | None = None) -> dict[str, Any]:
+        """Cancel an offered or accepted loan before disbursement."""
+        with book.write_transaction(self.engine) as conn:
+            loan = self._lock(conn, loan_id)
+            target = transition(loan["state"], LoanEvent.CANCEL, loan_id)
+            book.update_loan(conn, loan_id, {"state": target.value})
+            book.record_event(
+                conn, loan_id, loan["state"], target, LoanEvent.CANCEL, actor, note=note
+            )
+            return self._show(conn, loan_id)
+
+    def _lock(self, conn: Connection, loan_id: str) -> RowMapping:
+        loan = book.lock_loan(conn, loan_id)
+        if loan is None:
+            raise LoanNotFoundError(f"loan {loan_id}: no such loan")
+        return loan
+
+    # ---- postings -----------------------------------------------------------------------------
+
+    def _posting(
+        self,
+        loan_id: str,
+        key: str | None,
+        body: dict[str, Any],
+        post: Callable[[Connection, RowMapping, str, str], PostingResult],
+    ) -> PostingResult:
+        """Run ``post`` in one write unit of work under the loan lock.
+
+        The key is checked by the database (a unique column), not by a query first: the happy
+        path stays one statement shorter. A posting refused, or stopped by the unique key, is
+        rolled back and then looked up by key, so a retry gets the first result and a reused key
+        with another body gets :class:`IdempotencyConflictError`.
+        """
+        key = check_key(key)
+        digest = request_hash(body)
+        try:
+            with book.write_transaction(self.engine) as conn:
+                return post(conn, self._lock(conn, loan_id), key, digest)
+        except (IntegrityError, LoanError, LoanStateError, ScheduleError):
+            with self.engine.connect() as conn:
+                seen = self._replay(conn, key, digest)
+            if seen is None:
+                raise
+            return seen
+
+    def _replay(self, conn: Connection, key: str, digest: str) -> PostingResult | None:
+        row = conn.execute(BY_KEY, {"key": key}).mappings().first()
+        if row is None:
+            return None
+        if row["request_sha256"] != digest:
+            raise IdempotencyConflictError(
+                f"idempotency key {key!r} was used for a different request "
+                f"({row['kind']} on loan {row['loan_id']}); nothing was posted"
+            )
+        detail = row["detail"]
+        return PostingResult(
+            transaction_id=row["id"],
+            loan_id=row["loan_id"],
+            kind=row["kind"],
+            idempotency_key=key,
+            amount=from_fen(row["amount_fen"]),
+            business_date=row["business_date"],
+            state=detail.get("state_after", ""),
+            replayed=True,
+            detail=detail,
+        )
+
+    def _write(
+        self,
+        conn: Connection,
+        loan: RowMapping,
+        kind: book.TransactionKind,
+        business_date: date,
+        lines: list[Line],
+        detail: dict[str, Any],
+        key: str,
+        digest: str,
+        amount_fen: int,
+        loan_values: dict[str, Any],
+        *,
+        reversal_of: str | None = None,
+        event: tuple[LoanState, LoanState, LoanEvent] | None = None,
+    ) -> PostingResult:
+        """Loan change, hook, journal, event: the tail every posting shares."""
+        loan_id = loan["id"]
+        tx_id = book.new_id("TX")
+        detail["version_after"] = loan["version"] + 1
+        book.update_loan(conn, loan_id, loan_values)
+        if self._hook is not None:
+            self._hook("before_journal")
+        book.post_lines(
+            conn,
+            loan_id,
+            kind,
+            business_date,
+            lines,
+            "service" if not detail.get("actor") else str(detail["actor"]),
+            detail,
+            amount_fen=amount_fen,
+            idempotency_key=key,
+            request_sha256=digest,
+            reversal_of=reversal_of,
+            transaction_id=tx_id,
+        )
+        if event is not None:
+            book.record_event(
+                conn,
+                loan_id,
+                event[0],
+                event[1],
+                event[2],
+                str(detail.get("actor", "service")),
+                transaction_id=tx_id,
+            )
+        return PostingResult(
+            tx_id,
+            loan_id,
+            kind.value,
+            key,
+            from_fen(amount_fen),
+            business_date,
+            detail["state_after"],
+            False,
+            detail,
+        )
+
+    def disburse(
+        self, loan_id: str, business_date: date, key: str | None = None, actor: str = "cli"
+    ) -> PostingResult:
+        """Pay out an accepted loan on ``business_date``; its schedule starts that day."""
+        check_date(business_date, loan_id)
+        body = {"op": "disburse", "loan": loan_id, "date": business_date.isoformat()}
+
+        def post(conn: Connection, loan: RowMapping, key: str, digest: str) -> PostingResult:
+            target = transition(loan["state"], LoanEvent.DISBURSE, loan_id)
+            request = ScheduleRequest(
+                principal=from_fen(loan["principal_fen"]),
+                annual_rate=Decimal(loan["nominal_rate"]),
+                periods=loan["periods"],
+                method=Method(loan["method"]),
+                start=business_date,
+                frequency=Frequency(loan["frequency"]),
+                day_count=DayCount(loan["day_count"]),
+                upfront_fee=from_fen(loan["upfront_fee_fen"]),
+                fee_per_period=from_fen(loan["fee_per_period_fen"]),
+            )
+            schedule = generate_schedule(request)
+            starts = [business_date, *(row.due_date for row in schedule.rows[:-1])]
+            conn.execute(
+                INSTALMENTS.insert(),
+                [
+                    {
+                        "loan_id": loan_id,
+                        "number": row.n,
+                        "due_date": row.due_date,
+                        "period_start": start,
+                        "principal_due_fen": to_fen(row.principal),
+                        "interest_due_fen": to_fen(row.interest),
+                        "fee_due_fen": to_fen(row.fee),
+                        "principal_paid_fen": 0,
+                        "interest_paid_fen": 0,
+                        "fee_paid_fen": 0,
+                        "interest_accrued_fen": 0,
+                        "penalty_accrued_fen": 0,
+                        "penalty_paid_fen": 0,
+                        "superseded": False,
+                        "schedule_version": 0,
+                    }
+                    for row, start in zip(schedule.rows, starts, strict=True)
+                ],
+            )
+            principal, fee = loan["principal_fen"], loan["upfront_fee_fen"]
+            out = Lines()
+            out.dr(Account.LOANS_RECEIVABLE, principal)
+            out.cr(Account.CASH_CLEARING, principal - fee)
+            out.cr(Account.FEE_INCOME, fee)
+            all_in = schedule_all_in_rate(schedule)
+            detail = {
+                "actor": actor,
+                "state_before": loan["state"],
+                "state_after": target.value,
+                "net_disbursed_fen": principal - fee,
+                "upfront_fee_fen": fee,
+                "all_in_rate": str(all_in),
+            }
+            values = {
+                "state": target.value,
+                "start_date": business_date,
+                "disbursed_on": business_date,
+                "first_due": schedule.rows[0].due_date,
+                "maturity": schedule.rows[-1].due_date,
+                "all_in_rate": str(all_in),
+            }
+            return self._write(
+                conn,
+                loan,
+                K.DISBURSEMENT,
+                business_date,
+                out.lines(),
+                detail,
+                key,
+                digest,
+                principal,
+                values,
+                event=(LoanState(loan["state"]), target, LoanEvent.DISBURSE),
+            )
+
+        return self._posting(loan_id, key, body, post)
+
+    def repay(
+        self,
+        loan_id: str,
+        amount: object,
+        business_date: date,
+        key: str | None = None,
+        actor: str = "cli",
+    ) -> PostingResult:
+        """Pay ``amount`` (yuan) against what is due on ``business_date`` in the loan's allocation
+        order, oldest due first, with the borrower's credit; any excess is held as credit."""
+        amount_fen = parse_amount(amount, loan_id)
+        check_date(business_date, loan_id)
+        body = {
+            "op": "repay",
+            "loan": loan_id,
+            "amount": amount_fen,
+            "date": business_date.isoformat(),
+        }
+
+        def post(conn: Connection, loan: RowMapping, key: str, digest: str) -> PostingResult:
+            state = require_serviced(loan["state"], loan_id, "take a repayment")
+            self._not_before_disbursement(loan, business_date)
+            due = book.unsettled_due(conn, loan_id, business_date)
+            credit_before = loan["credit_fen"]
+            out = Settlement()
+            left = settle(
+                due,
+                amount_fen + credit_before,
+                AllocationRule.decode(loan["allocation_order"]),
+                out,
+            )
+            out.lines.dr(Account.CASH_CLEARING, amount_fen)
+            self._credit_lines(out.lines, credit_before, left)
+            return self._finish_payment(
+                conn,
+                loan,
+                state,
+                K.REPAYMENT,
+                due,
+                out,
+                business_date,
+                key,
+                digest,
+                amount_fen,
+                left,
+                actor,
+                extra={},
+                more_to_come=loan["maturity"] is None or loan["maturity"] > business_date,
+            )
+
+        return self._posting(loan_id, key, body, post)
+
+    @staticmethod
+    def _credit_lines(lines: Lines, before: int, after: int) -> None:
+        if after > before:
+            lines.cr(Account.BORROWER_CREDIT, after - before)
+        else:
+            lines.dr(Account.BORROWER_CREDIT, before - after)
+
+    @staticmethod
+    def _not_before_disbursement(loan: RowMapping, business_date: date) -> None:
+        if loan["disbursed_on"] is not None and business_date < loan["disbursed_on"]:
+            raise LoanInputError(
+                f"loan {loan['id']}: business date {business_date} is before the disbursement "
+                f"on {loan['disbursed_on']}"
+            )
+
+    def _finish_payment(
+        self,
+        conn: Connection,
+        loan: RowMapping,
+        state: LoanState,
+        kind: book.TransactionKind,
+        rows: Sequence[RowMapping],
+        out: Settlement,
+        business_date: date,
+        key: str,
+        digest: str,
+        amount_fen: int,
+        credit_after: int,
+        actor: str,
+        extra: dict[str, Any],
+        closes: bool | None = None,
+        new_rows: Sequence[Row] = (),
+        more_to_come: bool = False,
+    ) -> PostingResult:
+        """Apply the deltas, settle the state (closed, cured), write. ``rows`` must include every
+        unsettled current row, or ``more_to_come`` says that rows not given fall due later."""
+        apply_deltas(conn, out.deltas.values())
+        settled_all, arrears = position(
+            rows, out.deltas, extra.get("superseded", ()), new_rows, business_date
+        )
+        if closes is None:
+            closes = settled_all and not more_to_come
+        values: dict[str, Any] = {"credit_fen": credit_after}
+        event: tuple[LoanState, LoanState, LoanEvent] | None = None
+        target = state
+        if closes:
+            target = transition(state, LoanEvent.REPAY_IN_FULL, loan["id"])
+            values.update(state=target.value, closed_on=business_date)
+            event = (state, target, LoanEvent.REPAY_IN_FULL)
+        elif state is LoanState.OVERDUE and not arrears:
+            target = transition(state, LoanEvent.CURE, loan["id"])
+            values.update(state=target.value, dpd=0, bucket="M0", overdue_since=None)
+            event = (state, target, LoanEvent.CURE)
+        detail: dict[str, Any] = {
+            "actor": actor,
+            "state_before": state.value,
+            "state_after": target.value,
+            "restore": {
+                "dpd": loan["dpd"],
+                "bucket": loan["bucket"],
+                "overdue_since": loan["overdue_since"].isoformat()
+                if loan["overdue_since"]
+                else None,
+                "closed_on": None,
+                "maturity": loan["maturity"].isoformat() if loan["maturity"] else None,
+                "schedule_version": loan["schedule_version"],
+            },
+            "paid": out.paid,
+            "credit_before_fen": loan["credit_fen"],
+            "credit_after_fen": credit_after,
+            "deltas": list(out.deltas.values()),
+            **extra,
+        }
+        values.update(extra.pop("loan_values", {}))
+        detail.pop("loan_values", None)
+        return self._write(
+            conn,
+            loan,
+            kind,
+            business_date,
+            out.lines.lines(),
+            detail,
+            key,
+            digest,
+            amount_fen,
+            values,
+            event=event,
+        )
+
+    def prepay(
+        self,
+        loan_id: str,
+        business_date: date,
+        *,
+        amount: object | None = None,
+        full: bool = False,
+        mode: PrepayMode | str = PrepayMode.SHORTER_TERM,
+        key: str | None = None,
+        actor: str = "cli",
+    ) -> PostingResult:
+        """Prepay ``amount`` of principal (yuan), or all of it with ``full``, on ``business_date``.
+
+        Everything due is paid first; then the prepaid principal, its interest accrued to the day
+        (never interest not yet earned) and the product's prepayment fee. The borrower's credit
+        is used first; the posting's amount is the cash taken. A partial prepayment reschedules
+        the remainder (``shorter_term`` keeps the instalment, ``lower_instalment`` the maturity).
+        """
+        check_date(business_date, loan_id)
+        try:
+            mode = PrepayMode(mode)
+        except ValueError:
+            raise LoanInputError(
+                f"loan {loan_id}: mode {mode!r} must be shorter_term or lower_instalment"
+            ) from None
+        if full == (amount is not None):
+            raise LoanInputError(f"loan {loan_id}: give either an amount of principal or full")
+        principal_fen = None if amount is None else parse_amount(amount, loan_id)
+        body = {
+            "op": "prepay",
+            "loan": loan_id,
+            "amount": principal_fen,
+            "full": full,
+            "mode": mode.value,
+            "date": business_date.isoformat(),
+        }
+
+        def post(conn: Connection, loan: RowMapping, key: str, digest: str) -> PostingResult:
+            return self._prepay(conn, loan, business_date, principal_fen, mode, key, digest, actor)
+
+        return self._posting(loan_id, key, body, post)
+
+    def _prepay(
+        self,
+        conn: Connection,
+        loan: RowMapping,
+        on: date,
+        principal_fen: int | None,
+        mode: PrepayMode,
+        key: str,
+        digest: str,
+        actor: str,
+    ) -> PostingResult:
+        loan_id = loan["id"]
+        state = require_serviced(loan["state"], loan_id, "take a prepayment")
+        self._not_before_disbursement(loan, on)
+        rows = book.current_instalments(conn, loan_id)
+        due = [r for r in rows if r["due_date"] <= on]
+        future = [r for r in rows if r["due_date"] > on]
+        outstanding = sum(r["principal_due_fen"] - r["principal_paid_fen"] for r in future)
+        if not future or outstanding <= 0:
+            raise LoanInputError(
+                f"loan {loan_id}: nothing is left to prepay on {on}; pay what is due with repay"
+            )
+        paid_ahead = [
+            r["number"]
+            for r in future
+            if r["principal_paid_fen"] or r["interest_paid_fen"] or r["fee_paid_fen"]
+        ]
+        if paid_ahead:
+            raise LoanInputError(
+                f"loan {loan_id}: instalment {paid_ahead[0]} (due after {on}) already has "
+                "payments; a prepayment cannot be dated before them"
+            )
+        prepaid = outstanding if principal_fen is None else principal_fen
+        if prepaid > outstanding:
+            raise LoanInputError(
+                f"loan {loan_id}: amount {from_fen(prepaid)} is more than the principal not yet "
+                f"due ({from_fen(outstanding)}); prepay in full instead"
+            )
+        full = prepaid == outstanding
+        out = Settlement()
+        arrears = sum(owed(r) for r in due)
+        left = settle(due, arrears, AllocationRule.decode(loan["allocation_order"]), out)
+        assert left == 0
+
+        current = future[0]
+        target_interest = prorata_fen(
+            current["interest_due_fen"], current["period_start"], current["due_date"], on
+        )
+        accrued_unpaid = current["interest_accrued_fen"] - current["interest_paid_fen"]
+        interest = target_interest if full else share_fen(target_interest, prepaid, outstanding)
+        if full:
+            interest = max(interest, accrued_unpaid)
+        fee = fee_fen(prepaid, Decimal(loan["prepayment_fee_rate"]))
+        new_rows: list[Row] = []
+        created: list[int] = []
+        carry = 0
+        if not full:
+            terms = Terms(
+                rate=Decimal(loan["nominal_rate"]),
+                method=Method(loan["method"]),
+                frequency=Frequency(loan["frequency"]),
+                day_count=DayCount(loan["day_count"]),
+                fee_per_period_fen=loan["fee_per_period_fen"],
+            )
+            try:
+                planned = reschedule(
+                    outstanding - prepaid,
+                    terms,
+                    current["period_start"],
+                    [r["due_date"] for r in future],
+                    current["number"],
+                    mode,
+                    current["principal_due_fen"] + current["interest_due_fen"],
+                    current["principal_due_fen"],
+                )
+            except ScheduleError as exc:
+                raise LoanInputError(f"loan {loan_id}: {exc}") from None
+            carry = max(0, accrued_unpaid - min(accrued_unpaid, interest))
+            if carry > planned[0].interest_fen:
+                interest += carry - planned[0].interest_fen
+                carry = planned[0].interest_fen
+            version = loan["schedule_version"] + 1
+            inserted = [
+                {
+                    "loan_id": loan_id,
+                    "number": r.number,
+                    "due_date": r.due_date,
+                    "period_start": r.period_start,
+                    "principal_due_fen": r.principal_fen,
+                    "interest_due_fen": r.interest_fen,
+                    "fee_due_fen": r.fee_fen,
+                    "principal_paid_fen": 0,
+                    "interest_paid_fen": 0,
+                    "fee_paid_fen": 0,
+                    "interest_accrued_fen": carry if k == 0 else 0,
+                    "penalty_accrued_fen": 0,
+                    "penalty_paid_fen": 0,
+                    "superseded": False,
+                    "schedule_version": version,
+                }
+                for k, r in enumerate(planned)
+            ]
+            conn.execute(INSTALMENTS.insert(), inserted)
+            new_rows = list(
+                conn.execute(
+                    select(INSTALMENTS).where(
+                        INSTALMENTS.c.loan_id == loan_id,
+                        INSTALMENTS.c.schedule_version == version,
+                    )
+                ).mappings()
+            )
+            created = [r["id"] for r in new_rows]
+        # Interest on the prepaid principal to the day: use what was accrued, accrue the rest.
+        d = out.delta(current["id"])
+        used = min(accrued_unpaid, interest)
+        extra_accrual = interest - used
+        d[2] += interest
+        d[5] += extra_accrual - carry
+        out.lines.dr(Account.INTEREST_RECEIVABLE, extra_accrual)
+        out.lines.cr(Account.INTEREST_INCOME, extra_accrual)
+        out.lines.cr(Account.INTEREST_RECEIVABLE, interest)
+        out.lines.cr(Account.LOANS_RECEIVABLE, prepaid)
+        out.lines.cr(Account.FEE_INCOME, fee)
+        out.paid["prepaid_principal"] = prepaid
+        out.paid["prepayment_interest"] = interest
+        out.paid["prepayment_fee"] = fee
+
+        total = arrears + prepaid + interest + fee
+        credit_before = loan["credit_fen"]
+        credit_used = min(credit_before, total)
+        cash = total - credit_used
+        out.lines.dr(Account.CASH_CLEARING, cash)
+        out.lines.dr(Account.BORROWER_CREDIT, credit_used)
+        superseded = [r["id"] for r in future]
+        conn.execute(SUPERSEDE, [{"row_id": i, "flag": True} for i in superseded])
+        loan_values: dict[str, Any] = {}
+        if new_rows:
+            loan_values = {
+                "schedule_version": loan["schedule_version"] + 1,
+                "maturity": new_rows[-1]["due_date"],
+            }
+        extra: dict[str, Any] = {
+            "mode": mode.value,
+            "full": full,
+            "superseded": superseded,
+            "created": created,
+            "loan_values": loan_values,
+            "total_fen": total,
+        }
+        return self._finish_payment(
+            conn,
+            loan,
+            state,
+            K.PREPAYMENT,
+            rows,
+            out,
+            on,
+            key,
+            digest,
+            cash,
+            credit_before - credit_used,
+            actor,
+            extra,
+            closes=full,
+            new_rows=new_rows,
+        )
+
+    def reverse(
+        self,
+        transaction_id: str,
+        key: str | None = None,
+        business_date: date | None = None,
+        actor: str = "cli",
+        note: str | None = None,
+    ) -> PostingResult:
+        """Reverse a repayment or prepayment: the mirror of its lines, its allocation undone and
+        the loan's state restored. Refused (nothing posted) when a later posting depends on it."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(TRANSACTIONS.c.loan_id).where(TRANSACTIONS.c.id == transaction_id)
+            ).first()
+        if found is None:
+            raise LoanNotFoundError(f"transaction {transaction_id}: no such transaction")
+        loan_id = found[0]
+        body = {
+            "op": "reverse",
+            "transaction": transaction_id,
+            "date": business_date.isoformat() if business_date else None,
+        }
+
+        def post(conn: Connection, loan: RowMapping, key: str, digest: str) -> PostingResult:
+            return self._reverse(
+                conn, loan, transaction_id, key, digest, business_date, actor, note
+            )
+
+        return self._posting(loan_id, key, body, post)
+
+    def _reverse(
+        self,
+        conn: Connection,
+        loan: RowMapping,
+        tx_id: str,
+        key: str,
+        digest: str,
+        business_date: date | None,
+        actor: str,
+        note: str | None,
+    ) -> PostingResult:
+        loan_id = loan["id"]
+        tx = conn.execute(select(TRANSACTIONS).where(TRANSACTIONS.c.id == tx_id)).mappings().one()
+        if tx["kind"] not in REVERSIBLE:
+            raise LoanInputError(
+                f"transaction {tx_id} is a {tx['kind']}; only repayments and prepayments can "
+                "be reversed"
+            )
+        if tx["reversed_by"] is not None:
+            raise LoanInputError(f"transaction {tx_id} was already reversed by {tx['reversed_by']}")
+        detail = tx["detail"]
+        if tx["kind"] == K.PREPAYMENT.value and loan["version"] != detail["version_after"]:
+            raise LoanInputError(
+                f"transaction {tx_id}: loan {loan_id} has changed since this prepayment; "
+                "reverse the later postings first"
+            )
+        on = business_date or tx["business_date"]
+        credit_after = loan["credit_fen"] - (
+            detail["credit_after_fen"] - detail["credit_before_fen"]
+        )
+        if credit_after < 0:
+            raise LoanInputError(
+                f"transaction {tx_id}: loan {loan_id}'s credit from it has been used by a later "
+                "posting; reverse that first"
+            )
+        rows = {r["id"]: r for r in book.current_instalments(conn, loan_id)}
+        deltas = detail["deltas"]
+        if tx["kind"] == K.PREPAYMENT.value:
+            conn.execute(delete(INSTALMENTS).where(INSTALMENTS.c.id.in_(detail["created"] or [-1])))
+            conn.execute(SUPERSEDE, [{"row_id": i, "flag": False} for i in detail["superseded"]])
+            rows = {r["id"]: r for r in book.current_instalments(conn, loan_id)}
+        for d in deltas:
+            row = rows.get(d[0])
+            if row is None or not reversible(row, d):
+                raise LoanInputError(
+                    f"transaction {tx_id}: instalment {row['number'] if row else d[0]} of loan "
+                    f"{loan_id} has been paid or changed by a later posting; reverse that first"
+                )
+        apply_deltas(conn, deltas, sign=-1)
+        state = LoanState(loan["state"])
+        target = state
+        values: dict[str, Any] = {"credit_fen": credit_after}
+        events: list[tuple[LoanState, LoanState, LoanEvent]] = []
+        restore = detail["restore"]
+        before = LoanState(detail["state_before"])
+        undone = {d[0]: [d[0], *(-x for x in d[1:])] for d in deltas}
+        settled_after, _ = position(list(rows.values()), undone, (), (), on)
+        if state is LoanState.CLOSED and not settled_after:
+            target = transition(state, LoanEvent.REOPEN, loan_id)
+            events.append((state, target, LoanEvent.REOPEN))
+            values.update(closed_on=None)
+        cured = detail["state_after"] != LoanState.OVERDUE.value
+        if before is LoanState.OVERDUE and cured and target is LoanState.ACTIVE:
+            nxt = transition(target, LoanEvent.FALL_OVERDUE, loan_id)
+            events.append((target, nxt, LoanEvent.FALL_OVERDUE))
+            target = nxt
+            values.update(
+                dpd=restore["dpd"],
+                bucket=restore["bucket"],
+                overdue_since=date.fromisoformat(restore["overdue_since"])
+                if restore["overdue_since"]
+                else None,
+            )
+        if tx["kind"] == K.PREPAYMENT.value:
+            values.update(
+                schedule_version=restore["schedule_version"],
+                maturity=date.fromisoformat(restore["maturity"]) if restore["maturity"] else None,
+            )
+        values["state"] = target.value
+        original = [
+            Line(Account(r["account"]), r["credit_fen"], r["debit_fen"])
+            for r in book.transaction_lines(conn, tx_id)
+        ]
+        new_detail: dict[str, Any] = {
+            "actor": actor,
+            "note": note,
+            "state_before": state.value,
+            "state_after": target.value,
+            "reversal_of": tx_id,
+            "credit_before_fen": loan["credit_fen"],
+            "credit_after_fen": credit_after,
+        }
+        result = self._write(
+            conn,
+            loan,
+            K.REVERSAL,
+            on,
+            original,
+            new_detail,
+            key,
+            digest,
+            tx["amount_fen"],
+            values,
+            reversal_of=tx_id,
+        )
+        conn.execute(
+            update(TRANSACTIONS)
+            .where(TRANSACTIONS.c.id == tx_id)
+            .values(reversed_by=result.transaction_id)
+        )
+        for frm, to, ev in events:
+            book.record_event(
+                conn,
+                loan_id,
+                frm,
+                to,
+                ev,
+                actor,
+                note=f"reversal of {tx_id}",
+                transaction_id=result.transaction_id,
+            )
+        return result
+
+    # ---- reading ------------------------------------------------------------------------------
+
+    def show(self, loan_id: str) -> dict[str, Any]:
+        """The loan, its current schedule with what is paid, balances and the all-in rate."""
+        with self.engine.connect() as conn:
+            return self._show(conn, loan_id)
+
+    def _show(self, conn: Connection, loan_id: str) -> dict[str, Any]:
+        loan = conn.execute(select(LOANS).where(LOANS.c.id == loan_id)).mappings().first()
+        if loan is None:
+            raise LoanNotFoundError(f"loan {loan_id}: no such loan")
+        rows = book.current_instalments(conn, loan_id)
+        schedule = [
+            {
+                "n": r["number"],
+                "due_date": r["due_date"].isoformat(),
+                "principal": str(from_fen(r["principal_due_fen"])),
+                "interest": str(from_fen(r["interest_due_fen"])),
+                "fee": str(from_fen(r["fee_due_fen"])),
+                "paid": str(
+                    from_fen(
+                        r["principal_paid_fen"]
+                        + r["interest_paid_fen"]
+                        + r["fee_paid_fen"]
+                        + r["penalty_paid_fen"]
+                    )
+                ),
+                "penalty": str(from_fen(r["penalty_accrued_fen"])),
+                "outstanding": str(from_fen(owed(r))),
+            }
+            for r in rows
+        ]
+        principal_out = sum(r["principal_due_fen"] - r["principal_paid_fen"] for r in rows)
+        return {
+            "loan_id": loan["id"],
+            "decision_id": loan["decision_id"],
+            "applicant_ref": loan["applicant_ref"],
+            "offer_index": loan["offer_index"],
+            "product_code": loan["product_code"],
+            "state": loan["state"],
+            "principal": str(from_fen(loan["principal_fen"])),
+            "upfront_fee": str(from_fen(loan["upfront_fee_fen"])),
+            "nominal_rate": loan["nominal_rate"],
+            "penalty_rate": loan["penalty_rate"],
+            "all_in_rate": loan["all_in_rate"],
+            "prepayment_fee_rate": loan["prepayment_fee_rate"],
+            "method": loan["method"],
+            "frequency": loan["frequency"],
+            "periods": loan["periods"],
+            "disbursed_on": _iso(loan["disbursed_on"]),
+            "maturity": _iso(loan["maturity"]),
+            "closed_on": _iso(loan["closed_on"]),
+            "dpd": loan["dpd"],
+            "bucket": loan["bucket"],
+            "npa": loan["npa"],
+            "principal_outstanding": str(from_fen(principal_out)),
+            "credit": str(from_fen(loan["credit_fen"])),
+            "schedule": schedule,
+        }
+
+    def statement(self, loan_id: str) -> dict[str, Any]:
+        from creditgraph.servicing.ledger import statement
+
+        result: dict[str, Any] = statement(self.engine, loan_id)
+        return result
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value else None

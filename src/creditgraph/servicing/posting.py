@@ -1,0 +1,263 @@
+"""The parts every posting shares: amounts and keys checked, dues settled in allocation order,
+per-instalment deltas applied in one batched statement, journal lines accumulated.
+
+Deltas are stored with each transaction (``[instalment id, principal, interest, fee, penalty,
+interest accrued]``) so a reversal can take back exactly what the posting did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import RowMapping, bindparam, select, update
+from sqlalchemy.engine import Connection
+
+from creditgraph.money import MoneyError, as_decimal, is_whole_fen, to_fen
+from creditgraph.servicing import book
+from creditgraph.servicing.accounts import Account, Line
+from creditgraph.servicing.allocation import AllocationRule, Component, Due, allocate
+from creditgraph.servicing.errors import LoanInputError
+
+LOANS, INSTALMENTS, TRANSACTIONS = book.LOANS, book.INSTALMENTS, book.TRANSACTIONS
+K = book.TransactionKind
+Row = Mapping[Any, Any]
+
+MAX_AMOUNT_FEN = 10**14
+REVERSIBLE = frozenset({K.REPAYMENT.value, K.PREPAYMENT.value})
+
+# One batched statement applies every instalment change of a posting (paid and accrued deltas).
+ROW_DELTA = (
+    update(INSTALMENTS)
+    .where(INSTALMENTS.c.id == bindparam("row_id"))
+    .values(
+        principal_paid_fen=INSTALMENTS.c.principal_paid_fen + bindparam("d_principal"),
+        interest_paid_fen=INSTALMENTS.c.interest_paid_fen + bindparam("d_interest"),
+        fee_paid_fen=INSTALMENTS.c.fee_paid_fen + bindparam("d_fee"),
+        penalty_paid_fen=INSTALMENTS.c.penalty_paid_fen + bindparam("d_penalty"),
+        interest_accrued_fen=INSTALMENTS.c.interest_accrued_fen + bindparam("d_accrued"),
+    )
+)
+SUPERSEDE = (
+    update(INSTALMENTS)
+    .where(INSTALMENTS.c.id == bindparam("row_id"))
+    .values(superseded=bindparam("flag"))
+)
+BY_KEY = select(
+    TRANSACTIONS.c.id,
+    TRANSACTIONS.c.loan_id,
+    TRANSACTIONS.c.kind,
+    TRANSACTIONS.c.business_date,
+    TRANSACTIONS.c.amount_fen,
+    TRANSACTIONS.c.request_sha256,
+    TRANSACTIONS.c.detail,
+).where(TRANSACTIONS.c.idempotency_key == bindparam("key"))
+
+COMPONENT_ACCOUNT = {
+    Component.PENALTY: Account.PENALTY_RECEIVABLE,
+    Component.FEE: Account.FEE_INCOME,  # per-period fees are income when paid (cash basis)
+    Component.INTEREST: Account.INTEREST_RECEIVABLE,
+    Component.PRINCIPAL: Account.LOANS_RECEIVABLE,
+}
+# Position of each component's delta in a stored delta record [row_id, p, i, f, pen, accrued].
+SLOT = {Component.PRINCIPAL: 1, Component.INTEREST: 2, Component.FEE: 3, Component.PENALTY: 4}
+
+
+@dataclass(frozen=True)
+class PostingResult:
+    """What a posting command did (or, replayed, what the first request with the key did)."""
+
+    transaction_id: str
+    loan_id: str
+    kind: str
+    idempotency_key: str
+    amount: Decimal
+    business_date: date
+    state: str
+    replayed: bool = False
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "transaction_id": self.transaction_id,
+            "loan_id": self.loan_id,
+            "kind": self.kind,
+            "idempotency_key": self.idempotency_key,
+            "amount": str(self.amount),
+            "business_date": self.business_date.isoformat(),
+            "state": self.state,
+            "replayed": self.replayed,
+            "detail": dict(self.detail),
+        }
+
+
+class Lines:
+    """Journal lines accumulated per account and side; zero amounts are dropped."""
+
+    def __init__(self) -> None:
+        self._dr: dict[Account, int] = {}
+        self._cr: dict[Account, int] = {}
+
+    def dr(self, account: Account, fen: int) -> None:
+        if fen:
+            self._dr[account] = self._dr.get(account, 0) + fen
+
+    def cr(self, account: Account, fen: int) -> None:
+        if fen:
+            self._cr[account] = self._cr.get(account, 0) + fen
+
+    def lines(self) -> list[Line]:
+        return [Line(a, debit_fen=f) for a, f in self._dr.items()] + [
+            Line(a, credit_fen=f) for a, f in self._cr.items()
+        ]
+
+
+def new_idempotency_key() -> str:
+    return f"idem-{uuid.uuid4().hex}"
+
+
+def parse_amount(value: object, loan_id: str, what: str = "amount") -> int:
+    """A positive whole-fen amount in yuan (Decimal, int or decimal string), as fen."""
+    try:
+        amount = as_decimal(value, what)
+    except MoneyError as exc:
+        raise LoanInputError(f"loan {loan_id}: {exc}") from None
+    if not is_whole_fen(amount):
+        raise LoanInputError(
+            f"loan {loan_id}: {what} {value} has more than 2 decimals; amounts are whole fen"
+        )
+    if amount <= 0:
+        raise LoanInputError(f"loan {loan_id}: {what} must be positive, got {value}")
+    fen = to_fen(amount)
+    if fen > MAX_AMOUNT_FEN:
+        raise LoanInputError(f"loan {loan_id}: {what} {value} is beyond any loan")
+    return fen
+
+
+def request_hash(body: Mapping[str, Any]) -> str:
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_key(key: str | None) -> str:
+    if key is None:
+        return new_idempotency_key()
+    if not isinstance(key, str) or not 1 <= len(key.strip()) <= 200 or key != key.strip():
+        raise LoanInputError(
+            "idempotency key must be 1 to 200 characters without surrounding spaces"
+        )
+    return key
+
+
+def check_date(value: object, loan_id: str, what: str = "business date") -> date:
+    if not isinstance(value, date):
+        raise LoanInputError(f"loan {loan_id}: {what} must be a date, got {value!r}")
+    return value
+
+
+def outstanding(row: Row) -> dict[Component, int]:
+    return {
+        Component.PENALTY: row["penalty_accrued_fen"] - row["penalty_paid_fen"],
+        Component.FEE: row["fee_due_fen"] - row["fee_paid_fen"],
+        Component.INTEREST: row["interest_due_fen"] - row["interest_paid_fen"],
+        Component.PRINCIPAL: row["principal_due_fen"] - row["principal_paid_fen"],
+    }
+
+
+def settled(row: Row) -> bool:
+    return not any(outstanding(row).values())
+
+
+def owed(row: Row) -> int:
+    return sum(outstanding(row).values())
+
+
+@dataclass
+class Settlement:
+    """The effect of paying dues: per-row deltas, lines and fen left over."""
+
+    deltas: dict[int, list[int]] = field(default_factory=dict)
+    lines: Lines = field(default_factory=Lines)
+    paid: dict[str, int] = field(default_factory=dict)
+
+    def delta(self, row_id: int) -> list[int]:
+        return self.deltas.setdefault(row_id, [row_id, 0, 0, 0, 0, 0])
+
+
+def settle(rows: Sequence[RowMapping], funds: int, rule: AllocationRule, out: Settlement) -> int:
+    """Allocate ``funds`` over ``rows`` (all due); returns what is left. Interest paid before it
+    has accrued is accrued first, so interest income is never short."""
+    by_id = {row["id"]: row for row in rows}
+    dues = [Due(row["id"], outstanding(row)) for row in rows]
+    allocations, left = allocate(funds, dues, rule)
+    for a in allocations:
+        d = out.delta(a.key)
+        d[SLOT[a.component]] += a.fen
+        out.paid[a.component.value] = out.paid.get(a.component.value, 0) + a.fen
+        out.lines.cr(COMPONENT_ACCOUNT[a.component], a.fen)
+        if a.component is Component.INTEREST:
+            row = by_id[a.key]
+            accrue = max(0, row["interest_paid_fen"] + d[2] - row["interest_accrued_fen"] - d[5])
+            d[5] += accrue
+            out.lines.dr(Account.INTEREST_RECEIVABLE, accrue)
+            out.lines.cr(Account.INTEREST_INCOME, accrue)
+    return left
+
+
+def apply_deltas(conn: Connection, deltas: Iterable[Sequence[int]], sign: int = 1) -> None:
+    params = [
+        {
+            "row_id": d[0],
+            "d_principal": sign * d[1],
+            "d_interest": sign * d[2],
+            "d_fee": sign * d[3],
+            "d_penalty": sign * d[4],
+            "d_accrued": sign * d[5],
+        }
+        for d in deltas
+        if any(d[1:])
+    ]
+    if params:
+        conn.execute(ROW_DELTA, params)
+
+
+def position(
+    rows: Sequence[Row],
+    deltas: Mapping[int, Sequence[int]],
+    superseded: Iterable[int],
+    new_rows: Sequence[Row],
+    on: date,
+) -> tuple[bool, bool]:
+    """After a posting's deltas: is everything settled, and is anything due before ``on``
+    still unpaid (arrears)? Computed without copying rows (this is on the posting path)."""
+    gone = set(superseded)
+    settled_all, arrears = True, False
+    for row in [*rows, *new_rows]:
+        if row["id"] in gone:
+            continue
+        left = owed(row)
+        d = deltas.get(row["id"])
+        if d is not None:
+            left -= d[1] + d[2] + d[3] + d[4]
+        if left:
+            settled_all = False
+            if row["due_date"] < on:
+                arrears = True
+                break
+    return settled_all, arrears
+
+
+def reversible(row: Row, d: Sequence[int]) -> bool:
+    """Whether taking delta ``d`` back keeps the row's balances valid."""
+    principal = row["principal_paid_fen"] - d[1]
+    interest = row["interest_paid_fen"] - d[2]
+    fee = row["fee_paid_fen"] - d[3]
+    penalty = row["penalty_paid_fen"] - d[4]
+    accrued = row["interest_accrued_fen"] - d[5]
+    return bool(min(principal, interest, fee, penalty) >= 0 and 0 <= interest <= accrued)

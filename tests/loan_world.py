@@ -1,0 +1,85 @@
+"""Loans for tests without a scored world: a decision row with a real priced offer, inserted
+directly, then accepted and disbursed through the service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine
+
+from creditgraph.decision.offers import make_offer
+from creditgraph.decision.pricing import Price, schedule_for
+from creditgraph.decision.products import load_catalogue
+from creditgraph.servicing import Method, schedule_all_in_rate
+from creditgraph.servicing.loans import LoanService
+from creditgraph.store.models import DecisionRecord, table_of
+
+START = date(2026, 7, 1)
+
+
+def offer_dict(
+    product_code: str = "JYD",
+    amount: str = "12000",
+    term: int = 12,
+    method: Method = Method.EQUAL_INSTALLMENT,
+    rate: str = "0.12",
+) -> dict[str, Any]:
+    product = load_catalogue().get(product_code)
+    assert product is not None
+    schedule = schedule_for(product, Decimal(amount), term, method, Decimal(rate), START)
+    all_in = schedule_all_in_rate(schedule)
+    price = Price(Decimal(rate), all_in, Decimal("0.24"), Decimal(rate), schedule)
+    return make_offer(product, price, requested=True).to_dict()
+
+
+def insert_decision(
+    engine: Engine, outcome: str = "approve", applicant_ref: str | None = None, **offer: Any
+) -> str:
+    decision_id = f"DC-{uuid.uuid4().hex[:16]}"
+    o = offer_dict(**offer)
+    row = {
+        "id": decision_id,
+        "created_at": datetime(2026, 7, 1, 9),
+        "as_of": START,
+        "person_id": f"p{uuid.uuid4().hex[:12]}",
+        "applicant_ref": applicant_ref,
+        "product_code": o["product_code"],
+        "amount_fen": int(Decimal(o["amount"]) * 100),
+        "term_months": o["term_months"],
+        "purpose": "business_operation",
+        "schedule_type": o["schedule_type"],
+        "outcome": outcome,
+        "limit_fen": 5_000_000,
+        "pd": 0.02,
+        "score": 650.0,
+        "grade": "B",
+        "model_id": None,
+        "policy_version": "t",
+        "policy_hash": "0" * 64,
+        "catalogue_version": "t",
+        "catalogue_hash": "0" * 64,
+        "config_version": "t",
+        "config_hash": "0" * 64,
+        "inputs_hash": "0" * 64,
+        "feature_snapshot_id": None,
+        "features_as_of": None,
+        "inputs": {},
+        "fired_rules": [],
+        "reasons": [],
+        "offers": [o] if outcome != "decline" else [],
+        "limit_detail": None,
+        "social_data_used": False,
+    }
+    with engine.begin() as conn:
+        conn.execute(table_of(DecisionRecord).insert(), row)
+    return decision_id
+
+
+def active_loan(service: LoanService, on: date = START, **offer: Any) -> str:
+    decision_id = insert_decision(service.engine, **offer)
+    loan_id = str(service.accept(decision_id, 0)["loan_id"])
+    service.disburse(loan_id, on, key=f"disburse-{loan_id}")
+    return loan_id

@@ -1,0 +1,366 @@
+"""The end-of-day job on SQLite and PostgreSQL: accrual, arrears, buckets, penalty, NPA,
+write-off, cures, idempotency, catching up skipped dates, labels, and a balanced journal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from sqlalchemy import Engine, func, select
+from typer.testing import CliRunner
+
+from creditgraph.cli import servicing_cmd
+from creditgraph.money import from_fen
+from creditgraph.servicing.accounts import Account
+from creditgraph.servicing.book import EVENTS, INSTALMENTS, JOURNAL, LOANS, TRANSACTIONS
+from creditgraph.servicing.delinquency import accrued_to
+from creditgraph.servicing.eod import EodResult, run_eod
+from creditgraph.servicing.ledger import account_totals, trial_balance
+from creditgraph.servicing.loans import LoanService
+from creditgraph.settings import get_settings
+from creditgraph.store.db import make_engine, upgrade
+from creditgraph.store.models import IngestBatch, LoanOutcome, Person, table_of
+from tests.loan_world import START, active_loan
+
+DAY = timedelta(days=1)
+FIRST_DUE = date(2026, 8, 1)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    db = make_engine(db_url)
+    upgrade(db)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def service(engine: Engine) -> LoanService:
+    return LoanService(engine)
+
+
+def eod(engine: Engine, day: date) -> EodResult:
+    """One run, checked: the journal balances and every loan's sub-ledger equals its ledger."""
+    result = run_eod(engine, day)
+    assert trial_balance(engine)["balanced"]
+    with engine.connect() as conn:
+        loans = conn.execute(select(LOANS.c.id, LOANS.c.state)).all()
+        for loan_id, state in loans:
+            if state in ("written_off", "accepted"):
+                continue
+            rows = _rows(engine, loan_id)
+            ledger = {a: d - c for a, (d, c) in account_totals(conn, loan_id).items()}
+            principal = sum(r["principal_due_fen"] - r["principal_paid_fen"] for r in rows)
+            interest = sum(r["interest_accrued_fen"] - r["interest_paid_fen"] for r in rows)
+            penalty = sum(r["penalty_accrued_fen"] - r["penalty_paid_fen"] for r in rows)
+            assert ledger.get(Account.LOANS_RECEIVABLE, 0) == principal
+            assert ledger.get(Account.INTEREST_RECEIVABLE, 0) == interest
+            assert ledger.get(Account.PENALTY_RECEIVABLE, 0) == penalty
+    return result
+
+
+def _loan(engine: Engine, loan_id: str) -> dict[str, Any]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(LOANS).where(LOANS.c.id == loan_id)).mappings().one())
+
+
+def _rows(engine: Engine, loan_id: str) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        statement = (
+            select(INSTALMENTS)
+            .where(INSTALMENTS.c.loan_id == loan_id, INSTALMENTS.c.superseded.is_(False))
+            .order_by(INSTALMENTS.c.number)
+        )
+        return [dict(r) for r in conn.execute(statement).mappings()]
+
+
+def _counts(engine: Engine) -> tuple[int, int, int]:
+    with engine.connect() as conn:
+        return (
+            conn.execute(select(func.count()).select_from(TRANSACTIONS)).scalar_one(),
+            conn.execute(select(func.count()).select_from(JOURNAL)).scalar_one(),
+            conn.execute(select(func.sum(LOANS.c.version))).scalar_one(),
+        )
+
+
+def _posted(engine: Engine, loan_id: str, kind: str, after: date | None = None) -> int:
+    with engine.connect() as conn:
+        statement = select(func.coalesce(func.sum(TRANSACTIONS.c.amount_fen), 0)).where(
+            TRANSACTIONS.c.loan_id == loan_id, TRANSACTIONS.c.kind == kind
+        )
+        if after is not None:
+            statement = statement.where(TRANSACTIONS.c.business_date > after)
+        return int(conn.execute(statement).scalar_one())
+
+
+def _owed_through(engine: Engine, loan_id: str, day: date) -> str:
+    """Everything due on or before ``day`` and unpaid, penalty included, in yuan."""
+    fen = sum(
+        r["principal_due_fen"]
+        - r["principal_paid_fen"]
+        + r["interest_due_fen"]
+        - r["interest_paid_fen"]
+        + r["fee_due_fen"]
+        - r["fee_paid_fen"]
+        + r["penalty_accrued_fen"]
+        - r["penalty_paid_fen"]
+        for r in _rows(engine, loan_id)
+        if r["due_date"] <= day
+    )
+    return str(from_fen(fen))
+
+
+def _add_person(engine: Engine, person_id: str) -> None:
+    stamp = datetime(2026, 1, 1)
+    with engine.begin() as conn:
+        if conn.execute(select(table_of(IngestBatch).c.id)).first() is None:
+            conn.execute(
+                table_of(IngestBatch).insert(),
+                {
+                    "id": "test-batch",
+                    "name": "test",
+                    "source": "test",
+                    "started_at": stamp,
+                    "finished_at": stamp,
+                    "status": "done",
+                    "content_sha256": "0" * 64,
+                    "contract_version": "1",
+                    "counts": {},
+                },
+            )
+        conn.execute(
+            table_of(Person).insert(),
+            {
+                "person_id": person_id,
+                "segment": "salaried",
+                "region_tier": "tier2",
+                "birth_year": 1990,
+                "gender": None,
+                "occupation": "-",
+                "declared_monthly_income_fen": 800_000,
+                "registered_at": stamp,
+                "phone_pseudonym": None,
+                "row_hash": "0" * 32,
+                "batch_id": "test-batch",
+                "created_at": stamp,
+                "updated_at": stamp,
+            },
+        )
+
+
+def test_a_second_run_of_the_same_date_changes_nothing(service: LoanService) -> None:
+    engine = service.engine
+    loan_id = active_loan(service)
+    first = eod(engine, START + 5 * DAY)
+    assert [d.business_date for d in first.days] == [START + k * DAY for k in range(6)]
+    assert _posted(engine, loan_id, "accrual") > 0
+    first_row = _rows(engine, loan_id)[0]
+    with engine.connect() as conn:
+        details = [
+            row[0]
+            for row in conn.execute(
+                select(TRANSACTIONS.c.detail).where(TRANSACTIONS.c.kind == "accrual")
+            )
+        ]
+    assert len(details) == 5  # nothing accrues on the disbursement day
+    assert sum(d["instalments"][0][1] for d in details) == first_row["interest_accrued_fen"]
+    assert {d["instalments"][0][0] for d in details} == {first_row["id"]}
+    before = _counts(engine)
+    again = eod(engine, START + 5 * DAY)
+    assert again.already_done and again.days == []
+    assert _counts(engine) == before
+    assert eod(engine, START + 2 * DAY).already_done  # an earlier, completed date: nothing
+
+
+def test_skipped_dates_are_caught_up_one_by_one(service: LoanService) -> None:
+    engine = service.engine
+    loan_id = active_loan(service)
+    eod(engine, START + 3 * DAY)
+    result = eod(engine, FIRST_DUE + 9 * DAY)
+    days = [d.business_date for d in result.days]
+    assert days == [START + (4 + k) * DAY for k in range(len(days))]
+    assert days[-1] == FIRST_DUE + 9 * DAY
+    first, second = _rows(engine, loan_id)[:2]
+    assert first["interest_accrued_fen"] == first["interest_due_fen"]
+    period = (second["due_date"] - second["period_start"]).days
+    assert second["interest_accrued_fen"] == accrued_to(second["interest_due_fen"], period, 9)
+    loan = _loan(engine, loan_id)
+    assert (loan["state"], loan["dpd"], loan["bucket"]) == ("overdue", 9, "M1")
+    # Nine days of penalty, each one day at 1.5 x 12% / 360 on the unpaid principal, to the fen.
+    daily = round(first["principal_due_fen"] * 18 / 100 / 360)
+    assert first["penalty_accrued_fen"] == 9 * daily
+    assert _posted(engine, loan_id, "penalty") == 9 * daily
+
+
+def test_arrears_buckets_npa_write_off_cure_and_labels(service: LoanService) -> None:
+    engine = service.engine
+    bad = active_loan(service)  # never pays
+    good = active_loan(service, term=3)  # pays every instalment on its due date
+    late = active_loan(service)  # misses the first instalment, then pays everything
+    for loan_id in (bad, good, late):
+        _add_person(engine, _loan(engine, loan_id)["person_id"])
+    due_dates = [r["due_date"] for r in _rows(engine, good)]
+    assert due_dates[0] == FIRST_DUE
+
+    expected = {
+        FIRST_DUE: ("active", 0, "M0", False),
+        FIRST_DUE + DAY: ("overdue", 1, "M1", False),
+        FIRST_DUE + 30 * DAY: ("overdue", 30, "M1", False),
+        FIRST_DUE + 31 * DAY: ("overdue", 31, "M2", False),
+        FIRST_DUE + 60 * DAY: ("overdue", 60, "M2", False),
+        FIRST_DUE + 61 * DAY: ("overdue", 61, "M3", False),
+        FIRST_DUE + 89 * DAY: ("overdue", 89, "M3", False),
+        FIRST_DUE + 90 * DAY: ("overdue", 90, "M3", True),
+        FIRST_DUE + 91 * DAY: ("overdue", 91, "M3+", True),
+    }
+    cure_day = FIRST_DUE + 19 * DAY
+    paid: set[date] = set()
+    for day in sorted({*expected, cure_day, cure_day + DAY, *due_dates}):
+        for due in due_dates:
+            if due <= day and due not in paid:
+                service.repay(good, _owed_through(engine, good, due), due, key=f"g-{due}")
+                paid.add(due)
+        if day == cure_day:
+            service.repay(late, _owed_through(engine, late, day), day, key="late")
+        eod(engine, day)
+        if day in expected:
+            loan = _loan(engine, bad)
+            assert (loan["state"], loan["dpd"], loan["bucket"], loan["npa"]) == expected[day]
+        if day == cure_day:
+            loan = _loan(engine, late)
+            assert (loan["state"], loan["dpd"], loan["bucket"], loan["npa"]) == (
+                "active",
+                0,
+                "M0",
+                False,
+            )
+            assert loan["overdue_since"] is None
+
+    npa_day = FIRST_DUE + 90 * DAY
+    frozen = _rows(engine, bad)
+    eod(engine, npa_day + 30 * DAY)
+    # From NPA on, nothing more is accrued to income: no accrual, no penalty, rows unchanged.
+    assert _posted(engine, bad, "accrual", after=npa_day - DAY) == 0
+    assert _posted(engine, bad, "penalty", after=npa_day - DAY) == 0
+    assert [r["interest_accrued_fen"] for r in _rows(engine, bad)] == [
+        r["interest_accrued_fen"] for r in frozen
+    ]
+    assert _loan(engine, good)["state"] == "closed"
+
+    # Write-off at 180 DPD: every receivable of the loan is credited, the expense debited.
+    write_off_day = FIRST_DUE + 180 * DAY
+    eod(engine, write_off_day - DAY)
+    assert _loan(engine, bad)["state"] == "overdue"
+    with engine.connect() as conn:
+        before = {a: d - c for a, (d, c) in account_totals(conn, bad).items()}
+    result = eod(engine, write_off_day)
+    assert result.days[-1].written_off == 1
+    loan = _loan(engine, bad)
+    assert (loan["state"], loan["written_off_on"], loan["dpd"]) == (
+        "written_off",
+        write_off_day,
+        180,
+    )
+    with engine.connect() as conn:
+        after = {a: d - c for a, (d, c) in account_totals(conn, bad).items()}
+        events = [
+            (e["from_state"], e["to_state"], e["event"])
+            for e in conn.execute(
+                select(EVENTS).where(EVENTS.c.loan_id == bad).order_by(EVENTS.c.id)
+            ).mappings()
+        ]
+    receivables = (
+        Account.LOANS_RECEIVABLE,
+        Account.INTEREST_RECEIVABLE,
+        Account.PENALTY_RECEIVABLE,
+    )
+    assert all(after.get(a, 0) == 0 for a in receivables)
+    assert after[Account.WRITE_OFF_EXPENSE] == sum(before.get(a, 0) for a in receivables)
+    assert before[Account.LOANS_RECEIVABLE] == 1_200_000
+    assert events[-2:] == [
+        ("active", "overdue", "overdue"),
+        ("overdue", "written_off", "write_off"),
+    ]
+    eod(engine, write_off_day + 5 * DAY)
+    assert _posted(engine, bad, "accrual", after=write_off_day) == 0
+
+    # Labels for scoring: the default at 90 DPD within 12 months, the good loan once repaid.
+    with engine.connect() as conn:
+        labels = {r["loan_id"]: r for r in conn.execute(select(table_of(LoanOutcome))).mappings()}
+    assert labels[bad]["defaulted"] is True
+    assert labels[bad]["observed_at"] == datetime(2026, 10, 30, 16)  # end of the 90th day, UTC+8
+    assert labels[good]["defaulted"] is False
+    assert labels[good]["observed_at"] == datetime(2026, 10, 1, 16)  # repaid on 1 October
+    assert labels[late]["defaulted"] is True  # cured once, then stopped paying in September
+    assert labels[bad]["amount_fen"] == 1_200_000 and labels[bad]["term_months"] == 12
+
+
+def test_the_good_label_is_written_when_twelve_months_pass(service: LoanService) -> None:
+    engine = service.engine
+    loan_id = active_loan(service, term=24)
+    _add_person(engine, _loan(engine, loan_id)["person_id"])
+    # Mark the book as processed to the eve of the anniversary and the loan as current.
+    anniversary = date(2027, 7, 1)
+    with engine.begin() as conn:
+        conn.execute(
+            table_of_runs().insert(),
+            {
+                "business_date": anniversary - 2 * DAY,
+                "started_at": datetime(2027, 6, 29),
+                "finished_at": datetime(2027, 6, 29),
+                "loans_processed": 1,
+                "status": "completed",
+            },
+        )
+        conn.execute(
+            INSTALMENTS.update()
+            .where(INSTALMENTS.c.loan_id == loan_id, INSTALMENTS.c.due_date < anniversary)
+            .values(
+                principal_paid_fen=INSTALMENTS.c.principal_due_fen,
+                interest_paid_fen=INSTALMENTS.c.interest_due_fen,
+                interest_accrued_fen=INSTALMENTS.c.interest_due_fen,
+            )
+        )
+        conn.execute(
+            LOANS.update()
+            .where(LOANS.c.id == loan_id)
+            .values(accrued_through=anniversary - 2 * DAY)
+        )
+    result = run_eod(engine, anniversary)
+    assert [d.goods_labelled for d in result.days] == [0, 1]
+    with engine.connect() as conn:
+        label = conn.execute(select(table_of(LoanOutcome))).mappings().one()
+    assert (label["loan_id"], label["defaulted"]) == (loan_id, False)
+    assert label["observed_at"] == datetime(2027, 7, 1, 16)
+
+
+def table_of_runs() -> Any:
+    from creditgraph.store.models import EodRun
+
+    return table_of(EodRun)
+
+
+def test_cli_rejects_a_bad_date_in_one_line_and_runs_a_good_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = typer.Typer()
+    servicing_cmd.register(app)
+    runner = CliRunner()
+    bad = runner.invoke(app, ["servicing", "eod", "--date", "2026-02-30"])
+    assert bad.exit_code == 2
+    assert bad.stderr.strip() == "error: --date must be a date as YYYY-MM-DD, got '2026-02-30'"
+    monkeypatch.setenv("CREDITGRAPH_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CREDITGRAPH_DB_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        good = runner.invoke(app, ["servicing", "eod", "--date", "2026-07-02"])
+        again = runner.invoke(app, ["servicing", "eod", "--date", "2026-07-02"])
+    finally:
+        get_settings.cache_clear()
+    assert good.exit_code == 0, good.output
+    assert "1 business date(s) closed through 2026-07-02" in good.stdout
+    assert again.exit_code == 0 and "already completed" in again.stdout
