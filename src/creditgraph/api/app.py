@@ -14,6 +14,7 @@ from creditgraph.api import errors
 from creditgraph.api.access_log import AccessLog
 from creditgraph.api.context import ApiContext
 from creditgraph.api.keys import KeyVerifier
+from creditgraph.api.loan_routes import router as loan_router
 from creditgraph.api.routes import router
 from creditgraph.api.service import ServiceFactory, default_service_factory
 from creditgraph.settings import Settings
@@ -62,5 +63,6 @@ def create_app(
     app.state.ctx = ctx
     errors.install(app)
     app.include_router(router)
+    app.include_router(loan_router)
     app.add_middleware(AccessLog)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from sqlalchemy import Engine
@@ -13,6 +14,9 @@ from creditgraph.api.errors import ApiError
 from creditgraph.api.keys import KeyVerifier
 from creditgraph.api.service import DecisionServicePort, ServiceFactory
 from creditgraph.settings import Settings
+
+if TYPE_CHECKING:
+    from creditgraph.servicing.loans import LoanService
 
 log = logging.getLogger("creditgraph.api")
 
@@ -24,6 +28,7 @@ class ApiContext:
     verifier: KeyVerifier
     service_factory: ServiceFactory
     _service: DecisionServicePort | None = None
+    _loans: LoanService | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def service(self) -> DecisionServicePort:
@@ -39,6 +44,16 @@ class ApiContext:
                             503, "service_unavailable", "the decision service is not available"
                         ) from None
         return self._service
+
+    def loans(self) -> LoanService:
+        """The loan service, built on first use."""
+        if self._loans is None:
+            with self._lock:
+                if self._loans is None:
+                    from creditgraph.servicing.loans import LoanService
+
+                    self._loans = LoanService(self.engine)
+        return self._loans
 
     def warm_up(self) -> None:
         """Load the decision service and its models before the first request, if they exist.

@@ -45,6 +45,7 @@ _BY_NAME: dict[str, tuple[int, str, str | None]] = {
     "ReviewRequestNotFoundError": (404, "not_found", None),
     "NotFoundError": (404, "not_found", None),
     "NoModelError": (503, "no_model", None),
+    "LoanNotFoundError": (404, "not_found", None),
 }
 
 

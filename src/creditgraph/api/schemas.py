@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from creditgraph.api.errors import ApiError
 
@@ -52,6 +53,67 @@ class ReviewResolutionIn(BaseModel):
     note: str = Field(min_length=1, max_length=2000, description="The reviewer's reasoning.")
 
 
+AMOUNT_PATTERN = r"^\d{1,12}(\.\d{1,2})?$"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class LoanAcceptIn(_Body):
+    """The borrower accepts one offer of an approved decision."""
+
+    decision_id: str = Field(min_length=1, max_length=40, description="An approved decision.")
+    offer_index: int = Field(default=0, ge=0, le=20, description="Which of its offers (0 first).")
+
+
+class DisbursementIn(_Body):
+    """The lender pays the loan out; the schedule starts on this business date."""
+
+    business_date: date = Field(description="ISO date, e.g. 2026-07-01.")
+
+
+class RepaymentIn(_Body):
+    """Money received from the borrower on a business date."""
+
+    amount: str = Field(
+        pattern=AMOUNT_PATTERN,
+        description='Amount in CNY as a decimal string, at most two decimals, e.g. "1200.50".',
+        examples=["1200.50"],
+    )
+    business_date: date = Field(description="The day the money arrived, ISO date.")
+
+
+class PrepaymentIn(_Body):
+    """Principal repaid early: an amount of principal, or all of it."""
+
+    business_date: date = Field(description="ISO date of the prepayment.")
+    amount: str | None = Field(
+        default=None,
+        pattern=AMOUNT_PATTERN,
+        description="Principal to prepay in CNY (decimal string); leave out with full=true.",
+    )
+    full: bool = Field(default=False, description="Prepay all the principal and close the loan.")
+    mode: Literal["shorter_term", "lower_instalment"] = Field(
+        default="shorter_term",
+        description="After a partial prepayment: keep the instalment and finish earlier "
+        "(shorter_term), or keep the maturity and pay less (lower_instalment).",
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PrepaymentIn:
+        if (self.amount is None) == (not self.full):
+            raise ValueError("give either an amount of principal or full=true, not both")
+        return self
+
+
+class ReversalIn(_Body):
+    """Why a posting is reversed (e.g. a payment the bank returned)."""
+
+    business_date: date | None = Field(default=None, description="Defaults to the original's.")
+    note: str | None = Field(default=None, max_length=2000)
+
+
 def request_body_doc(model: type[BaseModel]) -> dict[str, Any]:
     """OpenAPI for a body the endpoint parses itself (so auth is checked before the body)."""
     schema = model.model_json_schema()
@@ -73,7 +135,10 @@ def parse(model: type[BaseModel], payload: Any) -> Any:
         field = ".".join(str(p) for p in first["loc"]) or None
         message = first["msg"]
         if first["type"] == "string_pattern_mismatch" and field == "amount":
-            message = 'amount must be a decimal string with at most two decimals, e.g. "20000.00"'
+            message = (
+                "amount must be a positive decimal string with at most two decimals, "
+                'e.g. "20000.00"'
+            )
         elif first["type"] == "string_type" and field == "amount":
             message = 'amount must be a string, e.g. "20000.00", not a JSON number'
         elif first["type"] == "extra_forbidden":
