@@ -344,6 +344,8 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"python {platform.python_version()} on {os.cpu_count()} CPUs, SQLite")
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         with migrated_engine(url) as engine:

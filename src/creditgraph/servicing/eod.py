@@ -47,11 +47,14 @@ from creditgraph.servicing.book import (
     INSTALMENTS,
     JOURNAL,
     LOANS,
+    DriverValues,
+    Posting,
     TransactionKind,
     new_id,
     now,
     post_lines,
     update_loan,
+    write_postings,
     write_transaction,
 )
 from creditgraph.servicing.calendar import Frequency, add_months
@@ -529,9 +532,9 @@ def _post_entries(
 ) -> None:
     """One balanced two-line posting per loan with a positive amount, written in bulk.
 
-    The same rows ``book.post_lines`` writes (a transaction and its journal lines), for
-    thousands of loans in two ``executemany`` statements; balanced by construction (one debit and
-    one credit of the same positive amount). ``detail`` names the instalment rows and amounts.
+    Through ``book.write_postings`` like every posting, for thousands of loans in two
+    ``executemany`` statements; balanced by construction (one debit and one credit of the same
+    positive amount). ``detail`` names the instalment rows and amounts.
     """
     posting = np.flatnonzero(amounts > 0)
     if posting.size == 0:
@@ -542,31 +545,25 @@ def _post_entries(
         row_loan[paid].tolist(), row_ids[paid].tolist(), row_amounts[paid].tolist(), strict=True
     ):
         parts.setdefault(owner, []).append(f"[{row_id},{fen}]")
-    driver = _DriverValues(conn)
-    created = driver.instant(now())
-    business_date = driver.day(day)
-    transactions: list[tuple[Any, ...]] = []
-    lines: list[tuple[Any, ...]] = []
-    kind_name, debit_name, credit_name = kind.value, debit_account.value, credit_account.value
     fens = amounts[posting].tolist()
     stem = f"TX-{day:%Y%m%d}{POSTING_CODES[kind]}"
+    postings = []
     for k, fen in zip(posting.tolist(), fens, strict=True):
         loan_id = loan_ids[k]
         tx_id = posting_id(stem, loan_id)
-        detail = '{"instalments":[' + ",".join(parts.get(k, ())) + "]}"
-        transactions.append((tx_id, loan_id, kind_name, business_date, fen, ACTOR, created, detail))
-        lines.append((tx_id, loan_id, debit_name, fen, 0, business_date))
-        lines.append((tx_id, loan_id, credit_name, 0, fen, business_date))
-    driver.executemany(
-        "INSERT INTO loan_transactions (id, loan_id, kind, business_date, amount_fen, actor, "
-        "created_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        transactions,
-    )
-    driver.executemany(
-        "INSERT INTO journal_lines (transaction_id, loan_id, account, debit_fen, credit_fen, "
-        "business_date) VALUES (?, ?, ?, ?, ?, ?)",
-        lines,
-    )
+        postings.append(
+            Posting(
+                transaction_id=tx_id,
+                loan_id=loan_id,
+                kind=kind,
+                business_date=day,
+                amount_fen=fen,
+                actor=ACTOR,
+                lines=(debit(debit_account, fen), credit(credit_account, fen)),
+                detail='{"instalments":[' + ",".join(parts.get(k, ())) + "]}",
+            )
+        )
+    write_postings(conn, postings)
 
 
 POSTING_CODES = {TransactionKind.ACCRUAL: "A", TransactionKind.PENALTY: "P"}
@@ -584,35 +581,11 @@ def posting_id(stem: str, loan_id: str) -> str:
     return tx_id if len(tx_id) <= ID_LENGTH else new_id("TX")
 
 
-class _DriverValues:
-    """Values as the database driver takes them, for ``executemany`` straight to the driver.
-
-    SQLAlchemy's per-row parameter processing costs more than the insert itself at a million
-    rows; these statements are plain SQL with ``?`` markers, values in the forms SQLAlchemy
-    itself stores (ISO text dates on SQLite, native dates on PostgreSQL).
-    """
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.sqlite = conn.dialect.name == "sqlite"
-
-    def day(self, value: date) -> Any:
-        return value.isoformat() if self.sqlite else value
-
-    def instant(self, value: datetime) -> Any:
-        return value.isoformat(sep=" ", timespec="microseconds") if self.sqlite else value
-
-    def executemany(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
-        if rows:
-            statement = sql if self.conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
-            self.conn.exec_driver_sql(statement, list(rows))
-
-
 def _update_instalments(
     conn: Connection, row_ids: IntArray, accrual: IntArray, penalty: IntArray
 ) -> None:
     touched = np.flatnonzero((accrual > 0) | (penalty > 0))
-    _DriverValues(conn).executemany(
+    DriverValues(conn).executemany(
         "UPDATE loan_instalments SET interest_accrued_fen = interest_accrued_fen + ?, "
         "penalty_accrued_fen = penalty_accrued_fen + ? WHERE id = ?",
         list(
