@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -334,49 +334,47 @@ def _lift_text(entry: Any) -> str:
     return f"{entry['difference']:+.4f} [{entry['low']:+.4f}, {entry['high']:+.4f}]"
 
 
-def training_table(metrics: dict[str, dict[str, Any]], ids: dict[str, str]) -> Table:
-    """One row per family: AUC with intervals, without graph features, and the lift."""
-    table = Table(
-        title="trained models 训练结果 (AUC with 95% DeLong intervals)", box=box.SIMPLE_HEAD
-    )
-    for name in (
-        "model",
-        "test AUC",
-        "out-of-time AUC",
-        "OOT without graph",
-        "network lift (OOT)",
-        "network lift (test)",
-    ):
+# (column heading, metric key, formatter) of the two training tables
+_Column = tuple[str, str, Callable[[Any], str]]
+_TRAINED: tuple[_Column, ...] = (
+    ("test AUC", "test", _auc_text),
+    ("out-of-time AUC", "out_of_time", _auc_text),
+    ("OOT without graph", "out_of_time_without_graph", _auc_text),
+    ("network lift (OOT)", "network_lift_out_of_time", _lift_text),
+    ("network lift (test)", "network_lift_test", _lift_text),
+)
+_NO_SOCIAL: tuple[_Column, ...] = (
+    ("test AUC", "test", _auc_text),
+    ("out-of-time AUC", "out_of_time", _auc_text),
+    ("social adds (OOT)", "social_lift_out_of_time", _lift_text),
+    ("social adds (test)", "social_lift_test", _lift_text),
+)
+
+
+def _metrics_table(
+    title: str,
+    columns: tuple[_Column, ...],
+    metrics: dict[str, dict[str, Any]],
+    ids: dict[str, str],
+) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    for name in ("model", *(c[0] for c in columns)):
         table.add_column(name)
     for family, m in metrics.items():
-        table.add_row(
-            escape(ids[family]),
-            _auc_text(m.get("test")),
-            _auc_text(m.get("out_of_time")),
-            _auc_text(m.get("out_of_time_without_graph")),
-            _lift_text(m.get("network_lift_out_of_time")),
-            _lift_text(m.get("network_lift_test")),
-        )
+        table.add_row(escape(ids[family]), *(show(m.get(key)) for _, key, show in columns))
     return table
+
+
+def training_table(metrics: dict[str, dict[str, Any]], ids: dict[str, str]) -> Table:
+    """One row per family: AUC with intervals, without graph features, and the lift."""
+    title = "trained models 训练结果 (AUC with 95% DeLong intervals)"
+    return _metrics_table(title, _TRAINED, metrics, ids)
 
 
 def no_social_table(metrics: dict[str, dict[str, Any]], ids: dict[str, str]) -> Table:
     """One row per family's no_social variant: its AUC and what the social data adds."""
-    table = Table(
-        title="without social data 无社交数据模型 (for applicants who withhold consent)",
-        box=box.SIMPLE_HEAD,
-    )
-    for name in ("model", "test AUC", "out-of-time AUC", "social adds (OOT)", "social adds (test)"):
-        table.add_column(name)
-    for family, m in metrics.items():
-        table.add_row(
-            escape(ids[family]),
-            _auc_text(m.get("test")),
-            _auc_text(m.get("out_of_time")),
-            _lift_text(m.get("social_lift_out_of_time")),
-            _lift_text(m.get("social_lift_test")),
-        )
-    return table
+    title = "without social data 无社交数据模型 (for applicants who withhold consent)"
+    return _metrics_table(title, _NO_SOCIAL, metrics, ids)
 
 
 @model_app.command("train")
