@@ -40,3 +40,19 @@ def test_demo_runs_every_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert "1,500 people x 86 features" in result.output
     report = result.output.split("validation report 验证报告:", 1)[1].split()[0]
     assert Path(report).is_file() and Path(report).read_text().startswith("<!DOCTYPE html>")
+
+
+def test_demo_world_does_not_depend_on_the_home_or_the_wall_clock(tmp_path: Path) -> None:
+    """Two fresh homes get the same pseudonym key from one seed; decisions happen at world end."""
+    from datetime import date, datetime
+
+    from creditgraph.demo import demo_key
+    from creditgraph.demo_decisions import decision_time
+    from creditgraph.privacy.pseudonym import load_or_create_key
+
+    first = load_or_create_key(tmp_path / "a" / "pseudonym.key", new_key=demo_key(7))
+    second = load_or_create_key(tmp_path / "b" / "pseudonym.key", new_key=demo_key(7))
+    assert first == second != demo_key(8)
+    # an existing key is kept, whatever the seed
+    assert load_or_create_key(tmp_path / "a" / "pseudonym.key", new_key=demo_key(8)) == first
+    assert decision_time(date(2026, 6, 30), "Asia/Shanghai") == datetime(2026, 6, 30, 16)

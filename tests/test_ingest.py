@@ -308,3 +308,44 @@ def test_lake_is_queryable_by_duckdb_with_batch_partitions(
         f"SELECT batch, count(*) FROM read_parquet('{glob}', hive_partitioning=true) GROUP BY 1"
     ).fetchall()
     assert rows == [(report.batch_id, 4)]
+
+
+def test_consent_gate_keeps_rows_in_input_order() -> None:
+    """The gate's parallel join must not reorder rows: the lake's order feeds float sums."""
+    from datetime import datetime, timedelta
+
+    import pyarrow as pa
+
+    from creditgraph.contracts.schema import TABLES
+    from creditgraph.contracts.validate import ROW
+    from creditgraph.ingest.consent_gate import CONSENT_RELATION, OK, apply_gate
+
+    people = [f"p{i:05d}" for i in range(5_000)]
+    start = datetime(2025, 1, 1)
+    consents = pa.table(
+        {
+            "person_id": people,
+            "source": ["app"] * len(people),
+            "granted_at": pa.array([start] * len(people), pa.timestamp("us")),
+            "expires_at": pa.array([None] * len(people), pa.timestamp("us")),
+            "revoked_at": pa.array([None] * len(people), pa.timestamp("us")),
+        }
+    )
+    n = 200_000
+    rows = pa.table(
+        {
+            ROW: pa.array(range(n), pa.int64()),
+            "src": [people[(i * 7919) % len(people)] for i in range(n)],
+            "source": ["app"] * n,
+            "ts": pa.array(
+                [start + timedelta(days=(i % 3) - 1) for i in range(n)], pa.timestamp("us")
+            ),
+        }
+    )
+    con = duckdb.connect()
+    con.execute("SET threads = 4")
+    con.register(CONSENT_RELATION, consents)
+    for _ in range(3):
+        gated = apply_gate(con, TABLES["interactions"], rows)
+        assert gated[ROW].to_pylist() == list(range(n))
+        assert gated[OK].to_pylist() == [(i % 3) != 0 for i in range(n)]

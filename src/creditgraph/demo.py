@@ -6,6 +6,7 @@ scoring, decisions, servicing, monitoring, audit) add theirs without touching th
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,11 +56,28 @@ def simulate_stage(ctx: DemoContext) -> None:
     ctx.console.print(table)
 
 
+def demo_key(seed: int) -> bytes:
+    """The pseudonym key a fresh demo home gets: a function of the seed, not a secret."""
+    return hashlib.sha256(f"creditgraph demo pseudonym key/{seed}".encode()).digest()
+
+
 def ingest_stage(ctx: DemoContext) -> None:
     from creditgraph.cli.ingest_cmd import batch_table
     from creditgraph.ingest.service import ingest
+    from creditgraph.privacy.pseudonym import load_or_create_key
 
     ctx.console.rule("2. Ingest with the consent gate 采集与授权校验")
+    # Pseudonyms order the people everywhere downstream: label folds (a hash of the pseudonym),
+    # community detection, the training split and the applicants drawn. A random key per home
+    # would make each home a different world, so a fresh demo home's key follows from the seed.
+    # A home that already has a key keeps it; a demo home is for synthetic data only.
+    if not ctx.settings.key_file.exists():
+        load_or_create_key(ctx.settings.key_file, new_key=demo_key(ctx.seed))
+        ctx.console.print(
+            f"pseudonym key 假名密钥: {ctx.settings.key_file}, derived from the seed "
+            "(a demo home: not for real data)",
+            soft_wrap=True,
+        )
     files = sorted(ctx.results["simulation"].files.values())
     with RowProgress(ctx.console) as progress:
         report = ingest(files, ctx.settings, batch_name="demo", progress=progress.update)

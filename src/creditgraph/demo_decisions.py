@@ -9,8 +9,11 @@ approved, one referred and one declined decision with its reasons in Chinese and
 from __future__ import annotations
 
 import time
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from rich.table import Table
@@ -42,6 +45,16 @@ def _applicants(db: Engine, count: int, seed: int) -> list[tuple[str, str, int]]
         income = values.get("income_monthly_fen") or 0
         out.append((str(person), str(values.get("segment") or "other"), int(income)))
     return out
+
+
+def decision_time(end_date: date, timezone: str) -> datetime:
+    """When the demo's applications are decided: the first instant after the world ends.
+
+    Midnight of the day after ``end_date`` in the business time zone, as the database's naive
+    UTC. The servicing stage disburses on that day.
+    """
+    local = datetime.combine(end_date + timedelta(days=1), clock_time(), ZoneInfo(timezone))
+    return local.astimezone(UTC).replace(tzinfo=None)
 
 
 def _amount(product: Product, income_fen: int, rng: np.random.Generator) -> Decimal:
@@ -117,7 +130,10 @@ def decisions_stage(ctx: DemoContext) -> None:
 
     ctx.console.rule("5. Decisions: policy, limit, price, offer 授信决策")
     with migrated_engine(ctx.settings.database_url) as db:
-        service = DecisionService(db, ctx.settings)
+        # Decided at the world's end, not at the wall clock: consent validity and each offer's
+        # schedule dates depend on the decision time, so "now" would change them from day to day.
+        at = decision_time(ctx.results["simulation_config"].end_date, ctx.settings.timezone)
+        service = DecisionService(db, ctx.settings, clock=lambda: at)
         people = _applicants(db, APPLICATIONS, ctx.seed)
         rows = applications(people, service.products, ctx.seed)
         started = time.perf_counter()

@@ -13,6 +13,7 @@ import pyarrow as pa
 from sqlalchemy import Connection, select
 
 from creditgraph.contracts.schema import Kind, TableSpec
+from creditgraph.contracts.validate import ROW
 from creditgraph.duck import arrow_table
 from creditgraph.store.models import Consent
 
@@ -51,7 +52,13 @@ def load_consents(connection: Connection) -> pa.Table:
 
 
 def gate_sql(spec: TableSpec, relation: str) -> str:
-    """SQL adding the boolean column ``_consented`` to ``relation``."""
+    """SQL adding the boolean column ``_consented`` to ``relation``, rows in input order.
+
+    DuckDB runs the ``EXISTS`` as a parallel join, which returns rows in whatever order its
+    threads finish; the ``ORDER BY`` on the input row number keeps the lake's rows in the input
+    file's order, so the same file always writes the same Parquet and every floating-point sum
+    over it (tie strengths, PageRank) comes out bit for bit the same.
+    """
     assert spec.consent_subject and spec.consent_time
     time_column = spec.column(spec.consent_time)
     t = f'r."{spec.consent_time}"'
@@ -63,7 +70,8 @@ def gate_sql(spec: TableSpec, relation: str) -> str:
         "AND (r.source IS NULL OR k.source = r.source) "
         f"AND k.granted_at <= {t} "
         f"AND (k.expires_at IS NULL OR {t} < k.expires_at) "
-        f"AND (k.revoked_at IS NULL OR {t} < k.revoked_at)) AS {OK} FROM {relation} r"
+        f"AND (k.revoked_at IS NULL OR {t} < k.revoked_at)) AS {OK} FROM {relation} r "
+        f'ORDER BY r."{ROW}"'
     )
 
 

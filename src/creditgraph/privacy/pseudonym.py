@@ -26,8 +26,11 @@ class KeyFileError(RuntimeError):
     pass
 
 
-def load_or_create_key(path: Path) -> bytes:
-    """Read the pseudonym key, creating it (0600, in a 0700 folder) on first use."""
+def load_or_create_key(path: Path, new_key: bytes | None = None) -> bytes:
+    """Read the pseudonym key, creating it (0600, in a 0700 folder) on first use.
+
+    A new key is random unless ``new_key`` is given (the demo's, derived from its seed).
+    """
     if path.exists():
         mode = path.stat().st_mode & 0o777
         if mode & 0o077:
@@ -38,7 +41,9 @@ def load_or_create_key(path: Path) -> bytes:
         return key
     path.parent.mkdir(parents=True, exist_ok=True)
     path.parent.chmod(0o700)
-    key = secrets.token_bytes(KEY_BYTES)
+    if new_key is not None and len(new_key) != KEY_BYTES:
+        raise KeyFileError(f"a new key must have {KEY_BYTES} bytes, not {len(new_key)}")
+    key = secrets.token_bytes(KEY_BYTES) if new_key is None else new_key
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(key.hex() + "\n")
