@@ -32,6 +32,8 @@ def test_demo_runs_every_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         "portfolio by delinquency bucket",
         "M3+",
         "by month on book",
+        "ever 90+ DPD",
+        "written off 已核销",
         "labels for scoring",
         "trial balance 试算平衡: difference 0.00, balanced",
         "demo finished",
@@ -56,3 +58,24 @@ def test_demo_world_does_not_depend_on_the_home_or_the_wall_clock(tmp_path: Path
     # an existing key is kept, whatever the seed
     assert load_or_create_key(tmp_path / "a" / "pseudonym.key", new_key=demo_key(8)) == first
     assert decision_time(date(2026, 6, 30), "Asia/Shanghai") == datetime(2026, 6, 30, 16)
+
+
+def test_servicing_tables_read_at_eighty_columns() -> None:
+    """The vintage curve is one row per month on book, nothing cut short at 80 columns; money in
+    the trial balance has thousands separators."""
+    from datetime import date
+
+    from rich.console import Console
+
+    from creditgraph.demo_servicing import VintageCurve, _yuan
+
+    curve = VintageCurve(date(2026, 7, 1), 417)
+    curve.marks = {m: (2 * m, m) for m in range(1, 13)}
+    console = Console(width=80, record=True)
+    console.print(curve.table())
+    text = console.export_text()
+    assert "…" not in text
+    rows = [line for line in text.splitlines() if line.startswith("│")]
+    assert len(rows) == 12
+    assert [cell.strip() for cell in rows[-1].split("│")[1:5]] == ["12", "5.8%", "2.9%", "417"]
+    assert _yuan("6812517.36") == "6,812,517.36" and _yuan("-0.50") == "-0.50"

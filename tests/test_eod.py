@@ -56,7 +56,11 @@ def eod(engine: Engine, day: date) -> EodResult:
             ledger = {a: d - c for a, (d, c) in account_totals(conn, loan_id).items()}
             principal = sum(r["principal_due_fen"] - r["principal_paid_fen"] for r in rows)
             interest = sum(r["interest_accrued_fen"] - r["interest_paid_fen"] for r in rows)
-            penalty = sum(r["penalty_accrued_fen"] - r["penalty_paid_fen"] for r in rows)
+            penalty = sum(
+                r["penalty_accrued_fen"] - r["penalty_paid_fen"] - r["penalty_memo_fen"]
+                for r in rows
+            )
+            assert all(0 <= r["penalty_memo_fen"] <= r["penalty_accrued_fen"] for r in rows)
             assert ledger.get(Account.LOANS_RECEIVABLE, 0) == principal
             assert ledger.get(Account.INTEREST_RECEIVABLE, 0) == interest
             assert ledger.get(Account.PENALTY_RECEIVABLE, 0) == penalty
@@ -220,6 +224,7 @@ def test_arrears_buckets_npa_write_off_cure_and_labels(service: LoanService) -> 
     cure_day = FIRST_DUE + 19 * DAY
     paid: set[date] = set()
     for day in sorted({*expected, cure_day, cure_day + DAY, *due_dates}):
+        run_eod(engine, day - DAY)  # postings are dated in the open business day only
         for due in due_dates:
             if due <= day and due not in paid:
                 service.repay(good, _owed_through(engine, good, due), due, key=f"g-{due}")
@@ -243,12 +248,18 @@ def test_arrears_buckets_npa_write_off_cure_and_labels(service: LoanService) -> 
     npa_day = FIRST_DUE + 90 * DAY
     frozen = _rows(engine, bad)
     eod(engine, npa_day + 30 * DAY)
-    # From NPA on, nothing more is accrued to income: no accrual, no penalty, rows unchanged.
+    # From NPA on, nothing more is accrued to income: no accrual, no penalty posting; the
+    # penalty is still owed, kept on the rows off balance (memo).
     assert _posted(engine, bad, "accrual", after=npa_day - DAY) == 0
     assert _posted(engine, bad, "penalty", after=npa_day - DAY) == 0
     assert [r["interest_accrued_fen"] for r in _rows(engine, bad)] == [
         r["interest_accrued_fen"] for r in frozen
     ]
+    first_before, first_after = frozen[0], _rows(engine, bad)[0]
+    daily = round(first_after["principal_due_fen"] * 18 / 100 / 360)
+    assert first_after["penalty_memo_fen"] == 31 * daily  # the 31 NPA days from 90 DPD to 120
+    added = first_after["penalty_accrued_fen"] - first_before["penalty_accrued_fen"]
+    assert added == first_after["penalty_memo_fen"] - first_before["penalty_memo_fen"]
     assert _loan(engine, good)["state"] == "closed"
 
     # Write-off at 180 DPD: every receivable of the loan is credited, the expense debited.
@@ -364,3 +375,159 @@ def test_cli_rejects_a_bad_date_in_one_line_and_runs_a_good_one(
     assert good.exit_code == 0, good.output
     assert "1 business date(s) closed through 2026-07-02" in good.stdout
     assert again.exit_code == 0 and "already completed" in again.stdout
+
+
+def _ledger(engine: Engine, loan_id: str) -> dict[str, int]:
+    """Debit-positive balance per account for one loan (fen)."""
+    with engine.connect() as conn:
+        return {a.value: d - c for a, (d, c) in account_totals(conn, loan_id).items()}
+
+
+def _transactions(engine: Engine, loan_id: str, kind: str) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        statement = (
+            select(TRANSACTIONS)
+            .where(TRANSACTIONS.c.loan_id == loan_id, TRANSACTIONS.c.kind == kind)
+            .order_by(TRANSACTIONS.c.business_date)
+        )
+        return [dict(r) for r in conn.execute(statement).mappings()]
+
+
+def test_borrower_credit_pays_what_falls_due_before_it_counts_as_overdue(
+    service: LoanService,
+) -> None:
+    """2,000.00 paid ahead is held as credit; on each due date the end of day settles the
+    instalment from it (a repayment posting, Dr borrower_credit), so the loan is not late while
+    the lender holds the money; once the credit runs short, only the shortfall is late."""
+    engine = service.engine
+    loan_id = active_loan(service)  # 12 x 1,066.19
+    eod(engine, START + 8 * DAY)
+    service.repay(loan_id, "2000.00", START + 9 * DAY, key="ahead")
+    assert _loan(engine, loan_id)["credit_fen"] == 200_000
+
+    result = eod(engine, FIRST_DUE + 4 * DAY)
+    loan = _loan(engine, loan_id)
+    assert (loan["state"], loan["dpd"], loan["bucket"]) == ("active", 0, "M0")
+    assert loan["credit_fen"] == 200_000 - 106_619
+    assert sum(d.credit_applied_fen for d in result.days) == 106_619
+    first = _rows(engine, loan_id)[0]
+    assert (first["principal_paid_fen"], first["interest_paid_fen"]) == (94_619, 12_000)
+    assert _ledger(engine, loan_id).get("penalty_receivable", 0) == 0
+    [paid] = _transactions(engine, loan_id, "repayment")[1:]
+    assert (paid["business_date"], paid["actor"], paid["amount_fen"]) == (FIRST_DUE, "eod", 106_619)
+    assert _ledger(engine, loan_id)["borrower_credit"] == -loan["credit_fen"]
+
+    # 933.81 left pays interest 110.54 and principal 823.27 of the 1,066.19 due on 09-01;
+    # the 132.38 of principal short is 4 days late on 09-05 and bears the penalty alone.
+    eod(engine, date(2026, 9, 5))
+    loan = _loan(engine, loan_id)
+    assert (loan["state"], loan["dpd"], loan["bucket"], loan["credit_fen"]) == (
+        "overdue",
+        4,
+        "M1",
+        0,
+    )
+    second = _rows(engine, loan_id)[1]
+    assert second["principal_paid_fen"] == 93_381 - 11_054
+    daily = round((second["principal_due_fen"] - second["principal_paid_fen"]) * 18 / 100 / 360)
+    assert second["penalty_accrued_fen"] == 4 * daily
+
+
+def test_credit_that_settles_the_last_instalment_closes_the_loan_and_refunds_the_rest(
+    service: LoanService,
+) -> None:
+    engine = service.engine
+    loan_id = active_loan(service, amount="6000", term=3)
+    _add_person(engine, _loan(engine, loan_id)["person_id"])
+    rows = _rows(engine, loan_id)
+    total = sum(r["principal_due_fen"] + r["interest_due_fen"] for r in rows)
+    eod(engine, START + 8 * DAY)
+    service.repay(loan_id, str(from_fen(total + 5_000)), START + 9 * DAY, key="all-ahead")
+    maturity = rows[-1]["due_date"]
+    result = eod(engine, maturity)
+    loan = _loan(engine, loan_id)
+    assert (loan["state"], loan["closed_on"], loan["credit_fen"]) == ("closed", maturity, 0)
+    assert sum(d.credit_loans for d in result.days) == 3  # one posting on each due date
+    [refund] = _transactions(engine, loan_id, "refund")
+    assert (refund["amount_fen"], refund["business_date"]) == (5_000, maturity)
+    ledger = _ledger(engine, loan_id)
+    assert all(
+        ledger.get(a, 0) == 0
+        for a in (
+            "loans_receivable",
+            "interest_receivable",
+            "penalty_receivable",
+            "borrower_credit",
+        )
+    )
+    with engine.connect() as conn:
+        label = conn.execute(select(table_of(LoanOutcome))).mappings().one()
+    assert (label["loan_id"], label["defaulted"]) == (loan_id, False)
+
+
+def test_npa_penalty_is_kept_off_balance_and_is_income_when_paid(service: LoanService) -> None:
+    """From 90 DPD the contractual penalty still accrues on the rows (the borrower owes it) but
+    as memo: no posting, not in penalty_receivable. Paid, it goes straight to penalty_income."""
+    engine = service.engine
+    loan_id = active_loan(service)
+    on = date(2026, 11, 29)  # instalment 1 (due 08-01) is 120 days past due
+    result = eod(engine, on)
+    assert _loan(engine, loan_id)["npa"]
+    rows = [r for r in _rows(engine, loan_id) if r["due_date"] < on]
+    contractual = sum(
+        round(r["principal_due_fen"] * 18 / 100 / 360) * (on - r["due_date"]).days for r in rows
+    )
+    memo = sum(r["penalty_memo_fen"] for r in rows)
+    booked = -_ledger(engine, loan_id)["penalty_income"]
+    assert sum(r["penalty_accrued_fen"] for r in rows) == contractual == booked + memo
+    assert memo == sum(d.penalty_memo_fen for d in result.days) > 0
+    assert _ledger(engine, loan_id)["penalty_receivable"] == booked
+    assert _posted(engine, loan_id, "penalty", after=FIRST_DUE + 89 * DAY) == 0
+
+    pay_day = on + DAY  # the open business day
+    service.repay(loan_id, _owed_through(engine, loan_id, pay_day), pay_day, key="npa-pay")
+    ledger = _ledger(engine, loan_id)
+    assert -ledger["penalty_income"] == booked + memo
+    assert ledger.get("penalty_receivable", 0) == 0
+    assert all(r["penalty_memo_fen"] == 0 for r in _rows(engine, loan_id))
+    eod(engine, pay_day)
+    loan = _loan(engine, loan_id)
+    assert (loan["state"], loan["dpd"], loan["npa"]) == ("active", 0, False)
+
+
+def test_a_default_label_stands_when_a_repayment_cures_the_loan_after_its_chunk(
+    service: LoanService,
+) -> None:
+    """The default is decided in the chunk's transaction from the DPD it computed: a repayment
+    committed between that chunk and the end of the run (here, from the progress callback)
+    cures the loan but cannot take its default label away."""
+    engine = service.engine
+    loans = sorted(active_loan(service) for _ in range(2))
+    for loan_id in loans:
+        _add_person(engine, _loan(engine, loan_id)["person_id"])
+    crossing = FIRST_DUE + 90 * DAY
+    eod(engine, crossing - DAY)
+    label = f"end of day {crossing}"
+
+    def cure_after_first_chunk(what: str, done: int, total: int | None) -> None:
+        if what == label and done == 1:
+            owed = _owed_through(engine, loans[0], crossing)
+            service.repay(loans[0], owed, crossing, key="race-cure")
+
+    result = run_eod(engine, crossing, chunk_loans=1, progress=cure_after_first_chunk)
+    assert _loan(engine, loans[0])["state"] == "active"  # cured between the chunks
+    assert result.days[0].defaults_labelled == 2
+    with engine.connect() as conn:
+        labels = {r["loan_id"]: r for r in conn.execute(select(table_of(LoanOutcome))).mappings()}
+        batch = (
+            conn.execute(
+                select(table_of(IngestBatch)).where(table_of(IngestBatch).c.id == f"eod-{crossing}")
+            )
+            .mappings()
+            .one()
+        )
+    assert sorted(labels) == loans
+    assert all(
+        r["defaulted"] and r["observed_at"] == datetime(2026, 10, 30, 16) for r in labels.values()
+    )
+    assert batch["counts"] == {"loan_outcomes": {"accepted": 2}}

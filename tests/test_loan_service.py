@@ -200,9 +200,14 @@ def test_a_reversal_that_would_take_back_used_credit_is_refused(service: LoanSer
     loan_id = active_loan(service)
     first = service.show(loan_id)["schedule"][0]
     credit = service.repay(loan_id, "3000", START, key="c")  # all credit: nothing is due yet
-    service.repay(loan_id, "0.01", date.fromisoformat(first["due_date"]), key="use")
-    with pytest.raises(LoanInputError, match="credit"):
+    use = service.repay(loan_id, "0.01", date.fromisoformat(first["due_date"]), key="use")
+    # Reversals go latest first: the payment that used the credit must be reversed before.
+    with pytest.raises(LoanInputError, match=f"later payment {use.transaction_id}"):
         service.reverse(credit.transaction_id, key="rev-c")
+    assert trial_balance(service.engine)["balanced"]
+    service.reverse(use.transaction_id, key="rev-use")
+    service.reverse(credit.transaction_id, key="rev-c")
+    assert service.show(loan_id)["credit"] == "0.00"
     assert trial_balance(service.engine)["balanced"]
 
 

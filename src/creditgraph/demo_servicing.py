@@ -6,9 +6,10 @@ new loan with probability ``pd_true`` (their own luck drawn afresh), or, for peo
 gave no loan, as its counterfactual ``defaulted`` says; a defaulter pays until an instalment drawn
 from the truth (``default_at`` less the 90 days it took, for people whose earlier loan defaulted;
 the simulator's own rule otherwise) and never again. Good payers pay on their due dates and one in
-ten prepays in full at a random month. The end-of-day job runs every day. The stage prints the
-portfolio by delinquency bucket, the vintage curve (share of loans ever 30+ and 90+ days past due
-by month on book), the labels written back for scoring and the trial balance.
+ten prepays in full at a random month. The books keep one open business day: end of day has
+closed the day before, the day's payments are posted, then that day's end of day runs. The stage
+prints the portfolio by delinquency bucket, the vintage curve (share of loans ever 30+ and 90+
+days past due by month on book), the labels written back for scoring and the trial balance.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -182,6 +184,8 @@ def servicing_stage(ctx: DemoContext) -> None:
     started = time.perf_counter()
     with migrated_engine(ctx.settings.database_url) as db:
         service = LoanService(db)
+        # Close the eve of the first day, so every posting below is dated in the open day.
+        run_eod(db, start - timedelta(days=1), timezone=ctx.settings.timezone)
         with ctx.console.status(f"disbursing {len(approved):,} approved loans…"):
             loan_ids = _disburse(service, approved, start)
         schedules = _schedules(db, loan_ids)
@@ -196,7 +200,7 @@ def servicing_stage(ctx: DemoContext) -> None:
         payments = 0
         with ctx.console.status("servicing…") as status:
             day = start
-            while day <= end:
+            while day <= end:  # end of day has closed the day before: post today, then close it
                 todays = actions.get(day, [])
                 owed = _owed(db, [loan_id for action, loan_id in todays if action == "repay"], day)
                 for action, loan_id in todays:
@@ -258,16 +262,21 @@ class VintageCurve:
             self.marks[month] = (len(self.ever[30]), len(self.ever[90]))
 
     def table(self) -> Table:
+        """One row per month on book: the share of the vintage ever 30+ and 90+ past due."""
         table = Table(
-            title=f"vintage {self.disbursed:%Y-%m}: share ever past due by month on book 账龄曲线"
+            title=f"vintage {self.disbursed:%Y-%m}: share ever past due by month on book 账龄曲线",
+            caption=f"of the {self.loans:,} loans disbursed on {self.disbursed}",
         )
-        table.add_column("DPD")
-        months = sorted(self.marks)
-        for m in months:
-            table.add_column(f"MOB{m}", justify="right")
-        for k, label in ((0, "30+"), (1, "90+")):
-            shares = [self.marks[m][k] / max(self.loans, 1) for m in months]
-            table.add_row(label, *(f"{s:.1%}" for s in shares))
+        for column in ("month on book", "ever 30+ DPD", "ever 90+ DPD", "loans observed"):
+            table.add_column(column, justify="right")
+        for month in sorted(self.marks):
+            ever_30, ever_90 = self.marks[month]
+            table.add_row(
+                str(month),
+                f"{ever_30 / max(self.loans, 1):.1%}",
+                f"{ever_90 / max(self.loans, 1):.1%}",
+                f"{self.loans:,}",
+            )
         return table
 
 
@@ -283,7 +292,10 @@ def bucket_table(db: Engine) -> Table:
             R.c.loan_id,
             func.sum(R.c.principal_due_fen - R.c.principal_paid_fen).label("principal"),
             func.sum(R.c.interest_accrued_fen - R.c.interest_paid_fen).label("interest"),
-            func.sum(R.c.penalty_accrued_fen - R.c.penalty_paid_fen).label("penalty"),
+            func.sum(R.c.penalty_accrued_fen - R.c.penalty_paid_fen - R.c.penalty_memo_fen).label(
+                "penalty"
+            ),
+            func.sum(R.c.penalty_memo_fen).label("memo"),
         )
         .where(R.c.superseded.is_(False))
         .group_by(R.c.loan_id)
@@ -298,14 +310,17 @@ def bucket_table(db: Engine) -> Table:
                 func.sum(outstanding.c.principal),
                 func.sum(outstanding.c.interest),
                 func.sum(outstanding.c.penalty),
+                func.sum(outstanding.c.memo),
             )
             .join(outstanding, outstanding.c.loan_id == LOANS.c.id)
             .group_by(LOANS.c.state, LOANS.c.bucket)
         ).all()
     serviced: dict[str, list[int]] = {b.value: [0, 0, 0, 0] for b in BUCKETS}
     other: dict[str, list[int]] = {}
-    for state, bucket, count, principal, interest, penalty in rows:
+    memo = 0
+    for state, bucket, count, principal, interest, penalty, memo_fen in rows:
         values = [int(count), int(principal or 0), int(interest or 0), int(penalty or 0)]
+        memo += int(memo_fen or 0) if state in ("active", "overdue") else 0
         target = (
             serviced.setdefault(bucket, [0, 0, 0, 0])
             if state in ("active", "overdue")
@@ -314,9 +329,15 @@ def bucket_table(db: Engine) -> Table:
         for k in range(4):
             target[k] += values[k]
     total = sum(v[1] for v in serviced.values())
-    table = Table(title="portfolio by delinquency bucket 逾期分档")
-    for column in ("bucket", "loans", "principal", "share", "interest receivable", "penalty"):
-        table.add_column(column, justify="left" if column == "bucket" else "right")
+    caption = (
+        f"penalty: receivable; {from_fen(memo):,} more is memo (owed by NPA loans, off balance)"
+        if memo
+        else "interest and penalty: receivable (accrued, not yet paid)"
+    )
+    table = Table(title="portfolio by delinquency bucket 逾期分档", caption=caption)
+    table.add_column("bucket", no_wrap=True)
+    for column in ("loans", "principal", "share", "interest", "penalty"):
+        table.add_column(column, justify="right")
     for bucket, (count, principal, interest, penalty) in serviced.items():
         table.add_row(
             bucket,
@@ -327,11 +348,19 @@ def bucket_table(db: Engine) -> Table:
             f"{from_fen(penalty):,}",
         )
     for state, (count, principal, _, _) in sorted(other.items()):
-        note = "written off (principal on the rows)" if state == "written_off" else state
         table.add_row(
-            note, f"{count:,}", f"{from_fen(principal):,}" if principal else "-", "", "", ""
+            STATE_LABELS.get(state, state),
+            f"{count:,}",
+            f"{from_fen(principal):,}" if principal else "-",
+            "",
+            "",
+            "",
         )
     return table
+
+
+STATE_LABELS = {"closed": "closed 已结清", "written_off": "written off 已核销"}
+"""Loans no longer serviced, as the bucket table names them (principal: what was written off)."""
 
 
 def labels_line(db: Engine) -> str:
@@ -360,9 +389,14 @@ def trial_balance_table(db: Engine) -> Table:
     for column in ("account", "debit", "credit", "balance"):
         table.add_column(column, justify="left" if column == "account" else "right")
     for row in tb["accounts"]:
-        table.add_row(row["account"], row["debit"], row["credit"], row["balance"])
-    table.add_row("total", tb["total_debit"], tb["total_credit"], tb["difference"])
+        table.add_row(row["account"], *(_yuan(row[k]) for k in ("debit", "credit", "balance")))
+    table.add_row("total", *(_yuan(tb[k]) for k in ("total_debit", "total_credit", "difference")))
     return table
+
+
+def _yuan(amount: str) -> str:
+    """A yuan amount as the ledger gives it, with thousands separators for reading."""
+    return f"{Decimal(amount):,}"
 
 
 def trial_balance_line(db: Engine) -> str:
@@ -373,5 +407,5 @@ def trial_balance_line(db: Engine) -> str:
     verdict = "balanced 借贷平衡" if tb["balanced"] else "NOT BALANCED"
     return (
         f"trial balance 试算平衡: difference {tb['difference']}, {verdict} "
-        f"(debits {tb['total_debit']} = credits {tb['total_credit']})"
+        f"(debits {_yuan(tb['total_debit'])} = credits {_yuan(tb['total_credit'])})"
     )

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -22,8 +22,10 @@ from sqlalchemy import Engine, RowMapping, Update, bindparam, or_, select, updat
 from sqlalchemy.engine import Connection
 
 from creditgraph.servicing.accounts import Line, check_balanced
+from creditgraph.servicing.errors import LoanInputError
 from creditgraph.store.db import json_dumps, process_write_lock
 from creditgraph.store.models import (
+    EodRun,
     JournalLine,
     Loan,
     LoanEvent,
@@ -37,12 +39,23 @@ INSTALMENTS = table_of(LoanInstalment)
 TRANSACTIONS = table_of(LoanTransaction)
 JOURNAL = table_of(JournalLine)
 EVENTS = table_of(LoanEvent)
+EOD_RUNS = table_of(EodRun)
 
 BUSY_TIMEOUT_SECONDS = 30.0
+CLOSED_THROUGH = "closed_through"  # the extra column of a locked loan row
 
 # Statements built once: the compiled-statement cache then makes each execution cheap.
-_LOAN_BY_ID = select(LOANS).where(LOANS.c.id == bindparam("loan_id"))
-_LOAN_FOR_UPDATE = _LOAN_BY_ID.with_for_update()
+_LAST_CLOSED = (
+    select(EOD_RUNS.c.business_date)
+    .where(EOD_RUNS.c.status == "completed")
+    .order_by(EOD_RUNS.c.business_date.desc())
+    .limit(1)
+)
+# The loan with the books' last closed date in the same round trip: every posting needs both.
+_LOAN_BY_ID = select(LOANS, _LAST_CLOSED.scalar_subquery().label(CLOSED_THROUGH)).where(
+    LOANS.c.id == bindparam("loan_id")
+)
+_LOAN_FOR_UPDATE = _LOAN_BY_ID.with_for_update(of=LOANS)
 _CURRENT_ROWS = (
     select(INSTALMENTS)
     .where(INSTALMENTS.c.loan_id == bindparam("loan_id"), INSTALMENTS.c.superseded.is_(False))
@@ -63,6 +76,8 @@ _UNSETTLED_DUE = (
     )
     .order_by(INSTALMENTS.c.number)
 )
+# The last completed end of day: walks the primary key (business_date) down from the newest
+# run and stops at the first completed one (at most a running date or two above it).
 _LOAN_UPDATES: dict[tuple[str, ...], Update] = {}
 
 
@@ -75,6 +90,7 @@ class TransactionKind(StrEnum):
     WRITE_OFF = "write_off"
     REVERSAL = "reversal"
     FEE = "fee"
+    REFUND = "refund"  # borrower credit paid back when a loan closes
 
 
 def now() -> datetime:
@@ -156,6 +172,64 @@ def unsettled_due(conn: Connection, loan_id: str, on: date) -> list[RowMapping]:
     return list(conn.execute(_UNSETTLED_DUE, {"loan_id": loan_id, "on": on}).mappings())
 
 
+class BusinessDateError(LoanInputError):
+    """A posting dated outside the open business date (a closed day, or one not yet open)."""
+
+
+def closed_through(conn: Connection, loan: RowMapping | None = None) -> date | None:
+    """The last business date whose end of day completed (its books are closed), if any.
+
+    Read with the locked loan row when one is given (:func:`lock_loan` selects it), else one
+    indexed query.
+    """
+    value = loan[CLOSED_THROUGH] if loan is not None else conn.execute(_LAST_CLOSED).scalar()
+    if isinstance(value, str):  # a raw SQLite read of a row written outside SQLAlchemy
+        return date.fromisoformat(value)
+    return value
+
+
+def open_business_date(conn: Connection) -> date | None:
+    """The one date postings may carry: the day after the last completed end of day.
+
+    None when no end of day has run yet (any date on or after disbursement is then allowed).
+    """
+    last = closed_through(conn)
+    return None if last is None else last + timedelta(days=1)
+
+
+def check_open_date(
+    conn: Connection,
+    loan_id: str,
+    business_date: date,
+    what: str,
+    loan: RowMapping | None = None,
+) -> date | None:
+    """Check ``what`` against the open business date (see :func:`date_rule`); returns the last
+    closed date, None when no end of day has run. Pass the locked ``loan`` row to save a query."""
+    last = closed_through(conn, loan)
+    date_rule(loan_id, business_date, what, last)
+    return last
+
+
+def date_rule(loan_id: str, business_date: date, what: str, last: date | None) -> None:
+    """Refuse ``what`` dated on a closed day or after the open one: end of day has already
+    charged the closed days, and a later date would book income before it is earned."""
+    if last is None:
+        return
+    opened = last + timedelta(days=1)
+    if business_date <= last:
+        raise BusinessDateError(
+            f"loan {loan_id}: business date {business_date} of the {what} is closed: end of day "
+            f"has run through {last}; the books are open for {opened} only"
+        )
+    if business_date > opened:
+        raise BusinessDateError(
+            f"loan {loan_id}: business date {business_date} of the {what} is not open yet: end "
+            f"of day has run through {last}; the books are open for {opened}: run end of day up "
+            f"to {business_date - timedelta(days=1)} first"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Posting:
     """One ``loan_transactions`` row and its journal lines, ready to write."""
@@ -193,9 +267,11 @@ class DriverValues:
         return value.isoformat(sep=" ", timespec="microseconds") if self.sqlite else value
 
     def executemany(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
-        if rows:
-            statement = sql if self.conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
-            self.conn.exec_driver_sql(statement, list(rows))
+        """Run ``sql`` once per row on the DB-API cursor of this connection's transaction."""
+        if not rows:
+            return
+        statement = sql if self.conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+        self.conn.exec_driver_sql(statement, list(rows))
 
 
 _INSERT_TRANSACTIONS = (

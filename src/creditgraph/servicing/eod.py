@@ -1,13 +1,16 @@
-"""The end-of-day job: accrual, overdue detection, DPD, buckets, penalty, NPA, write-off, labels.
+"""The end-of-day job: borrower credit, accrual, overdue detection, DPD, buckets, penalty, NPA,
+write-off, labels.
 
 Set-based so a million loans fit in minutes: each business date is processed in chunks of loans,
 one write transaction per chunk (so repayments are never held up for the whole run). A chunk
-reads its loans and their open instalments in two queries under the write lock, works out the day
-for all of them at once with numpy (``delinquency.assess_day``), and writes back with
-``executemany``: instalment accruals, journal postings, loan status, lifecycle events. Each loan
-carries ``accrued_through``, so a chunk that committed is never processed again, and ``eod_runs``
-marks a date complete: a second run for the same date changes nothing. Dates skipped since the
-last run are processed one by one, in order.
+first settles what falls due from the borrower credit of the few loans that hold any (one
+repayment-style posting each), then reads its loans and their open instalments in two queries
+under the write lock, works out the day for all of them at once with numpy
+(``delinquency.assess_day``), and writes back with ``executemany``: instalment accruals, journal
+postings, loan status, lifecycle events, and the default labels of loans that reached the default
+DPD. Each loan carries ``accrued_through``, so a chunk that committed is never processed again,
+and ``eod_runs`` marks a date complete: a second run for the same date changes nothing. Dates
+skipped since the last run are processed one by one, in order.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from creditgraph.servicing.accounts import Account, Line, credit, debit
+from creditgraph.servicing.allocation import AllocationRule
 from creditgraph.servicing.book import (
     EVENTS,
     INSTALMENTS,
@@ -50,9 +54,11 @@ from creditgraph.servicing.book import (
     DriverValues,
     Posting,
     TransactionKind,
+    lock_loan,
     new_id,
     now,
     post_lines,
+    unsettled_due,
     update_loan,
     write_postings,
     write_transaction,
@@ -71,6 +77,7 @@ from creditgraph.servicing.delinquency import (
     segment_sum,
 )
 from creditgraph.servicing.lifecycle import SERVICED, LoanEvent, LoanState, transition
+from creditgraph.servicing.posting import Settlement, apply_deltas, position, settle
 from creditgraph.store.models import EodRun, IngestBatch, LoanOutcome, Person, table_of
 
 ACTOR = "eod"
@@ -88,7 +95,6 @@ RECEIVABLES = (
     Account.FEE_RECEIVABLE,
 )
 SERVICED_STATES = tuple(sorted(state.value for state in SERVICED))
-DELINQUENT_STATES = (LoanState.OVERDUE.value, LoanState.WRITTEN_OFF.value)
 
 Progress = Callable[[str, int, int | None], None]
 
@@ -103,8 +109,13 @@ class DayResult:
 
     business_date: date
     loans: int = 0
+    credit_applied_fen: int = 0
+    """Borrower credit used to settle what fell due (repayment postings by the end of day)."""
+    credit_loans: int = 0
     accrued_fen: int = 0
     penalty_fen: int = 0
+    penalty_memo_fen: int = 0
+    """Penalty of NPA loans: owed by the borrower, kept on the rows, not booked (income when paid)."""
     fell_overdue: int = 0
     cured: int = 0
     became_npa: int = 0
@@ -117,8 +128,11 @@ class DayResult:
     def add(self, other: DayResult) -> None:
         for name in (
             "loans",
+            "credit_applied_fen",
+            "credit_loans",
             "accrued_fen",
             "penalty_fen",
+            "penalty_memo_fen",
             "fell_overdue",
             "cured",
             "became_npa",
@@ -263,13 +277,12 @@ def _run_day(
     for start in range(0, len(ids), chunk_loans):
         chunk = ids[start : start + chunk_loans]
         with write_transaction(engine) as conn:
-            total.add(_process_chunk(conn, day, chunk[0], chunk[-1], config))
+            total.add(_process_chunk(conn, day, chunk[0], chunk[-1], config, rules, zone))
         if progress is not None:
             progress(label, start + len(chunk), len(ids))
     with write_transaction(engine) as conn:
-        defaults, goods = _write_labels(conn, day, rules, zone)
-        total.defaults_labelled += defaults
-        total.goods_labelled += goods
+        total.goods_labelled += _write_good_labels(conn, day, rules, zone)
+        _finish_label_batch(conn, day)
         conn.execute(
             update(RUNS)
             .where(RUNS.c.business_date == day)
@@ -305,6 +318,126 @@ def _pending_loan_ids(engine: Engine, day: date) -> list[str]:
     with engine.connect() as conn:
         rows = conn.execute(select(LOANS.c.id).where(_pending_filter(day)).order_by(LOANS.c.id))
         return [row[0] for row in rows]
+
+
+# --- borrower credit ----------------------------------------------------------------------------
+
+
+def _credit_holders(conn: Connection, day: date, first: str, last: str) -> list[str]:
+    """Loans of the chunk holding borrower credit: the few that can pay dues without cash."""
+    statement = (
+        select(LOANS.c.id)
+        .where(
+            LOANS.c.id >= first,
+            LOANS.c.id <= last,
+            LOANS.c.credit_fen > 0,
+            _pending_filter(day, by_state_index=False),
+        )
+        .order_by(LOANS.c.id)
+    )
+    return [row[0] for row in conn.execute(statement)]
+
+
+def _apply_credit(conn: Connection, day: date, first: str, last: str) -> tuple[int, int]:
+    """Settle what is due on ``day`` from borrower credit, before DPD is worked out.
+
+    The lender holding the borrower's money must not report them late or charge them penalty:
+    the credit pays the dues like a repayment would. Returns (loans, fen used).
+    """
+    loans = used = 0
+    for loan_id in _credit_holders(conn, day, first, last):
+        fen = _pay_from_credit(conn, loan_id, day)
+        loans += fen > 0
+        used += fen
+    return loans, used
+
+
+def _pay_from_credit(conn: Connection, loan_id: str, day: date) -> int:
+    """One loan's due instalments paid from its credit: a ``repayment`` posting (Dr
+    borrower_credit, Cr the receivables in the loan's allocation order), reversible like any
+    repayment. When that settles the last instalment the loan closes and, as on every closing
+    posting, credit still left is refunded. Returns the fen used."""
+    loan = lock_loan(conn, loan_id)
+    if loan is None or loan["credit_fen"] <= 0:
+        return 0
+    due = unsettled_due(conn, loan_id, day)
+    if not due:
+        return 0
+    out = Settlement()
+    before = int(loan["credit_fen"])
+    left = settle(due, before, AllocationRule.decode(loan["allocation_order"]), out)
+    if left == before:
+        return 0
+    out.lines.dr(Account.BORROWER_CREDIT, before - left)
+    apply_deltas(conn, out.deltas.values())
+    state = LoanState(loan["state"])
+    settled_all, _ = position(due, out.deltas, (), (), day)
+    closes = settled_all and loan["maturity"] is not None and loan["maturity"] <= day
+    target = transition(state, LoanEvent.REPAY_IN_FULL, loan_id) if closes else state
+    detail = _credit_detail(loan, out, left, target)
+    refund_id = new_id("TX") if closes and left else None
+    if refund_id is not None:
+        detail.update(refund_fen=left, refund_transaction=refund_id)
+    tx_id = post_lines(
+        conn,
+        loan_id,
+        TransactionKind.REPAYMENT,
+        day,
+        out.lines.lines(),
+        ACTOR,
+        detail,
+        amount_fen=before - left,
+    )
+    values: dict[str, Any] = {"credit_fen": left}
+    if closes:
+        values.update(state=target.value, closed_on=day, credit_fen=0)
+        event = _event(loan_id, state.value, target.value, LoanEvent.REPAY_IN_FULL.value, tx_id)
+        _insert_events(conn, [event])
+    if refund_id is not None:
+        _refund(conn, loan_id, left, day, tx_id, refund_id)
+    update_loan(conn, loan_id, values)
+    return before - left
+
+
+def _refund(conn: Connection, loan_id: str, fen: int, day: date, of: str, tx_id: str) -> None:
+    """Pay back credit left on a loan that closed (a closed loan carries no balance)."""
+    post_lines(
+        conn,
+        loan_id,
+        TransactionKind.REFUND,
+        day,
+        [debit(Account.BORROWER_CREDIT, fen), credit(Account.CASH_CLEARING, fen)],
+        ACTOR,
+        {"refund_of": of, "reason": "loan closed with borrower credit"},
+        transaction_id=tx_id,
+    )
+
+
+def _credit_detail(
+    loan: Any, out: Settlement, credit_after: int, target: LoanState
+) -> dict[str, Any]:
+    """The detail a repayment carries, so the posting service can show and reverse it."""
+    since = loan["overdue_since"]
+    return {
+        "actor": ACTOR,
+        "source": "borrower_credit",
+        "state_before": loan["state"],
+        "state_after": target.value,
+        "restore": {
+            "dpd": loan["dpd"],
+            "bucket": loan["bucket"],
+            "overdue_since": since.isoformat() if since else None,
+            "closed_on": None,
+            "maturity": loan["maturity"].isoformat() if loan["maturity"] else None,
+            "schedule_version": loan["schedule_version"],
+            "npa": bool(loan["npa"]),
+        },
+        "paid": out.paid,
+        "credit_before_fen": int(loan["credit_fen"]),
+        "credit_after_fen": credit_after,
+        "deltas": list(out.deltas.values()),
+        "version_after": loan["version"] + 1,
+    }
 
 
 # --- one chunk of loans on one day --------------------------------------------------------------
@@ -408,9 +541,18 @@ def _ints(values: Sequence[Any]) -> IntArray:
 
 
 def _process_chunk(
-    conn: Connection, day: date, first: str, last: str, config: ServicingConfig
+    conn: Connection,
+    day: date,
+    first: str,
+    last: str,
+    config: ServicingConfig,
+    rules: DelinquencyRules,
+    zone: ZoneInfo,
 ) -> DayResult:
+    """One chunk's day in its own transaction: credit, then DPD, accrual, penalty, states,
+    write-offs and default labels, all from what this transaction read and computed."""
     result = DayResult(day)
+    result.credit_loans, result.credit_applied_fen = _apply_credit(conn, day, first, last)
     loans = _read_loans(conn, day, first, last)
     n = len(loans.ids)
     if n == 0:
@@ -428,7 +570,9 @@ def _process_chunk(
     accruing_row = ~npa[rows.loan]
 
     accrual = np.where(accruing_row, assessed.accrual, 0)
-    penalty = _penalties(loans, rows, assessed.overdue_principal, accruing_row)
+    contractual = _penalties(loans, rows, assessed.overdue_principal)
+    penalty = np.where(accruing_row, contractual, 0)
+    memo = contractual - penalty  # NPA: owed, kept on the rows, not booked
     accrual_by_loan = segment_sum(accrual, rows.loan, n)
     penalty_by_loan = segment_sum(penalty, rows.loan, n)
 
@@ -456,7 +600,7 @@ def _process_chunk(
         row_ids,
         penalty,
     )
-    _update_instalments(conn, row_ids, accrual, penalty)
+    _update_instalments(conn, row_ids, accrual, penalty, memo)
 
     overdue_since = np.where(assessed.oldest_overdue >= 0, assessed.oldest_overdue + 1, -1)
     states = np.asarray(loans.state)
@@ -487,6 +631,7 @@ def _process_chunk(
     _insert_events(conn, events)
     for k in np.flatnonzero(write_off):
         result.written_off_fen += _write_off(conn, loans.ids[k], new_state[k], day)
+    result.defaults_labelled = _write_default_labels(conn, day, loans, dpd, rules, zone)
     conn.execute(
         update(LOANS)
         .where(LOANS.c.id.in_(loans.ids))
@@ -496,6 +641,7 @@ def _process_chunk(
     result.loans = n
     result.accrued_fen = int(accrual_by_loan.sum())
     result.penalty_fen = int(penalty_by_loan.sum())
+    result.penalty_memo_fen = int(memo.sum())
     result.fell_overdue = int(fell.sum())
     result.cured = int(cured.sum())
     result.became_npa = int((npa & ~loans.npa).sum())
@@ -503,12 +649,13 @@ def _process_chunk(
     return result
 
 
-def _penalties(
-    loans: _Chunk, rows: InstalmentArrays, overdue_principal: IntArray, accruing: np.ndarray
-) -> IntArray:
-    """Penalty per row: a day of the loan's penalty rate on the row's overdue principal."""
+def _penalties(loans: _Chunk, rows: InstalmentArrays, overdue_principal: IntArray) -> IntArray:
+    """Contractual penalty per row: a day of the loan's penalty rate on its overdue principal.
+
+    Owed whether or not the loan is NPA; NPA only decides whether it is booked.
+    """
     penalty = np.zeros(rows.size, dtype=np.int64)
-    due = np.flatnonzero((overdue_principal > 0) & accruing)
+    due = np.flatnonzero(overdue_principal > 0)
     if due.size == 0:
         return penalty
     owners = rows.loan[due]
@@ -582,17 +729,32 @@ def posting_id(stem: str, loan_id: str) -> str:
 
 
 def _update_instalments(
-    conn: Connection, row_ids: IntArray, accrual: IntArray, penalty: IntArray
+    conn: Connection, row_ids: IntArray, accrual: IntArray, penalty: IntArray, memo: IntArray
 ) -> None:
-    touched = np.flatnonzero((accrual > 0) | (penalty > 0))
+    """Raise the rows' accrued interest and penalty; memo penalty counts in both penalty columns
+    (owed by the borrower) but has no journal line (``penalty_memo_fen`` says how much)."""
+    booked = np.flatnonzero((accrual > 0) | (penalty > 0))
     DriverValues(conn).executemany(
         "UPDATE loan_instalments SET interest_accrued_fen = interest_accrued_fen + ?, "
         "penalty_accrued_fen = penalty_accrued_fen + ? WHERE id = ?",
         list(
             zip(
-                accrual[touched].tolist(),
-                penalty[touched].tolist(),
-                row_ids[touched].tolist(),
+                accrual[booked].tolist(),
+                penalty[booked].tolist(),
+                row_ids[booked].tolist(),
+                strict=True,
+            )
+        ),
+    )
+    off_balance = np.flatnonzero(memo > 0)
+    DriverValues(conn).executemany(
+        "UPDATE loan_instalments SET penalty_accrued_fen = penalty_accrued_fen + ?, "
+        "penalty_memo_fen = penalty_memo_fen + ? WHERE id = ?",
+        list(
+            zip(
+                memo[off_balance].tolist(),
+                memo[off_balance].tolist(),
+                row_ids[off_balance].tolist(),
                 strict=True,
             )
         ),
@@ -706,74 +868,107 @@ def _term_months(periods: int, frequency: str) -> int:
     return max(1, -(-periods * 12 // per_year))
 
 
-def _write_labels(
-    conn: Connection, day: date, rules: DelinquencyRules, zone: ZoneInfo
-) -> tuple[int, int]:
-    """Outcome labels that became known on ``day``: defaults and loans past their window.
+LABEL_COLUMNS = (
+    LOANS.c.id,
+    LOANS.c.person_id,
+    LOANS.c.disbursed_on,
+    LOANS.c.principal_fen,
+    LOANS.c.periods,
+    LOANS.c.frequency,
+)
 
-    A loan is a default when it reaches ``rules.default_dpd`` days past due within
-    ``rules.outcome_months`` of disbursement (labelled that day); otherwise it is good, known
-    when the window ends or when the loan is repaid in full, whichever is first.
-    """
-    labelled = ~exists().where(OUTCOMES.c.loan_id == LOANS.c.id)
-    person_known = exists().where(PERSONS.c.person_id == LOANS.c.person_id)
-    window_starts = _window_starts(day, rules.outcome_months)
-    columns = (
-        LOANS.c.id,
-        LOANS.c.person_id,
-        LOANS.c.disbursed_on,
-        LOANS.c.principal_fen,
-        LOANS.c.periods,
-        LOANS.c.frequency,
-        LOANS.c.dpd,
-        LOANS.c.state,
-        LOANS.c.closed_on,
+
+def _unlabelled() -> ColumnElement[bool]:
+    """Loans with no outcome yet whose person is still stored (an erased person gets none)."""
+    return and_(
+        ~exists().where(OUTCOMES.c.loan_id == LOANS.c.id),
+        exists().where(PERSONS.c.person_id == LOANS.c.person_id),
     )
+
+
+def _write_default_labels(
+    conn: Connection,
+    day: date,
+    loans: _Chunk,
+    dpd: IntArray,
+    rules: DelinquencyRules,
+    zone: ZoneInfo,
+) -> int:
+    """Default labels for the chunk's loans that have reached ``rules.default_dpd`` within
+    ``rules.outcome_months`` of disbursement, decided from the DPD this transaction computed.
+
+    Written in the chunk's own transaction: a repayment committed after it cannot cure the loan
+    out of its label, as it could if labels were read back from the loans later.
+    """
+    past = np.flatnonzero(dpd >= rules.default_dpd).tolist()
+    if not past:
+        return 0
+    crossed = {loans.ids[k]: day - timedelta(days=int(dpd[k]) - rules.default_dpd) for k in past}
+    found = conn.execute(
+        select(*LABEL_COLUMNS).where(LOANS.c.id.in_(list(crossed)), _unlabelled())
+    ).all()
+    observed = _instant(day + timedelta(days=1), zone)
+    rows = [
+        _label_row(row, True, observed, zone)
+        for row in found
+        if crossed[row.id] <= add_months(row.disbursed_on, rules.outcome_months)
+    ]
+    _insert_labels(conn, day, rows)
+    return len(rows)
+
+
+def _write_good_labels(conn: Connection, day: date, rules: DelinquencyRules, zone: ZoneInfo) -> int:
+    """Good labels that became known on ``day``: loans repaid in full, or whose outcome window
+    ended, without a default (defaults were labelled by the chunks, so any loan still without a
+    label did not reach the default DPD within its window)."""
     candidates = conn.execute(
-        select(*columns).where(
-            labelled,
-            person_known,
+        select(*LABEL_COLUMNS, LOANS.c.state, LOANS.c.closed_on).where(
+            _unlabelled(),
             LOANS.c.disbursed_on.is_not(None),
             or_(
-                and_(LOANS.c.state.in_(DELINQUENT_STATES), LOANS.c.dpd >= rules.default_dpd),
                 LOANS.c.state == LoanState.CLOSED.value,
-                LOANS.c.disbursed_on.in_(window_starts),
+                LOANS.c.disbursed_on.in_(_window_starts(day, rules.outcome_months)),
             ),
         )
     ).all()
-    end_of_day = _instant(day + timedelta(days=1), zone)
     rows: list[dict[str, Any]] = []
-    defaults = goods = 0
-    for loan_id, person, disbursed, amount, periods, frequency, dpd, state, closed in candidates:
-        window_end = add_months(disbursed, rules.outcome_months)
-        reached = day - timedelta(days=int(dpd) - rules.default_dpd)
-        if state in DELINQUENT_STATES and dpd >= rules.default_dpd and reached <= window_end:
-            defaulted, observed = True, end_of_day
-        elif state == LoanState.CLOSED.value and closed is not None and closed <= day:
-            defaulted, observed = False, _instant(min(closed, window_end) + timedelta(days=1), zone)
+    for row in candidates:
+        window_end = add_months(row.disbursed_on, rules.outcome_months)
+        if (
+            row.state == LoanState.CLOSED.value
+            and row.closed_on is not None
+            and row.closed_on <= day
+        ):
+            observed = _instant(min(row.closed_on, window_end) + timedelta(days=1), zone)
         elif window_end == day:
-            defaulted, observed = False, end_of_day
+            observed = _instant(day + timedelta(days=1), zone)
         else:
             continue
-        defaults += defaulted
-        goods += not defaulted
-        values = {
-            "loan_id": loan_id,
-            "person_id": person,
-            "applied_at": _instant(disbursed, zone),
-            "amount_fen": int(amount),
-            "term_months": _term_months(int(periods), frequency),
-            "defaulted": defaulted,
-            "observed_at": observed,
-        }
-        rows.append(values)
+        rows.append(_label_row(row, False, observed, zone))
+    _insert_labels(conn, day, rows)
+    return len(rows)
+
+
+def _label_row(loan: Any, defaulted: bool, observed: datetime, zone: ZoneInfo) -> dict[str, Any]:
+    """One ``loan_outcomes`` row (without its batch) as scoring reads it."""
+    return {
+        "loan_id": loan.id,
+        "person_id": loan.person_id,
+        "applied_at": _instant(loan.disbursed_on, zone),
+        "amount_fen": int(loan.principal_fen),
+        "term_months": _term_months(int(loan.periods), loan.frequency),
+        "defaulted": defaulted,
+        "observed_at": observed,
+    }
+
+
+def _insert_labels(conn: Connection, day: date, rows: list[dict[str, Any]]) -> None:
     if rows:
-        batch_id = _label_batch(conn, day, rows)
+        batch_id = _label_batch(conn, day)
         conn.execute(
             insert(OUTCOMES),
             [{**row, "row_hash": _row_hash(row), "batch_id": batch_id} for row in rows],
         )
-    return defaults, goods
 
 
 def _window_starts(day: date, months: int) -> list[date]:
@@ -788,11 +983,15 @@ def _row_hash(row: dict[str, Any]) -> str:
     return hashlib.md5(canonical.encode(), usedforsecurity=False).hexdigest()
 
 
-def _label_batch(conn: Connection, day: date, rows: list[dict[str, Any]]) -> str:
-    """The batch row the day's labels hang from (outcomes name the batch that brought them)."""
-    batch_id = f"eod-{day.isoformat()}"
+def _batch_id(day: date) -> str:
+    return f"eod-{day.isoformat()}"
+
+
+def _label_batch(conn: Connection, day: date) -> str:
+    """The batch row the day's labels hang from (outcomes name the batch that brought them);
+    created by the first chunk that labels a loan, summed up by ``_finish_label_batch``."""
+    batch_id = _batch_id(day)
     found = conn.execute(select(BATCHES.c.id).where(BATCHES.c.id == batch_id)).first()
-    count = {"loan_outcomes": {"accepted": len(rows)}}
     if found is None:
         stamp = now()
         conn.execute(
@@ -803,11 +1002,29 @@ def _label_batch(conn: Connection, day: date, rows: list[dict[str, Any]]) -> str
                 started_at=stamp,
                 finished_at=stamp,
                 status="done",
-                content_sha256=hashlib.sha256(
-                    "\n".join(sorted(r["loan_id"] for r in rows)).encode()
-                ).hexdigest(),
+                content_sha256=hashlib.sha256(b"").hexdigest(),
                 contract_version="eod",
-                counts=count,
+                counts={"loan_outcomes": {"accepted": 0}},
             )
         )
     return batch_id
+
+
+def _finish_label_batch(conn: Connection, day: date) -> None:
+    """Count and hash the day's labels once every chunk has written its own."""
+    batch_id = _batch_id(day)
+    if conn.execute(select(BATCHES.c.id).where(BATCHES.c.id == batch_id)).first() is None:
+        return
+    loan_ids = sorted(
+        row[0]
+        for row in conn.execute(select(OUTCOMES.c.loan_id).where(OUTCOMES.c.batch_id == batch_id))
+    )
+    conn.execute(
+        update(BATCHES)
+        .where(BATCHES.c.id == batch_id)
+        .values(
+            finished_at=now(),
+            content_sha256=hashlib.sha256("\n".join(loan_ids).encode()).hexdigest(),
+            counts={"loan_outcomes": {"accepted": len(loan_ids)}},
+        )
+    )

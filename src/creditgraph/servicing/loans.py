@@ -9,11 +9,11 @@ stays a handful of round trips.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, RowMapping, delete, select, update
+from sqlalchemy import Engine, RowMapping, and_, bindparam, delete, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -26,6 +26,7 @@ from creditgraph.servicing.apr import schedule_all_in_rate
 from creditgraph.servicing.calendar import Frequency
 from creditgraph.servicing.config import ServicingConfig, load_servicing_config
 from creditgraph.servicing.daycount import DayCount
+from creditgraph.servicing.delinquency import bucket, daily_basis
 from creditgraph.servicing.errors import (
     IdempotencyConflictError,
     LoanError,
@@ -51,6 +52,8 @@ from creditgraph.servicing.posting import (
     Row,
     Settlement,
     apply_deltas,
+    arrears_status,
+    catch_up_penalty,
     check_date,
     check_key,
     owed,
@@ -74,6 +77,43 @@ from creditgraph.store.models import DecisionRecord, ReviewRequest, table_of
 DECISIONS = table_of(DecisionRecord)
 REVIEWS = table_of(ReviewRequest)
 LOANS, INSTALMENTS, TRANSACTIONS = book.LOANS, book.INSTALMENTS, book.TRANSACTIONS
+REVERSIBLE_STATES = frozenset({LoanState.ACTIVE, LoanState.OVERDUE, LoanState.CLOSED})
+"""States in which a payment can be reversed (a closed loan is reopened by it)."""
+
+# The latest repayment or prepayment of a loan posted after a given one and not reversed.
+_LATER_PAYMENT = (
+    select(TRANSACTIONS.c.id)
+    .where(
+        TRANSACTIONS.c.loan_id == bindparam("loan_id"),
+        TRANSACTIONS.c.kind.in_(sorted(REVERSIBLE)),
+        TRANSACTIONS.c.reversed_by.is_(None),
+        TRANSACTIONS.c.id != bindparam("tx_id"),
+        or_(
+            TRANSACTIONS.c.created_at > bindparam("created_at"),
+            and_(
+                TRANSACTIONS.c.created_at == bindparam("created_at"),
+                TRANSACTIONS.c.id > bindparam("tx_id"),
+            ),
+        ),
+    )
+    .order_by(TRANSACTIONS.c.created_at.desc(), TRANSACTIONS.c.id.desc())
+    .limit(1)
+)
+# The first completed end of day started after a given instant.
+_FIRST_RUN_SINCE = (
+    select(book.EOD_RUNS.c.business_date)
+    .where(book.EOD_RUNS.c.status == "completed", book.EOD_RUNS.c.started_at >= bindparam("at"))
+    .order_by(book.EOD_RUNS.c.business_date)
+    .limit(1)
+)
+_ADD_PENALTY = (
+    update(INSTALMENTS)
+    .where(INSTALMENTS.c.id == bindparam("row_id"))
+    .values(
+        penalty_accrued_fen=INSTALMENTS.c.penalty_accrued_fen + bindparam("d_accrued"),
+        penalty_memo_fen=INSTALMENTS.c.penalty_memo_fen + bindparam("d_memo"),
+    )
+)
 
 
 class LoanService:
@@ -321,6 +361,7 @@ class LoanService:
 
         def post(conn: Connection, loan: RowMapping, key: str, digest: str) -> PostingResult:
             target = transition(loan["state"], LoanEvent.DISBURSE, loan_id)
+            book.check_open_date(conn, loan_id, business_date, "disbursement", loan)
             request = ScheduleRequest(
                 principal=from_fen(loan["principal_fen"]),
                 annual_rate=Decimal(loan["nominal_rate"]),
@@ -351,6 +392,7 @@ class LoanService:
                         "interest_accrued_fen": 0,
                         "penalty_accrued_fen": 0,
                         "penalty_paid_fen": 0,
+                        "penalty_memo_fen": 0,
                         "superseded": False,
                         "schedule_version": 0,
                     }
@@ -417,6 +459,7 @@ class LoanService:
         def post(conn: Connection, loan: RowMapping, key: str, digest: str) -> PostingResult:
             state = require_serviced(loan["state"], loan_id, "take a repayment")
             self._not_before_disbursement(loan, business_date)
+            closed = book.check_open_date(conn, loan_id, business_date, "repayment", loan)
             due = book.unsettled_due(conn, loan_id, business_date)
             credit_before = loan["credit_fen"]
             out = Settlement()
@@ -441,7 +484,7 @@ class LoanService:
                 amount_fen,
                 left,
                 actor,
-                extra={},
+                extra={"open_date": _open_date(closed, business_date)},
                 more_to_come=loan["maturity"] is None or loan["maturity"] > business_date,
             )
 
@@ -482,7 +525,9 @@ class LoanService:
         more_to_come: bool = False,
     ) -> PostingResult:
         """Apply the deltas, settle the state (closed, cured), write. ``rows`` must include every
-        unsettled current row, or ``more_to_come`` says that rows not given fall due later."""
+        unsettled current row, or ``more_to_come`` says that rows not given fall due later.
+        A posting that closes the loan refunds the credit left in the same transaction, so a
+        closed loan carries no balance."""
         apply_deltas(conn, out.deltas.values())
         settled_all, arrears = position(
             rows, out.deltas, extra.get("superseded", ()), new_rows, business_date
@@ -492,10 +537,13 @@ class LoanService:
         values: dict[str, Any] = {"credit_fen": credit_after}
         event: tuple[LoanState, LoanState, LoanEvent] | None = None
         target = state
+        refund_fen, refund_id = 0, None
         if closes:
             target = transition(state, LoanEvent.REPAY_IN_FULL, loan["id"])
-            values.update(state=target.value, closed_on=business_date)
+            values.update(state=target.value, closed_on=business_date, credit_fen=0)
             event = (state, target, LoanEvent.REPAY_IN_FULL)
+            if credit_after > 0:
+                refund_fen, refund_id = credit_after, book.new_id("TX")
         elif state is LoanState.OVERDUE and not arrears:
             target = transition(state, LoanEvent.CURE, loan["id"])
             values.update(state=target.value, dpd=0, bucket="M0", overdue_since=None)
@@ -513,6 +561,7 @@ class LoanService:
                 "closed_on": None,
                 "maturity": loan["maturity"].isoformat() if loan["maturity"] else None,
                 "schedule_version": loan["schedule_version"],
+                "npa": bool(loan["npa"]),
             },
             "paid": out.paid,
             "credit_before_fen": loan["credit_fen"],
@@ -520,9 +569,11 @@ class LoanService:
             "deltas": list(out.deltas.values()),
             **extra,
         }
+        if refund_id is not None:
+            detail.update(refund_fen=refund_fen, refund_transaction=refund_id)
         values.update(extra.pop("loan_values", {}))
         detail.pop("loan_values", None)
-        return self._write(
+        result = self._write(
             conn,
             loan,
             kind,
@@ -534,6 +585,31 @@ class LoanService:
             amount_fen,
             values,
             event=event,
+        )
+        if refund_id is not None:
+            self._refund(conn, loan["id"], refund_id, refund_fen, business_date, actor, result)
+        return result
+
+    @staticmethod
+    def _refund(
+        conn: Connection,
+        loan_id: str,
+        refund_id: str,
+        fen: int,
+        on: date,
+        actor: str,
+        closing: PostingResult,
+    ) -> None:
+        """Pay the borrower's remaining credit back (Dr borrower_credit, Cr cash_clearing)."""
+        book.post_lines(
+            conn,
+            loan_id,
+            K.REFUND,
+            on,
+            [Line(Account.BORROWER_CREDIT, debit_fen=fen), Line(Account.CASH_CLEARING, 0, fen)],
+            actor,
+            {"refund_of": closing.transaction_id, "reason": "loan closed with borrower credit"},
+            transaction_id=refund_id,
         )
 
     def prepay(
@@ -592,6 +668,7 @@ class LoanService:
         loan_id = loan["id"]
         state = require_serviced(loan["state"], loan_id, "take a prepayment")
         self._not_before_disbursement(loan, on)
+        closed = book.check_open_date(conn, loan_id, on, "prepayment", loan)
         rows = book.current_instalments(conn, loan_id)
         due = [r for r in rows if r["due_date"] <= on]
         future = [r for r in rows if r["due_date"] > on]
@@ -675,6 +752,7 @@ class LoanService:
                     "interest_accrued_fen": carry if k == 0 else 0,
                     "penalty_accrued_fen": 0,
                     "penalty_paid_fen": 0,
+                    "penalty_memo_fen": 0,
                     "superseded": False,
                     "schedule_version": version,
                 }
@@ -726,6 +804,7 @@ class LoanService:
             "created": created,
             "loan_values": loan_values,
             "total_fen": total,
+            "open_date": _open_date(closed, on),
         }
         return self._finish_payment(
             conn,
@@ -788,91 +867,75 @@ class LoanService:
     ) -> PostingResult:
         loan_id = loan["id"]
         tx = conn.execute(select(TRANSACTIONS).where(TRANSACTIONS.c.id == tx_id)).mappings().one()
-        if tx["kind"] not in REVERSIBLE:
-            raise LoanInputError(
-                f"transaction {tx_id} is a {tx['kind']}; only repayments and prepayments can "
-                "be reversed"
-            )
-        if tx["reversed_by"] is not None:
-            raise LoanInputError(f"transaction {tx_id} was already reversed by {tx['reversed_by']}")
+        state = self._check_reversible(conn, loan, tx)
         detail = tx["detail"]
-        if tx["kind"] == K.PREPAYMENT.value and loan["version"] != detail["version_after"]:
-            raise LoanInputError(
-                f"transaction {tx_id}: loan {loan_id} has changed since this prepayment; "
-                "reverse the later postings first"
-            )
-        on = business_date or tx["business_date"]
-        credit_after = loan["credit_fen"] - (
-            detail["credit_after_fen"] - detail["credit_before_fen"]
+        last = book.closed_through(conn, loan)
+        on = self._reversal_date(loan_id, tx, business_date, last)
+        refund = int(detail.get("refund_fen", 0))
+        credit_after = (
+            loan["credit_fen"] + refund - (detail["credit_after_fen"] - detail["credit_before_fen"])
         )
         if credit_after < 0:
             raise LoanInputError(
                 f"transaction {tx_id}: loan {loan_id}'s credit from it has been used by a later "
                 "posting; reverse that first"
             )
-        rows = {r["id"]: r for r in book.current_instalments(conn, loan_id)}
         deltas = detail["deltas"]
-        if tx["kind"] == K.PREPAYMENT.value:
-            conn.execute(delete(INSTALMENTS).where(INSTALMENTS.c.id.in_(detail["created"] or [-1])))
-            conn.execute(SUPERSEDE, [{"row_id": i, "flag": False} for i in detail["superseded"]])
-            rows = {r["id"]: r for r in book.current_instalments(conn, loan_id)}
-        for d in deltas:
-            row = rows.get(d[0])
-            if row is None or not reversible(row, d):
-                raise LoanInputError(
-                    f"transaction {tx_id}: instalment {row['number'] if row else d[0]} of loan "
-                    f"{loan_id} has been paid or changed by a later posting; reverse that first"
-                )
+        rows = self._undo_rows(conn, loan_id, tx, deltas)
         apply_deltas(conn, deltas, sign=-1)
-        state = LoanState(loan["state"])
         target = state
         values: dict[str, Any] = {"credit_fen": credit_after}
         events: list[tuple[LoanState, LoanState, LoanEvent]] = []
-        restore = detail["restore"]
-        before = LoanState(detail["state_before"])
         undone = {d[0]: [d[0], *(-x for x in d[1:])] for d in deltas}
         settled_after, _ = position(list(rows.values()), undone, (), (), on)
         if state is LoanState.CLOSED and not settled_after:
             target = transition(state, LoanEvent.REOPEN, loan_id)
             events.append((state, target, LoanEvent.REOPEN))
             values.update(closed_on=None)
-        cured = detail["state_after"] != LoanState.OVERDUE.value
-        if before is LoanState.OVERDUE and cured and target is LoanState.ACTIVE:
-            nxt = transition(target, LoanEvent.FALL_OVERDUE, loan_id)
-            events.append((target, nxt, LoanEvent.FALL_OVERDUE))
-            target = nxt
-            values.update(
-                dpd=restore["dpd"],
-                bucket=restore["bucket"],
-                overdue_since=date.fromisoformat(restore["overdue_since"])
-                if restore["overdue_since"]
-                else None,
+        catch_up_id = book.new_id("TX")
+        catch_up: dict[str, Any] = {}
+        if last is None:
+            target = self._restore_status(loan_id, detail, target, values, events)
+        else:
+            target, catch_up = self._status_after_eod(
+                conn, loan, tx, deltas, last, target, values, events
             )
         if tx["kind"] == K.PREPAYMENT.value:
+            restore = detail["restore"]
             values.update(
                 schedule_version=restore["schedule_version"],
                 maturity=date.fromisoformat(restore["maturity"]) if restore["maturity"] else None,
             )
         values["state"] = target.value
-        original = [
+        lines = [
             Line(Account(r["account"]), r["credit_fen"], r["debit_fen"])
             for r in book.transaction_lines(conn, tx_id)
         ]
+        if refund:
+            lines += [
+                Line(Account.CASH_CLEARING, debit_fen=refund),
+                Line(Account.BORROWER_CREDIT, credit_fen=refund),
+            ]
         new_detail: dict[str, Any] = {
             "actor": actor,
             "note": note,
             "state_before": state.value,
             "state_after": target.value,
             "reversal_of": tx_id,
+            "value_date": tx["business_date"].isoformat(),
             "credit_before_fen": loan["credit_fen"],
             "credit_after_fen": credit_after,
         }
+        if refund:
+            new_detail["refund_reversed"] = detail["refund_transaction"]
+        if catch_up:
+            new_detail["catch_up"] = {**catch_up, "transaction": catch_up_id}
         result = self._write(
             conn,
             loan,
             K.REVERSAL,
             on,
-            original,
+            lines,
             new_detail,
             key,
             digest,
@@ -880,11 +943,14 @@ class LoanService:
             values,
             reversal_of=tx_id,
         )
+        reversed_ids = [tx_id, *([detail["refund_transaction"]] if refund else [])]
         conn.execute(
             update(TRANSACTIONS)
-            .where(TRANSACTIONS.c.id == tx_id)
+            .where(TRANSACTIONS.c.id.in_(reversed_ids))
             .values(reversed_by=result.transaction_id)
         )
+        if catch_up:
+            self._post_catch_up(conn, loan_id, catch_up_id, on, actor, catch_up, result)
         for frm, to, ev in events:
             book.record_event(
                 conn,
@@ -897,6 +963,212 @@ class LoanService:
                 transaction_id=result.transaction_id,
             )
         return result
+
+    @staticmethod
+    def _check_reversible(conn: Connection, loan: RowMapping, tx: RowMapping) -> LoanState:
+        """The loan's state, if ``tx`` may be reversed now: a repayment or prepayment not yet
+        reversed, the latest one of the loan (later ones must be reversed first, so no row is
+        left paid out of allocation order), on a loan that still takes postings."""
+        loan_id, tx_id = loan["id"], tx["id"]
+        state = LoanState(loan["state"])
+        if state not in REVERSIBLE_STATES:
+            raise LoanStateError(
+                f"loan {loan_id} is {state.value}: cannot reverse transaction {tx_id} "
+                "(only active, overdue or closed loans take reversals)"
+            )
+        if tx["kind"] not in REVERSIBLE:
+            raise LoanInputError(
+                f"transaction {tx_id} is a {tx['kind']}; only repayments and prepayments can "
+                "be reversed"
+            )
+        if tx["reversed_by"] is not None:
+            raise LoanInputError(f"transaction {tx_id} was already reversed by {tx['reversed_by']}")
+        later = conn.execute(
+            _LATER_PAYMENT,
+            {"loan_id": loan_id, "tx_id": tx_id, "created_at": tx["created_at"]},
+        ).scalar()
+        if later is not None:
+            raise LoanInputError(
+                f"transaction {tx_id}: loan {loan_id} has a later payment {later} "
+                "that is not reversed; reversals go latest first: reverse it first"
+            )
+        if tx["kind"] == K.PREPAYMENT.value and loan["version"] != tx["detail"]["version_after"]:
+            raise LoanInputError(
+                f"transaction {tx_id}: loan {loan_id} has changed since this prepayment (end of "
+                "day has run on its new schedule); a prepayment can be reversed only on its own "
+                "business day"
+            )
+        return state
+
+    @staticmethod
+    def _reversal_date(
+        loan_id: str, tx: RowMapping, business_date: date | None, last: date | None
+    ) -> date:
+        """The reversal's business date: as given, else the open date (the original's date when
+        no end of day has run); never before the original's (value) date, always open."""
+        value_date: date = tx["business_date"]
+        if business_date is None:
+            on = value_date if last is None else last + timedelta(days=1)
+        else:
+            on = check_date(business_date, loan_id, "reversal date")
+        if on < value_date:
+            raise LoanInputError(
+                f"loan {loan_id}: reversal date {on} is before the value date {value_date} of "
+                f"transaction {tx['id']}"
+            )
+        book.date_rule(loan_id, on, "reversal", last)
+        return on
+
+    @staticmethod
+    def _undo_rows(
+        conn: Connection, loan_id: str, tx: RowMapping, deltas: Sequence[Sequence[int]]
+    ) -> dict[int, RowMapping]:
+        """The loan's current rows as the reversal finds them (a prepayment's new schedule
+        removed and the old one restored), checked so every delta can be taken back."""
+        detail = tx["detail"]
+        if tx["kind"] == K.PREPAYMENT.value:
+            conn.execute(delete(INSTALMENTS).where(INSTALMENTS.c.id.in_(detail["created"] or [-1])))
+            conn.execute(SUPERSEDE, [{"row_id": i, "flag": False} for i in detail["superseded"]])
+        rows = {r["id"]: r for r in book.current_instalments(conn, loan_id)}
+        for d in deltas:
+            row = rows.get(d[0])
+            if row is None or not reversible(row, d):
+                raise LoanInputError(
+                    f"transaction {tx['id']}: instalment {row['number'] if row else d[0]} of loan "
+                    f"{loan_id} has been paid or changed by a later posting; reverse that first"
+                )
+        return rows
+
+    @staticmethod
+    def _restore_status(
+        loan_id: str,
+        detail: dict[str, Any],
+        target: LoanState,
+        values: dict[str, Any],
+        events: list[tuple[LoanState, LoanState, LoanEvent]],
+    ) -> LoanState:
+        """No end of day has run: the status the payment replaced is still the right one."""
+        restore = detail["restore"]
+        cured = detail["state_after"] != LoanState.OVERDUE.value
+        before = LoanState(detail["state_before"])
+        if before is LoanState.OVERDUE and cured and target is LoanState.ACTIVE:
+            nxt = transition(target, LoanEvent.FALL_OVERDUE, loan_id)
+            events.append((target, nxt, LoanEvent.FALL_OVERDUE))
+            target = nxt
+            since = restore["overdue_since"]
+            values.update(
+                dpd=restore["dpd"],
+                bucket=restore["bucket"],
+                overdue_since=date.fromisoformat(since) if since else None,
+            )
+        return target
+
+    def _status_after_eod(
+        self,
+        conn: Connection,
+        loan: RowMapping,
+        tx: RowMapping,
+        deltas: Sequence[Sequence[int]],
+        last: date,
+        target: LoanState,
+        values: dict[str, Any],
+        events: list[tuple[LoanState, LoanState, LoanEvent]],
+    ) -> tuple[LoanState, dict[str, Any]]:
+        """End of day has run: recompute DPD, bucket, NPA and state as of ``last`` from the rows
+        (the status saved with the payment may be days stale), and work out the penalty end of
+        day skipped on the principal the reversal puts back since the payment."""
+        loan_id = loan["id"]
+        rows = book.current_instalments(conn, loan_id)
+        restore = tx["detail"]["restore"]
+        params = self.config.for_product(loan["product_code"])
+        first_day = self._first_eod_day_after(conn, tx)
+        catch = catch_up_penalty(
+            rows,
+            {d[0]: d[1] for d in deltas},
+            first_day,
+            last,
+            Decimal(loan["penalty_rate"]),
+            daily_basis(loan["day_count"]),
+            params.npa_dpd,
+            bool(restore.get("npa", loan["npa"])),
+        )
+        dpd, since = arrears_status(rows, last)
+        npa = dpd >= params.npa_dpd or (catch.npa and dpd > 0)
+        values.update(dpd=dpd, bucket=bucket(dpd).value, overdue_since=since, npa=npa)
+        event = None
+        if target is LoanState.ACTIVE and dpd > 0:
+            event = LoanEvent.FALL_OVERDUE
+        elif target is LoanState.OVERDUE and dpd == 0:
+            event = LoanEvent.CURE
+        if event is not None:
+            nxt = transition(target, event, loan_id)
+            events.append((target, nxt, event))
+            target = nxt
+        if not catch.booked and not catch.memo:
+            return target, {}
+        return target, {
+            "days": catch.days,
+            "from": first_day.isoformat(),
+            "through": last.isoformat(),
+            "booked": sorted(catch.booked.items()),
+            "memo": sorted(catch.memo.items()),
+        }
+
+    @staticmethod
+    def _first_eod_day_after(conn: Connection, tx: RowMapping) -> date:
+        """The first business date end of day ran after ``tx`` was posted: its own date under
+        the open-date rule; the first run ever when it was posted before any end of day (the
+        first run starts at the loans' disbursement, before the payment's date)."""
+        opened = tx["detail"].get("open_date", tx["business_date"].isoformat())
+        if opened is not None:
+            return date.fromisoformat(opened)
+        value_date: date = tx["business_date"]
+        first: date | None = conn.execute(_FIRST_RUN_SINCE, {"at": tx["created_at"]}).scalar()
+        return value_date if first is None else min(first, value_date)
+
+    @staticmethod
+    def _post_catch_up(
+        conn: Connection,
+        loan_id: str,
+        tx_id: str,
+        on: date,
+        actor: str,
+        catch_up: dict[str, Any],
+        reversal: PostingResult,
+    ) -> None:
+        """Charge the skipped penalty: rows' accrued penalty (and memo) up, booked part posted
+        Dr penalty_receivable, Cr penalty_income; the memo part has no journal line."""
+        booked, memo = dict(catch_up["booked"]), dict(catch_up["memo"])
+        conn.execute(
+            _ADD_PENALTY,
+            [
+                {
+                    "row_id": row_id,
+                    "d_accrued": booked.get(row_id, 0) + memo.get(row_id, 0),
+                    "d_memo": memo.get(row_id, 0),
+                }
+                for row_id in sorted(booked.keys() | memo.keys())
+            ],
+        )
+        total = sum(booked.values())
+        if total:
+            book.post_lines(
+                conn,
+                loan_id,
+                K.PENALTY,
+                on,
+                [
+                    Line(Account.PENALTY_RECEIVABLE, debit_fen=total),
+                    Line(Account.PENALTY_INCOME, credit_fen=total),
+                ],
+                actor,
+                {
+                    "instalments": [list(item) for item in catch_up["booked"]],
+                    "memo": [list(item) for item in catch_up["memo"]],
+                    "catch_up_for": reversal.transaction_id,
+                },
+                transaction_id=tx_id,
+            )
 
     # ---- reading ------------------------------------------------------------------------------
 
@@ -963,6 +1235,12 @@ class LoanService:
 
         result: dict[str, Any] = statement(self.engine, loan_id)
         return result
+
+
+def _open_date(closed_through: date | None, business_date: date) -> str | None:
+    """What a payment's detail keeps of the date rule: its date when end of day had run (the
+    first day end of day treats it as paid), None when none had (a first run may start earlier)."""
+    return None if closed_through is None else business_date.isoformat()
 
 
 def _iso(value: date | None) -> str | None:

@@ -2,7 +2,9 @@
 per-instalment deltas applied in one batched statement, journal lines accumulated.
 
 Deltas are stored with each transaction (``[instalment id, principal, interest, fee, penalty,
-interest accrued]``) so a reversal can take back exactly what the posting did.
+interest accrued, memo penalty paid]``) so a reversal can take back exactly what the posting
+did. Memo penalty (accrued off balance while the loan was NPA) is paid first and is income on
+receipt; only the rest of a penalty payment clears penalty_receivable.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 from sqlalchemy import RowMapping, bindparam, select, update
 from sqlalchemy.engine import Connection
 
@@ -23,6 +26,7 @@ from creditgraph.money import MoneyError, as_decimal, is_whole_fen, to_fen
 from creditgraph.servicing import book
 from creditgraph.servicing.accounts import Account, Line
 from creditgraph.servicing.allocation import AllocationRule, Component, Due, allocate
+from creditgraph.servicing.delinquency import daily_penalty_fen, days_past_due
 from creditgraph.servicing.errors import LoanInputError
 
 LOANS, INSTALMENTS, TRANSACTIONS = book.LOANS, book.INSTALMENTS, book.TRANSACTIONS
@@ -42,6 +46,7 @@ ROW_DELTA = (
         fee_paid_fen=INSTALMENTS.c.fee_paid_fen + bindparam("d_fee"),
         penalty_paid_fen=INSTALMENTS.c.penalty_paid_fen + bindparam("d_penalty"),
         interest_accrued_fen=INSTALMENTS.c.interest_accrued_fen + bindparam("d_accrued"),
+        penalty_memo_fen=INSTALMENTS.c.penalty_memo_fen - bindparam("d_memo"),
     )
 )
 SUPERSEDE = (
@@ -65,8 +70,10 @@ COMPONENT_ACCOUNT = {
     Component.INTEREST: Account.INTEREST_RECEIVABLE,
     Component.PRINCIPAL: Account.LOANS_RECEIVABLE,
 }
-# Position of each component's delta in a stored delta record [row_id, p, i, f, pen, accrued].
+# Position of each component's delta in a stored delta record
+# [row_id, p, i, f, pen, accrued, memo]; records written before memo penalty have six slots.
 SLOT = {Component.PRINCIPAL: 1, Component.INTEREST: 2, Component.FEE: 3, Component.PENALTY: 4}
+ACCRUED, MEMO = 5, 6
 
 
 @dataclass(frozen=True)
@@ -187,12 +194,13 @@ class Settlement:
     paid: dict[str, int] = field(default_factory=dict)
 
     def delta(self, row_id: int) -> list[int]:
-        return self.deltas.setdefault(row_id, [row_id, 0, 0, 0, 0, 0])
+        return self.deltas.setdefault(row_id, [row_id, 0, 0, 0, 0, 0, 0])
 
 
 def settle(rows: Sequence[RowMapping], funds: int, rule: AllocationRule, out: Settlement) -> int:
     """Allocate ``funds`` over ``rows`` (all due); returns what is left. Interest paid before it
-    has accrued is accrued first, so interest income is never short."""
+    has accrued is accrued first, so interest income is never short; memo penalty is income
+    when paid, since it was never booked as a receivable."""
     by_id = {row["id"]: row for row in rows}
     dues = [Due(row["id"], outstanding(row)) for row in rows]
     allocations, left = allocate(funds, dues, rule)
@@ -200,7 +208,13 @@ def settle(rows: Sequence[RowMapping], funds: int, rule: AllocationRule, out: Se
         d = out.delta(a.key)
         d[SLOT[a.component]] += a.fen
         out.paid[a.component.value] = out.paid.get(a.component.value, 0) + a.fen
-        out.lines.cr(COMPONENT_ACCOUNT[a.component], a.fen)
+        if a.component is Component.PENALTY:
+            memo = min(a.fen, by_id[a.key]["penalty_memo_fen"] - d[MEMO])
+            d[MEMO] += memo
+            out.lines.cr(Account.PENALTY_INCOME, memo)
+            out.lines.cr(Account.PENALTY_RECEIVABLE, a.fen - memo)
+        else:
+            out.lines.cr(COMPONENT_ACCOUNT[a.component], a.fen)
         if a.component is Component.INTEREST:
             row = by_id[a.key]
             accrue = max(0, row["interest_paid_fen"] + d[2] - row["interest_accrued_fen"] - d[5])
@@ -210,7 +224,13 @@ def settle(rows: Sequence[RowMapping], funds: int, rule: AllocationRule, out: Se
     return left
 
 
+def memo_paid(d: Sequence[int]) -> int:
+    """The memo penalty a stored delta paid (0 for records from before memo penalty)."""
+    return d[MEMO] if len(d) > MEMO else 0
+
+
 def apply_deltas(conn: Connection, deltas: Iterable[Sequence[int]], sign: int = 1) -> None:
+    """Apply (``sign`` 1) or take back (-1) per-row deltas in one batched statement."""
     params = [
         {
             "row_id": d[0],
@@ -219,6 +239,7 @@ def apply_deltas(conn: Connection, deltas: Iterable[Sequence[int]], sign: int = 
             "d_fee": sign * d[3],
             "d_penalty": sign * d[4],
             "d_accrued": sign * d[5],
+            "d_memo": sign * memo_paid(d),
         }
         for d in deltas
         if any(d[1:])
@@ -260,4 +281,74 @@ def reversible(row: Row, d: Sequence[int]) -> bool:
     fee = row["fee_paid_fen"] - d[3]
     penalty = row["penalty_paid_fen"] - d[4]
     accrued = row["interest_accrued_fen"] - d[5]
-    return bool(min(principal, interest, fee, penalty) >= 0 and 0 <= interest <= accrued)
+    memo = row["penalty_memo_fen"] + memo_paid(d)
+    return bool(
+        min(principal, interest, fee, penalty) >= 0
+        and 0 <= interest <= accrued
+        and memo <= row["penalty_accrued_fen"] - penalty
+    )
+
+
+def oldest_arrears(rows: Iterable[Row], on: date) -> date | None:
+    """The due date of the oldest row still owing something and past due at the end of ``on``
+    (end of day's rule: a row is late from the day after its due date)."""
+    late = [row["due_date"] for row in rows if row["due_date"] < on and owed(row) > 0]
+    return min(late) if late else None
+
+
+def arrears_status(rows: Sequence[Row], on: date) -> tuple[int, date | None]:
+    """Days past due and ``overdue_since`` as end of day would set them on ``on``."""
+    oldest = oldest_arrears(rows, on)
+    since = None if oldest is None else oldest + timedelta(days=1)
+    return days_past_due(oldest, on), since
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """Penalty end of day did not charge because a reversed payment hid the principal it put
+    back: per row, booked (to penalty_receivable) and memo (off balance, NPA days) fen."""
+
+    booked: dict[int, int]
+    memo: dict[int, int]
+    days: int
+    npa: bool
+
+
+def catch_up_penalty(
+    rows: Sequence[Row],
+    put_back: Mapping[int, int],
+    first_day: date,
+    last_day: date,
+    rate: Decimal,
+    basis: int,
+    npa_dpd: int,
+    npa_before: bool,
+) -> CatchUp:
+    """The penalty for each day ``first_day``..``last_day`` (days end of day already ran) on the
+    principal ``put_back`` per row id, rounded per day as end of day does: a day's penalty on
+    the row is its daily penalty on all its overdue principal less what end of day charged on
+    the principal it saw. NPA days (the loan's DPD on the day, NPA sticky while in arrears)
+    accrue to memo. ``rows`` are the loan's current rows after the reversal."""
+    booked: dict[int, int] = {}
+    memo: dict[int, int] = {}
+    touched = [r for r in rows if put_back.get(r["id"], 0) > 0]
+    npa = npa_before
+    if not touched or first_day > last_day:
+        return CatchUp(booked, memo, 0, npa)
+    after = [r["principal_due_fen"] - r["principal_paid_fen"] for r in touched]
+    seen = [a - put_back[r["id"]] for a, r in zip(after, touched, strict=True)]
+    amounts = np.asarray(after + seen, dtype=np.int64)
+    rates = [rate] * len(amounts)
+    daily = daily_penalty_fen(amounts, rates, np.full(len(amounts), basis, dtype=np.int64))
+    per_day = [int(daily[k]) - int(daily[len(after) + k]) for k in range(len(after))]
+    day, days = first_day, 0
+    while day <= last_day:
+        dpd, _ = arrears_status(rows, day)
+        npa = dpd >= npa_dpd or (npa and dpd > 0)
+        target = memo if npa else booked
+        for row, fen in zip(touched, per_day, strict=True):
+            if row["due_date"] < day and fen > 0:
+                target[row["id"]] = target.get(row["id"], 0) + fen
+        day += timedelta(days=1)
+        days += 1
+    return CatchUp(booked, memo, days, npa)

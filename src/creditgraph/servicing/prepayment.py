@@ -3,7 +3,8 @@
 Pure. Interest on prepaid principal is charged only as accrued to the prepayment date, pro rata by
 day within the instalment's period (the same rule the end-of-day accrual uses), never for the
 rest of the period. The remainder is rescheduled with the ordinary schedule maths: a shorter term
-keeps the instalment, a lower instalment keeps the maturity.
+keeps the instalment, a lower instalment keeps the maturity, except that a remainder too small to
+spread over every period takes fewer periods (no row is left with nothing due).
 """
 
 from __future__ import annotations
@@ -107,12 +108,10 @@ def reschedule(
                 f"shorter_term applies to equal_installment and equal_principal loans, "
                 f"not {terms.method.value}; use lower_instalment"
             )
-    try:
-        rows = _generate(remaining_fen, terms, period_start, periods, instalment)
-    except ScheduleError:
-        if instalment is None:
-            raise
-        rows = _generate(remaining_fen, terms, period_start, periods, None)
+    rows = _generate_fallback(remaining_fen, terms, period_start, periods, instalment)
+    while periods > 1 and any(_empty(row) for row in rows):
+        periods = max(1, min(periods - 1, sum(not _empty(row) for row in rows)))
+        rows = _generate_fallback(remaining_fen, terms, period_start, periods, instalment)
     starts = [period_start, *due_dates[: periods - 1]]
     return [
         NewRow(
@@ -125,6 +124,23 @@ def reschedule(
         )
         for k, row in enumerate(rows)
     ]
+
+
+def _empty(row: ScheduleRow) -> bool:
+    """A row with neither principal nor interest due: noise in the schedule and the DPD logic."""
+    return row.principal + row.interest == 0
+
+
+def _generate_fallback(
+    remaining_fen: int, terms: Terms, start: date, periods: int, instalment: Decimal | None
+) -> tuple[ScheduleRow, ...]:
+    """The rows for ``periods``, keeping ``instalment`` when the schedule maths allows it."""
+    try:
+        return _generate(remaining_fen, terms, start, periods, instalment)
+    except ScheduleError:
+        if instalment is None:
+            raise
+        return _generate(remaining_fen, terms, start, periods, None)
 
 
 def _generate(

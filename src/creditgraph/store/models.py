@@ -418,6 +418,8 @@ class LoanInstalment(Base):
 
     A prepayment reschedules: the unpaid rows are marked ``superseded`` and replaced by rows of
     the next ``schedule_version``, so the history of every schedule stays readable.
+    ``penalty_memo_fen`` is the part of ``penalty_accrued_fen`` accrued off balance while the
+    loan was NPA (never booked to penalty_receivable); it is income only when paid.
     """
 
     __tablename__ = "loan_instalments"
@@ -441,6 +443,7 @@ class LoanInstalment(Base):
     interest_accrued_fen: Mapped[int] = mapped_column(BigInteger, server_default="0")
     penalty_accrued_fen: Mapped[int] = mapped_column(BigInteger, server_default="0")
     penalty_paid_fen: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    penalty_memo_fen: Mapped[int] = mapped_column(BigInteger, server_default="0")
     superseded: Mapped[bool] = mapped_column(Boolean, server_default=false())
     schedule_version: Mapped[int] = mapped_column(Integer, server_default="0")
 
