@@ -8,12 +8,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from creditgraph.decision.offers import make_offer
 from creditgraph.decision.pricing import Price, schedule_for
 from creditgraph.decision.products import load_catalogue
 from creditgraph.servicing import Method, schedule_all_in_rate
+from creditgraph.servicing.book import INSTALMENTS, LOANS
+from creditgraph.servicing.ledger import account_totals
 from creditgraph.servicing.loans import LoanService
 from creditgraph.store.models import DecisionRecord, table_of
 
@@ -83,3 +85,26 @@ def active_loan(service: LoanService, on: date = START, **offer: Any) -> str:
     loan_id = str(service.accept(decision_id, 0)["loan_id"])
     service.disburse(loan_id, on, key=f"disburse-{loan_id}")
     return loan_id
+
+
+def loan_row(engine: Engine, loan_id: str) -> dict[str, Any]:
+    """The loan's row as stored."""
+    with engine.connect() as conn:
+        return dict(conn.execute(select(LOANS).where(LOANS.c.id == loan_id)).mappings().one())
+
+
+def instalment_rows(engine: Engine, loan_id: str) -> list[dict[str, Any]]:
+    """The loan's current (not superseded) instalment rows, in order."""
+    with engine.connect() as conn:
+        statement = (
+            select(INSTALMENTS)
+            .where(INSTALMENTS.c.loan_id == loan_id, INSTALMENTS.c.superseded.is_(False))
+            .order_by(INSTALMENTS.c.number)
+        )
+        return [dict(r) for r in conn.execute(statement).mappings()]
+
+
+def ledger_of(engine: Engine, loan_id: str) -> dict[str, int]:
+    """Debit-positive balance per account for one loan (fen)."""
+    with engine.connect() as conn:
+        return {a.value: d - c for a, (d, c) in account_totals(conn, loan_id).items()}

@@ -3,7 +3,6 @@ write-off, cures, idempotency, catching up skipped dates, labels, and a balanced
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,20 +21,14 @@ from creditgraph.servicing.eod import EodResult, run_eod
 from creditgraph.servicing.ledger import account_totals, trial_balance
 from creditgraph.servicing.loans import LoanService
 from creditgraph.settings import get_settings
-from creditgraph.store.db import make_engine, upgrade
 from creditgraph.store.models import IngestBatch, LoanOutcome, Person, table_of
 from tests.loan_world import START, active_loan
+from tests.loan_world import instalment_rows as _rows
+from tests.loan_world import ledger_of as _ledger
+from tests.loan_world import loan_row as _loan
 
 DAY = timedelta(days=1)
 FIRST_DUE = date(2026, 8, 1)
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    db = make_engine(db_url)
-    upgrade(db)
-    yield db
-    db.dispose()
 
 
 @pytest.fixture
@@ -65,21 +58,6 @@ def eod(engine: Engine, day: date) -> EodResult:
             assert ledger.get(Account.INTEREST_RECEIVABLE, 0) == interest
             assert ledger.get(Account.PENALTY_RECEIVABLE, 0) == penalty
     return result
-
-
-def _loan(engine: Engine, loan_id: str) -> dict[str, Any]:
-    with engine.connect() as conn:
-        return dict(conn.execute(select(LOANS).where(LOANS.c.id == loan_id)).mappings().one())
-
-
-def _rows(engine: Engine, loan_id: str) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
-        statement = (
-            select(INSTALMENTS)
-            .where(INSTALMENTS.c.loan_id == loan_id, INSTALMENTS.c.superseded.is_(False))
-            .order_by(INSTALMENTS.c.number)
-        )
-        return [dict(r) for r in conn.execute(statement).mappings()]
 
 
 def _counts(engine: Engine) -> tuple[int, int, int]:
@@ -375,12 +353,6 @@ def test_cli_rejects_a_bad_date_in_one_line_and_runs_a_good_one(
     assert good.exit_code == 0, good.output
     assert "1 business date(s) closed through 2026-07-02" in good.stdout
     assert again.exit_code == 0 and "already completed" in again.stdout
-
-
-def _ledger(engine: Engine, loan_id: str) -> dict[str, int]:
-    """Debit-positive balance per account for one loan (fen)."""
-    with engine.connect() as conn:
-        return {a.value: d - c for a, (d, c) in account_totals(conn, loan_id).items()}
 
 
 def _transactions(engine: Engine, loan_id: str, kind: str) -> list[dict[str, Any]]:

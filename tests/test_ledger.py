@@ -3,7 +3,6 @@ too), reversals mirror, and the trial balance sums to zero on SQLite and Postgre
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -23,18 +22,9 @@ from creditgraph.servicing.accounts import (
 )
 from creditgraph.servicing.ledger import statement, trial_balance
 from creditgraph.servicing.loans import LoanService
-from creditgraph.store.db import make_engine, upgrade
 from tests.loan_world import active_loan
 
 DAY = date(2026, 7, 2)
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    db = make_engine(db_url)
-    upgrade(db)
-    yield db
-    db.dispose()
 
 
 def test_lines_must_balance_and_be_one_sided() -> None:

@@ -10,30 +10,20 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, func, select
 
 from creditgraph.servicing.book import LOANS, TRANSACTIONS
 from creditgraph.servicing.ledger import trial_balance
 from creditgraph.servicing.loans import LoanService
-from creditgraph.store.db import make_engine, upgrade
+from creditgraph.store.db import make_engine
 from tests.loan_world import active_loan
 
 PAY_DAY = date(2026, 8, 1)
 KEYS = [f"pay-{n}" for n in range(30)]
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    db = make_engine(db_url)
-    upgrade(db)
-    yield db
-    db.dispose()
 
 
 def _post_all(url: str, loan_id: str, keys: list[str], start: object) -> list[tuple[str, bool]]:

@@ -4,10 +4,8 @@ income, and no empty rows after a small lower-instalment prepayment."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select, update
@@ -18,35 +16,18 @@ from creditgraph.servicing.calendar import Frequency
 from creditgraph.servicing.daycount import DayCount
 from creditgraph.servicing.eod import run_eod
 from creditgraph.servicing.errors import LoanInputError
-from creditgraph.servicing.ledger import account_totals, trial_balance
+from creditgraph.servicing.ledger import trial_balance
 from creditgraph.servicing.loans import LoanService
 from creditgraph.servicing.model import Method
 from creditgraph.servicing.prepayment import PrepayMode, Terms, reschedule
-from creditgraph.store.db import make_engine, upgrade
 from tests.loan_world import active_loan, insert_decision
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    db = make_engine(db_url)
-    upgrade(db)
-    yield db
-    db.dispose()
+from tests.loan_world import instalment_rows as _rows
+from tests.loan_world import ledger_of as _ledger
 
 
 @pytest.fixture
 def service(engine: Engine) -> LoanService:
     return LoanService(engine)
-
-
-def _ledger(engine: Engine, loan_id: str) -> dict[str, int]:
-    with engine.connect() as conn:
-        return {a.value: d - c for a, (d, c) in account_totals(conn, loan_id).items()}
-
-
-def _rows(engine: Engine, loan_id: str) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
-        return [dict(r) for r in book.current_instalments(conn, loan_id)]
 
 
 def test_postings_take_the_open_business_date_only(service: LoanService) -> None:

@@ -3,7 +3,6 @@ prepayment, reversal, idempotency, bad input, and the journal balancing after ev
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 
@@ -19,16 +18,7 @@ from creditgraph.servicing.errors import (
 from creditgraph.servicing.ledger import trial_balance
 from creditgraph.servicing.lifecycle import LoanStateError
 from creditgraph.servicing.loans import LoanService
-from creditgraph.store.db import make_engine, upgrade
 from tests.loan_world import START, active_loan, insert_decision
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    db = make_engine(db_url)
-    upgrade(db)
-    yield db
-    db.dispose()
 
 
 @pytest.fixture

@@ -6,60 +6,38 @@ rule the servicing code is held to.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from creditgraph.servicing import book
-from creditgraph.servicing.book import INSTALMENTS, LOANS, BusinessDateError
+from creditgraph.servicing.book import BusinessDateError
 from creditgraph.servicing.eod import run_eod
 from creditgraph.servicing.errors import IdempotencyConflictError
-from creditgraph.servicing.ledger import account_totals, trial_balance
+from creditgraph.servicing.ledger import trial_balance
 from creditgraph.servicing.lifecycle import LoanStateError
 from creditgraph.servicing.loans import LoanService
 from creditgraph.store.db import make_engine, upgrade
 from tests.loan_world import active_loan
+from tests.loan_world import instalment_rows as _rows
+from tests.loan_world import ledger_of as _ledger
+from tests.loan_world import loan_row as _loan
 
 FIRST_DUE = date(2026, 8, 1)
 REFUSED = (LoanStateError, ValueError)  # LoanInputError and friends are ValueErrors
 
 
 @pytest.fixture
-def engine(sqlite_url: str) -> Iterator[Engine]:
-    db = make_engine(sqlite_url)
-    upgrade(db)
-    yield db
-    db.dispose()
+def db_url(sqlite_url: str) -> str:
+    """SQLite only: these sequences are about the rules, which do not depend on the database."""
+    return sqlite_url
 
 
 @pytest.fixture
 def service(engine: Engine) -> LoanService:
     return LoanService(engine)
-
-
-def _ledger(engine: Engine, loan_id: str) -> dict[str, int]:
-    """Debit-positive balance per account for one loan (fen)."""
-    with engine.connect() as conn:
-        return {a.value: d - c for a, (d, c) in account_totals(conn, loan_id).items()}
-
-
-def _loan(engine: Engine, loan_id: str) -> dict[str, Any]:
-    with engine.connect() as conn:
-        return dict(conn.execute(select(LOANS).where(LOANS.c.id == loan_id)).mappings().one())
-
-
-def _rows(engine: Engine, loan_id: str) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
-        statement = (
-            select(INSTALMENTS)
-            .where(INSTALMENTS.c.loan_id == loan_id, INSTALMENTS.c.superseded.is_(False))
-            .order_by(INSTALMENTS.c.number)
-        )
-        return [dict(r) for r in conn.execute(statement).mappings()]
 
 
 def _assert_books(engine: Engine, loan_id: str) -> None:

@@ -90,9 +90,22 @@ def _summary(days: list[DayResult]) -> Table:
 
     table = Table(
         title="end of day 日终批处理",
-        caption="overdue: fell overdue that day; w/off: written off; labels: defaults/good",
+        caption="credit: borrower credit applied to dues; memo: NPA penalty owed, not booked; "
+        "overdue: fell overdue that day; w/off: written off; labels: defaults/good",
     )
-    columns = ("date", "loans", "accrued", "penalty", "overdue", "cured", "NPA", "w/off", "labels")
+    columns = (
+        "date",
+        "loans",
+        "credit",
+        "accrued",
+        "penalty",
+        "memo",
+        "overdue",
+        "cured",
+        "NPA",
+        "w/off",
+        "labels",
+    )
     table.add_column("date", no_wrap=True, min_width=10)
     for name in columns[1:]:
         table.add_column(name, justify="right")
@@ -105,8 +118,10 @@ def _summary(days: list[DayResult]) -> Table:
         table.add_row(
             day.business_date.isoformat(),
             f"{day.loans:,}",
+            f"{from_fen(day.credit_applied_fen):,}",
             f"{from_fen(day.accrued_fen):,}",
             f"{from_fen(day.penalty_fen):,}",
+            f"{from_fen(day.penalty_memo_fen):,}",
             f"{day.fell_overdue:,}",
             f"{day.cured:,}",
             f"{day.became_npa:,}",
