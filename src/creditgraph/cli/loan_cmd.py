@@ -7,14 +7,17 @@ are one line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from creditgraph.settings import get_settings
@@ -30,6 +33,8 @@ T = TypeVar("T")
 
 KEY_HELP = "Idempotency key: a retry with the same key and body posts nothing new."
 DATE_HELP = "Business date, YYYY-MM-DD (default: today)."
+FILE_CHUNK = 500  # payments per commit (and per progress step) of a repayment file
+SHOWN_ERRORS = 20
 
 
 def register(app: typer.Typer) -> None:
@@ -128,6 +133,59 @@ def repay_cmd(
     """Post a repayment: penalty, fee, interest, principal (per product), oldest due first."""
     day = _date(on)
     _print_posting(_run(lambda s: s.repay(loan_id, amount, day, key)), as_json)
+
+
+@loan_app.command("repay-file")
+def repay_file_cmd(
+    path: Path = typer.Argument(
+        ..., help="CSV: loan_id, amount, business_date, idempotency_key (one payment a row)."
+    ),
+    errors_out: Path | None = typer.Option(
+        None, "--errors-out", help="Write the refused rows (with the reason) to this CSV."
+    ),
+) -> None:
+    """Post a repayment file: each row its own posting; refused rows reported, the rest posted.
+
+    A rerun of the same file posts nothing twice (every row carries its idempotency key).
+    Exit code 1 when any row was refused, 2 when the file cannot be read.
+    """
+    from creditgraph.servicing.payments_file import PaymentsFileError, read_payments
+    from creditgraph.servicing.posting import PostingResult
+
+    try:
+        rows, refused = read_payments(path)
+    except PaymentsFileError as exc:
+        raise _fail(str(exc)) from None
+    payments = [p for _, p in rows]
+    results: list[Any] = []
+    with _service() as service, Progress(console=err, transient=True) as progress:
+        task = progress.add_task("posting repayments", total=len(payments))
+        for start in range(0, len(payments), FILE_CHUNK):
+            chunk = payments[start : start + FILE_CHUNK]
+            results.extend(service.repay_many(chunk, actor=f"file:{path.name}"))
+            progress.advance(task, len(chunk))
+    posted = sum(isinstance(r, PostingResult) and not r.replayed for r in results)
+    replayed = sum(isinstance(r, PostingResult) and r.replayed for r in results)
+    messages = [str(e) for e in refused]
+    for (number, _), result in zip(rows, results, strict=True):
+        if not isinstance(result, PostingResult):
+            messages.append(f"{path.name} row {number}: {result}")
+    console.print(
+        f"{path.name}: {posted:,} posted, {replayed:,} already posted (same key), "
+        f"{len(messages):,} refused",
+        highlight=False,
+    )
+    for message in messages[:SHOWN_ERRORS]:
+        err.print(message, markup=False, highlight=False, soft_wrap=True)
+    if len(messages) > SHOWN_ERRORS:
+        err.print(f"... and {len(messages) - SHOWN_ERRORS:,} more", highlight=False)
+    if errors_out is not None and messages:
+        with errors_out.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["error"])
+            writer.writerows([m] for m in messages)
+    if messages:
+        raise typer.Exit(1)
 
 
 @loan_app.command("prepay")

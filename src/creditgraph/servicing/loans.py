@@ -9,6 +9,7 @@ stays a handful of round trips.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -114,6 +115,20 @@ _ADD_PENALTY = (
         penalty_memo_fen=INSTALMENTS.c.penalty_memo_fen + bindparam("d_memo"),
     )
 )
+
+
+PostFn = Callable[[Connection, RowMapping, str, str], PostingResult]
+CHUNK = 500  # payments of a batch per commit
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """One repayment of a batch: the loan, the amount received (yuan), its business date, key."""
+
+    loan_id: str
+    amount: object
+    on: date
+    key: str
 
 
 class LoanService:
@@ -250,7 +265,7 @@ class LoanService:
         loan_id: str,
         key: str | None,
         body: dict[str, Any],
-        post: Callable[[Connection, RowMapping, str, str], PostingResult],
+        post: PostFn,
     ) -> PostingResult:
         """Run ``post`` in one write unit of work under the loan lock.
 
@@ -447,6 +462,58 @@ class LoanService:
     ) -> PostingResult:
         """Pay ``amount`` (yuan) against what is due on ``business_date`` in the loan's allocation
         order, oldest due first, with the borrower's credit; any excess is held as credit."""
+        body, post = self._repayment(loan_id, amount, business_date, actor)
+        return self._posting(loan_id, key, body, post)
+
+    def repay_many(
+        self, payments: Sequence[Payment], actor: str = "batch", chunk_size: int = CHUNK
+    ) -> list[PostingResult | ValueError]:
+        """Post a file of repayments (as a payment channel delivers them), in order.
+
+        Each payment is its own savepoint: one that is refused (bad amount, closed loan, a key
+        reused with another body) is rolled back alone and returned as its error, the others
+        post. ``chunk_size`` payments share a commit, so a crash loses at most the last chunk,
+        whole, and a rerun of the file posts it (the keys of those already in replay). Every key
+        is required: a file is retried as a file.
+        """
+        out: list[PostingResult | ValueError] = []
+        for start in range(0, len(payments), chunk_size):
+            chunk = payments[start : start + chunk_size]
+            with book.write_transaction(self.engine) as conn:
+                out.extend(self._post_payment(conn, p, actor) for p in chunk)
+        return out
+
+    def _post_payment(
+        self, conn: Connection, payment: Payment, actor: str
+    ) -> PostingResult | ValueError:
+        """One payment of a batch inside its own savepoint of the batch's transaction."""
+        try:
+            key = check_key(payment.key)
+            body, post = self._repayment(payment.loan_id, payment.amount, payment.on, actor)
+        except LoanError as exc:
+            return exc
+        digest = request_hash(body)
+        savepoint = conn.begin_nested()
+        try:
+            result = post(conn, self._lock(conn, payment.loan_id), key, digest)
+        except (IntegrityError, LoanError, LoanStateError, ScheduleError) as exc:
+            savepoint.rollback()
+            try:
+                seen = self._replay(conn, key, digest)
+            except LoanError as conflict:
+                return conflict
+            if seen is not None:
+                return seen
+            if isinstance(exc, ValueError):
+                return exc  # a refusal that names the loan, field and rule
+            return LoanInputError(f"loan {payment.loan_id}: refused by the database")
+        savepoint.commit()
+        return result
+
+    def _repayment(
+        self, loan_id: str, amount: object, business_date: date, actor: str
+    ) -> tuple[dict[str, Any], PostFn]:
+        """The request body (what the idempotency key vouches for) and the posting itself."""
         amount_fen = parse_amount(amount, loan_id)
         check_date(business_date, loan_id)
         body = {
@@ -488,7 +555,7 @@ class LoanService:
                 more_to_come=loan["maturity"] is None or loan["maturity"] > business_date,
             )
 
-        return self._posting(loan_id, key, body, post)
+        return body, post
 
     @staticmethod
     def _credit_lines(lines: Lines, before: int, after: int) -> None:
