@@ -9,7 +9,6 @@ HTTP API and the demo only translate to and from these calls.
 from __future__ import annotations
 
 import multiprocessing
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from creditgraph.decision.errors import DecisionInputError
 from creditgraph.decision.products import Catalogue, load_catalogue
 from creditgraph.decision.rules import Outcome, Policy, load_policy
 from creditgraph.features.catalogue import social_feature_names
+from creditgraph.ids import time_ordered_id
 from creditgraph.money import from_fen, to_fen
 from creditgraph.scoring.models import LoadedModel
 from creditgraph.scoring.registry import NO_SOCIAL, SOCIAL, RegistryError
@@ -94,7 +94,7 @@ def _now() -> datetime:
 
 
 def _new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
+    return time_ordered_id(prefix, "_").lower()
 
 
 def _count(value: object) -> int | None:

@@ -8,7 +8,6 @@ handful of round trips.
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -21,6 +20,7 @@ from typing import Any
 from sqlalchemy import Engine, RowMapping, Update, bindparam, or_, select, update
 from sqlalchemy.engine import Connection
 
+from creditgraph.ids import time_ordered_id
 from creditgraph.servicing.accounts import Line, check_balanced
 from creditgraph.servicing.errors import LoanInputError
 from creditgraph.store.db import json_dumps, process_write_lock
@@ -99,10 +99,8 @@ def now() -> datetime:
 
 
 def new_id(prefix: str) -> str:
-    """A unique id that sorts by creation time: new rows append to the right edge of the
-    primary-key and foreign-key indexes instead of landing on random pages (fewer pages
-    written per commit). The random tail keeps ids unique across processes."""
-    return f"{prefix}-{time.time_ns() // 1000:014X}{secrets.token_hex(4).upper()}"
+    """A unique id that sorts by creation time (see :mod:`creditgraph.ids`)."""
+    return time_ordered_id(prefix)
 
 
 @contextmanager
