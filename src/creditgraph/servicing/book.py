@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, RowMapping, Update, bindparam, or_, select, update
+from sqlalchemy import Engine, RowMapping, bindparam, or_, select
 from sqlalchemy.engine import Connection
 
 from creditgraph.ids import time_ordered_id
@@ -78,7 +78,7 @@ _UNSETTLED_DUE = (
 )
 # The last completed end of day: walks the primary key (business_date) down from the newest
 # run and stops at the first completed one (at most a running date or two above it).
-_LOAN_UPDATES: dict[tuple[str, ...], Update] = {}
+_LOAN_UPDATES: dict[tuple[str, ...], str] = {}
 
 
 class TransactionKind(StrEnum):
@@ -264,6 +264,14 @@ class DriverValues:
     def instant(self, value: datetime) -> Any:
         return value.isoformat(sep=" ", timespec="microseconds") if self.sqlite else value
 
+    def value(self, value: Any) -> Any:
+        """Dates and times as the driver takes them; every other value as it is."""
+        if isinstance(value, datetime):
+            return self.instant(value)
+        if isinstance(value, date):
+            return self.day(value)
+        return value
+
     def executemany(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
         """Run ``sql`` once per row on the DB-API cursor of this connection's transaction."""
         if not rows:
@@ -393,24 +401,23 @@ def record_event(
 
 
 def update_loan(conn: Connection, loan_id: str, values: Mapping[str, Any]) -> None:
-    """Update loan columns, bumping ``version`` and ``updated_at``."""
+    """Update loan columns, bumping ``version`` and ``updated_at``.
+
+    Straight to the driver (this runs on every posting); the column names come from code and are
+    checked against the table.
+    """
     names = tuple(sorted(values))
-    statement = _LOAN_UPDATES.get(names)
-    if statement is None:
-        statement = (
-            update(LOANS)
-            .where(LOANS.c.id == bindparam("b_loan_id"))
-            .values(
-                {
-                    **{name: bindparam(f"b_{name}") for name in names},
-                    "version": LOANS.c.version + 1,
-                    "updated_at": bindparam("b_updated_at"),
-                }
-            )
-        )
-        _LOAN_UPDATES[names] = statement
-    params = {f"b_{name}": value for name, value in values.items()}
-    conn.execute(statement, {**params, "b_loan_id": loan_id, "b_updated_at": now()})
+    sql = _LOAN_UPDATES.get(names)
+    if sql is None:
+        unknown = [n for n in names if n not in LOANS.c]
+        if unknown:
+            raise ValueError(f"loans has no column {', '.join(unknown)}")
+        assignments = "".join(f"{name} = ?, " for name in names)
+        sql = f"UPDATE loans SET {assignments}version = version + 1, updated_at = ? WHERE id = ?"
+        _LOAN_UPDATES[names] = sql
+    driver = DriverValues(conn)
+    row = (*(driver.value(values[name]) for name in names), driver.instant(now()), loan_id)
+    driver.executemany(sql, [row])
 
 
 def transaction_lines(conn: Connection, transaction_id: str) -> Sequence[RowMapping]:

@@ -37,17 +37,11 @@ MAX_AMOUNT_FEN = 10**14
 REVERSIBLE = frozenset({K.REPAYMENT.value, K.PREPAYMENT.value})
 
 # One batched statement applies every instalment change of a posting (paid and accrued deltas).
-ROW_DELTA = (
-    update(INSTALMENTS)
-    .where(INSTALMENTS.c.id == bindparam("row_id"))
-    .values(
-        principal_paid_fen=INSTALMENTS.c.principal_paid_fen + bindparam("d_principal"),
-        interest_paid_fen=INSTALMENTS.c.interest_paid_fen + bindparam("d_interest"),
-        fee_paid_fen=INSTALMENTS.c.fee_paid_fen + bindparam("d_fee"),
-        penalty_paid_fen=INSTALMENTS.c.penalty_paid_fen + bindparam("d_penalty"),
-        interest_accrued_fen=INSTALMENTS.c.interest_accrued_fen + bindparam("d_accrued"),
-        penalty_memo_fen=INSTALMENTS.c.penalty_memo_fen - bindparam("d_memo"),
-    )
+ROW_DELTA_SQL = (
+    "UPDATE loan_instalments SET principal_paid_fen = principal_paid_fen + ?, "
+    "interest_paid_fen = interest_paid_fen + ?, fee_paid_fen = fee_paid_fen + ?, "
+    "penalty_paid_fen = penalty_paid_fen + ?, interest_accrued_fen = interest_accrued_fen + ?, "
+    "penalty_memo_fen = penalty_memo_fen - ? WHERE id = ?"
 )
 SUPERSEDE = (
     update(INSTALMENTS)
@@ -231,21 +225,21 @@ def memo_paid(d: Sequence[int]) -> int:
 
 def apply_deltas(conn: Connection, deltas: Iterable[Sequence[int]], sign: int = 1) -> None:
     """Apply (``sign`` 1) or take back (-1) per-row deltas in one batched statement."""
-    params = [
-        {
-            "row_id": d[0],
-            "d_principal": sign * d[1],
-            "d_interest": sign * d[2],
-            "d_fee": sign * d[3],
-            "d_penalty": sign * d[4],
-            "d_accrued": sign * d[5],
-            "d_memo": sign * memo_paid(d),
-        }
+    rows = [
+        (
+            sign * d[1],
+            sign * d[2],
+            sign * d[3],
+            sign * d[4],
+            sign * d[5],
+            sign * memo_paid(d),
+            d[0],
+        )
         for d in deltas
         if any(d[1:])
     ]
-    if params:
-        conn.execute(ROW_DELTA, params)
+    # Integers only, so straight to the driver: this runs on every posting.
+    book.DriverValues(conn).executemany(ROW_DELTA_SQL, rows)
 
 
 def position(
