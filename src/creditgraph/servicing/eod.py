@@ -77,7 +77,7 @@ from creditgraph.servicing.delinquency import (
     segment_sum,
 )
 from creditgraph.servicing.lifecycle import SERVICED, LoanEvent, LoanState, transition
-from creditgraph.servicing.posting import Settlement, apply_deltas, position, settle
+from creditgraph.servicing.posting import Settlement, apply_deltas, position, post_refund, settle
 from creditgraph.store.models import EodRun, IngestBatch, LoanOutcome, Person, table_of
 
 ACTOR = "eod"
@@ -394,23 +394,9 @@ def _pay_from_credit(conn: Connection, loan_id: str, day: date) -> int:
         event = _event(loan_id, state.value, target.value, LoanEvent.REPAY_IN_FULL.value, tx_id)
         _insert_events(conn, [event])
     if refund_id is not None:
-        _refund(conn, loan_id, left, day, tx_id, refund_id)
+        post_refund(conn, loan_id, left, day, ACTOR, tx_id, refund_id)
     update_loan(conn, loan_id, values)
     return before - left
-
-
-def _refund(conn: Connection, loan_id: str, fen: int, day: date, of: str, tx_id: str) -> None:
-    """Pay back credit left on a loan that closed (a closed loan carries no balance)."""
-    post_lines(
-        conn,
-        loan_id,
-        TransactionKind.REFUND,
-        day,
-        [debit(Account.BORROWER_CREDIT, fen), credit(Account.CASH_CLEARING, fen)],
-        ACTOR,
-        {"refund_of": of, "reason": "loan closed with borrower credit"},
-        transaction_id=tx_id,
-    )
 
 
 def _credit_detail(

@@ -60,6 +60,7 @@ from creditgraph.servicing.posting import (
     owed,
     parse_amount,
     position,
+    post_refund,
     request_hash,
     reversible,
     settle,
@@ -657,30 +658,10 @@ class LoanService:
             event=event,
         )
         if refund_id is not None:
-            self._refund(conn, loan["id"], refund_id, refund_fen, business_date, actor, result)
+            post_refund(
+                conn, loan["id"], refund_fen, business_date, actor, result.transaction_id, refund_id
+            )
         return result
-
-    @staticmethod
-    def _refund(
-        conn: Connection,
-        loan_id: str,
-        refund_id: str,
-        fen: int,
-        on: date,
-        actor: str,
-        closing: PostingResult,
-    ) -> None:
-        """Pay the borrower's remaining credit back (Dr borrower_credit, Cr cash_clearing)."""
-        book.post_lines(
-            conn,
-            loan_id,
-            K.REFUND,
-            on,
-            [Line(Account.BORROWER_CREDIT, debit_fen=fen), Line(Account.CASH_CLEARING, 0, fen)],
-            actor,
-            {"refund_of": closing.transaction_id, "reason": "loan closed with borrower credit"},
-            transaction_id=refund_id,
-        )
 
     def prepay(
         self,

@@ -346,3 +346,20 @@ def catch_up_penalty(
         day += timedelta(days=1)
         days += 1
     return CatchUp(booked, memo, days, npa)
+
+
+def post_refund(
+    conn: Connection, loan_id: str, fen: int, day: date, actor: str, of: str, tx_id: str
+) -> None:
+    """Pay back the credit left on a loan that closed (Dr borrower_credit, Cr cash_clearing),
+    so a closed loan carries no balance; ``of`` is the posting that closed it."""
+    book.post_lines(
+        conn,
+        loan_id,
+        book.TransactionKind.REFUND,
+        day,
+        [Line(Account.BORROWER_CREDIT, debit_fen=fen), Line(Account.CASH_CLEARING, credit_fen=fen)],
+        actor,
+        {"refund_of": of, "reason": "loan closed with borrower credit"},
+        transaction_id=tx_id,
+    )
