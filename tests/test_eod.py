@@ -15,7 +15,14 @@ from typer.testing import CliRunner
 from creditgraph.cli import servicing_cmd
 from creditgraph.money import from_fen
 from creditgraph.servicing.accounts import Account
-from creditgraph.servicing.book import EVENTS, INSTALMENTS, JOURNAL, LOANS, TRANSACTIONS
+from creditgraph.servicing.book import (
+    EVENTS,
+    INSTALMENTS,
+    JOURNAL,
+    LOANS,
+    TRANSACTIONS,
+    BusinessDateError,
+)
 from creditgraph.servicing.delinquency import accrued_to
 from creditgraph.servicing.eod import EodResult, run_eod
 from creditgraph.servicing.ledger import account_totals, trial_balance
@@ -470,9 +477,9 @@ def test_npa_penalty_is_kept_off_balance_and_is_income_when_paid(service: LoanSe
 def test_a_default_label_stands_when_a_repayment_cures_the_loan_after_its_chunk(
     service: LoanService,
 ) -> None:
-    """The default is decided in the chunk's transaction from the DPD it computed: a repayment
-    committed between that chunk and the end of the run (here, from the progress callback)
-    cures the loan but cannot take its default label away."""
+    """The default is decided in the chunk's transaction from the DPD it computed. A repayment
+    between that chunk and the end of the run is refused for the day being closed (the loan's
+    own day is done), and one on the next day cures the loan without taking the label away."""
     engine = service.engine
     loans = sorted(active_loan(service) for _ in range(2))
     for loan_id in loans:
@@ -480,15 +487,22 @@ def test_a_default_label_stands_when_a_repayment_cures_the_loan_after_its_chunk(
     crossing = FIRST_DUE + 90 * DAY
     eod(engine, crossing - DAY)
     label = f"end of day {crossing}"
+    refused: list[Exception] = []
 
     def cure_after_first_chunk(what: str, done: int, total: int | None) -> None:
         if what == label and done == 1:
             owed = _owed_through(engine, loans[0], crossing)
-            service.repay(loans[0], owed, crossing, key="race-cure")
+            try:
+                service.repay(loans[0], owed, crossing, key="race-cure")
+            except BusinessDateError as exc:
+                refused.append(exc)
 
     result = run_eod(engine, crossing, chunk_loans=1, progress=cure_after_first_chunk)
-    assert _loan(engine, loans[0])["state"] == "active"  # cured between the chunks
+    assert refused, "a posting for a day end of day has already done for the loan is refused"
     assert result.days[0].defaults_labelled == 2
+    owed = _owed_through(engine, loans[0], crossing + DAY)
+    service.repay(loans[0], owed, crossing + DAY, key="cure-next-day")
+    assert _loan(engine, loans[0])["state"] == "active"  # cured the next day
     with engine.connect() as conn:
         labels = {r["loan_id"]: r for r in conn.execute(select(table_of(LoanOutcome))).mappings()}
         batch = (

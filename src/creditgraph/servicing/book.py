@@ -203,8 +203,15 @@ def check_open_date(
     loan: RowMapping | None = None,
 ) -> date | None:
     """Check ``what`` against the open business date (see :func:`date_rule`); returns the last
-    closed date, None when no end of day has run. Pass the locked ``loan`` row to save a query."""
+    closed date, None when no end of day has run. Pass the locked ``loan`` row to save a query.
+
+    While an end of day is running, the day it processes is not closed yet, but the loans it
+    has already done are: for them the loan's own ``accrued_through`` counts as closed too.
+    """
     last = closed_through(conn, loan)
+    if loan is not None and loan.get("accrued_through") is not None:
+        done = loan["accrued_through"]
+        last = done if last is None or done > last else last
     date_rule(loan_id, business_date, what, last)
     return last
 

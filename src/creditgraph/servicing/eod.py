@@ -390,7 +390,15 @@ def _pay_from_credit(conn: Connection, loan_id: str, day: date) -> int:
     )
     values: dict[str, Any] = {"credit_fen": left}
     if closes:
-        values.update(state=target.value, closed_on=day, credit_fen=0)
+        values.update(
+            state=target.value,
+            closed_on=day,
+            credit_fen=0,
+            dpd=0,
+            bucket="M0",
+            overdue_since=None,
+            npa=False,
+        )
         event = _event(loan_id, state.value, target.value, LoanEvent.REPAY_IN_FULL.value, tx_id)
         _insert_events(conn, [event])
     if refund_id is not None:

@@ -118,6 +118,8 @@ _ADD_PENALTY = (
 )
 
 
+CURRENT: dict[str, Any] = {"dpd": 0, "bucket": "M0", "overdue_since": None, "npa": False}
+"""The delinquency columns of a loan with nothing past due."""
 PostFn = Callable[[Connection, RowMapping, str, str], PostingResult]
 CHUNK = 500  # payments of a batch per commit
 
@@ -611,7 +613,9 @@ class LoanService:
         refund_fen, refund_id = 0, None
         if closes:
             target = transition(state, LoanEvent.REPAY_IN_FULL, loan["id"])
-            values.update(state=target.value, closed_on=business_date, credit_fen=0)
+            # A closed loan is current: no days past due, no bucket, no NPA flag left behind
+            # (the reversal restores them from ``restore``).
+            values.update(state=target.value, closed_on=business_date, credit_fen=0, **CURRENT)
             event = (state, target, LoanEvent.REPAY_IN_FULL)
             if credit_after > 0:
                 refund_fen, refund_id = credit_after, book.new_id("TX")
@@ -1111,6 +1115,7 @@ class LoanService:
                 dpd=restore["dpd"],
                 bucket=restore["bucket"],
                 overdue_since=date.fromisoformat(since) if since else None,
+                npa=bool(restore.get("npa", False)),
             )
         return target
 
