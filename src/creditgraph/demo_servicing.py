@@ -17,13 +17,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
+from creditgraph.cli.display import yuan
 from creditgraph.servicing.calendar import add_months
 
 if TYPE_CHECKING:
@@ -389,14 +389,9 @@ def trial_balance_table(db: Engine) -> Table:
     for column in ("account", "debit", "credit", "balance"):
         table.add_column(column, justify="left" if column == "account" else "right")
     for row in tb["accounts"]:
-        table.add_row(row["account"], *(_yuan(row[k]) for k in ("debit", "credit", "balance")))
-    table.add_row("total", *(_yuan(tb[k]) for k in ("total_debit", "total_credit", "difference")))
+        table.add_row(row["account"], *(yuan(row[k]) for k in ("debit", "credit", "balance")))
+    table.add_row("total", *(yuan(tb[k]) for k in ("total_debit", "total_credit", "difference")))
     return table
-
-
-def _yuan(amount: str) -> str:
-    """A yuan amount as the ledger gives it, with thousands separators for reading."""
-    return f"{Decimal(amount):,}"
 
 
 def trial_balance_line(db: Engine) -> str:
@@ -407,5 +402,5 @@ def trial_balance_line(db: Engine) -> str:
     verdict = "balanced 借贷平衡" if tb["balanced"] else "NOT BALANCED"
     return (
         f"trial balance 试算平衡: difference {tb['difference']}, {verdict} "
-        f"(debits {_yuan(tb['total_debit'])} = credits {_yuan(tb['total_credit'])})"
+        f"(debits {yuan(tb['total_debit'])} = credits {yuan(tb['total_credit'])})"
     )

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from creditgraph.cli.display import yuan
 from creditgraph.settings import get_settings
 
 console = Console()
@@ -36,12 +37,16 @@ def trial_balance_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:
-        table = Table("account", "debit", "credit", "balance")
+        table = Table("account")
+        for name in ("debit", "credit", "balance"):
+            table.add_column(name, justify="right")
         for row in result["accounts"]:
-            table.add_row(row["account"], row["debit"], row["credit"], row["balance"])
-        table.add_row("total", result["total_debit"], result["total_credit"], "")
+            table.add_row(
+                row["account"], yuan(row["debit"]), yuan(row["credit"]), yuan(row["balance"])
+            )
+        table.add_row("total", yuan(result["total_debit"]), yuan(result["total_credit"]), "")
         console.print(table)
-        console.print(f"difference {result['difference']}", highlight=False)
+        console.print(f"difference {yuan(result['difference'])}", highlight=False)
     if not result["balanced"]:
         raise typer.Exit(1)
 
@@ -78,9 +83,9 @@ def _print_statement(result: dict[str, Any]) -> None:
                 posting["transaction_id"] if k == 0 else "",
                 kind if k == 0 else "",
                 line["account"],
-                line["debit"] if line["debit"] != "0.00" else "",
-                line["credit"] if line["credit"] != "0.00" else "",
+                yuan(line["debit"]) if line["debit"] != "0.00" else "",
+                yuan(line["credit"]) if line["credit"] != "0.00" else "",
             )
     console.print(table)
     for account, balance in result["balances"].items():
-        console.print(f"{account}: {balance}", highlight=False)
+        console.print(f"{account}: {yuan(balance)}", highlight=False)

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from creditgraph.cli.display import percent, yuan
 from creditgraph.settings import get_settings
 
 if TYPE_CHECKING:
@@ -241,16 +242,16 @@ def _print_loan(loan: dict[str, Any], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(loan, ensure_ascii=False, indent=2))
         return
-    all_in = loan["all_in_rate"]
     console.print(
         f"loan {loan['loan_id']} ({loan['product_code']}, decision {loan['decision_id']}): "
-        f"{loan['state']}  principal {loan['principal']} x {loan['periods']} "
-        f"({loan['method']})  nominal {loan['nominal_rate']}  "
-        f"all-in 综合年化 {all_in if all_in is not None else '-'}",
+        f"{loan['state']}  principal {yuan(loan['principal'])} x {loan['periods']} "
+        f"({loan['method']})  nominal {percent(loan['nominal_rate'])}  "
+        f"all-in 综合年化 {percent(loan['all_in_rate'])}",
         highlight=False,
     )
     console.print(
-        f"outstanding principal {loan['principal_outstanding']}  credit {loan['credit']}  "
+        f"outstanding principal {yuan(loan['principal_outstanding'])}  "
+        f"credit {yuan(loan['credit'])}  "
         f"DPD {loan['dpd']} ({loan['bucket']})  maturity {loan['maturity'] or '-'}",
         highlight=False,
     )

@@ -16,6 +16,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from creditgraph.cli.display import percent, yuan
 from creditgraph.money import MoneyError
 from creditgraph.servicing import (
     AllInRateError,
@@ -131,19 +132,11 @@ def _rates(schedule: Schedule) -> dict[str, str]:
     }
 
 
-def _percent(rate: str) -> str:
-    return f"{Decimal(rate) * 100:.4f}%"
-
-
-def _yuan(amount: Decimal) -> str:
-    return f"{amount:,.2f}"
-
-
 def _print_table(schedule: Schedule, rates: dict[str, str]) -> None:
     request = schedule.request
     title = (
-        f"{request.method.value}  {_yuan(request.principal)} at "
-        f"{_percent(str(request.annual_rate))}  "
+        f"{request.method.value}  {yuan(request.principal)} at "
+        f"{percent(str(request.annual_rate), 4)}  "
         f"{request.periods} x {request.frequency.value}  {request.day_count.value}"
     )
     table = Table(title=title, box=box.SIMPLE_HEAD)
@@ -153,12 +146,12 @@ def _print_table(schedule: Schedule, rates: dict[str, str]) -> None:
         table.add_row(
             str(row.n),
             row.due_date.isoformat(),
-            _yuan(row.opening_principal),
-            _yuan(row.principal),
-            _yuan(row.interest),
-            _yuan(row.fee),
-            _yuan(row.payment),
-            _yuan(row.closing_principal),
+            yuan(row.opening_principal),
+            yuan(row.principal),
+            yuan(row.interest),
+            yuan(row.fee),
+            yuan(row.payment),
+            yuan(row.closing_principal),
         )
     totals = schedule.totals
     table.add_section()
@@ -166,10 +159,10 @@ def _print_table(schedule: Schedule, rates: dict[str, str]) -> None:
         "total",
         "",
         "",
-        _yuan(totals.principal),
-        _yuan(totals.interest),
-        _yuan(totals.fee),
-        _yuan(totals.payment),
+        yuan(totals.principal),
+        yuan(totals.interest),
+        yuan(totals.fee),
+        yuan(totals.payment),
         "",
     )
     # Never squeeze amounts into ellipses: print at least as wide as the table needs.
@@ -178,13 +171,13 @@ def _print_table(schedule: Schedule, rates: dict[str, str]) -> None:
     wide.print(table)
     if request.upfront_fee:
         console.print(
-            f"upfront fee {_yuan(request.upfront_fee)}; "
-            f"amount received {_yuan(schedule.net_disbursement)}",
+            f"upfront fee {yuan(request.upfront_fee)}; "
+            f"amount received {yuan(schedule.net_disbursement)}",
             highlight=False,
         )
     console.print(
         f"all-in annualised rate (综合年化成本, IRR x {request.periods_per_year}): "
-        f"{_percent(rates['nominal'])}  effective: {_percent(rates['effective'])}",
+        f"{percent(rates['nominal'], 4)}  effective: {percent(rates['effective'], 4)}",
         highlight=False,
     )
 
