@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, RowMapping, bindparam, or_, select
+from sqlalchemy import Engine, RowMapping, and_, bindparam, or_, select
 from sqlalchemy.engine import Connection
 
 from creditgraph.ids import time_ordered_id
@@ -78,6 +78,31 @@ _UNSETTLED_DUE = (
 )
 # The last completed end of day: walks the primary key (business_date) down from the newest
 # run and stops at the first completed one (at most a running date or two above it).
+_UNSETTLED = and_(
+    INSTALMENTS.c.superseded.is_(False),
+    INSTALMENTS.c.due_date <= bindparam("on"),
+    or_(
+        INSTALMENTS.c.principal_paid_fen < INSTALMENTS.c.principal_due_fen,
+        INSTALMENTS.c.interest_paid_fen < INSTALMENTS.c.interest_due_fen,
+        INSTALMENTS.c.fee_paid_fen < INSTALMENTS.c.fee_due_fen,
+        INSTALMENTS.c.penalty_paid_fen < INSTALMENTS.c.penalty_accrued_fen,
+    ),
+)
+_LOAN_COLUMNS = (*LOANS.c.keys(), CLOSED_THROUGH)
+_ROW_COLUMNS = tuple(INSTALMENTS.c.keys())
+_LOAN_DUE = (
+    select(
+        LOANS,
+        _LAST_CLOSED.scalar_subquery().label(CLOSED_THROUGH),
+        *(column.label(f"i_{column.name}") for column in INSTALMENTS.c),
+    )
+    .select_from(
+        LOANS.outerjoin(INSTALMENTS, and_(INSTALMENTS.c.loan_id == LOANS.c.id, _UNSETTLED))
+    )
+    .where(LOANS.c.id == bindparam("loan_id"))
+    .order_by(INSTALMENTS.c.number)
+)
+_LOAN_DUE_FOR_UPDATE = _LOAN_DUE.with_for_update(of=LOANS)
 _LOAN_UPDATES: dict[tuple[str, ...], str] = {}
 
 
@@ -157,6 +182,27 @@ def lock_loan(conn: Connection, loan_id: str) -> RowMapping | None:
     """
     statement = _LOAN_FOR_UPDATE if conn.dialect.name == "postgresql" else _LOAN_BY_ID
     return conn.execute(statement, {"loan_id": loan_id}).mappings().first()
+
+
+def lock_loan_with_due(
+    conn: Connection, loan_id: str, on: date
+) -> tuple[RowMapping | None, list[RowMapping]]:
+    """:func:`lock_loan` and :func:`unsettled_due` in one round trip: what a repayment reads.
+
+    One outer join: the loan's columns come once per unsettled instalment (or once with none).
+    """
+    statement = _LOAN_DUE_FOR_UPDATE if conn.dialect.name == "postgresql" else _LOAN_DUE
+    rows = conn.execute(statement, {"loan_id": loan_id, "on": on}).mappings().all()
+    if not rows:
+        return None, []
+    first = rows[0]
+    loan = cast(RowMapping, {name: first[name] for name in _LOAN_COLUMNS})
+    due = [
+        cast(RowMapping, {name: row[f"i_{name}"] for name in _ROW_COLUMNS})
+        for row in rows
+        if row["i_id"] is not None
+    ]
+    return loan, due
 
 
 def current_instalments(conn: Connection, loan_id: str) -> list[RowMapping]:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, RowMapping, and_, bindparam, delete, or_, select, update
 from sqlalchemy.engine import Connection
@@ -118,6 +118,7 @@ _ADD_PENALTY = (
 )
 
 
+DUE = "_unsettled_due"  # key of the prefetched instalments in a repayment's loan mapping
 CURRENT: dict[str, Any] = {"dpd": 0, "bucket": "M0", "overdue_since": None, "npa": False}
 """The delinquency columns of a loan with nothing past due."""
 PostFn = Callable[[Connection, RowMapping, str, str], PostingResult]
@@ -255,8 +256,15 @@ class LoanService:
             )
             return self._show(conn, loan_id)
 
-    def _lock(self, conn: Connection, loan_id: str) -> RowMapping:
-        loan = book.lock_loan(conn, loan_id)
+    def _lock(self, conn: Connection, loan_id: str, due_on: date | None = None) -> RowMapping:
+        """The locked loan row; with ``due_on``, a copy that also carries its unsettled
+        instalments under ``DUE`` (one round trip instead of two on the repayment path)."""
+        if due_on is None:
+            loan = book.lock_loan(conn, loan_id)
+        else:
+            loan, due = book.lock_loan_with_due(conn, loan_id, due_on)
+            if loan is not None:
+                loan = cast(RowMapping, {**loan, DUE: due})
         if loan is None:
             raise LoanNotFoundError(f"loan {loan_id}: no such loan")
         return loan
@@ -269,8 +277,10 @@ class LoanService:
         key: str | None,
         body: dict[str, Any],
         post: PostFn,
+        due_on: date | None = None,
     ) -> PostingResult:
-        """Run ``post`` in one write unit of work under the loan lock.
+        """Run ``post`` in one write unit of work under the loan lock (with the instalments
+        unsettled on ``due_on`` read in the same round trip, for a repayment).
 
         The key is checked by the database (a unique column), not by a query first: the happy
         path stays one statement shorter. A posting refused, or stopped by the unique key, is
@@ -281,7 +291,7 @@ class LoanService:
         digest = request_hash(body)
         try:
             with book.write_transaction(self.engine) as conn:
-                return post(conn, self._lock(conn, loan_id), key, digest)
+                return post(conn, self._lock(conn, loan_id, due_on), key, digest)
         except (IntegrityError, LoanError, LoanStateError, ScheduleError):
             with self.engine.connect() as conn:
                 seen = self._replay(conn, key, digest)
@@ -466,7 +476,7 @@ class LoanService:
         """Pay ``amount`` (yuan) against what is due on ``business_date`` in the loan's allocation
         order, oldest due first, with the borrower's credit; any excess is held as credit."""
         body, post = self._repayment(loan_id, amount, business_date, actor)
-        return self._posting(loan_id, key, body, post)
+        return self._posting(loan_id, key, body, post, due_on=business_date)
 
     def repay_many(
         self, payments: Sequence[Payment], actor: str = "batch", chunk_size: int = CHUNK
@@ -500,7 +510,7 @@ class LoanService:
         # than the statement, and this runs once per payment of a file.
         conn.exec_driver_sql("SAVEPOINT payment")
         try:
-            result = post(conn, self._lock(conn, payment.loan_id), key, digest)
+            result = post(conn, self._lock(conn, payment.loan_id, payment.on), key, digest)
         except (IntegrityError, LoanError, LoanStateError, ScheduleError) as exc:
             conn.exec_driver_sql("ROLLBACK TO SAVEPOINT payment")
             conn.exec_driver_sql("RELEASE SAVEPOINT payment")
@@ -533,7 +543,7 @@ class LoanService:
             state = require_serviced(loan["state"], loan_id, "take a repayment")
             self._not_before_disbursement(loan, business_date)
             closed = book.check_open_date(conn, loan_id, business_date, "repayment", loan)
-            due = book.unsettled_due(conn, loan_id, business_date)
+            due = loan[DUE] if DUE in loan else book.unsettled_due(conn, loan_id, business_date)
             credit_before = loan["credit_fen"]
             out = Settlement()
             left = settle(
