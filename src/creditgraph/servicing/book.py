@@ -61,23 +61,7 @@ _CURRENT_ROWS = (
     .where(INSTALMENTS.c.loan_id == bindparam("loan_id"), INSTALMENTS.c.superseded.is_(False))
     .order_by(INSTALMENTS.c.number)
 )
-_UNSETTLED_DUE = (
-    select(INSTALMENTS)
-    .where(
-        INSTALMENTS.c.loan_id == bindparam("loan_id"),
-        INSTALMENTS.c.superseded.is_(False),
-        INSTALMENTS.c.due_date <= bindparam("on"),
-        or_(
-            INSTALMENTS.c.principal_paid_fen < INSTALMENTS.c.principal_due_fen,
-            INSTALMENTS.c.interest_paid_fen < INSTALMENTS.c.interest_due_fen,
-            INSTALMENTS.c.fee_paid_fen < INSTALMENTS.c.fee_due_fen,
-            INSTALMENTS.c.penalty_paid_fen < INSTALMENTS.c.penalty_accrued_fen,
-        ),
-    )
-    .order_by(INSTALMENTS.c.number)
-)
-# The last completed end of day: walks the primary key (business_date) down from the newest
-# run and stops at the first completed one (at most a running date or two above it).
+# A current instalment due by ``:on`` with anything left to pay: what a repayment can touch.
 _UNSETTLED = and_(
     INSTALMENTS.c.superseded.is_(False),
     INSTALMENTS.c.due_date <= bindparam("on"),
@@ -88,6 +72,13 @@ _UNSETTLED = and_(
         INSTALMENTS.c.penalty_paid_fen < INSTALMENTS.c.penalty_accrued_fen,
     ),
 )
+_UNSETTLED_DUE = (
+    select(INSTALMENTS)
+    .where(INSTALMENTS.c.loan_id == bindparam("loan_id"), _UNSETTLED)
+    .order_by(INSTALMENTS.c.number)
+)
+# The last completed end of day: walks the primary key (business_date) down from the newest
+# run and stops at the first completed one (at most a running date or two above it).
 _LOAN_COLUMNS = (*LOANS.c.keys(), CLOSED_THROUGH)
 _ROW_COLUMNS = tuple(INSTALMENTS.c.keys())
 _LOAN_DUE = (
