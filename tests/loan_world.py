@@ -108,3 +108,15 @@ def ledger_of(engine: Engine, loan_id: str) -> dict[str, int]:
     """Debit-positive balance per account for one loan (fen)."""
     with engine.connect() as conn:
         return {a.value: d - c for a, (d, c) in account_totals(conn, loan_id).items()}
+
+
+def outstanding_through(service: LoanService, loan_id: str, on: date) -> Decimal:
+    """What the loan's schedule shows outstanding on instalments due on or before ``on``."""
+    return sum(
+        (
+            Decimal(r["outstanding"])
+            for r in service.show(loan_id)["schedule"]
+            if date.fromisoformat(r["due_date"]) <= on
+        ),
+        Decimal(0),
+    )

@@ -4,7 +4,6 @@ that day while the run goes on; a loan that closes while overdue is left current
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine
@@ -15,22 +14,12 @@ from creditgraph.servicing.loans import LoanService
 from tests.loan_world import active_loan
 from tests.loan_world import instalment_rows as _rows
 from tests.loan_world import loan_row as _loan
+from tests.loan_world import outstanding_through as _due_through
 
 
 @pytest.fixture
 def service(engine: Engine) -> LoanService:
     return LoanService(engine)
-
-
-def _due_through(service: LoanService, loan_id: str, on: date) -> Decimal:
-    return sum(
-        (
-            Decimal(r["outstanding"])
-            for r in service.show(loan_id)["schedule"]
-            if date.fromisoformat(r["due_date"]) <= on
-        ),
-        Decimal(0),
-    )
 
 
 def test_a_loan_end_of_day_has_done_takes_no_posting_for_that_day_while_the_run_goes_on(

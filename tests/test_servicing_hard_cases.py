@@ -24,6 +24,7 @@ from tests.loan_world import active_loan
 from tests.loan_world import instalment_rows as _rows
 from tests.loan_world import ledger_of as _ledger
 from tests.loan_world import loan_row as _loan
+from tests.loan_world import outstanding_through as _outstanding_due
 
 FIRST_DUE = date(2026, 8, 1)
 REFUSED = (LoanStateError, ValueError)  # LoanInputError and friends are ValueErrors
@@ -60,17 +61,6 @@ def _assert_books(engine: Engine, loan_id: str) -> None:
         r["penalty_accrued_fen"] - r["penalty_paid_fen"] - r["penalty_memo_fen"] for r in rows
     )
     assert -ledger.get("borrower_credit", 0) == loan["credit_fen"]
-
-
-def _outstanding_due(service: LoanService, loan_id: str, on: date) -> Decimal:
-    return sum(
-        (
-            Decimal(r["outstanding"])
-            for r in service.show(loan_id)["schedule"]
-            if date.fromisoformat(r["due_date"]) <= on
-        ),
-        Decimal(0),
-    )
 
 
 # --- defects ------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ sees and pays only loans from its own decisions; disbursing and reversing are th
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -31,6 +31,12 @@ from creditgraph.api.schemas import (
     request_body_doc,
 )
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from creditgraph.servicing.loans import LoanService
+
+BodyT = TypeVar("BodyT", bound="BaseModel")
 router = APIRouter(prefix="/v1", tags=["loans"])
 
 LOAN_NOT_VISIBLE: dict[int | str, dict[str, Any]] = {
@@ -68,13 +74,27 @@ def _posted(result: Any) -> JsonResponse:
 
 
 async def _posting(
-    ctx: ApiContext, key: KeyInfo, loan_id: str, action: Callable[[], Any]
+    request: Request,
+    ctx: ApiContext,
+    key: KeyInfo,
+    idem_key: str | None,
+    loan_id: str,
+    model: type[BodyT],
+    post: Callable[[LoanService, BodyT, str | None], Any],
+    empty_body_ok: bool = False,
 ) -> JsonResponse:
-    """Check visibility and post, in one trip to a worker thread."""
+    """Parse the body, scope the key, check visibility and post (one worker-thread trip).
+
+    ``post(loans, body, posting_key)`` makes the service call; with ``empty_body_ok`` an empty
+    body counts as ``{}`` (a reversal's fields are all optional).
+    """
+    empty = empty_body_ok and not (await request.body()).strip()
+    body: BodyT = parse(model, {} if empty else await _json_body(request))
+    posting_key = _posting_key(key, idem_key)
 
     def run() -> Any:
         _visible_loan(ctx, key, loan_id)
-        return _call(action)
+        return _call(lambda: post(ctx.loans(), body, posting_key))
 
     return _posted(await run_in_threadpool(run))
 
@@ -145,13 +165,14 @@ async def disburse(
     idem_key: str | None = IDEMPOTENCY,
     ctx: ApiContext = Depends(get_context),
 ) -> JsonResponse:
-    body: DisbursementIn = parse(DisbursementIn, await _json_body(request))
-    posting_key = _posting_key(key, idem_key)
     return await _posting(
+        request,
         ctx,
         key,
+        idem_key,
         loan_id,
-        lambda: ctx.loans().disburse(loan_id, body.business_date, posting_key, _actor(key)),
+        DisbursementIn,
+        lambda loans, body, k: loans.disburse(loan_id, body.business_date, k, _actor(key)),
     )
 
 
@@ -169,14 +190,15 @@ async def repay(
     idem_key: str | None = IDEMPOTENCY,
     ctx: ApiContext = Depends(get_context),
 ) -> JsonResponse:
-    body: RepaymentIn = parse(RepaymentIn, await _json_body(request))
-    posting_key = _posting_key(key, idem_key)
     return await _posting(
+        request,
         ctx,
         key,
+        idem_key,
         loan_id,
-        lambda: ctx.loans().repay(
-            loan_id, body.amount, body.business_date, posting_key, _actor(key)
+        RepaymentIn,
+        lambda loans, body, k: loans.repay(
+            loan_id, body.amount, body.business_date, k, _actor(key)
         ),
     )
 
@@ -195,19 +217,20 @@ async def prepay(
     idem_key: str | None = IDEMPOTENCY,
     ctx: ApiContext = Depends(get_context),
 ) -> JsonResponse:
-    body: PrepaymentIn = parse(PrepaymentIn, await _json_body(request))
-    posting_key = _posting_key(key, idem_key)
     return await _posting(
+        request,
         ctx,
         key,
+        idem_key,
         loan_id,
-        lambda: ctx.loans().prepay(
+        PrepaymentIn,
+        lambda loans, body, k: loans.prepay(
             loan_id,
             body.business_date,
             amount=body.amount,
             full=body.full,
             mode=body.mode,
-            key=posting_key,
+            key=k,
             actor=_actor(key),
         ),
     )
@@ -228,19 +251,15 @@ async def reverse(
     idem_key: str | None = IDEMPOTENCY,
     ctx: ApiContext = Depends(get_context),
 ) -> JsonResponse:
-    raw = await request.body()
-    body: ReversalIn = parse(ReversalIn, await _json_body(request) if raw.strip() else {})
-    posting_key = _posting_key(key, idem_key)
-
-    def run() -> Any:
-        statement: dict[str, Any] = _call(lambda: ctx.loans().statement(loan_id))
-        ids = {str(posting["transaction_id"]) for posting in statement["postings"]}
-        if transaction_id not in ids:
-            raise ApiError(404, "not_found", f"loan {loan_id} has no transaction {transaction_id}")
-        return _call(
-            lambda: ctx.loans().reverse(
-                transaction_id, posting_key, body.business_date, _actor(key), body.note
-            )
-        )
-
-    return _posted(await run_in_threadpool(run))
+    return await _posting(
+        request,
+        ctx,
+        key,
+        idem_key,
+        loan_id,
+        ReversalIn,
+        lambda loans, body, k: loans.reverse(
+            transaction_id, k, body.business_date, _actor(key), body.note, loan_id=loan_id
+        ),
+        empty_body_ok=True,
+    )

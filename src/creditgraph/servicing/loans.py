@@ -896,15 +896,18 @@ class LoanService:
         business_date: date | None = None,
         actor: str = "cli",
         note: str | None = None,
+        loan_id: str | None = None,
     ) -> PostingResult:
         """Reverse a repayment or prepayment: the mirror of its lines, its allocation undone and
-        the loan's state restored. Refused (nothing posted) when a later posting depends on it."""
+        the loan's state restored. Refused (nothing posted) when a later posting depends on it,
+        or, given ``loan_id``, when the transaction is not that loan's."""
         with self.engine.connect() as conn:
             found = conn.execute(
                 select(TRANSACTIONS.c.loan_id).where(TRANSACTIONS.c.id == transaction_id)
             ).first()
-        if found is None:
-            raise LoanNotFoundError(f"transaction {transaction_id}: no such transaction")
+        if found is None or (loan_id is not None and found[0] != loan_id):
+            owner = f"loan {loan_id} has no" if loan_id is not None else "no such"
+            raise LoanNotFoundError(f"{owner} transaction {transaction_id}")
         loan_id = found[0]
         body = {
             "op": "reverse",
