@@ -22,6 +22,7 @@ from creditgraph.servicing.accounts import (
 )
 from creditgraph.servicing.ledger import statement, trial_balance
 from creditgraph.servicing.loans import LoanService
+from creditgraph.store.db import write_transaction
 from tests.loan_world import active_loan
 
 DAY = date(2026, 7, 2)
@@ -45,7 +46,7 @@ def test_lines_must_balance_and_be_one_sided() -> None:
 
 def test_post_lines_for_the_end_of_day_job(engine: Engine) -> None:
     loan_id = active_loan(LoanService(engine))
-    with book.write_transaction(engine) as conn:
+    with write_transaction(engine) as conn:
         loan = book.lock_loan(conn, loan_id)
         assert loan is not None and loan["state"] == "active"
         tx = book.post_lines(
@@ -59,7 +60,7 @@ def test_post_lines_for_the_end_of_day_job(engine: Engine) -> None:
         )
         book.update_loan(conn, loan_id, {"accrued_through": DAY})
     assert tx.startswith("TX-")
-    with pytest.raises(UnbalancedPostingError), book.write_transaction(engine) as conn:
+    with pytest.raises(UnbalancedPostingError), write_transaction(engine) as conn:
         book.post_lines(
             conn,
             loan_id,

@@ -8,22 +8,19 @@ handful of round trips.
 
 from __future__ import annotations
 
-import sqlite3
-import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Engine, RowMapping, and_, bindparam, or_, select
+from sqlalchemy import RowMapping, and_, bindparam, or_, select
 from sqlalchemy.engine import Connection
 
 from creditgraph.ids import time_ordered_id
 from creditgraph.servicing.accounts import Line, check_balanced
 from creditgraph.servicing.errors import LoanInputError
-from creditgraph.store.db import json_dumps, process_write_lock
+from creditgraph.store.db import json_dumps
 from creditgraph.store.models import (
     EodRun,
     JournalLine,
@@ -41,7 +38,6 @@ JOURNAL = table_of(JournalLine)
 EVENTS = table_of(LoanEvent)
 EOD_RUNS = table_of(EodRun)
 
-BUSY_TIMEOUT_SECONDS = 30.0
 CLOSED_THROUGH = "closed_through"  # the extra column of a locked loan row
 
 # Statements built once: the compiled-statement cache then makes each execution cheap.
@@ -117,54 +113,6 @@ def now() -> datetime:
 def new_id(prefix: str) -> str:
     """A unique id that sorts by creation time (see :mod:`creditgraph.ids`)."""
     return time_ordered_id(prefix)
-
-
-@contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """One write unit of work that serialises with other writers instead of failing.
-
-    On SQLite the write lock is taken up front (``BEGIN IMMEDIATE``): a deferred transaction that
-    reads and then writes can fail with "database is locked" when two processes upgrade at once.
-    The driver's own implicit BEGIN is switched off for the duration so ours is the only one.
-    Busy waits are retried up to 30 s. On PostgreSQL this is an ordinary transaction; callers
-    lock the loan row with :func:`lock_loan`.
-    """
-    if engine.dialect.name != "sqlite":
-        with engine.begin() as conn:
-            yield conn
-        return
-    # Threads of this process queue on a Python lock (woken at once on commit); only other
-    # processes meet SQLite's busy handler, which sleeps and polls.
-    with process_write_lock(engine), engine.connect() as conn:
-        raw: Any = conn.connection.driver_connection
-        previous = raw.isolation_level
-        raw.isolation_level = None
-        try:
-            _begin_immediate(raw)
-            try:
-                yield conn
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
-        finally:
-            if raw.in_transaction:
-                raw.rollback()
-            raw.isolation_level = previous
-
-
-def _begin_immediate(raw: sqlite3.Connection) -> None:
-    """``BEGIN IMMEDIATE`` on the driver connection (SQLAlchemy then commits or rolls back the
-    transaction as usual); the busy handler waits, and we retry until the 30 s budget is spent."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
-    while True:
-        try:
-            raw.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
 
 
 def lock_loan(conn: Connection, loan_id: str) -> RowMapping | None:

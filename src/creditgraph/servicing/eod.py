@@ -61,7 +61,6 @@ from creditgraph.servicing.book import (
     unsettled_due,
     update_loan,
     write_postings,
-    write_transaction,
 )
 from creditgraph.servicing.calendar import Frequency, add_months
 from creditgraph.servicing.config import ServicingConfig, load_servicing_config
@@ -78,6 +77,7 @@ from creditgraph.servicing.delinquency import (
 )
 from creditgraph.servicing.lifecycle import SERVICED, LoanEvent, LoanState, transition
 from creditgraph.servicing.posting import Settlement, apply_deltas, position, post_refund, settle
+from creditgraph.store.db import write_transaction
 from creditgraph.store.models import EodRun, IngestBatch, LoanOutcome, Person, table_of
 
 ACTOR = "eod"

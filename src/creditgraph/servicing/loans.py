@@ -1,6 +1,6 @@
 """``LoanService``: accept, disburse, repay, prepay, reverse, show and statement.
 
-Each posting is one write unit of work (:func:`book.write_transaction`): lock the loan, check
+Each posting is one write unit of work (:func:`creditgraph.store.db.write_transaction`): lock the loan, check
 the idempotency key, read the instalments in one query, change them with one batched update,
 write the transaction and its balanced journal lines, commit. Core statements only, so the path
 stays a handful of round trips.
@@ -74,6 +74,7 @@ from creditgraph.servicing.prepayment import (
     share_fen,
 )
 from creditgraph.servicing.schedules import generate_schedule
+from creditgraph.store.db import write_transaction
 from creditgraph.store.models import DecisionRecord, ReviewRequest, table_of
 
 DECISIONS = table_of(DecisionRecord)
@@ -158,7 +159,7 @@ class LoanService:
     def accept(self, decision_id: str, offer_index: int = 0, actor: str = "cli") -> dict[str, Any]:
         """A loan from offer ``offer_index`` of approved decision ``decision_id`` (state
         ``accepted``). Accepting the same offer again returns the loan; another offer is refused."""
-        with book.write_transaction(self.engine) as conn:
+        with write_transaction(self.engine) as conn:
             decision = (
                 conn.execute(select(DECISIONS).where(DECISIONS.c.id == decision_id))
                 .mappings()
@@ -247,7 +248,7 @@ class LoanService:
 
     def cancel(self, loan_id: str, actor: str = "cli", note: str | None = None) -> dict[str, Any]:
         """Cancel an offered or accepted loan before disbursement."""
-        with book.write_transaction(self.engine) as conn:
+        with write_transaction(self.engine) as conn:
             loan = self._lock(conn, loan_id)
             target = transition(loan["state"], LoanEvent.CANCEL, loan_id)
             book.update_loan(conn, loan_id, {"state": target.value})
@@ -290,7 +291,7 @@ class LoanService:
         key = check_key(key)
         digest = request_hash(body)
         try:
-            with book.write_transaction(self.engine) as conn:
+            with write_transaction(self.engine) as conn:
                 return post(conn, self._lock(conn, loan_id, due_on), key, digest)
         except (IntegrityError, LoanError, LoanStateError, ScheduleError):
             with self.engine.connect() as conn:
@@ -492,7 +493,7 @@ class LoanService:
         out: list[PostingResult | ValueError] = []
         for start in range(0, len(payments), chunk_size):
             chunk = payments[start : start + chunk_size]
-            with book.write_transaction(self.engine) as conn:
+            with write_transaction(self.engine) as conn:
                 out.extend(self._post_payment(conn, p, actor) for p in chunk)
         return out
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +20,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+BUSY_TIMEOUT_SECONDS = 30.0
 WAL_CHECKPOINT_PAGES = 10_000  # pages of 4 KiB: about 40 MB of WAL between checkpoints
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 CACHE_KIB = 64 * 1024
@@ -90,20 +93,44 @@ def process_write_lock(engine: Engine) -> threading.Lock:
 
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """``engine.begin()`` for a short write; on SQLite, one writer per process at a time.
+    """One short write unit of work that serialises with other writers instead of failing.
 
-    SQLite admits one writer per database. A second thread that finds the lock taken does not
-    queue: its busy handler sleeps and polls (1, 2, 5 ... 100 ms), which under concurrent
-    requests turns a millisecond's wait into tens of milliseconds. Threads of one process
-    therefore take a Python lock first, which wakes the next writer the moment the first commits;
-    other processes still meet SQLite's own lock. PostgreSQL needs no such help.
+    SQLite admits one writer per database. Threads of this process take a Python lock first,
+    which wakes the next writer the moment the first commits (SQLite's own busy handler sleeps
+    and polls: 1, 2, 5 ... 100 ms). The write lock is then taken up front (``BEGIN IMMEDIATE``,
+    retried while busy for up to 30 s): a deferred transaction that reads and then writes can
+    fail with "database is locked" when two processes upgrade at once. PostgreSQL needs neither;
+    callers lock rows (``FOR UPDATE``) where they must.
     """
     if engine.dialect.name != "sqlite":
         with engine.begin() as conn:
             yield conn
         return
-    with process_write_lock(engine), engine.begin() as conn:
-        yield conn
+    with process_write_lock(engine), engine.connect() as conn:
+        raw: Any = conn.connection.driver_connection
+        previous = raw.isolation_level
+        raw.isolation_level = None  # ours is the only BEGIN, not the driver's implicit one
+        try:
+            _begin_immediate(raw)
+            with conn.begin():  # SQLAlchemy's transaction over it: sessions bound here join it
+                yield conn
+        finally:
+            if raw.in_transaction:
+                raw.rollback()
+            raw.isolation_level = previous
+
+
+def _begin_immediate(raw: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE`` on the driver connection, retried while the database is busy."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
