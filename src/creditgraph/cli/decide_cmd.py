@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from creditgraph.cli.display import percent
 from creditgraph.settings import get_settings
 
 if TYPE_CHECKING:
@@ -165,8 +166,8 @@ def print_decision(out: Console, record: dict[str, Any]) -> None:
         first = rows[0] if rows else {}
         out.print(
             f"offer 报价: {offer['amount']} over {offer['term_months']} months "
-            f"({offer['schedule_type']}), nominal {float(offer['nominal_rate']):.2%}, "
-            f"all-in 综合年化 {float(offer['all_in_rate']):.2%} (cap {float(offer['rate_cap']):.0%}), "
+            f"({offer['schedule_type']}), nominal {percent(offer['nominal_rate'])}, "
+            f"all-in 综合年化 {percent(offer['all_in_rate'])} (cap {percent(offer['rate_cap'], 0)}), "
             f"upfront fee {offer['upfront_fee']}, paid out {offer['net_disbursement']}, "
             f"first payment {first.get('payment', '-')}",
             highlight=False,

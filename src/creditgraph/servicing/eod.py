@@ -47,13 +47,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from creditgraph.servicing.accounts import Account, Line, credit, debit
 from creditgraph.servicing.allocation import AllocationRule
 from creditgraph.servicing.book import (
+    EOD_RUNS,
     EVENTS,
     INSTALMENTS,
-    JOURNAL,
     LOANS,
     DriverValues,
     Posting,
     TransactionKind,
+    closed_through,
     lock_loan,
     new_id,
     now,
@@ -75,16 +76,16 @@ from creditgraph.servicing.delinquency import (
     daily_penalty_fen,
     segment_sum,
 )
+from creditgraph.servicing.ledger import account_totals
 from creditgraph.servicing.lifecycle import SERVICED, LoanEvent, LoanState, transition
 from creditgraph.servicing.posting import Settlement, apply_deltas, position, post_refund, settle
 from creditgraph.store.db import write_transaction
-from creditgraph.store.models import EodRun, IngestBatch, LoanOutcome, Person, table_of
+from creditgraph.store.models import IngestBatch, LoanOutcome, Person, table_of
 
 ACTOR = "eod"
 CHUNK_LOANS = 5_000
 """Loans per write transaction: small enough that a repayment waits well under a second."""
 EPOCH = date(1970, 1, 1)
-RUNS = table_of(EodRun)
 OUTCOMES = table_of(LoanOutcome)
 PERSONS = table_of(Person)
 BATCHES = table_of(IngestBatch)
@@ -181,9 +182,7 @@ def _day_col(conn: Connection, column: Any) -> ColumnElement[int]:
 def completed_through(engine: Engine) -> date | None:
     """The last business date whose end of day completed, if any."""
     with engine.connect() as conn:
-        return conn.execute(
-            select(func.max(RUNS.c.business_date)).where(RUNS.c.status == "completed")
-        ).scalar()
+        return closed_through(conn)
 
 
 def dates_to_process(engine: Engine, business_date: date) -> list[date]:
@@ -194,15 +193,13 @@ def dates_to_process(engine: Engine, business_date: date) -> list[date]:
     """
     with engine.connect() as conn:
         done = conn.execute(
-            select(RUNS.c.business_date).where(
-                RUNS.c.status == "completed", RUNS.c.business_date == business_date
+            select(EOD_RUNS.c.business_date).where(
+                EOD_RUNS.c.status == "completed", EOD_RUNS.c.business_date == business_date
             )
         ).first()
         if done is not None:
             return []
-        last = conn.execute(
-            select(func.max(RUNS.c.business_date)).where(RUNS.c.status == "completed")
-        ).scalar()
+        last = closed_through(conn)
         if last is None:
             pending = conn.execute(
                 select(
@@ -284,8 +281,8 @@ def _run_day(
         total.goods_labelled += _write_good_labels(conn, day, rules, zone)
         _finish_label_batch(conn, day)
         conn.execute(
-            update(RUNS)
-            .where(RUNS.c.business_date == day)
+            update(EOD_RUNS)
+            .where(EOD_RUNS.c.business_date == day)
             .values(status="completed", finished_at=now(), loans_processed=total.loans)
         )
     total.seconds = clock.perf_counter() - started
@@ -294,10 +291,12 @@ def _run_day(
 
 def _mark_started(engine: Engine, day: date) -> None:
     with write_transaction(engine) as conn:
-        found = conn.execute(select(RUNS.c.status).where(RUNS.c.business_date == day)).first()
+        found = conn.execute(
+            select(EOD_RUNS.c.status).where(EOD_RUNS.c.business_date == day)
+        ).first()
         if found is None:
             conn.execute(
-                insert(RUNS).values(
+                insert(EOD_RUNS).values(
                     business_date=day, started_at=now(), status="running", loans_processed=0
                 )
             )
@@ -817,21 +816,9 @@ def _insert_events(conn: Connection, events: list[dict[str, Any]]) -> None:
 def _write_off(conn: Connection, loan_id: str, state: str, day: date) -> int:
     """Write the loan off: Dr write_off_expense, Cr every receivable it still carries."""
     target = transition(state, LoanEvent.WRITE_OFF, loan_id)
-    balances = dict(
-        conn.execute(
-            select(JOURNAL.c.account, func.sum(JOURNAL.c.debit_fen - JOURNAL.c.credit_fen))
-            .where(
-                JOURNAL.c.loan_id == loan_id,
-                JOURNAL.c.account.in_([a.value for a in RECEIVABLES]),
-            )
-            .group_by(JOURNAL.c.account)
-        ).all()
-    )
-    lines: list[Line] = [
-        credit(account, int(balances[account.value]))
-        for account in RECEIVABLES
-        if int(balances.get(account.value) or 0) > 0
-    ]
+    totals = account_totals(conn, loan_id)
+    owed = {account: totals.get(account, (0, 0)) for account in RECEIVABLES}
+    lines: list[Line] = [credit(account, d - c) for account, (d, c) in owed.items() if d - c > 0]
     total = sum(line.credit_fen for line in lines)
     tx_id = None
     if total:

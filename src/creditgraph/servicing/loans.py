@@ -27,7 +27,7 @@ from creditgraph.servicing.apr import schedule_all_in_rate
 from creditgraph.servicing.calendar import Frequency
 from creditgraph.servicing.config import ServicingConfig, load_servicing_config
 from creditgraph.servicing.daycount import DayCount
-from creditgraph.servicing.delinquency import bucket, daily_basis
+from creditgraph.servicing.delinquency import bucket, daily_basis, penalty_rate
 from creditgraph.servicing.errors import (
     IdempotencyConflictError,
     LoanError,
@@ -228,7 +228,7 @@ class LoanService:
             "upfront_fee_fen": to_fen(Decimal(offer["upfront_fee"])),
             "fee_per_period_fen": fee_per_period,
             "nominal_rate": str(rate),
-            "penalty_rate": str(rate * params.penalty_multiplier),
+            "penalty_rate": str(penalty_rate(rate, params.penalty_multiplier)),
             "all_in_rate": offer.get("all_in_rate"),
             "prepayment_fee_rate": str(Decimal(offer.get("prepayment_fee_rate", "0"))),
             "allocation_order": params.allocation.encode(),

@@ -9,8 +9,6 @@ receipt; only the rest of a penalty payment clears penalty_receivable.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ import numpy as np
 from sqlalchemy import RowMapping, bindparam, select, update
 from sqlalchemy.engine import Connection
 
+from creditgraph.decision.canonical import sha256_of
 from creditgraph.money import MoneyError, as_decimal, is_whole_fen, to_fen
 from creditgraph.servicing import book
 from creditgraph.servicing.accounts import Account, Line
@@ -142,8 +141,8 @@ def parse_amount(value: object, loan_id: str, what: str = "amount") -> int:
 
 
 def request_hash(body: Mapping[str, Any]) -> str:
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    """What an idempotency key vouches for: the canonical JSON hash of the request."""
+    return sha256_of(body)
 
 
 def check_key(key: str | None) -> str:
