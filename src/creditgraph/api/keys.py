@@ -31,6 +31,7 @@ class Role(StrEnum):
     OFFICER = "officer"
     ANALYST = "analyst"
     ADMIN = "admin"
+    PAYMENT_CHANNEL = "payment-channel"
 
 
 class KeyStoreError(ValueError):

@@ -517,3 +517,53 @@ class EodRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime())
     loans_processed: Mapped[int] = mapped_column(Integer, server_default="0")
     status: Mapped[str] = mapped_column(String(20))
+
+
+class RepaymentIntent(Base):
+    """A borrower's app saying it will pay; nothing is posted until a payment channel confirms.
+
+    ``channel`` and ``channel_reference`` identify the money the channel received (unique, so one
+    receipt confirms one intent); ``transaction_id`` is the repayment the confirmation posted.
+    """
+
+    __tablename__ = "repayment_intents"
+    __table_args__ = (
+        UniqueConstraint("channel", "channel_reference", name="uq_repayment_intents_reference"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    method: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(20))
+    created_by_key_id: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    channel: Mapped[str | None] = mapped_column(String(100))
+    channel_reference: Mapped[str | None] = mapped_column(String(200))
+    confirmed_amount_fen: Mapped[int | None] = mapped_column(BigInteger)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime())
+    transaction_id: Mapped[str | None] = mapped_column(String(40))
+
+
+class LoanRefund(Base):
+    """Borrower credit left when a loan closed: due (a liability) until an officer approves it.
+
+    ``source_transaction_id`` is the posting that closed the loan; ``transaction_id`` the payout.
+    """
+
+    __tablename__ = "loan_refunds"
+    __table_args__ = (UniqueConstraint("source_transaction_id", name="uq_loan_refunds_source"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(ForeignKey("loans.id"), index=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    due_on: Mapped[date] = mapped_column(Date)
+    source_transaction_id: Mapped[str] = mapped_column(String(40))
+    approved_by: Mapped[str | None] = mapped_column(String(100))
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime())
+    paid_on: Mapped[date | None] = mapped_column(Date)
+    transaction_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime())
