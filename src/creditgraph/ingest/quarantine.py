@@ -1,17 +1,20 @@
 """The quarantine: every rejected row, with file, row number, field and rule, so it can be fixed.
 
 Files are written beside the batch under ``<home>/quarantine/<batch>/`` in a folder only the
-owner can read. Personal fields (name, phone) are redacted: the row number finds the record.
+owner can read. Personal fields (name, phone) of a refused row are redacted, and a line that
+could not even be split into fields is kept only as its SHA-256 and length: the row number finds
+the record in the source file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import duckdb
 import pyarrow as pa
@@ -61,20 +64,26 @@ class QuarantineWriter:
             self._handle = os.fdopen(fd, "w", encoding="utf-8")
         return self._handle
 
-    def add(self, row: int, problems: list[Problem], record: dict[str, Any]) -> None:
-        """Quarantine one row (used for lines that could not be split into fields)."""
+    def add_malformed(self, row: int, problems: list[Problem], line: str) -> None:
+        """Quarantine a line that could not be split into fields: its hash and length, not its text.
+
+        Such a line cannot be split reliably, so its personal fields cannot be told apart and
+        redacted; the row number finds it in the source file, the SHA-256 (of the line as read,
+        UTF-8) proves which line it was.
+        """
         handle = self._open()
         self.rows += 1
         for problem in problems:
             self.counts[problem.rule] += 1
+        data = line.encode("utf-8", errors="surrogateescape")
         entry = {
             "file": str(self.source_file),
             "table": self.spec.name,
             "row": row,
             "errors": [p.__dict__ for p in problems],
-            "record": self._redact(record),
+            "line": {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)},
         }
-        handle.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+        handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
     def add_rows(self, con: duckdb.DuckDBPyConnection, raw: pa.Table, errors: pa.Array) -> None:
         """Quarantine many rows at once: ``raw`` as read (with ``_row``), ``errors`` as JSON text.
@@ -109,12 +118,6 @@ class QuarantineWriter:
         handle = self._open()
         handle.write("\n".join(lines) + "\n")
         self.rows += raw.num_rows
-
-    def _redact(self, record: dict[str, Any]) -> dict[str, Any]:
-        personal = {c.name for c in self.spec.all_columns if c.personal}
-        return {
-            k: (REDACTED if k in personal and v not in (None, "") else v) for k, v in record.items()
-        }
 
     def commit(self) -> Path | None:
         if self._handle is None:

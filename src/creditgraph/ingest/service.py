@@ -268,7 +268,7 @@ class _FileJob:
         report.rows_read += chunk.size
         raw = chunk.rows
         for bad in chunk.malformed:
-            quarantine.add(bad.row, [Problem("*", bad.rule, bad.message)], {"raw": bad.raw})
+            quarantine.add_malformed(bad.row, [Problem("*", bad.rule, bad.message)], bad.raw)
         result = validate_chunk(self.con, self.query, raw)
         if len(result.invalid_rows):
             texts: dict[tuple[str, ...], str] = {}
