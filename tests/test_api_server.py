@@ -111,3 +111,25 @@ def test_real_decision_service_through_http(sqlite_settings: Settings) -> None:
         assert client.get("/v1/decisions/nope", headers=headers).status_code == 404
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(DecisionRecord)).scalar_one() == 0
+
+
+def test_real_server_refuses_deep_and_huge_bodies_without_a_traceback(
+    server: tuple[str, Path],
+) -> None:
+    base, log_path = server
+    with httpx.Client(base_url=base, timeout=10) as client:
+        deep = client.post("/v1/applications", content=b"[" * 1000 + b"]" * 1000)
+        assert deep.status_code == 400
+        assert deep.json()["error"]["code"] == "json_too_deep"
+        assert deep.headers["x-request-id"]
+
+        def huge() -> Iterator[bytes]:
+            for _ in range(2048):
+                yield b" " * 1024
+
+        big = client.post("/v1/applications", content=huge())
+        assert big.status_code == 413
+    time.sleep(0.2)
+    log = log_path.read_text()
+    assert "Traceback" not in log
+    assert f"request_id={deep.headers['x-request-id']}" in log

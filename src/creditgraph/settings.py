@@ -33,6 +33,38 @@ class Settings(BaseSettings):
         description="Memory DuckDB may use for feature queries (default: DuckDB's, 80% of RAM).",
     )
 
+    # HTTP API limits (docs/security.md): request size and shape, slow clients, failed logins.
+    api_max_body_bytes: int = Field(
+        default=1_048_576, ge=1_024, description="Largest request body; 413 above it."
+    )
+    api_max_json_depth: int = Field(
+        default=32, ge=2, le=1_000, description="Deepest JSON nesting a body may have."
+    )
+    api_header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Time a client has to send a request's headers."
+    )
+    api_body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Time a client has to send a request's whole body."
+    )
+    api_keep_alive_seconds: int = Field(
+        default=5, ge=1, description="Idle time before a keep-alive connection is closed."
+    )
+    api_limit_concurrency: int = Field(
+        default=256, ge=1, description="Connections served at once; 503 beyond."
+    )
+    auth_lockout_failures: int = Field(
+        default=10, ge=1, description="Failed logins per key prefix and address that lock both."
+    )
+    auth_lockout_address_failures: int = Field(
+        default=50, ge=1, description="Failed logins from one address that lock the address."
+    )
+    auth_lockout_window_seconds: int = Field(
+        default=300, ge=1, description="Window in which failed logins are counted."
+    )
+    auth_lockout_seconds: int = Field(
+        default=900, ge=1, description="How long a lock-out lasts; 429 with Retry-After."
+    )
+
     @property
     def home_dir(self) -> Path:
         return self.home.expanduser().resolve()

@@ -1,4 +1,4 @@
-"""An access log without personal data: method, route template, status, time and key id.
+"""An access log without personal data: method, route template, status, time, key and request id.
 
 Paths are logged as their route template (``/v1/decisions/{decision_id}``) and query strings and
 bodies never, so no identifier a client sent ends up in a log file.
@@ -40,10 +40,11 @@ class AccessLog:
             route: Any = scope.get("route")
             state: Any = scope.get("state") or {}
             log.info(
-                "%s %s %d %.1fms key=%s",
+                "%s %s %d %.1fms key=%s request_id=%s",
                 scope.get("method", "-"),
                 getattr(route, "path", "-") if route is not None else "-",
                 status,
                 (time.perf_counter() - start) * 1000,
                 state.get("key_id", "-") if isinstance(state, dict) else "-",
+                state.get("request_id", "-") if isinstance(state, dict) else "-",
             )

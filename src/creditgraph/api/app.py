@@ -14,6 +14,7 @@ from creditgraph.api import errors
 from creditgraph.api.access_log import AccessLog
 from creditgraph.api.context import ApiContext
 from creditgraph.api.keys import KeyVerifier
+from creditgraph.api.limits import BodyLimit, RequestGuard
 from creditgraph.api.loan_routes import router as loan_router
 from creditgraph.api.routes import router
 from creditgraph.api.service import ServiceFactory, default_service_factory
@@ -64,5 +65,13 @@ def create_app(
     errors.install(app)
     app.include_router(router)
     app.include_router(loan_router)
+    # Outermost last: the guard sees everything, the access log every answer, limits the body.
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.api_max_body_bytes,
+        timeout_seconds=settings.api_body_timeout_seconds,
+        max_depth=settings.api_max_json_depth,
+    )
     app.add_middleware(AccessLog)
+    app.add_middleware(RequestGuard)
     return app

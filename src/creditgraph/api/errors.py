@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from creditgraph.api import request_id
 from creditgraph.api.jsonable import JsonResponse
 
 log = logging.getLogger("creditgraph.api")
@@ -109,7 +110,13 @@ def install(app: FastAPI) -> None:
 
     async def on_unexpected(request: Request, exc: Exception) -> JsonResponse:
         # Only the class name: exception messages can carry submitted values.
-        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, _route(request))
+        log.error(
+            "unhandled %s on %s %s request_id=%s",
+            type(exc).__name__,
+            request.method,
+            _route(request),
+            request_id.current(),
+        )
         return error_response(ApiError(500, "internal", "internal error; the request failed"))
 
     app.add_exception_handler(ApiError, on_api_error)

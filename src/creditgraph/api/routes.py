@@ -12,7 +12,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from creditgraph import __version__
-from creditgraph.api import idempotency
+from creditgraph.api import idempotency, request_id
 from creditgraph.api.auth import owns, require
 from creditgraph.api.context import ApiContext, get_context
 from creditgraph.api.errors import ApiError, from_service
@@ -61,7 +61,7 @@ def _call(action: Callable[[], Any]) -> Any:
     except Exception as exc:
         error = from_service(exc)
         if error is None:
-            log.error("service failure: %s", type(exc).__name__)
+            log.error("service failure: %s request_id=%s", type(exc).__name__, request_id.current())
             raise ApiError(500, "internal", "internal error; the request failed") from None
         raise error from None
 
@@ -72,6 +72,8 @@ async def _json_body(request: Request) -> Any:
         raise ApiError(400, "malformed_json", "the request needs a JSON object body")
     try:
         return json.loads(raw)
+    except RecursionError:  # BodyLimit refuses deep bodies first; this is the backstop
+        raise ApiError(400, "json_too_deep", "the JSON body nests too deeply") from None
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "malformed_json", "the request body is not valid JSON") from None
 
