@@ -28,6 +28,32 @@ def _root(
     ),
 ) -> None:
     """creditgraph command line."""
+    _private_home()
+
+
+def _private_home() -> None:
+    """Whatever this run creates is the owner's alone, and an existing home is checked first.
+
+    The home holds personal data (the database's person_identities, the quarantine): one left
+    open to group or others is closed with a warning; one owned by another user is refused.
+    """
+    from pydantic import ValidationError
+
+    from creditgraph.privacy.files import ExposedHomeError, secure_home, use_private_umask
+    from creditgraph.settings import get_settings
+
+    use_private_umask()
+    try:
+        settings = get_settings()
+    except ValidationError:
+        return  # the command that reads the settings reports it
+    try:
+        warnings = secure_home(settings)
+    except ExposedHomeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 def _register() -> None:

@@ -22,6 +22,7 @@ import pyarrow as pa
 from creditgraph.contracts.schema import TableSpec
 from creditgraph.contracts.validate import ROW
 from creditgraph.duck import arrow_table
+from creditgraph.privacy.files import private_dir
 
 REDACTED = "[redacted]"
 
@@ -58,7 +59,7 @@ class QuarantineWriter:
 
     def _open(self) -> IO[str]:
         if self._handle is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
             os.chmod(self.path.parent.parent, 0o700)
             fd = os.open(self._staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             self._handle = os.fdopen(fd, "w", encoding="utf-8")
@@ -81,7 +82,9 @@ class QuarantineWriter:
             "table": self.spec.name,
             "row": row,
             "errors": [p.__dict__ for p in problems],
-            "line": {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)},
+            "line": {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+            if data
+            else None,  # the reader could not even delimit the line
         }
         handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
 

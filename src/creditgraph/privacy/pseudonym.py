@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from creditgraph.contracts.schema import Namespace
+from creditgraph.privacy.files import private_dir
 
 KEY_BYTES = 32
 PSEUDONYM_HEX = 32  # 128 bits: collision-free for any realistic population
@@ -39,7 +40,7 @@ def load_or_create_key(path: Path, new_key: bytes | None = None) -> bytes:
         if len(key) != KEY_BYTES:
             raise KeyFileError(f"{path}: expected a {KEY_BYTES}-byte hex key")
         return key
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     path.parent.chmod(0o700)
     if new_key is not None and len(new_key) != KEY_BYTES:
         raise KeyFileError(f"a new key must have {KEY_BYTES} bytes, not {len(new_key)}")

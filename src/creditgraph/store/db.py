@@ -19,6 +19,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 
+from creditgraph.privacy.files import private_file
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_SECONDS = 30.0
 WAL_CHECKPOINT_PAGES = 10_000  # pages of 4 KiB: about 40 MB of WAL between checkpoints
@@ -40,8 +42,10 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not parsed.query.get("uri"):
+            # Created empty and 0600 before SQLite opens it: SQLite gives the WAL and shared-memory
+            # files the database file's mode, and person_identities must not be world-readable.
+            private_file(Path(database).expanduser())
         engine = create_engine(
             url,
             connect_args={"timeout": 30},

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from creditgraph.contracts.schema import Column, Kind, TableSpec
 from creditgraph.contracts.validate import stored_name
 from creditgraph.duck import arrow_table
+from creditgraph.privacy.files import private_file
 
 ROW_KEY = "row_key"
 _ARROW_TYPES: dict[Kind, pa.DataType] = {
@@ -114,7 +115,7 @@ class LakeWriter:
         if table.num_rows == 0:
             return
         if self._writer is None:
-            self.final.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.staging)  # 0600 in 0700 folders, whatever the caller's umask
             self._writer = pq.ParquetWriter(self.staging, self.schema, compression="zstd")
         self._writer.write_table(table.select(self.schema.names).cast(self.schema))
         self.rows += table.num_rows
