@@ -16,8 +16,10 @@ from creditgraph.api.context import ApiContext
 from creditgraph.api.keys import KeyVerifier
 from creditgraph.api.limits import BodyLimit, RequestGuard
 from creditgraph.api.loan_routes import router as loan_router
+from creditgraph.api.lockout import Lockout, Policy
 from creditgraph.api.routes import router
 from creditgraph.api.service import ServiceFactory, default_service_factory
+from creditgraph.privacy.pseudonym import Pseudonymiser, load_or_create_key
 from creditgraph.settings import Settings
 from creditgraph.store.db import current_revision, head_revision, make_engine, upgrade
 
@@ -35,11 +37,14 @@ def create_app(
     engine = make_engine(settings.database_url)
     if current_revision(engine) != head_revision():
         upgrade(engine)
+    secret = load_or_create_key(settings.key_file)
     ctx = ApiContext(
         engine=engine,
         settings=settings,
         verifier=KeyVerifier(engine),
         service_factory=service_factory,
+        lockout=Lockout(engine, Policy.of(settings), secret),
+        pseudonyms=Pseudonymiser(secret),
     )
 
     @asynccontextmanager

@@ -1,7 +1,8 @@
 """API-key authentication and per-endpoint roles.
 
 A key comes as ``Authorization: Bearer cg_...`` or ``X-API-Key: cg_...``. Missing, malformed,
-unknown and revoked keys all get the same 401, so the answer reveals nothing about the key.
+unknown and revoked keys all get the same 401, so the answer reveals nothing about the key;
+repeated failures lock the prefix and address out (429).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from fastapi import Depends, Request
 
 from creditgraph.api.context import ApiContext, get_context
 from creditgraph.api.errors import ApiError
-from creditgraph.api.keys import KeyInfo, Role
+from creditgraph.api.keys import KeyInfo, Role, parse_token
+from creditgraph.api.lockout import clean_prefix
 
 
 def _token(request: Request) -> str | None:
@@ -26,12 +28,28 @@ def _token(request: Request) -> str | None:
 
 
 def authenticate(request: Request, ctx: ApiContext = Depends(get_context)) -> KeyInfo:
-    """The calling key; a sync dependency, so argon2 runs off the event loop."""
+    """The calling key; a sync dependency, so argon2 runs off the event loop.
+
+    A (prefix, address) pair or an address locked out by failed attempts gets 429 before any
+    argon2 work; each refused token is recorded (see ``creditgraph.api.lockout``).
+    """
     token = _token(request)
     if token is None:
         raise ApiError(401, "missing_api_key", "send an API key as 'Authorization: Bearer cg_...'")
-    key = ctx.verifier.verify(token) if token else None
+    parsed = parse_token(token)
+    prefix = clean_prefix(parsed[0]) if parsed else None
+    client = ctx.lockout.client_id(request.client.host if request.client else None)
+    wait = ctx.lockout.retry_after(prefix, client)
+    if wait:
+        raise ApiError(
+            429,
+            "locked_out",
+            f"too many failed authentications from this address; retry after {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    key, outcome = ctx.verifier.check(token)
     if key is None:
+        ctx.lockout.failed(prefix, client, outcome)
         raise ApiError(401, "invalid_api_key", "the API key is not valid or has been revoked")
     request.state.key_id = key.id
     return key

@@ -12,7 +12,9 @@ from sqlalchemy import Engine
 
 from creditgraph.api.errors import ApiError
 from creditgraph.api.keys import KeyVerifier
+from creditgraph.api.lockout import Lockout
 from creditgraph.api.service import DecisionServicePort, ServiceFactory
+from creditgraph.privacy.pseudonym import Pseudonymiser
 from creditgraph.settings import Settings
 
 if TYPE_CHECKING:
@@ -27,6 +29,8 @@ class ApiContext:
     settings: Settings
     verifier: KeyVerifier
     service_factory: ServiceFactory
+    lockout: Lockout
+    pseudonyms: Pseudonymiser
     _service: DecisionServicePort | None = None
     _loans: LoanService | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)

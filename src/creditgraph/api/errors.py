@@ -22,12 +22,20 @@ log = logging.getLogger("creditgraph.api")
 class ApiError(Exception):
     """An error the client can act on."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.headers = headers
 
     def body(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, "field": self.field}}
@@ -92,8 +100,10 @@ def install(app: FastAPI) -> None:
 
     async def on_api_error(_: Request, exc: Exception) -> JsonResponse:
         assert isinstance(exc, ApiError)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return error_response(exc, headers)
+        headers = dict(exc.headers or {})
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        return error_response(exc, headers or None)
 
     async def on_validation(_: Request, exc: Exception) -> JsonResponse:
         assert isinstance(exc, RequestValidationError)

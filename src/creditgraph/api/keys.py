@@ -133,6 +133,10 @@ class KeyVerifier:
     argon2 costs tens of milliseconds by design, too slow for every request; a token that
     verified once is remembered in memory as a SHA-256 digest (never the token itself). The row
     is still read on every call, so a revocation takes effect on the next request.
+
+    Every refused well-formed token costs one argon2 verification, against a dummy hash when the
+    prefix is unknown or revoked, so the answer's timing does not tell which prefixes exist.
+    Failed attempts are rate limited by ``creditgraph.api.lockout``.
     """
 
     def __init__(self, engine: Engine, cache_size: int = 10_000) -> None:
@@ -140,30 +144,35 @@ class KeyVerifier:
         self._cache: dict[int, bytes] = {}
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._dummy_hash = _HASHER.hash(secrets.token_urlsafe(32))
 
     def verify(self, token: str) -> KeyInfo | None:
         """The key's info when the token is valid and not revoked, else None."""
+        return self.check(token)[0]
+
+    def check(self, token: str) -> tuple[KeyInfo | None, str]:
+        """(info, "ok") for a valid token, else (None, why): malformed, unknown_key, revoked,
+        bad_secret. The reason is for the audit trail only; clients all see the same 401."""
         parsed = parse_token(token)
         if parsed is None:
-            return None
+            return None, "malformed"
         prefix, secret = parsed
         with self._engine.connect() as conn:  # Core, not the ORM: this runs on every request
             key = conn.execute(_KEY_BY_PREFIX, {"prefix": prefix}).first()
-        # The prefix is not secret: an unknown one is refused without argon2 work, so random
-        # tokens cannot buy CPU time from the server.
         if key is None or key.revoked_at is not None:
-            return None
+            verify_secret(self._dummy_hash, secret)  # the same work as a wrong secret
+            return None, "unknown_key" if key is None else "revoked"
         digest = hashlib.sha256(token.encode()).digest()
         cached = self._cache.get(key.id)
         if cached is not None and hmac.compare_digest(cached, digest):
-            return _info(key)
+            return _info(key), "ok"
         if not verify_secret(key.secret_hash, secret):
-            return None
+            return None, "bad_secret"
         with self._lock:
             if len(self._cache) >= self._cache_size:
                 self._cache.clear()
             self._cache[key.id] = digest
-        return _info(key)
+        return _info(key), "ok"
 
 
 def verify_secret(secret_hash: str, secret: str) -> bool:

@@ -567,3 +567,20 @@ class LoanRefund(Base):
     paid_on: Mapped[date | None] = mapped_column(Date)
     transaction_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class AuthEvent(Base):
+    """A failed authentication or a lock-out it caused: never a secret, only a hashed address.
+
+    ``client`` is a keyed hash of the caller's address; ``key_prefix`` is what the caller sent
+    (null for a malformed token and for a lock-out of the whole address).
+    """
+
+    __tablename__ = "auth_events"
+    __table_args__ = (Index("ix_auth_events_client_at", "client", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime())
+    key_prefix: Mapped[str | None] = mapped_column(String(16))
+    client: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(20))
