@@ -23,6 +23,8 @@ def _column_row(column: Column) -> str:
         notes.append(f"min {column.minimum}")
     if column.maximum is not None:
         notes.append(f"max {column.maximum}")
+    if column.max_length is not None:
+        notes.append(f"at most {column.max_length} characters")
     if column.pseudonymise is not None:
         notes.append(f"pseudonymised ({column.pseudonymise.value})")
     if column.personal:
@@ -42,10 +44,12 @@ def render_markdown() -> str:
         "",
         "## Files",
         "",
-        "One file per table, CSV (UTF-8, header row, optionally `.gz`), JSONL (one object per line) or",
-        "Parquet. The table is taken from the file name (`ties.csv`, `ties-2026-06.parquet`,",
-        "`ties.part1.jsonl`) or from `--table`. Columns not in the contract are ignored and reported,",
-        "never stored (there is no column for message content, and none is read).",
+        "One file per table, CSV (UTF-8, header row, optionally `.gz`), JSONL (one object per line,",
+        "optionally `.gz`) or Parquet; a UTF-8 byte-order mark at the start is accepted. The table is",
+        "taken from the file name (`ties.csv`, `ties-2026-06.parquet`, `ties.part1.jsonl`) or from",
+        "`--table`. Columns not in the contract are ignored and reported, never stored (there is no",
+        "column for message content, and none is read). A gzip file is decompressed once while it is",
+        "hashed, so a truncated or corrupt one stops the batch before anything is written.",
         "",
         "## Types",
         "",
@@ -63,7 +67,9 @@ def render_markdown() -> str:
         "2. Each row is checked against its table below; a row that breaks any rule goes to",
         "   `<home>/quarantine/<batch>/<nn>-<file>.jsonl` with file, row, field, rule and message",
         "   (personal fields redacted). Lines that cannot be split into fields are `malformed_row`",
-        "   (CSV) or `malformed_json` (JSONL); undecodable bytes are `encoding`.",
+        "   (CSV; also a field over 16 MiB) or `malformed_json` (JSONL); undecodable bytes are",
+        "   `encoding`. No value, however long, large or strange, stops the file: its row is",
+        "   quarantined and the other rows are kept.",
         "3. Identifiers are replaced by keyed HMAC-SHA256 pseudonyms (person, device and phone each",
         "   in their own domain). Only `person_identities` in the database maps them back.",
         "4. Social rows (ties, interactions, devices, activity_daily) pass the consent gate: their",
@@ -105,7 +111,11 @@ def render_markdown() -> str:
         "| `required` | a required value is missing |",
         "| `type` | the text is not a value of the column's type |",
         "| `allowed` | not one of the allowed values |",
-        "| `minimum` / `maximum` | out of range |",
+        "| `minimum` / `maximum` | outside the column's declared range |",
+        "| `max_length` | text longer than the column's declared maximum (in characters) |",
+        "| `out_of_range` | a number or time that cannot be stored: integers and money in fen "
+        "beyond 64 bits (money above 92,233,720,368,547,758.07), dates and times (in UTC) outside "
+        "0001-01-01 to 9999-12-31 |",
         "| `decimals` | money with more than 2 decimals |",
         "| `no_consent` | the consent gate refused the row |",
         "| `unknown_person` | the person is not in the database |",

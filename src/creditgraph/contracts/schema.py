@@ -41,6 +41,7 @@ class Column:
     allowed: tuple[str, ...] = ()
     minimum: int | None = None
     maximum: int | None = None
+    max_length: int | None = None  # characters; every STRING column declares one
     pseudonymise: Namespace | None = None
     personal: bool = False  # kept only in the identity table, never in the lake
     description: str = ""
@@ -102,10 +103,15 @@ MONEY_INTERACTIONS = ("transfer", "red_packet")
 EXTERNAL_LOAN_STATUSES = ("open", "repaid", "overdue", "written_off")
 SOCIAL_TABLES = ("ties", "interactions", "devices", "activity_daily")
 
+# Longest accepted text per kind of string; the database columns are at least this wide.
+ID_LENGTH = 200  # an external identifier, before pseudonymisation
+SOURCE_LENGTH = 100
+
 _SOURCE = Column(
     "source",
     Kind.STRING,
     required=False,
+    max_length=SOURCE_LENGTH,
     description="Social platform or provider the row came from; defaults to the batch's --source.",
 )
 
@@ -117,6 +123,7 @@ PERSONS = TableSpec(
         Column(
             "person_id",
             Kind.STRING,
+            max_length=ID_LENGTH,
             pseudonymise=Namespace.PERSON,
             description="The lender's external id; replaced by a keyed pseudonym at the door.",
         ),
@@ -134,7 +141,9 @@ PERSONS = TableSpec(
             allowed=GENDERS,
             description="For fairness monitoring only; never a model input.",
         ),
-        Column("occupation", Kind.STRING, description="Declared occupation, free text."),
+        Column(
+            "occupation", Kind.STRING, max_length=200, description="Declared occupation, free text."
+        ),
         Column(
             "declared_monthly_income",
             Kind.MONEY,
@@ -150,6 +159,7 @@ PERSONS = TableSpec(
             "name",
             Kind.STRING,
             required=False,
+            max_length=200,
             personal=True,
             description="Personal: kept only in the identity table.",
         ),
@@ -157,6 +167,7 @@ PERSONS = TableSpec(
             "phone",
             Kind.STRING,
             required=False,
+            max_length=40,
             personal=True,
             pseudonymise=Namespace.PHONE,
             description="Personal: its pseudonym links people who share a number.",
@@ -184,8 +195,13 @@ CONSENTS = TableSpec(
     description="Consent per person, source and purpose; the gate for all social data.",
     destination="database",
     columns=(
-        Column("person_id", Kind.STRING, pseudonymise=Namespace.PERSON),
-        Column("source", Kind.STRING, description="Social platform or data provider name."),
+        Column("person_id", Kind.STRING, max_length=ID_LENGTH, pseudonymise=Namespace.PERSON),
+        Column(
+            "source",
+            Kind.STRING,
+            max_length=SOURCE_LENGTH,
+            description="Social platform or data provider name.",
+        ),
         Column("purpose", Kind.ENUM, allowed=PURPOSES),
         Column("granted_at", Kind.TIMESTAMP),
         Column("expires_at", Kind.TIMESTAMP, required=False),
@@ -193,7 +209,12 @@ CONSENTS = TableSpec(
         Column(
             "sensitive", Kind.BOOL, description="Whether sensitive personal information is covered."
         ),
-        Column("text_version", Kind.STRING, description="Version of the consent text shown."),
+        Column(
+            "text_version",
+            Kind.STRING,
+            max_length=50,
+            description="Version of the consent text shown.",
+        ),
     ),
     natural_key=("person_id", "source", "purpose", "granted_at"),
     rules=(
@@ -218,11 +239,26 @@ TIES = TableSpec(
     destination="lake",
     columns=(
         Column(
-            "src", Kind.STRING, pseudonymise=Namespace.PERSON, description="The consenting person."
+            "src",
+            Kind.STRING,
+            max_length=ID_LENGTH,
+            pseudonymise=Namespace.PERSON,
+            description="The consenting person.",
         ),
-        Column("dst", Kind.STRING, pseudonymise=Namespace.PERSON, description="Their contact."),
+        Column(
+            "dst",
+            Kind.STRING,
+            max_length=ID_LENGTH,
+            pseudonymise=Namespace.PERSON,
+            description="Their contact.",
+        ),
         Column("kind", Kind.ENUM, allowed=TIE_KINDS),
-        Column("source", Kind.STRING, description="Social platform the tie was read from."),
+        Column(
+            "source",
+            Kind.STRING,
+            max_length=SOURCE_LENGTH,
+            description="Social platform the tie was read from.",
+        ),
         Column("created_at", Kind.TIMESTAMP),
         Column("ended_at", Kind.TIMESTAMP, required=False),
     ),
@@ -246,9 +282,13 @@ INTERACTIONS = TableSpec(
     destination="lake",
     columns=(
         Column(
-            "src", Kind.STRING, pseudonymise=Namespace.PERSON, description="The consenting person."
+            "src",
+            Kind.STRING,
+            max_length=ID_LENGTH,
+            pseudonymise=Namespace.PERSON,
+            description="The consenting person.",
         ),
-        Column("dst", Kind.STRING, pseudonymise=Namespace.PERSON),
+        Column("dst", Kind.STRING, max_length=ID_LENGTH, pseudonymise=Namespace.PERSON),
         Column("kind", Kind.ENUM, allowed=INTERACTION_KINDS),
         Column(
             "ts",
@@ -284,8 +324,8 @@ DEVICES = TableSpec(
     description="Devices a person used; people sharing a device are linked.",
     destination="lake",
     columns=(
-        Column("person_id", Kind.STRING, pseudonymise=Namespace.PERSON),
-        Column("device_id", Kind.STRING, pseudonymise=Namespace.DEVICE),
+        Column("person_id", Kind.STRING, max_length=ID_LENGTH, pseudonymise=Namespace.PERSON),
+        Column("device_id", Kind.STRING, max_length=ID_LENGTH, pseudonymise=Namespace.DEVICE),
         Column("first_seen", Kind.TIMESTAMP),
         Column("last_seen", Kind.TIMESTAMP),
     ),
@@ -308,7 +348,7 @@ ACTIVITY_DAILY = TableSpec(
     description="Daily activity of a person on a social source.",
     destination="lake",
     columns=(
-        Column("person_id", Kind.STRING, pseudonymise=Namespace.PERSON),
+        Column("person_id", Kind.STRING, max_length=ID_LENGTH, pseudonymise=Namespace.PERSON),
         Column("date", Kind.DATE),
         Column("active_minutes", Kind.INT, minimum=0, maximum=1440),
         Column("posts", Kind.INT, minimum=0),
@@ -325,12 +365,18 @@ EXTERNAL_LOANS = TableSpec(
     description="Loans on other platforms: multi-lending and repayment history elsewhere.",
     destination="database",
     columns=(
-        Column("person_id", Kind.STRING, pseudonymise=Namespace.PERSON),
-        Column("lender", Kind.STRING),
+        Column("person_id", Kind.STRING, max_length=ID_LENGTH, pseudonymise=Namespace.PERSON),
+        Column("lender", Kind.STRING, max_length=100),
         Column("opened_at", Kind.TIMESTAMP),
         Column("amount", Kind.MONEY, minimum=0),
         Column("status", Kind.ENUM, allowed=EXTERNAL_LOAN_STATUSES),
-        Column("max_dpd", Kind.INT, minimum=0, description="Worst days past due seen on the loan."),
+        Column(
+            "max_dpd",
+            Kind.INT,
+            minimum=0,
+            maximum=36_500,
+            description="Worst days past due seen on the loan.",
+        ),
         Column(
             "reported_at",
             Kind.TIMESTAMP,
@@ -355,8 +401,8 @@ LOAN_OUTCOMES = TableSpec(
     description="Historical loans and whether they defaulted (90+ DPD within 12 months): training labels.",
     destination="database",
     columns=(
-        Column("loan_id", Kind.STRING),
-        Column("person_id", Kind.STRING, pseudonymise=Namespace.PERSON),
+        Column("loan_id", Kind.STRING, max_length=100),
+        Column("person_id", Kind.STRING, max_length=ID_LENGTH, pseudonymise=Namespace.PERSON),
         Column("applied_at", Kind.TIMESTAMP),
         Column("amount", Kind.MONEY, minimum=0),
         Column("term_months", Kind.INT, minimum=1, maximum=360),

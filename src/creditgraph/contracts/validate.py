@@ -23,6 +23,7 @@ _TRUE_WORDS = ("true", "t", "1", "yes", "y")
 _FALSE_WORDS = ("false", "f", "0", "no", "n")
 _INT_PATTERN = r"[+-]?[0-9]+"
 _MONEY_PATTERN = r"[+-]?[0-9]+(\.[0-9]{0,2}0*)?"
+_NUMBER_PATTERN = r"[+-]?[0-9]+(\.[0-9]*)?"
 
 
 def stored_name(column: Column) -> str:
@@ -42,9 +43,25 @@ def rule_message(spec: TableSpec, field: str, rule: str) -> str:
         "allowed": f"{field} must be one of: {', '.join(column.allowed)}",
         "minimum": f"{field} must be at least {column.minimum}",
         "maximum": f"{field} must be at most {column.maximum}",
+        "max_length": f"{field} must be at most {column.max_length} characters",
         "decimals": f"{field} must have at most 2 decimals",
+        "out_of_range": f"{field} {_RANGE_TEXT.get(column.kind, 'is out of range')}",
     }
     return messages.get(rule, f"{field} breaks rule {rule}")
+
+
+# What a storable value looks like, per kind: int64 for integers and fen, Python's datetime range
+# for times (naive times are read in the business zone, so 0001-01-01 can fall before it in UTC).
+_RANGE_TEXT = {
+    Kind.INT: "is outside the 64-bit integer range",
+    Kind.MONEY: "is outside the storable range (at most 92,233,720,368,547,758.07 in absolute value)",
+    Kind.DATE: "must be between 0001-01-01 and 9999-12-31",
+    Kind.TIMESTAMP: "must be between 0001-01-01 and 9999-12-31 in UTC",
+}
+_FIRST_TIME = "TIMESTAMP '0001-01-01 00:00:00'"
+_LAST_TIME = "TIMESTAMP '9999-12-31 23:59:59.999999'"
+_FIRST_DATE = "DATE '0001-01-01'"
+_LAST_DATE = "DATE '9999-12-31'"
 
 
 def _q(name: str) -> str:
@@ -55,8 +72,37 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _within(value: str, first: str, last: str) -> str:
+    return f"CASE WHEN {value} BETWEEN {first} AND {last} THEN {value} END"
+
+
+def _cast(column: Column, s: str) -> str | None:
+    """SQL reading the trimmed text ``s`` as the column's type, before its range is checked.
+
+    ``None`` for kinds whose every parse is storable (text, enums, booleans).
+    """
+    kind = column.kind
+    if kind is Kind.INT:
+        return f"CASE WHEN regexp_full_match({s}, {_lit(_INT_PATTERN)}) THEN TRY_CAST({s} AS BIGINT) END"
+    if kind is Kind.MONEY:
+        return (
+            f"CASE WHEN regexp_full_match({s}, {_lit(_MONEY_PATTERN)}) "
+            f"THEN TRY_CAST({s} AS DECIMAL(38, 2)) END"
+        )
+    if kind is Kind.DATE:
+        return f"TRY_CAST({s} AS DATE)"
+    if kind is Kind.TIMESTAMP:
+        return f"timezone('UTC', TRY_CAST({s} AS TIMESTAMPTZ))"
+    return None
+
+
 def _parse(column: Column, s: str) -> str:
-    """SQL parsing the trimmed text ``s`` into the column's stored value (NULL if invalid)."""
+    """SQL parsing the trimmed text ``s`` into the column's stored value (NULL if invalid).
+
+    Every cast is a TRY_CAST and every value is range-checked, so no input can make the query
+    itself fail: a value too large for int64 fen or a time outside Python's datetime is NULL here
+    and named by ``_field_error`` as ``out_of_range``.
+    """
     kind = column.kind
     if kind is Kind.STRING:
         return s
@@ -64,23 +110,21 @@ def _parse(column: Column, s: str) -> str:
         return (
             f"CASE WHEN lower({s}) IN ({', '.join(map(_lit, column.allowed))}) THEN lower({s}) END"
         )
-    if kind is Kind.INT:
-        return f"CASE WHEN regexp_full_match({s}, {_lit(_INT_PATTERN)}) THEN TRY_CAST({s} AS BIGINT) END"
-    if kind is Kind.MONEY:
-        return (
-            f"CASE WHEN regexp_full_match({s}, {_lit(_MONEY_PATTERN)}) "
-            f"THEN CAST(TRY_CAST({s} AS DECIMAL(38, 2)) * 100 AS BIGINT) END"
-        )
-    if kind is Kind.DATE:
-        return f"TRY_CAST({s} AS DATE)"
-    if kind is Kind.TIMESTAMP:
-        return f"timezone('UTC', TRY_CAST({s} AS TIMESTAMPTZ))"
     if kind is Kind.BOOL:
         return (
             f"CASE WHEN lower({s}) IN ({', '.join(map(_lit, _TRUE_WORDS))}) THEN TRUE "
             f"WHEN lower({s}) IN ({', '.join(map(_lit, _FALSE_WORDS))}) THEN FALSE END"
         )
-    raise AssertionError(kind)
+    cast = _cast(column, s)
+    if cast is None:
+        raise AssertionError(kind)
+    if kind is Kind.MONEY:
+        return f"TRY_CAST({cast} * 100 AS BIGINT)"
+    if kind is Kind.DATE:
+        return _within(cast, _FIRST_DATE, _LAST_DATE)
+    if kind is Kind.TIMESTAMP:
+        return _within(cast, _FIRST_TIME, _LAST_TIME)
+    return cast  # INT: BIGINT already, NULL beyond it
 
 
 def _field_error(column: Column, s: str, v: str) -> str:
@@ -88,16 +132,32 @@ def _field_error(column: Column, s: str, v: str) -> str:
     checks: list[str] = []
     if column.required:
         checks.append(f"WHEN {s} IS NULL THEN {_lit(name + ':required')}")
+    cast = _cast(column, s)
     if column.kind is Kind.MONEY:
         checks.append(
             f"WHEN {s} IS NOT NULL AND TRY_CAST({s} AS DECIMAL(38, 10)) IS NULL "
-            f"THEN {_lit(name + ':type')}"
+            f"AND NOT regexp_full_match({s}, {_lit(_NUMBER_PATTERN)}) THEN {_lit(name + ':type')}"
         )
-        checks.append(f"WHEN {s} IS NOT NULL AND {v} IS NULL THEN {_lit(name + ':decimals')}")
+        checks.append(
+            f"WHEN {s} IS NOT NULL AND NOT regexp_full_match({s}, {_lit(_MONEY_PATTERN)}) "
+            f"THEN {_lit(name + ':decimals')}"
+        )
+        checks.append(f"WHEN {s} IS NOT NULL AND {v} IS NULL THEN {_lit(name + ':out_of_range')}")
     elif column.kind is Kind.ENUM:
         checks.append(f"WHEN {s} IS NOT NULL AND {v} IS NULL THEN {_lit(name + ':allowed')}")
+    elif column.kind is Kind.INT:
+        checks.append(
+            f"WHEN {s} IS NOT NULL AND NOT regexp_full_match({s}, {_lit(_INT_PATTERN)}) "
+            f"THEN {_lit(name + ':type')}"
+        )
+        checks.append(f"WHEN {s} IS NOT NULL AND {v} IS NULL THEN {_lit(name + ':out_of_range')}")
+    elif cast is not None:
+        checks.append(f"WHEN {s} IS NOT NULL AND {cast} IS NULL THEN {_lit(name + ':type')}")
+        checks.append(f"WHEN {s} IS NOT NULL AND {v} IS NULL THEN {_lit(name + ':out_of_range')}")
     else:
         checks.append(f"WHEN {s} IS NOT NULL AND {v} IS NULL THEN {_lit(name + ':type')}")
+    if column.max_length is not None:
+        checks.append(f"WHEN length({s}) > {column.max_length} THEN {_lit(name + ':max_length')}")
     scale = 100 if column.kind is Kind.MONEY else 1
     if column.minimum is not None:
         checks.append(f"WHEN {v} < {column.minimum * scale} THEN {_lit(name + ':minimum')}")
