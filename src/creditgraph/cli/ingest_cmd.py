@@ -42,7 +42,7 @@ def ingest_command(
                 progress=progress.update,
             )
     except IngestInputError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     console.print(batch_table(report))
     reasons = report.reasons()

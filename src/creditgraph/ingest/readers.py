@@ -10,7 +10,9 @@ import csv
 import gzip
 import io
 import json
+import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -20,6 +22,12 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from creditgraph.contracts.validate import ROW
+from creditgraph.ingest.errors import IngestInputError
+
+# Python's csv module refuses fields over 131,072 characters by default. No contract column comes
+# near that (the longest declared text is 200 characters), but a huge field must be quarantined by
+# its column's max_length rule, not crash the reader; fields beyond this bound are quarantined whole.
+FIELD_LIMIT = 16 << 20
 
 
 @dataclass
@@ -47,11 +55,28 @@ class NeedsExactRowNumbers(Exception):
 
 
 def open_text(path: Path) -> IO[str]:
+    """UTF-8 text, plain or gzip; a byte-order mark at the start is dropped (``utf-8-sig``)."""
     if path.name.lower().endswith(".gz"):
         return io.TextIOWrapper(
-            gzip.open(path, "rb"), encoding="utf-8", errors="surrogateescape", newline=""
+            gzip.open(path, "rb"), encoding="utf-8-sig", errors="surrogateescape", newline=""
         )
-    return path.open("r", encoding="utf-8", errors="surrogateescape", newline="")
+    return path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+@contextmanager
+def readable(path: Path) -> Iterator[None]:
+    """A file that breaks while being read (a truncated or corrupt gzip) is one line, not a trace."""
+    try:
+        yield
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise IngestInputError(f"{path}: cannot be read: {reason}") from None
+
+
+def allow_large_fields() -> None:
+    """Raise the csv module's field limit to ``FIELD_LIMIT`` (it is process-wide, never lowered)."""
+    if csv.field_size_limit() < FIELD_LIMIT:
+        csv.field_size_limit(FIELD_LIMIT)
 
 
 def _with_row_numbers(table: pa.Table, first_row: int) -> pa.Table:
@@ -102,16 +127,19 @@ def read_csv_fast(path: Path, columns: list[str], chunk_rows: int) -> Iterator[C
 
 def read_csv_exact(path: Path, columns: list[str], chunk_rows: int) -> Iterator[Chunk]:
     """The careful reader: malformed lines and undecodable bytes are quarantined one by one."""
-    with open_text(path) as handle:
+    allow_large_fields()
+    with readable(path), open_text(path) as handle:
         reader = csv.reader(handle)
         header = next(reader, [])
-        positions = [header.index(c) for c in columns]
+        positions = [[h.strip() for h in header].index(c) for c in columns]
         width = len(header)
         values: list[list[str | None]] = [[] for _ in columns]
         numbers: list[int] = []
         malformed: list[MalformedRow] = []
-        for number, record in enumerate(reader, start=1):
-            if len(record) != width:
+        for number, record in enumerate(_records(reader), start=1):
+            if isinstance(record, csv.Error):
+                malformed.append(MalformedRow(number, "malformed_row", _csv_error_text(record), ""))
+            elif len(record) != width:
                 if not record:
                     continue
                 malformed.append(
@@ -137,9 +165,30 @@ def read_csv_exact(path: Path, columns: list[str], chunk_rows: int) -> Iterator[
             yield _chunk_from_lists(columns, values, numbers, malformed)
 
 
+def _records(reader: Any) -> Iterator[list[str] | csv.Error]:
+    """The reader's records, with a record the csv module refuses (a field over the limit) passed
+    on as its error: the reader resumes at the next line, so the rest of the file is still read."""
+    while True:
+        try:
+            record: list[str] = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield exc
+        else:
+            yield record
+
+
+def _csv_error_text(error: csv.Error) -> str:
+    text = str(error)
+    if "field larger than field limit" in text:
+        return f"a field is longer than {FIELD_LIMIT:,} characters"
+    return text.splitlines()[0] if text else "cannot be split into fields"
+
+
 def read_jsonl(path: Path, columns: list[str], chunk_rows: int) -> Iterator[Chunk]:
     """One JSON object per line; a line that is not an object is quarantined, not fatal."""
-    with open_text(path) as handle:
+    with readable(path), open_text(path) as handle:
         values: list[list[str | None]] = [[] for _ in columns]
         numbers: list[int] = []
         malformed: list[MalformedRow] = []
