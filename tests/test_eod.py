@@ -412,23 +412,32 @@ def test_borrower_credit_pays_what_falls_due_before_it_counts_as_overdue(
     assert second["penalty_accrued_fen"] == 4 * daily
 
 
-def test_credit_that_settles_the_last_instalment_closes_the_loan_and_refunds_the_rest(
+def test_credit_that_settles_the_last_instalment_closes_the_loan_leaving_a_refund_due(
     service: LoanService,
 ) -> None:
+    """The credit left at closing is no longer paid out by end of day (issue #11): it stays in
+    borrower_credit as a refund due until an officer approves it, then it is posted."""
     engine = service.engine
     loan_id = active_loan(service, amount="6000", term=3)
     _add_person(engine, _loan(engine, loan_id)["person_id"])
     rows = _rows(engine, loan_id)
     total = sum(r["principal_due_fen"] + r["interest_due_fen"] for r in rows)
     eod(engine, START + 8 * DAY)
-    service.repay(loan_id, str(from_fen(total + 5_000)), START + 9 * DAY, key="all-ahead")
+    # 0.50 over every instalment: within the overpayment tolerance
+    service.repay(loan_id, str(from_fen(total + 50)), START + 9 * DAY, key="all-ahead")
     maturity = rows[-1]["due_date"]
     result = eod(engine, maturity)
     loan = _loan(engine, loan_id)
-    assert (loan["state"], loan["closed_on"], loan["credit_fen"]) == ("closed", maturity, 0)
+    assert (loan["state"], loan["closed_on"], loan["credit_fen"]) == ("closed", maturity, 50)
     assert sum(d.credit_loans for d in result.days) == 3  # one posting on each due date
+    assert _transactions(engine, loan_id, "refund") == []
+    [due] = service.refunds()
+    assert (due["amount"], due["status"], due["due_on"]) == ("0.50", "due", maturity.isoformat())
+    assert _ledger(engine, loan_id)["borrower_credit"] == -50
+    paid = service.approve_refund(loan_id, by="officer-li")
+    assert paid["paid_on"] == (maturity + DAY).isoformat()  # the open business date
     [refund] = _transactions(engine, loan_id, "refund")
-    assert (refund["amount_fen"], refund["business_date"]) == (5_000, maturity)
+    assert (refund["amount_fen"], refund["business_date"]) == (50, maturity + DAY)
     ledger = _ledger(engine, loan_id)
     assert all(
         ledger.get(a, 0) == 0

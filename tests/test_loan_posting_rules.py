@@ -1,5 +1,5 @@
 """The posting rules of the servicing review on SQLite and PostgreSQL: the open business date,
-refund on closure, reversals latest first and on serviced loans only, memo penalty paid as
+refund due on closure, reversals latest first and on serviced loans only, memo penalty paid as
 income, and no empty rows after a small lower-instalment prepayment."""
 
 from __future__ import annotations
@@ -57,31 +57,44 @@ def test_postings_take_the_open_business_date_only(service: LoanService) -> None
     assert trial_balance(engine)["balanced"]
 
 
-def test_closing_with_credit_refunds_it_and_reversal_takes_it_back(service: LoanService) -> None:
+def test_closing_with_credit_leaves_a_refund_due_and_reversal_cancels_it(
+    service: LoanService,
+) -> None:
+    """Credit left when a loan closes is owed back but no longer paid out automatically (issue
+    #11: a huge overpayment became a refund to cash_clearing): it stays in borrower_credit as a
+    refund due until an officer approves it. Reversing the closing payment cancels a refund
+    still due; once paid out, the payment can no longer be reversed."""
     engine = service.engine
     loan_id = active_loan(service, amount="6000", term=3)
     schedule = service.show(loan_id)["schedule"]
     closing = None
     for k, row in enumerate(schedule):
-        extra = Decimal("50") if k == len(schedule) - 1 else Decimal(0)
+        extra = Decimal("0.50") if k == len(schedule) - 1 else Decimal(0)
         day = date.fromisoformat(row["due_date"])
         closing = service.repay(loan_id, str(Decimal(row["outstanding"]) + extra), day, key=f"{k}")
     assert closing is not None and closing.state == "closed"
-    assert closing.detail["refund_fen"] == 5_000
+    assert closing.detail["refund_due"] == "0.50"
     loan = service.show(loan_id)
-    assert (loan["state"], loan["credit"]) == ("closed", "0.00")
+    assert (loan["state"], loan["credit"]) == ("closed", "0.50")
     ledger = _ledger(engine, loan_id)
-    assert {a: v for a, v in ledger.items() if v and a.endswith(("receivable", "credit"))} == {}
-    refund = ledger["cash_clearing"]
+    assert {a: v for a, v in ledger.items() if v and a.endswith(("receivable", "credit"))} == {
+        "borrower_credit": -50
+    }
+    assert [p for p in service.statement(loan_id)["postings"] if p["kind"] == "refund"] == []
     reversal = service.reverse(closing.transaction_id, key="undo")
     assert reversal.state == "active"
     assert service.show(loan_id)["credit"] == "0.00"
     assert _ledger(engine, loan_id).get("borrower_credit", 0) == 0
-    assert _ledger(engine, loan_id)["cash_clearing"] < refund
-    statement = service.statement(loan_id)["postings"]
-    assert [p["reversed_by"] for p in statement if p["kind"] == "refund"] == [
-        reversal.transaction_id
-    ]
+    assert [r["status"] for r in service.refunds(loan_id=loan_id)] == ["cancelled"]
+    last = schedule[-1]
+    again = service.repay(
+        loan_id, str(Decimal(last["outstanding"]) + Decimal("0.50")), closing.business_date, "re"
+    )
+    assert again.state == "closed"
+    paid = service.approve_refund(loan_id, by="officer-li")
+    assert paid["amount"] == "0.50" and _ledger(engine, loan_id).get("borrower_credit", 0) == 0
+    with pytest.raises(ValueError, match="was paid out"):
+        service.reverse(again.transaction_id, key="undo-2")
     assert trial_balance(engine)["balanced"]
 
 

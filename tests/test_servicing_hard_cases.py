@@ -132,21 +132,26 @@ def test_borrower_credit_is_used_before_an_instalment_counts_as_overdue(
     _assert_books(engine, loan_id)
 
 
-def test_a_closed_loan_carries_no_balance(service: LoanService) -> None:
-    """Overpaying the last instalment closes the loan with 50.00 in ``borrower_credit``; a
-    closed loan takes no posting, there is no refund, so the liability stays on a closed loan
-    forever. Either refund (Dr borrower_credit, Cr cash_clearing) on closure, or offer a refund
-    posting and do not close while credit is held."""
+def test_a_closed_loan_carries_no_balance_once_its_refund_is_approved(
+    service: LoanService,
+) -> None:
+    """Overpaying the last instalment closes the loan with credit in ``borrower_credit``; a
+    closed loan takes no posting, so the liability stayed on it forever. It is now a refund due
+    that an officer approves (issue #11: refunds are never paid out automatically); once paid,
+    a closed loan carries no balance. (The overpayment is 0.50, within the tolerance: 50.00
+    beyond what the loan owes is refused.)"""
     engine = service.engine
     loan_id = active_loan(service, amount="6000", term=3)
     schedule = service.show(loan_id)["schedule"]
     for k, row in enumerate(schedule):
-        amount = Decimal(row["outstanding"]) + (Decimal("50") if k == len(schedule) - 1 else 0)
+        amount = Decimal(row["outstanding"]) + (Decimal("0.5") if k == len(schedule) - 1 else 0)
         service.repay(loan_id, str(amount), date.fromisoformat(row["due_date"]), key=f"cl-{k}")
     assert _loan(engine, loan_id)["state"] == "closed"
+    assert _loan(engine, loan_id)["credit_fen"] == 50
+    service.approve_refund(loan_id, by="officer-li")
     assert _loan(engine, loan_id)["credit_fen"] == 0
     refunds = [p for p in service.statement(loan_id)["postings"] if p["kind"] == "refund"]
-    assert [r["amount"] for r in refunds] == ["50.00"]
+    assert [r["amount"] for r in refunds] == ["0.50"]
     ledger = _ledger(engine, loan_id)
     residual = {
         a: v

@@ -57,16 +57,23 @@ _CURRENT_ROWS = (
     .where(INSTALMENTS.c.loan_id == bindparam("loan_id"), INSTALMENTS.c.superseded.is_(False))
     .order_by(INSTALMENTS.c.number)
 )
-# A current instalment due by ``:on`` with anything left to pay: what a repayment can touch.
-_UNSETTLED = and_(
+# A current instalment with anything left to pay (due or not yet due): what a repayment reads,
+# the due ones to pay and all of them for its ceiling.
+_OWING = and_(
     INSTALMENTS.c.superseded.is_(False),
-    INSTALMENTS.c.due_date <= bindparam("on"),
     or_(
         INSTALMENTS.c.principal_paid_fen < INSTALMENTS.c.principal_due_fen,
         INSTALMENTS.c.interest_paid_fen < INSTALMENTS.c.interest_due_fen,
         INSTALMENTS.c.fee_paid_fen < INSTALMENTS.c.fee_due_fen,
         INSTALMENTS.c.penalty_paid_fen < INSTALMENTS.c.penalty_accrued_fen,
     ),
+)
+# One of those due by ``:on``: what a repayment can touch.
+_UNSETTLED = and_(_OWING, INSTALMENTS.c.due_date <= bindparam("on"))
+_OWING_ROWS = (
+    select(INSTALMENTS)
+    .where(INSTALMENTS.c.loan_id == bindparam("loan_id"), _OWING)
+    .order_by(INSTALMENTS.c.number)
 )
 _UNSETTLED_DUE = (
     select(INSTALMENTS)
@@ -77,19 +84,17 @@ _UNSETTLED_DUE = (
 # run and stops at the first completed one (at most a running date or two above it).
 _LOAN_COLUMNS = (*LOANS.c.keys(), CLOSED_THROUGH)
 _ROW_COLUMNS = tuple(INSTALMENTS.c.keys())
-_LOAN_DUE = (
+_LOAN_OWING = (
     select(
         LOANS,
         _LAST_CLOSED.scalar_subquery().label(CLOSED_THROUGH),
         *(column.label(f"i_{column.name}") for column in INSTALMENTS.c),
     )
-    .select_from(
-        LOANS.outerjoin(INSTALMENTS, and_(INSTALMENTS.c.loan_id == LOANS.c.id, _UNSETTLED))
-    )
+    .select_from(LOANS.outerjoin(INSTALMENTS, and_(INSTALMENTS.c.loan_id == LOANS.c.id, _OWING)))
     .where(LOANS.c.id == bindparam("loan_id"))
     .order_by(INSTALMENTS.c.number)
 )
-_LOAN_DUE_FOR_UPDATE = _LOAN_DUE.with_for_update(of=LOANS)
+_LOAN_OWING_FOR_UPDATE = _LOAN_OWING.with_for_update(of=LOANS)
 _LOAN_UPDATES: dict[tuple[str, ...], str] = {}
 
 
@@ -102,7 +107,7 @@ class TransactionKind(StrEnum):
     WRITE_OFF = "write_off"
     REVERSAL = "reversal"
     FEE = "fee"
-    REFUND = "refund"  # borrower credit paid back when a loan closes
+    REFUND = "refund"  # borrower credit paid back, when an officer approves it
 
 
 def now() -> datetime:
@@ -123,15 +128,16 @@ def lock_loan(conn: Connection, loan_id: str) -> RowMapping | None:
     return conn.execute(statement, {"loan_id": loan_id}).mappings().first()
 
 
-def lock_loan_with_due(
-    conn: Connection, loan_id: str, on: date
+def lock_loan_with_owing(
+    conn: Connection, loan_id: str
 ) -> tuple[RowMapping | None, list[RowMapping]]:
-    """:func:`lock_loan` and :func:`unsettled_due` in one round trip: what a repayment reads.
+    """:func:`lock_loan` and :func:`owing_rows` in one round trip: what a repayment reads (the
+    rows due by its date to pay, and all of them to know the most it may take).
 
-    One outer join: the loan's columns come once per unsettled instalment (or once with none).
+    One outer join: the loan's columns come once per owing instalment (or once with none).
     """
-    statement = _LOAN_DUE_FOR_UPDATE if conn.dialect.name == "postgresql" else _LOAN_DUE
-    rows = conn.execute(statement, {"loan_id": loan_id, "on": on}).mappings().all()
+    statement = _LOAN_OWING_FOR_UPDATE if conn.dialect.name == "postgresql" else _LOAN_OWING
+    rows = conn.execute(statement, {"loan_id": loan_id}).mappings().all()
     if not rows:
         return None, []
     first = rows[0]
@@ -147,6 +153,11 @@ def lock_loan_with_due(
 def current_instalments(conn: Connection, loan_id: str) -> list[RowMapping]:
     """The loan's current (not superseded) instalments, oldest first, in one query."""
     return list(conn.execute(_CURRENT_ROWS, {"loan_id": loan_id}).mappings())
+
+
+def owing_rows(conn: Connection, loan_id: str) -> list[RowMapping]:
+    """The current instalments with anything left to pay, due or not, oldest first."""
+    return list(conn.execute(_OWING_ROWS, {"loan_id": loan_id}).mappings())
 
 
 def unsettled_due(conn: Connection, loan_id: str, on: date) -> list[RowMapping]:

@@ -1,4 +1,5 @@
-"""Servicing parameters: allocation order, penalty multiplier, NPA and write-off DPD.
+"""Servicing parameters: allocation order, penalty multiplier, NPA and write-off DPD, and the
+overpayment tolerance.
 
 Read from ``decision/catalogue/servicing.toml`` (or an operator's file), validated on load with
 errors that name the field, with per-product overrides merged over the defaults.
@@ -34,11 +35,20 @@ class ServicingParams(BaseModel):
     penalty_multiplier: Dec = Field(default=Decimal("1.5"), ge=1, le=10)
     write_off_dpd: int = Field(default=180, ge=1, le=3650)
     npa_dpd: int = Field(default=90, ge=1, le=3650)
+    # Yuan a payment may exceed what would settle the loan that day (see servicing/ceiling.py).
+    overpayment_tolerance: Dec = Field(default=Decimal("1.00"), ge=0, le=10_000)
 
     @field_validator("allocation_order")
     @classmethod
     def _order(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(c.value for c in validate_order(value))
+
+    @field_validator("overpayment_tolerance")
+    @classmethod
+    def _whole_fen(cls, value: Decimal) -> Decimal:
+        if value != value.quantize(Decimal("0.01")):
+            raise ValueError("overpayment_tolerance must be whole fen (at most 2 decimals)")
+        return value.quantize(Decimal("0.01"))
 
     @property
     def allocation(self) -> AllocationRule:

@@ -44,6 +44,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from creditgraph.money import from_fen
+from creditgraph.servicing import refunds
 from creditgraph.servicing.accounts import Account, Line, credit, debit
 from creditgraph.servicing.allocation import AllocationRule
 from creditgraph.servicing.book import (
@@ -78,7 +80,7 @@ from creditgraph.servicing.delinquency import (
 )
 from creditgraph.servicing.ledger import account_totals
 from creditgraph.servicing.lifecycle import SERVICED, LoanEvent, LoanState, transition
-from creditgraph.servicing.posting import Settlement, apply_deltas, position, post_refund, settle
+from creditgraph.servicing.posting import Settlement, apply_deltas, position, settle
 from creditgraph.store.db import write_transaction
 from creditgraph.store.models import IngestBatch, LoanOutcome, Person, table_of
 
@@ -355,7 +357,8 @@ def _pay_from_credit(conn: Connection, loan_id: str, day: date) -> int:
     """One loan's due instalments paid from its credit: a ``repayment`` posting (Dr
     borrower_credit, Cr the receivables in the loan's allocation order), reversible like any
     repayment. When that settles the last instalment the loan closes and, as on every closing
-    posting, credit still left is refunded. Returns the fen used."""
+    posting, credit still left is a refund due (paid only when an officer approves it). Returns
+    the fen used."""
     loan = lock_loan(conn, loan_id)
     if loan is None or loan["credit_fen"] <= 0:
         return 0
@@ -374,9 +377,9 @@ def _pay_from_credit(conn: Connection, loan_id: str, day: date) -> int:
     closes = settled_all and loan["maturity"] is not None and loan["maturity"] <= day
     target = transition(state, LoanEvent.REPAY_IN_FULL, loan_id) if closes else state
     detail = _credit_detail(loan, out, left, target)
-    refund_id = new_id("TX") if closes and left else None
-    if refund_id is not None:
-        detail.update(refund_fen=left, refund_transaction=refund_id)
+    refund_due = left if closes else 0
+    if refund_due:
+        detail["refund_due"] = str(from_fen(refund_due))
     tx_id = post_lines(
         conn,
         loan_id,
@@ -392,7 +395,6 @@ def _pay_from_credit(conn: Connection, loan_id: str, day: date) -> int:
         values.update(
             state=target.value,
             closed_on=day,
-            credit_fen=0,
             dpd=0,
             bucket="M0",
             overdue_since=None,
@@ -400,8 +402,8 @@ def _pay_from_credit(conn: Connection, loan_id: str, day: date) -> int:
         )
         event = _event(loan_id, state.value, target.value, LoanEvent.REPAY_IN_FULL.value, tx_id)
         _insert_events(conn, [event])
-    if refund_id is not None:
-        post_refund(conn, loan_id, left, day, ACTOR, tx_id, refund_id)
+    if refund_due:
+        refunds.record_due(conn, loan_id, refund_due, day, tx_id)
     update_loan(conn, loan_id, values)
     return before - left
 

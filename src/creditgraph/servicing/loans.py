@@ -1,4 +1,4 @@
-"""``LoanService``: accept, disburse, repay, prepay, reverse, show and statement.
+"""``LoanService``: accept, disburse, repay, prepay, reverse, refund, show and statement.
 
 Each posting is one write unit of work (:func:`creditgraph.store.db.write_transaction`): lock the loan, check
 the idempotency key, read the instalments in one query, change them with one batched update,
@@ -20,11 +20,12 @@ from sqlalchemy.exc import IntegrityError
 
 from creditgraph.decision.products import Catalogue, load_catalogue
 from creditgraph.money import from_fen, to_fen
-from creditgraph.servicing import book
+from creditgraph.servicing import book, refunds
 from creditgraph.servicing.accounts import Account, Line
 from creditgraph.servicing.allocation import AllocationRule
 from creditgraph.servicing.apr import schedule_all_in_rate
 from creditgraph.servicing.calendar import Frequency
+from creditgraph.servicing.ceiling import Ceiling, OverpaymentError, ceiling_of
 from creditgraph.servicing.config import ServicingConfig, load_servicing_config
 from creditgraph.servicing.daycount import DayCount
 from creditgraph.servicing.delinquency import bucket, daily_basis, penalty_rate
@@ -119,10 +120,12 @@ _ADD_PENALTY = (
 )
 
 
-DUE = "_unsettled_due"  # key of the prefetched instalments in a repayment's loan mapping
+OWING = "_owing_rows"  # key of the prefetched owing instalments in a repayment's loan mapping
 CURRENT: dict[str, Any] = {"dpd": 0, "bucket": "M0", "overdue_since": None, "npa": False}
 """The delinquency columns of a loan with nothing past due."""
 PostFn = Callable[[Connection, RowMapping, str, str], PostingResult]
+OnPosted = Callable[[Connection, PostingResult], None]
+"""Called in the posting's own transaction after it is written (a confirmed intent records it)."""
 CHUNK = 500  # payments of a batch per commit
 
 
@@ -257,15 +260,15 @@ class LoanService:
             )
             return self._show(conn, loan_id)
 
-    def _lock(self, conn: Connection, loan_id: str, due_on: date | None = None) -> RowMapping:
-        """The locked loan row; with ``due_on``, a copy that also carries its unsettled
-        instalments under ``DUE`` (one round trip instead of two on the repayment path)."""
-        if due_on is None:
+    def _lock(self, conn: Connection, loan_id: str, owing: bool = False) -> RowMapping:
+        """The locked loan row; with ``owing``, a copy that also carries its owing instalments
+        under ``OWING`` (one round trip instead of two on the repayment path)."""
+        if not owing:
             loan = book.lock_loan(conn, loan_id)
         else:
-            loan, due = book.lock_loan_with_due(conn, loan_id, due_on)
+            loan, rows = book.lock_loan_with_owing(conn, loan_id)
             if loan is not None:
-                loan = cast(RowMapping, {**loan, DUE: due})
+                loan = cast(RowMapping, {**loan, OWING: rows})
         if loan is None:
             raise LoanNotFoundError(f"loan {loan_id}: no such loan")
         return loan
@@ -278,10 +281,10 @@ class LoanService:
         key: str | None,
         body: dict[str, Any],
         post: PostFn,
-        due_on: date | None = None,
+        owing: bool = False,
     ) -> PostingResult:
-        """Run ``post`` in one write unit of work under the loan lock (with the instalments
-        unsettled on ``due_on`` read in the same round trip, for a repayment).
+        """Run ``post`` in one write unit of work under the loan lock (with the owing
+        instalments read in the same round trip, for a repayment).
 
         The key is checked by the database (a unique column), not by a query first: the happy
         path stays one statement shorter. A posting refused, or stopped by the unique key, is
@@ -292,7 +295,7 @@ class LoanService:
         digest = request_hash(body)
         try:
             with write_transaction(self.engine) as conn:
-                return post(conn, self._lock(conn, loan_id, due_on), key, digest)
+                return post(conn, self._lock(conn, loan_id, owing), key, digest)
         except (IntegrityError, LoanError, LoanStateError, ScheduleError):
             with self.engine.connect() as conn:
                 seen = self._replay(conn, key, digest)
@@ -473,14 +476,50 @@ class LoanService:
         business_date: date,
         key: str | None = None,
         actor: str = "cli",
+        *,
+        channel: str | None = None,
+        on_posted: OnPosted | None = None,
     ) -> PostingResult:
-        """Pay ``amount`` (yuan) against what is due on ``business_date`` in the loan's allocation
-        order, oldest due first, with the borrower's credit; any excess is held as credit."""
-        body, post = self._repayment(loan_id, amount, business_date, actor)
-        return self._posting(loan_id, key, body, post, due_on=business_date)
+        """Pay ``amount`` (yuan), received through payment ``channel``, against what is due on
+        ``business_date`` in the loan's allocation order, oldest due first, with the borrower's
+        credit; any excess is held as credit. More than the loan's ceiling that day is refused
+        (:class:`OverpaymentError`)."""
+        body, post = self._repayment(loan_id, amount, business_date, actor, channel)
+        if on_posted is not None:
+            inner = post
+
+            def post(conn: Connection, loan: RowMapping, key: str, digest: str) -> PostingResult:
+                result = inner(conn, loan, key, digest)
+                on_posted(conn, result)
+                return result
+
+        return self._posting(loan_id, key, body, post, owing=True)
+
+    def ceiling(self, loan_id: str, on: date) -> Ceiling:
+        """The most a payment to ``loan_id`` may be on ``on`` (see :mod:`servicing.ceiling`)."""
+        with self.engine.connect() as conn:
+            loan = conn.execute(select(LOANS).where(LOANS.c.id == loan_id)).mappings().first()
+            if loan is None:
+                raise LoanNotFoundError(f"loan {loan_id}: no such loan")
+            return self._ceiling(loan, book.owing_rows(conn, loan_id), on)
+
+    def _ceiling(self, loan: RowMapping, rows: Sequence[Row], on: date) -> Ceiling:
+        params = self.config.for_product(loan["product_code"])
+        return ceiling_of(
+            rows,
+            on,
+            Decimal(loan["prepayment_fee_rate"]),
+            loan["credit_fen"],
+            params.overpayment_tolerance,
+        )
 
     def repay_many(
-        self, payments: Sequence[Payment], actor: str = "batch", chunk_size: int = CHUNK
+        self,
+        payments: Sequence[Payment],
+        actor: str = "batch",
+        chunk_size: int = CHUNK,
+        *,
+        channel: str | None = None,
     ) -> list[PostingResult | ValueError]:
         """Post a file of repayments (as a payment channel delivers them), in order.
 
@@ -494,16 +533,18 @@ class LoanService:
         for start in range(0, len(payments), chunk_size):
             chunk = payments[start : start + chunk_size]
             with write_transaction(self.engine) as conn:
-                out.extend(self._post_payment(conn, p, actor) for p in chunk)
+                out.extend(self._post_payment(conn, p, actor, channel) for p in chunk)
         return out
 
     def _post_payment(
-        self, conn: Connection, payment: Payment, actor: str
+        self, conn: Connection, payment: Payment, actor: str, channel: str | None
     ) -> PostingResult | ValueError:
         """One payment of a batch inside its own savepoint of the batch's transaction."""
         try:
             key = check_key(payment.key)
-            body, post = self._repayment(payment.loan_id, payment.amount, payment.on, actor)
+            body, post = self._repayment(
+                payment.loan_id, payment.amount, payment.on, actor, channel
+            )
         except LoanError as exc:
             return exc
         digest = request_hash(body)
@@ -511,7 +552,7 @@ class LoanService:
         # than the statement, and this runs once per payment of a file.
         conn.exec_driver_sql("SAVEPOINT payment")
         try:
-            result = post(conn, self._lock(conn, payment.loan_id, payment.on), key, digest)
+            result = post(conn, self._lock(conn, payment.loan_id, owing=True), key, digest)
         except (IntegrityError, LoanError, LoanStateError, ScheduleError) as exc:
             conn.exec_driver_sql("ROLLBACK TO SAVEPOINT payment")
             conn.exec_driver_sql("RELEASE SAVEPOINT payment")
@@ -528,7 +569,7 @@ class LoanService:
         return result
 
     def _repayment(
-        self, loan_id: str, amount: object, business_date: date, actor: str
+        self, loan_id: str, amount: object, business_date: date, actor: str, channel: str | None
     ) -> tuple[dict[str, Any], PostFn]:
         """The request body (what the idempotency key vouches for) and the posting itself."""
         amount_fen = parse_amount(amount, loan_id)
@@ -544,7 +585,11 @@ class LoanService:
             state = require_serviced(loan["state"], loan_id, "take a repayment")
             self._not_before_disbursement(loan, business_date)
             closed = book.check_open_date(conn, loan_id, business_date, "repayment", loan)
-            due = loan[DUE] if DUE in loan else book.unsettled_due(conn, loan_id, business_date)
+            rows = loan[OWING] if OWING in loan else book.owing_rows(conn, loan_id)
+            ceiling = self._ceiling(loan, rows, business_date)
+            if amount_fen > ceiling.most_fen:
+                raise OverpaymentError(loan_id, ceiling)
+            due = [r for r in rows if r["due_date"] <= business_date]
             credit_before = loan["credit_fen"]
             out = Settlement()
             left = settle(
@@ -568,7 +613,7 @@ class LoanService:
                 amount_fen,
                 left,
                 actor,
-                extra={"open_date": _open_date(closed, business_date)},
+                extra={"open_date": _open_date(closed, business_date), **_channel(channel)},
                 more_to_come=loan["maturity"] is None or loan["maturity"] > business_date,
             )
 
@@ -610,8 +655,8 @@ class LoanService:
     ) -> PostingResult:
         """Apply the deltas, settle the state (closed, cured), write. ``rows`` must include every
         unsettled current row, or ``more_to_come`` says that rows not given fall due later.
-        A posting that closes the loan refunds the credit left in the same transaction, so a
-        closed loan carries no balance."""
+        A posting that closes the loan with credit left records a refund due (the credit stays
+        until an officer approves its payout, :meth:`approve_refund`)."""
         apply_deltas(conn, out.deltas.values())
         settled_all, arrears = position(
             rows, out.deltas, extra.get("superseded", ()), new_rows, business_date
@@ -621,15 +666,14 @@ class LoanService:
         values: dict[str, Any] = {"credit_fen": credit_after}
         event: tuple[LoanState, LoanState, LoanEvent] | None = None
         target = state
-        refund_fen, refund_id = 0, None
+        refund_due = 0
         if closes:
             target = transition(state, LoanEvent.REPAY_IN_FULL, loan["id"])
             # A closed loan is current: no days past due, no bucket, no NPA flag left behind
             # (the reversal restores them from ``restore``).
-            values.update(state=target.value, closed_on=business_date, credit_fen=0, **CURRENT)
+            values.update(state=target.value, closed_on=business_date, **CURRENT)
             event = (state, target, LoanEvent.REPAY_IN_FULL)
-            if credit_after > 0:
-                refund_fen, refund_id = credit_after, book.new_id("TX")
+            refund_due = credit_after
         elif state is LoanState.OVERDUE and not arrears:
             target = transition(state, LoanEvent.CURE, loan["id"])
             values.update(state=target.value, dpd=0, bucket="M0", overdue_since=None)
@@ -655,8 +699,8 @@ class LoanService:
             "deltas": list(out.deltas.values()),
             **extra,
         }
-        if refund_id is not None:
-            detail.update(refund_fen=refund_fen, refund_transaction=refund_id)
+        if refund_due:
+            detail["refund_due"] = str(from_fen(refund_due))
         values.update(extra.pop("loan_values", {}))
         detail.pop("loan_values", None)
         result = self._write(
@@ -672,10 +716,8 @@ class LoanService:
             values,
             event=event,
         )
-        if refund_id is not None:
-            post_refund(
-                conn, loan["id"], refund_fen, business_date, actor, result.transaction_id, refund_id
-            )
+        if refund_due:
+            refunds.record_due(conn, loan["id"], refund_due, business_date, result.transaction_id)
         return result
 
     def prepay(
@@ -688,8 +730,10 @@ class LoanService:
         mode: PrepayMode | str = PrepayMode.SHORTER_TERM,
         key: str | None = None,
         actor: str = "cli",
+        channel: str | None = None,
     ) -> PostingResult:
-        """Prepay ``amount`` of principal (yuan), or all of it with ``full``, on ``business_date``.
+        """Prepay ``amount`` of principal (yuan), or all of it with ``full``, on ``business_date``,
+        the cash received through payment ``channel``.
 
         Everything due is paid first; then the prepaid principal, its interest accrued to the day
         (never interest not yet earned) and the product's prepayment fee. The borrower's credit
@@ -716,7 +760,9 @@ class LoanService:
         }
 
         def post(conn: Connection, loan: RowMapping, key: str, digest: str) -> PostingResult:
-            return self._prepay(conn, loan, business_date, principal_fen, mode, key, digest, actor)
+            return self._prepay(
+                conn, loan, business_date, principal_fen, mode, key, digest, actor, channel
+            )
 
         return self._posting(loan_id, key, body, post)
 
@@ -730,6 +776,7 @@ class LoanService:
         key: str,
         digest: str,
         actor: str,
+        channel: str | None = None,
     ) -> PostingResult:
         loan_id = loan["id"]
         state = require_serviced(loan["state"], loan_id, "take a prepayment")
@@ -871,6 +918,7 @@ class LoanService:
             "loan_values": loan_values,
             "total_fen": total,
             "open_date": _open_date(closed, on),
+            **_channel(channel),
         }
         return self._finish_payment(
             conn,
@@ -940,7 +988,9 @@ class LoanService:
         detail = tx["detail"]
         last = book.closed_through(conn, loan)
         on = self._reversal_date(loan_id, tx, business_date, last)
+        # Postings from before refunds needed an officer carry the payout they made.
         refund = int(detail.get("refund_fen", 0))
+        self._cancel_refund_due(conn, loan_id, tx_id, detail)
         credit_after = (
             loan["credit_fen"] + refund - (detail["credit_after_fen"] - detail["credit_before_fen"])
         )
@@ -1032,6 +1082,72 @@ class LoanService:
                 transaction_id=result.transaction_id,
             )
         return result
+
+    @staticmethod
+    def _cancel_refund_due(
+        conn: Connection, loan_id: str, tx_id: str, detail: dict[str, Any]
+    ) -> None:
+        """Reversing the payment that closed a loan with credit left: its refund, if still due,
+        is cancelled (the credit goes back to the reopened loan); if paid out, it is refused."""
+        if "refund_due" not in detail:
+            return
+        row = refunds.of_source(conn, tx_id)
+        if row is None or row["status"] == refunds.RefundStatus.CANCELLED.value:
+            return
+        if row["status"] == refunds.RefundStatus.PAID.value:
+            raise RefundStateError(
+                f"transaction {tx_id}: the refund of {from_fen(row['amount_fen'])} it left on "
+                f"loan {loan_id} was paid out on {row['paid_on']} (approved by "
+                f"{row['approved_by']}); a payment whose refund was paid cannot be reversed"
+            )
+        refunds.cancel(conn, row["id"])
+
+    # ---- refunds ------------------------------------------------------------------------------
+
+    def approve_refund(
+        self, loan_id: str, by: str, business_date: date | None = None
+    ) -> dict[str, Any]:
+        """An officer (``by``) approves the payout of the refund due on ``loan_id``: Dr
+        borrower_credit, Cr cash_clearing, dated ``business_date`` (default: the open business
+        date, or the day the refund fell due when no end of day has run). Once only: a second
+        approval finds no refund due."""
+        by = _officer(by)
+        with write_transaction(self.engine) as conn:
+            loan = self._lock(conn, loan_id)
+            due = refunds.due_on_loan(conn, loan_id)
+            if due is None:
+                raise RefundStateError(f"loan {loan_id}: no refund due")
+            last = book.closed_through(conn, loan)
+            if business_date is None:
+                on = due["due_on"] if last is None else max(due["due_on"], last + timedelta(1))
+            else:
+                on = check_date(business_date, loan_id, "refund date")
+            if on < due["due_on"]:
+                raise LoanInputError(
+                    f"loan {loan_id}: refund date {on} is before the refund fell due on "
+                    f"{due['due_on']}"
+                )
+            book.date_rule(loan_id, on, "refund", last)
+            fen = int(due["amount_fen"])
+            if loan["credit_fen"] < fen:
+                raise RefundStateError(
+                    f"loan {loan_id}: holds {from_fen(loan['credit_fen'])} of credit, less than "
+                    f"the refund due {from_fen(fen)}"
+                )
+            tx_id = book.new_id("TX")
+            post_refund(conn, loan_id, fen, on, by, due["source_transaction_id"], tx_id, due["id"])
+            book.update_loan(conn, loan_id, {"credit_fen": loan["credit_fen"] - fen})
+            refunds.mark_paid(conn, due["id"], by, book.now(), on, tx_id)
+            paid = refunds.of_source(conn, due["source_transaction_id"])
+            assert paid is not None
+            return refunds.as_dict(paid)
+
+    def refunds(
+        self, start: date | None = None, end: date | None = None, loan_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Refunds due, paid or cancelled, due or paid within ``start``..``end``."""
+        with self.engine.connect() as conn:
+            return refunds.listing(conn, start, end, loan_id)
 
     @staticmethod
     def _check_reversible(conn: Connection, loan: RowMapping, tx: RowMapping) -> LoanState:
@@ -1305,6 +1421,26 @@ class LoanService:
 
         result: dict[str, Any] = statement(self.engine, loan_id)
         return result
+
+
+class RefundStateError(LoanError):
+    """No refund is due, or the refund was already paid; nothing was posted."""
+
+
+def check_name(value: object, what: str) -> str:
+    """A channel's or an officer's name: 1 to 100 characters without surrounding spaces."""
+    if not isinstance(value, str) or not 1 <= len(value.strip()) <= 100 or value != value.strip():
+        raise LoanInputError(f"{what} must be 1 to 100 characters without surrounding spaces")
+    return value
+
+
+def _officer(by: object) -> str:
+    return check_name(by, "the approving officer's name")
+
+
+def _channel(channel: str | None) -> dict[str, Any]:
+    """What a payment's detail records of the channel the money came through."""
+    return {} if channel is None else {"channel": check_name(channel, "channel")}
 
 
 def _open_date(closed_through: date | None, business_date: date) -> str | None:

@@ -348,17 +348,31 @@ def catch_up_penalty(
 
 
 def post_refund(
-    conn: Connection, loan_id: str, fen: int, day: date, actor: str, of: str, tx_id: str
+    conn: Connection,
+    loan_id: str,
+    fen: int,
+    day: date,
+    by: str,
+    of: str,
+    tx_id: str,
+    refund_id: str,
 ) -> None:
-    """Pay back the credit left on a loan that closed (Dr borrower_credit, Cr cash_clearing),
-    so a closed loan carries no balance; ``of`` is the posting that closed it."""
+    """Pay back the credit a closed loan holds (Dr borrower_credit, Cr cash_clearing), as the
+    officer ``by`` approved; ``of`` is the posting that closed it. The refund's id is the
+    posting's idempotency key, so a refund is paid once however often it is approved."""
     book.post_lines(
         conn,
         loan_id,
         book.TransactionKind.REFUND,
         day,
         [Line(Account.BORROWER_CREDIT, debit_fen=fen), Line(Account.CASH_CLEARING, credit_fen=fen)],
-        actor,
-        {"refund_of": of, "reason": "loan closed with borrower credit"},
+        by,
+        {
+            "refund_of": of,
+            "refund_id": refund_id,
+            "approved_by": by,
+            "reason": "loan closed with borrower credit",
+        },
+        idempotency_key=f"refund:{refund_id}",
         transaction_id=tx_id,
     )
