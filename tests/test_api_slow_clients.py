@@ -1,0 +1,124 @@
+"""Slow clients against a real ``creditgraph serve`` on 127.0.0.1: a client that trickles its
+headers or its body is cut off after the configured timeout instead of holding a connection."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from creditgraph.settings import Settings
+from creditgraph.store.db import make_engine, upgrade
+from tests.conftest import REPO_ROOT
+from tests.test_api_server import _free_port
+
+HEADER_TIMEOUT = 1.0
+BODY_TIMEOUT = 1.0
+
+
+@pytest.fixture
+def server(sqlite_settings: Settings, tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    engine = make_engine(sqlite_settings.database_url)
+    upgrade(engine)
+    engine.dispose()
+    port = _free_port()
+    log_path = tmp_path / "server.log"
+    env = os.environ | {
+        "CREDITGRAPH_HOME": str(sqlite_settings.home),
+        "CREDITGRAPH_DB_URL": sqlite_settings.database_url,
+        "CREDITGRAPH_API_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
+        "CREDITGRAPH_API_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
+    }
+    command = [sys.executable, "-m", "creditgraph.cli.serve_cmd", "--port", str(port)]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"server did not start:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield port, log_path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _trickle(port: int, first: bytes, drip: bytes, limit: float) -> tuple[float, bytes]:
+    """Open several connections, send ``first`` then ``drip`` every 0.2 s on each; return the
+    time until the server closed the last one (or ``limit``) and what one of them received."""
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=limit) for _ in range(5)]
+    start = time.monotonic()
+    received = b""
+    try:
+        for s in socks:
+            s.sendall(first)
+            s.setblocking(False)
+        open_ = set(range(len(socks)))
+        while open_ and time.monotonic() - start < limit:
+            for i in list(open_):
+                try:
+                    data = socks[i].recv(4096)
+                except BlockingIOError:
+                    try:
+                        socks[i].sendall(drip)
+                    except OSError:
+                        open_.discard(i)
+                    continue
+                except OSError:
+                    open_.discard(i)
+                    continue
+                if data:
+                    received = received or data
+                else:
+                    open_.discard(i)
+            time.sleep(0.2)
+        return time.monotonic() - start, received if not open_ else b"still open"
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_connections_that_trickle_headers_are_closed_after_the_header_timeout(
+    server: tuple[int, Path],
+) -> None:
+    port, _ = server
+    elapsed, received = _trickle(
+        port, b"GET /v1/health HTTP/1.1\r\nHost: localhost\r\n", b"X-Slow: 1\r\n", limit=6
+    )
+    assert received != b"still open"
+    assert elapsed < HEADER_TIMEOUT + 2
+    assert received.startswith(b"HTTP/1.1 408")
+    assert httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=2).status_code == 200
+
+
+def test_a_body_that_trickles_is_answered_408_after_the_body_timeout(
+    server: tuple[int, Path],
+) -> None:
+    port, log_path = server
+    head = (
+        b"POST /v1/applications HTTP/1.1\r\nHost: localhost\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"
+    )
+    elapsed, received = _trickle(port, head, b" ", limit=6)
+    assert received != b"still open"
+    assert elapsed < BODY_TIMEOUT + 2
+    assert received.startswith(b"HTTP/1.1 408")
+    assert b"request_timeout" in received
+    assert "Traceback" not in log_path.read_text()
