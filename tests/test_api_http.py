@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Iterator
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,9 +20,11 @@ from sqlalchemy import Engine, func, select
 from creditgraph.api import keys
 from creditgraph.api.app import create_app
 from creditgraph.api.keys import create_key, revoke_key
+from creditgraph.contracts.schema import Namespace
 from creditgraph.decision.errors import DecisionInputError
+from creditgraph.privacy.pseudonym import Pseudonymiser, load_or_create_key
 from creditgraph.settings import Settings
-from creditgraph.store.models import IdempotencyKey
+from creditgraph.store.models import IdempotencyKey, OnlineFeatures
 
 APPLICATION = {
     "person_id": "p-1",
@@ -30,6 +33,11 @@ APPLICATION = {
     "term": 12,
     "purpose": "general",
 }
+
+
+def _pseudonym(settings: Settings, external_id: str) -> str:
+    key = load_or_create_key(settings.key_file)
+    return Pseudonymiser(key).one(Namespace.PERSON, external_id)
 
 
 class UnknownPersonError(LookupError):
@@ -44,6 +52,8 @@ class FakeDecisionService:
     """Same methods as ``DecisionService``; one product, two known people."""
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
+        # The API maps the lender's ids at the door: the service sees pseudonyms only.
+        self.known = {_pseudonym(settings, "p-1"), _pseudonym(settings, "p-2")}
         self.decisions: dict[str, dict[str, Any]] = {}
         self.reviews: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
@@ -65,7 +75,7 @@ class FakeDecisionService:
             raise DecisionInputError("amount", "amount must be within 1000.00 to 50000.00")
         if term not in (6, 12, 24):
             raise DecisionInputError("term", "term must be one of 6, 12, 24")
-        if person_id not in ("p-1", "p-2"):
+        if person_id not in self.known:
             raise UnknownPersonError(f"unknown person {person_id!r}")
         decision_id = f"d-{next(self._ids)}"
         record = {
@@ -99,6 +109,7 @@ class Api:
     """A TestClient, the fake service behind it and a key per role."""
 
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.fake: FakeDecisionService | None = None
 
         def factory(engine: Engine, s: Settings) -> FakeDecisionService:
@@ -404,3 +415,47 @@ def test_openapi_and_docs_are_served(api: Api) -> None:
     post = spec["paths"]["/v1/applications"]["post"]
     assert "amount" in post["requestBody"]["content"]["application/json"]["schema"]["properties"]
     assert api.client.get("/docs").status_code == 200
+
+
+# ---- person ids -----------------------------------------------------------------------------
+
+
+def test_the_lenders_own_id_is_mapped_to_its_pseudonym_at_the_door(api: Api) -> None:
+    r = api.client.post("/v1/applications", json=APPLICATION, headers=api.h("app-a"))
+    assert r.status_code == 201, r.text
+    assert r.json()["person_id"] == _pseudonym(api.settings, "p-1")
+    assert "p-1" not in r.text
+
+
+def test_a_known_pseudonym_is_taken_as_it_is(api: Api) -> None:
+    pseudonym = _pseudonym(api.settings, "p-2")
+    with api.engine.begin() as conn:
+        conn.execute(
+            OnlineFeatures.__table__.insert().values(
+                person_id=pseudonym,
+                feature_set_version="v1",
+                as_of=date(2026, 6, 30),
+                snapshot_id="s",
+                values={},
+                updated_at=datetime(2026, 6, 30),
+            )
+        )
+    body = APPLICATION | {"person_id": pseudonym}
+    r = api.client.post("/v1/applications", json=body, headers=api.h("app-a"))
+    assert r.status_code == 201, r.text
+    assert r.json()["person_id"] == pseudonym
+
+
+def test_an_unknown_person_is_422_without_echoing_the_id(api: Api) -> None:
+    body = APPLICATION | {"person_id": "lender-id-8812"}
+    r = api.client.post("/v1/applications", json=body, headers=api.h("app-a"))
+    error = _error(r)
+    assert (r.status_code, error["code"], error["field"]) == (422, "unknown_person", "person_id")
+    assert "8812" not in r.text
+    assert _pseudonym(api.settings, "lender-id-8812") not in r.text
+
+
+def test_a_missing_decision_is_404_without_echoing_the_id(api: Api) -> None:
+    r = api.client.get("/v1/decisions/d-secret-77", headers=api.h("officer"))
+    assert r.status_code == 404
+    assert "secret-77" not in r.text

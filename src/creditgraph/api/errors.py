@@ -46,31 +46,45 @@ def error_response(error: ApiError, headers: dict[str, str] | None = None) -> Js
 
 
 # Service errors by class name, so the API does not import (or break on) a service still in flux.
-_BY_NAME: dict[str, tuple[int, str, str | None]] = {
-    "UnknownPersonError": (422, "unknown_person", "person_id"),
-    "PersonNotFoundError": (422, "unknown_person", "person_id"),
-    "UnknownProductError": (422, "unknown_product", "product_code"),
-    "DecisionNotFoundError": (404, "not_found", None),
-    "ReviewRequestNotFoundError": (404, "not_found", None),
-    "NotFoundError": (404, "not_found", None),
-    "NoModelError": (503, "no_model", None),
-    "LoanNotFoundError": (404, "not_found", None),
+# Not-found messages are fixed: a service's own message may carry the id the client sent.
+_BY_NAME: dict[str, tuple[int, str, str | None, str | None]] = {
+    "UnknownPersonError": (422, "unknown_person", "person_id", "no person with this id is known"),
+    "PersonNotFoundError": (422, "unknown_person", "person_id", "no person with this id is known"),
+    "UnknownProductError": (422, "unknown_product", "product_code", None),
+    "DecisionNotFoundError": (404, "not_found", None, "no such decision"),
+    "ReviewRequestNotFoundError": (404, "not_found", None, "no such review request"),
+    "NotFoundError": (404, "not_found", None, "no such resource"),
+    "NoModelError": (503, "no_model", None, None),
+    "LoanNotFoundError": (404, "not_found", None, "no such loan"),
 }
+# Fields whose submitted value identifies a person: an error about them never repeats it.
+_IDENTIFYING = frozenset({"person_id", "external_id", "phone", "name"})
+_NOT_REPEATED = (
+    "this value is not valid here (it is not repeated back, as it may identify a person)"
+)
 
 
 def from_service(exc: Exception) -> ApiError | None:
     """The client-facing error for a service exception, or None when it is a server fault."""
+    error = _classify(exc)
+    if error is not None and error.field in _IDENTIFYING and error.code != "unknown_person":
+        error.message = _NOT_REPEATED
+    return error
+
+
+def _classify(exc: Exception) -> ApiError | None:
     for klass in type(exc).__mro__:
         known = _BY_NAME.get(klass.__name__)
         if known is not None:
-            status, code, field = known
-            return ApiError(status, code, str(exc), getattr(exc, "field", None) or field)
+            status, code, field, fixed = known
+            message = fixed or str(exc)
+            return ApiError(status, code, message, getattr(exc, "field", None) or field)
     if type(exc).__name__ == "DecisionInputError":
         field = getattr(exc, "field", None)
         message = str(exc)
         return ApiError(422, "invalid_application", message, field)
     if isinstance(exc, LookupError):
-        return ApiError(404, "not_found", str(exc).strip("'\""), getattr(exc, "field", None))
+        return ApiError(404, "not_found", "no such resource", getattr(exc, "field", None))
     if type(exc).__name__.endswith(("ConflictError", "StateError")):
         return ApiError(409, "conflict", str(exc), getattr(exc, "field", None))
     if isinstance(exc, ValueError):

@@ -108,7 +108,7 @@ def _visible_decision(ctx: ApiContext, key: KeyInfo, decision_id: str) -> dict[s
     decision: dict[str, Any] = _call(lambda: ctx.service().get(decision_id))
     if not owns(key, decision):
         # 404, not 403: an applicant app cannot learn which ids exist.
-        raise ApiError(404, "not_found", f"no decision {decision_id}")
+        raise ApiError(404, "not_found", "no such decision (or not visible to this key)")
     return decision
 
 
@@ -138,7 +138,7 @@ async def create_application(
 
     def decide() -> Any:
         return ctx.service().decide_for(
-            person_id=app_in.person_id,
+            person_id=ctx.person_id(app_in.person_id),
             product_code=app_in.product_code,
             amount=app_in.amount_decimal,
             term=app_in.term,
