@@ -1,5 +1,7 @@
 """``/v1/loans`` over the real app, decision service and loan service (SQLite): roles, applicant
-isolation, idempotent postings, bad input refused with nothing posted, the books balanced."""
+isolation, idempotent postings, bad input refused with nothing posted, the books balanced.
+Repayments and prepayments come from payment-channel keys (issue #11: an applicant app only
+makes repayment intents, see tests/test_payment_channels.py)."""
 
 from __future__ import annotations
 
@@ -47,6 +49,8 @@ def api(tmp_path: Path) -> Iterator[Api]:
         ("other-app", "applicant-app"),
         ("officer", "officer"),
         ("analyst", "analyst"),
+        ("channel", "payment-channel"),
+        ("other-channel", "payment-channel"),
     ):
         created = create_key(engine, name, role, "test")
         tokens[name], ids[name] = created.token, created.info.id
@@ -80,12 +84,12 @@ def _active_loan(api: Api) -> str:
     return str(loan["loan_id"])
 
 
-def test_an_applicant_accepts_repays_and_reads_only_its_own_loans(api: Api) -> None:
+def test_an_applicant_accepts_and_reads_only_its_own_loans_paid_by_a_channel(api: Api) -> None:
     loan = _active_loan(api)
     first = api.client.post(
         f"/v1/loans/{loan}/repayments",
         json={"amount": "1066.19", "business_date": "2026-08-01"},
-        headers=api.as_("app", "pay-1"),
+        headers=api.as_("channel", "pay-1"),
     )
     assert first.status_code == 201, first.text
     body = first.json()
@@ -95,8 +99,8 @@ def test_an_applicant_accepts_repays_and_reads_only_its_own_loans(api: Api) -> N
     # another applicant app can neither see nor pay it, and cannot accept someone else's offer
     assert api.client.get(f"/v1/loans/{loan}", headers=api.as_("other-app")).status_code == 404
     stranger = api.client.post(
-        f"/v1/loans/{loan}/repayments",
-        json={"amount": "10.00", "business_date": "2026-08-02"},
+        f"/v1/loans/{loan}/repayment-intents",
+        json={"amount": "10.00", "method": "bank_card"},
         headers=api.as_("other-app"),
     )
     assert stranger.status_code == 404
@@ -122,26 +126,26 @@ def test_postings_are_idempotent_per_key(api: Api) -> None:
     loan = _active_loan(api)
     body = {"amount": "500.00", "business_date": "2026-08-01"}
     first = api.client.post(
-        f"/v1/loans/{loan}/repayments", json=body, headers=api.as_("app", "k-1")
+        f"/v1/loans/{loan}/repayments", json=body, headers=api.as_("channel", "k-1")
     )
     lines = _lines(api.engine)
     again = api.client.post(
-        f"/v1/loans/{loan}/repayments", json=body, headers=api.as_("app", "k-1")
+        f"/v1/loans/{loan}/repayments", json=body, headers=api.as_("channel", "k-1")
     )
     assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
     assert again.json()["transaction_id"] == first.json()["transaction_id"]
     changed = api.client.post(
         f"/v1/loans/{loan}/repayments",
         json={**body, "amount": "600.00"},
-        headers=api.as_("app", "k-1"),
+        headers=api.as_("channel", "k-1"),
     )
     assert changed.status_code == 409 and changed.json()["error"]["code"] == "conflict"
     # the same client key from another API key is another posting, not a replay
-    officer = api.client.post(
-        f"/v1/loans/{loan}/repayments", json=body, headers=api.as_("officer", "k-1")
+    other = api.client.post(
+        f"/v1/loans/{loan}/repayments", json=body, headers=api.as_("other-channel", "k-1")
     )
-    assert officer.status_code == 201
-    assert officer.json()["transaction_id"] != first.json()["transaction_id"]
+    assert other.status_code == 201
+    assert other.json()["transaction_id"] != first.json()["transaction_id"]
     assert _lines(api.engine) > lines and _balanced(api.engine)
 
 
@@ -155,7 +159,7 @@ def test_bad_amounts_are_refused_and_nothing_is_posted(api: Api, amount: Any, st
     response = api.client.post(
         f"/v1/loans/{loan}/repayments",
         json={"amount": amount, "business_date": "2026-08-01"},
-        headers=api.as_("app"),
+        headers=api.as_("channel"),
     )
     assert response.status_code == status, response.text
     error = response.json()["error"]
@@ -167,14 +171,14 @@ def test_unknown_loan_closed_loan_and_reversal(api: Api) -> None:
     missing = api.client.post(
         "/v1/loans/LN-nope/repayments",
         json={"amount": "10.00", "business_date": "2026-08-01"},
-        headers=api.as_("officer"),
+        headers=api.as_("channel"),
     )
     assert missing.status_code == 404
     loan = _active_loan(api)
     paid = api.client.post(
         f"/v1/loans/{loan}/repayments",
         json={"amount": "1066.19", "business_date": "2026-08-01"},
-        headers=api.as_("app"),
+        headers=api.as_("channel"),
     ).json()
     reversed_ = api.client.post(
         f"/v1/loans/{loan}/transactions/{paid['transaction_id']}/reversals",
@@ -194,7 +198,7 @@ def test_unknown_loan_closed_loan_and_reversal(api: Api) -> None:
     closed = api.client.post(
         f"/v1/loans/{loan}/prepayments",
         json={"business_date": "2026-08-15", "full": True},
-        headers=api.as_("app", "prepay-all"),
+        headers=api.as_("channel", "prepay-all"),
     )
     assert closed.status_code == 201, closed.text
     assert closed.json()["state"] == "closed"
@@ -202,13 +206,13 @@ def test_unknown_loan_closed_loan_and_reversal(api: Api) -> None:
     late = api.client.post(
         f"/v1/loans/{loan}/repayments",
         json={"amount": "10.00", "business_date": "2026-09-01"},
-        headers=api.as_("app"),
+        headers=api.as_("channel"),
     )
     assert late.status_code in (409, 422) and "closed" in late.json()["error"]["message"]
     both = api.client.post(
         f"/v1/loans/{loan}/prepayments",
         json={"business_date": "2026-09-01", "full": True, "amount": "5.00"},
-        headers=api.as_("app"),
+        headers=api.as_("channel"),
     )
     assert both.status_code == 422
     assert _lines(api.engine) == before and _balanced(api.engine)

@@ -99,7 +99,16 @@ def test_repay_file_reports_bad_rows_by_file_row_and_field(
         errors = tmp_path / "refused.csv"
         runner = CliRunner()
         result = runner.invoke(
-            app, ["loan", "repay-file", str(payments), "--errors-out", str(errors)]
+            app,
+            [
+                "loan",
+                "repay-file",
+                str(payments),
+                "--channel",
+                "unionpay",
+                "--errors-out",
+                str(errors),
+            ],
         )
         assert result.exit_code == 1, result.output
         assert "1 posted, 0 already posted (same key), 3 refused" in result.output
@@ -108,11 +117,11 @@ def test_repay_file_reports_bad_rows_by_file_row_and_field(
         assert "payments.csv row 2:" in result.output and "decimals" in result.output
         assert "Traceback" not in result.output
         assert len(errors.read_text().splitlines()) == 4  # header and three refused rows
-        rerun = runner.invoke(app, ["loan", "repay-file", str(payments)])
+        rerun = runner.invoke(app, ["loan", "repay-file", str(payments), "--channel", "unionpay"])
         assert "0 posted, 1 already posted (same key), 3 refused" in rerun.output
         missing = tmp_path / "bad.csv"
         missing.write_text("loan_id,amount\nx,1\n")
-        broken = runner.invoke(app, ["loan", "repay-file", str(missing)])
+        broken = runner.invoke(app, ["loan", "repay-file", str(missing), "--channel", "unionpay"])
         assert broken.exit_code == 2 and "missing column(s) business_date" in broken.output
     finally:
         engine.dispose()

@@ -54,6 +54,7 @@ def test_the_loan_commands_end_to_end(decision_id: str) -> None:
     assert "idempotency key: idem-" in out.stdout  # generated and printed
 
     args = ["loan", "repay", loan_id, "--amount", "1066.19", "--date", "2026-08-01"]
+    args += ["--channel", "unionpay"]
     first = runner.invoke(app, [*args, "--idempotency-key", "pay-1", "--json"])
     assert first.exit_code == 0, first.output
     again = runner.invoke(app, [*args, "--idempotency-key", "pay-1", "--json"])
@@ -75,6 +76,8 @@ def test_the_loan_commands_end_to_end(decision_id: str) -> None:
             "lower_instalment",
             "--date",
             "2026-08-10",
+            "--channel",
+            "unionpay",
             "--json",
         ],
     )
@@ -93,7 +96,20 @@ def test_the_loan_commands_end_to_end(decision_id: str) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["loan", "repay", "LN-NOPE", "--amount", "10", "--date", "2026-08-01"], "no such loan"),
+        (
+            [
+                "loan",
+                "repay",
+                "LN-NOPE",
+                "--amount",
+                "10",
+                "--date",
+                "2026-08-01",
+                "--channel",
+                "b",
+            ],
+            "no such loan",
+        ),
         (["loan", "accept", "DC-NOPE"], "no such decision"),
         (["loan", "disburse", "LN-X", "--date", "2026-13-01"], "not a date"),
         (["ledger", "statement", "LN-NOPE"], "no such loan"),
@@ -114,6 +130,8 @@ def test_bad_amounts_exit_2(decision_id: str) -> None:
     ]
     runner.invoke(app, ["loan", "disburse", loan_id, "--date", "2026-07-01"])
     for amount in ("-1", "0", "1.001"):
-        result = runner.invoke(app, ["loan", "repay", loan_id, "--amount", amount])
+        result = runner.invoke(
+            app, ["loan", "repay", loan_id, "--amount", amount, "--channel", "unionpay"]
+        )
         assert result.exit_code == 2, result.output
         assert loan_id in result.stderr and "amount" in result.stderr

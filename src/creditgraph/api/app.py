@@ -17,6 +17,7 @@ from creditgraph.api.keys import KeyVerifier
 from creditgraph.api.limits import BodyLimit, RequestGuard
 from creditgraph.api.loan_routes import router as loan_router
 from creditgraph.api.lockout import Lockout, Policy
+from creditgraph.api.payment_routes import router as payment_router
 from creditgraph.api.routes import router
 from creditgraph.api.service import ServiceFactory, default_service_factory
 from creditgraph.privacy.pseudonym import Pseudonymiser, load_or_create_key
@@ -70,6 +71,7 @@ def create_app(
     errors.install(app)
     app.include_router(router)
     app.include_router(loan_router)
+    app.include_router(payment_router)
     # Outermost last: the guard sees everything, the access log every answer, limits the body.
     app.add_middleware(
         BodyLimit,

@@ -3,7 +3,10 @@
 Postings (disbursement, repayment, prepayment, reversal) are idempotent in the ledger itself:
 the ``Idempotency-Key`` header becomes the posting's key, scoped to the calling API key, so a
 retry returns the first posting and a reused key with another body is a 409. An applicant app
-sees and pays only loans from its own decisions; disbursing and reversing are the lender's.
+sees only loans from its own decisions and pays through repayment intents
+(:mod:`creditgraph.api.payment_routes`); money is posted only by a payment channel's key;
+disbursing and reversing are the lender's. A payment beyond the loan's ceiling is a 422
+``overpayment_ceiling`` carrying the ceiling.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
     from creditgraph.servicing.loans import LoanService
 
 BodyT = TypeVar("BodyT", bound="BaseModel")
+T = TypeVar("T")
 router = APIRouter(prefix="/v1", tags=["loans"])
 
 LOAN_NOT_VISIBLE: dict[int | str, dict[str, Any]] = {
@@ -47,7 +51,42 @@ STATE: dict[int | str, dict[str, Any]] = {
 }
 BORROWER_SIDE = (Role.APPLICANT_APP, Role.OFFICER, Role.ADMIN)
 LENDER_SIDE = (Role.OFFICER, Role.ADMIN)
+MONEY_IN = (Role.PAYMENT_CHANNEL,)
+"""Who posts repayments and prepayments: money is what a payment channel received."""
 READERS = (Role.APPLICANT_APP, Role.OFFICER, Role.ANALYST, Role.ADMIN)
+CEILING: dict[int | str, dict[str, Any]] = {
+    422: {
+        "description": "Validation error (error.field names the field); a payment beyond the "
+        "loan's ceiling has code overpayment_ceiling and the ceiling in error.ceiling"
+    }
+}
+
+
+class CeilingError(ApiError):
+    """A payment beyond the most the loan can take today: the 422 carries that ceiling."""
+
+    def __init__(self, message: str, ceiling: object) -> None:
+        super().__init__(422, "overpayment_ceiling", message, "amount")
+        self.ceiling = str(ceiling)
+
+    def body(self) -> dict[str, Any]:
+        body = super().body()
+        body["error"]["ceiling"] = self.ceiling
+        return body
+
+
+def call_money(action: Callable[[], T]) -> T:
+    """:func:`_call` for a service call that takes money: an overpayment names the ceiling."""
+    from creditgraph.servicing.ceiling import OverpaymentError
+
+    def guarded() -> T:
+        try:
+            return action()
+        except OverpaymentError as exc:
+            raise CeilingError(str(exc), exc.ceiling) from None
+
+    result: T = _call(guarded)
+    return result
 
 
 def _actor(key: KeyInfo) -> str:
@@ -94,7 +133,7 @@ async def _posting(
 
     def run() -> Any:
         _visible_loan(ctx, key, loan_id)
-        return _call(lambda: post(ctx.loans(), body, posting_key))
+        return call_money(lambda: post(ctx.loans(), body, posting_key))
 
     return _posted(await run_in_threadpool(run))
 
@@ -179,14 +218,15 @@ async def disburse(
 @router.post(
     "/loans/{loan_id}/repayments",
     status_code=201,
-    summary="Post a repayment: allocated penalty, fee, interest, principal, oldest due first",
-    responses=ERRORS | LOAN_NOT_VISIBLE | STATE,
+    summary="Post a repayment a payment channel received (payment-channel keys only): "
+    "allocated penalty, fee, interest, principal, oldest due first",
+    responses=ERRORS | CEILING | LOAN_NOT_VISIBLE | STATE,
     openapi_extra=request_body_doc(RepaymentIn),
 )
 async def repay(
     loan_id: str,
     request: Request,
-    key: KeyInfo = Depends(require(*BORROWER_SIDE)),
+    key: KeyInfo = Depends(require(*MONEY_IN)),
     idem_key: str | None = IDEMPOTENCY,
     ctx: ApiContext = Depends(get_context),
 ) -> JsonResponse:
@@ -198,7 +238,7 @@ async def repay(
         loan_id,
         RepaymentIn,
         lambda loans, body, k: loans.repay(
-            loan_id, body.amount, body.business_date, k, _actor(key)
+            loan_id, body.amount, body.business_date, k, _actor(key), channel=key.name.strip()
         ),
     )
 
@@ -206,14 +246,15 @@ async def repay(
 @router.post(
     "/loans/{loan_id}/prepayments",
     status_code=201,
-    summary="Prepay (提前还款) part or all of the principal: shorter term or lower instalment",
-    responses=ERRORS | LOAN_NOT_VISIBLE | STATE,
+    summary="Prepay (提前还款) part or all of the principal (payment-channel keys only): "
+    "shorter term or lower instalment",
+    responses=ERRORS | CEILING | LOAN_NOT_VISIBLE | STATE,
     openapi_extra=request_body_doc(PrepaymentIn),
 )
 async def prepay(
     loan_id: str,
     request: Request,
-    key: KeyInfo = Depends(require(*BORROWER_SIDE)),
+    key: KeyInfo = Depends(require(*MONEY_IN)),
     idem_key: str | None = IDEMPOTENCY,
     ctx: ApiContext = Depends(get_context),
 ) -> JsonResponse:
@@ -232,6 +273,7 @@ async def prepay(
             mode=body.mode,
             key=k,
             actor=_actor(key),
+            channel=key.name.strip(),
         ),
     )
 

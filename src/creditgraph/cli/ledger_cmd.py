@@ -1,8 +1,10 @@
-"""``creditgraph ledger ...``: the trial balance and a loan's statement."""
+"""``creditgraph ledger ...``: the trial balance, a loan's statement and the refunds report."""
 
 from __future__ import annotations
 
 import json
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import typer
@@ -14,7 +16,7 @@ from creditgraph.settings import get_settings
 
 console = Console()
 err = Console(stderr=True)
-ledger_app = typer.Typer(help="The double-entry journal: trial balance, loan statements.")
+ledger_app = typer.Typer(help="The double-entry journal: trial balance, loan statements, refunds.")
 
 
 def register(app: typer.Typer) -> None:
@@ -70,6 +72,47 @@ def statement_cmd(
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
     _print_statement(result)
+
+
+@ledger_app.command("refunds")
+def refunds_cmd(
+    start: str | None = typer.Option(None, "--from", help="Due or paid on or after, YYYY-MM-DD."),
+    end: str | None = typer.Option(None, "--to", help="Due or paid on or before, YYYY-MM-DD."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Every refund of borrower credit: due (awaiting an officer), paid (who approved it and
+    when) or cancelled (its closing payment was reversed)."""
+    from creditgraph.servicing.refunds import listing
+    from creditgraph.store.db import migrated_engine
+
+    first, last = _day(start, "--from"), _day(end, "--to")
+    with migrated_engine(get_settings().database_url) as db, db.connect() as conn:
+        rows = listing(conn, first, last)
+    if as_json:
+        typer.echo(json.dumps({"refunds": rows}, ensure_ascii=False, indent=2))
+        return
+    for row in rows:  # one line each: long ids would wrap a table
+        paid = (
+            f"; paid {row['paid_on']}, approved by {row['approved_by']} ({row['transaction_id']})"
+            if row["status"] == "paid"
+            else ""
+        )
+        console.print(
+            f"{row['due_on']}  {row['loan_id']}  {yuan(row['amount'])}  {row['status']}{paid}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    due = sum((Decimal(r["amount"]) for r in rows if r["status"] == "due"), Decimal(0))
+    console.print(f"{len(rows):,} refund(s); due, awaiting approval: {yuan(due)}", highlight=False)
+
+
+def _day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"{option} {value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _print_statement(result: dict[str, Any]) -> None:

@@ -1,8 +1,10 @@
-"""``creditgraph loan ...``: accept, disburse, repay, prepay, reverse, cancel, show.
+"""``creditgraph loan ...``: accept, disburse, repay, prepay, reverse, refund, cancel, show.
 
 Thin: every call goes to ``LoanService``. Posting commands take ``--idempotency-key``; when it
-is omitted one is generated and printed, so the command can be retried safely with it. Problems
-are one line on stderr and exit code 2.
+is omitted one is generated and printed, so the command can be retried safely with it. Money in
+(repay, prepay, repay-file) is the lender's operator posting what a payment channel received:
+``--channel`` names it and is recorded on each posting. A refund is paid only when an officer
+approves it (``refund --by``). Problems are one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ T = TypeVar("T")
 
 KEY_HELP = "Idempotency key: a retry with the same key and body posts nothing new."
 DATE_HELP = "Business date, YYYY-MM-DD (default: today)."
+CHANNEL_HELP = "The payment channel the money came through (recorded on the posting)."
 FILE_CHUNK = 500  # payments per commit (and per progress step) of a repayment file
 SHOWN_ERRORS = 20
 
@@ -127,13 +130,15 @@ def disburse_cmd(
 def repay_cmd(
     loan_id: str = typer.Argument(...),
     amount: str = typer.Option(..., "--amount", help="Amount received, in yuan (e.g. 1200.50)."),
+    channel: str = typer.Option(..., "--channel", help=CHANNEL_HELP),
     on: str | None = typer.Option(None, "--date", help=DATE_HELP),
     key: str | None = typer.Option(None, "--idempotency-key", help=KEY_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Post a repayment: penalty, fee, interest, principal (per product), oldest due first."""
+    """Post a repayment a payment channel received: penalty, fee, interest, principal (per
+    product), oldest due first. More than the loan can take that day is refused."""
     day = _date(on)
-    _print_posting(_run(lambda s: s.repay(loan_id, amount, day, key)), as_json)
+    _print_posting(_run(lambda s: s.repay(loan_id, amount, day, key, channel=channel)), as_json)
 
 
 @loan_app.command("repay-file")
@@ -141,21 +146,26 @@ def repay_file_cmd(
     path: Path = typer.Argument(
         ..., help="CSV: loan_id, amount, business_date, idempotency_key (one payment a row)."
     ),
+    channel: str = typer.Option(..., "--channel", help="The payment channel that sent the file."),
     errors_out: Path | None = typer.Option(
         None, "--errors-out", help="Write the refused rows (with the reason) to this CSV."
     ),
 ) -> None:
-    """Post a repayment file: each row its own posting; refused rows reported, the rest posted.
+    """Post a payment channel's repayment file: each row its own posting, the channel recorded
+    on each; refused rows reported (file, row, field), the rest posted.
 
     A rerun of the same file posts nothing twice (every row carries its idempotency key).
     Exit code 1 when any row was refused, 2 when the file cannot be read.
     """
+    from creditgraph.servicing.errors import LoanInputError
+    from creditgraph.servicing.loans import check_name
     from creditgraph.servicing.payments_file import PaymentsFileError, read_payments
     from creditgraph.servicing.posting import PostingResult
 
     try:
+        check_name(channel, "--channel")
         rows, refused = read_payments(path)
-    except PaymentsFileError as exc:
+    except (PaymentsFileError, LoanInputError) as exc:
         raise _fail(str(exc)) from None
     payments = [p for _, p in rows]
     results: list[Any] = []
@@ -163,14 +173,16 @@ def repay_file_cmd(
         task = progress.add_task("posting repayments", total=len(payments))
         for start in range(0, len(payments), FILE_CHUNK):
             chunk = payments[start : start + FILE_CHUNK]
-            results.extend(service.repay_many(chunk, actor=f"file:{path.name}"))
+            results.extend(service.repay_many(chunk, actor=f"file:{path.name}", channel=channel))
             progress.advance(task, len(chunk))
     posted = sum(isinstance(r, PostingResult) and not r.replayed for r in results)
     replayed = sum(isinstance(r, PostingResult) and r.replayed for r in results)
     messages = [str(e) for e in refused]
     for (number, _), result in zip(rows, results, strict=True):
         if not isinstance(result, PostingResult):
-            messages.append(f"{path.name} row {number}: {result}")
+            field = getattr(result, "field", None)
+            where = f"{path.name} row {number}" + (f" {field}" if field else "")
+            messages.append(f"{where}: {result}")
     console.print(
         f"{path.name}: {posted:,} posted, {replayed:,} already posted (same key), "
         f"{len(messages):,} refused",
@@ -197,14 +209,43 @@ def prepay_cmd(
     mode: str = typer.Option(
         "shorter_term", "--mode", help="shorter_term (keep instalment) or lower_instalment."
     ),
+    channel: str = typer.Option(..., "--channel", help=CHANNEL_HELP),
     on: str | None = typer.Option(None, "--date", help=DATE_HELP),
     key: str | None = typer.Option(None, "--idempotency-key", help=KEY_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Prepay (提前还款) part or all of the principal, with the product's prepayment fee."""
     day = _date(on)
-    result = _run(lambda s: s.prepay(loan_id, day, amount=amount, full=full, mode=mode, key=key))
+    result = _run(
+        lambda s: s.prepay(
+            loan_id, day, amount=amount, full=full, mode=mode, key=key, channel=channel
+        )
+    )
     _print_posting(result, as_json)
+
+
+@loan_app.command("refund")
+def refund_cmd(
+    loan_id: str = typer.Argument(..., help="A closed loan with a refund due."),
+    by: str = typer.Option(..., "--by", help="The officer approving the payout (recorded)."),
+    on: str | None = typer.Option(
+        None, "--date", help="Business date (default: the open business date)."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Pay out the refund due on a closed loan (the credit left at closing), as an officer
+    approves it: Dr borrower_credit, Cr cash_clearing. Nothing is refunded without this."""
+    day = None if on is None else _date(on)
+    refund = _run(lambda s: s.approve_refund(loan_id, by, day))
+    if as_json:
+        typer.echo(json.dumps(refund, ensure_ascii=False, indent=2))
+        return
+    console.print(
+        f"refund {refund['refund_id']} of loan {loan_id}: {yuan(refund['amount'])} paid on "
+        f"{refund['paid_on']}, approved by {refund['approved_by']} "
+        f"(transaction {refund['transaction_id']})",
+        highlight=False,
+    )
 
 
 @loan_app.command("reverse")
