@@ -10,6 +10,7 @@ from rich.table import Table
 
 from creditgraph.cli.progress import RowProgress
 from creditgraph.ingest.errors import IngestInputError
+from creditgraph.ingest.recovery import Recovery
 from creditgraph.ingest.service import BatchReport
 from creditgraph.settings import get_settings
 
@@ -44,6 +45,8 @@ def ingest_command(
     except IngestInputError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+    for line in recovery_lines(report.recovery):
+        console.print(line, markup=False, highlight=False)
     console.print(batch_table(report))
     reasons = report.reasons()
     if reasons:
@@ -54,6 +57,21 @@ def ingest_command(
     ignored = sorted({c for f in report.files for c in f.ignored_columns})
     if ignored:
         console.print(f"columns not in the contract, not stored: {', '.join(ignored)}")
+
+
+def recovery_lines(recovery: Recovery) -> list[str]:
+    """What this run found of batches killed earlier, and what it did about it."""
+    lines = [
+        f"recovered: batch {batch} was abandoned by its process, now failed"
+        for batch in recovery.failed
+    ]
+    if recovery.published:
+        n = len(recovery.published)
+        lines.append(f"recovered: {n} staged file{'s' if n != 1 else ''} published (committed)")
+    if recovery.removed:
+        n = len(recovery.removed)
+        lines.append(f"recovered: {n} file{'s' if n != 1 else ''} never committed, removed")
+    return lines
 
 
 def batch_table(report: BatchReport) -> Table:

@@ -44,7 +44,8 @@ class Problem:
 
 @dataclass
 class QuarantineWriter:
-    """Staged per input file; ``commit`` publishes it, ``discard`` leaves nothing behind."""
+    """Staged per input file (``*.jsonl.part``): ``seal`` before the file's record commits,
+    ``publish`` after; ``discard`` leaves nothing behind."""
 
     path: Path
     spec: TableSpec
@@ -52,6 +53,7 @@ class QuarantineWriter:
     counts: Counter[str] = field(default_factory=Counter)
     rows: int = 0
     _handle: IO[str] | None = None
+    _sealed: bool = False
 
     @property
     def _staging(self) -> Path:
@@ -122,18 +124,29 @@ class QuarantineWriter:
         handle.write("\n".join(lines) + "\n")
         self.rows += raw.num_rows
 
-    def commit(self) -> Path | None:
+    def seal(self) -> None:
+        """Finish the staged file and sync it, before the input file's record commits."""
         if self._handle is None:
-            return None
+            return
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
         self._handle.close()
         self._handle = None
+        self._sealed = True
+
+    def publish(self) -> Path | None:
+        """Rename the sealed file into place (once the input file's record committed)."""
+        if not self._sealed:
+            return None
         self._staging.replace(self.path)
+        self._sealed = False
         return self.path
 
     def discard(self) -> None:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
-            self._staging.unlink(missing_ok=True)
+        self._staging.unlink(missing_ok=True)
+        self._sealed = False
         self.counts.clear()
         self.rows = 0

@@ -2,7 +2,8 @@
 the consent gate and deduplication into the lake or the database, quarantining what fails.
 
 Each input file is atomic: its lake part, its quarantine file and its database rows are
-published together or not at all. A batch that cannot be read at all writes nothing.
+published together or not at all, even if the process is killed (see ``recovery``). A batch that
+cannot be read at all writes nothing.
 """
 
 from __future__ import annotations
@@ -33,14 +34,16 @@ from creditgraph.contracts.validate import (
 from creditgraph.duck import arrow_table, connect
 from creditgraph.ingest.consent_gate import CONSENT_RELATION, OK, apply_gate, load_consents
 from creditgraph.ingest.database import WriteCounts, write_rows
+from creditgraph.ingest.pause_points import reached
 from creditgraph.ingest.quarantine import Problem, QuarantineWriter, problems_json
 from creditgraph.ingest.readers import Chunk, NeedsExactRowNumbers, read_chunks
+from creditgraph.ingest.recovery import Heartbeat, Owner, Recovery, recover, utcnow
 from creditgraph.ingest.sources import SourceFile, resolve
 from creditgraph.privacy.erasure import erased_ids
 from creditgraph.privacy.pseudonym import Pseudonymiser, load_or_create_key
 from creditgraph.settings import Settings
 from creditgraph.store import lake
-from creditgraph.store.db import migrated_engine
+from creditgraph.store.db import migrated_engine, write_transaction
 from creditgraph.store.models import IngestBatch, IngestFile, table_of
 
 Progress = Callable[[str, int, int | None], None]  # (label, rows done, rows total or None)
@@ -65,6 +68,7 @@ class BatchReport:
     batch_id: str
     content_sha256: str
     files: list[FileReport]
+    recovery: Recovery = field(default_factory=Recovery)  # what a killed earlier batch left
 
     def by_table(self) -> dict[str, dict[str, int]]:
         totals: dict[str, Counter[str]] = {}
@@ -114,7 +118,9 @@ def ingest(
     batch_id = _new_batch_id(now)
     report = BatchReport(batch_id, _batch_hash(files), [])
     with migrated_engine(settings.database_url) as engine:
-        with engine.begin() as conn:
+        report.recovery = recover(engine, settings)
+        owner = Owner.this_process()
+        with write_transaction(engine) as conn:
             conn.execute(
                 insert(table_of(IngestBatch)).values(
                     id=batch_id,
@@ -125,28 +131,31 @@ def ingest(
                     content_sha256=report.content_sha256,
                     contract_version=CONTRACT_VERSION,
                     counts={},
+                    owner_host=owner.host,
+                    owner_pid=owner.pid,
+                    owner_started=owner.started,
+                    heartbeat_at=utcnow(),
                 )
             )
+        reached("batch_started")
         con = connect(settings.timezone)
         status = "failed"
         try:
-            for index, f in enumerate(files):
-                job = _FileJob(
-                    f, index, batch_id, now, source, settings, engine, con, pseudonymiser
-                )
-                report.files.append(job.run(progress))
+            with Heartbeat(engine, batch_id):
+                for index, f in enumerate(files):
+                    job = _FileJob(
+                        f, index, batch_id, now, source, settings, engine, con, pseudonymiser
+                    )
+                    report.files.append(job.run(progress))
+                reached("batch_finishing")
             status = "done"
         finally:
             con.close()
-            with engine.begin() as conn:
+            with write_transaction(engine) as conn:
                 conn.execute(
                     update(table_of(IngestBatch))
                     .where(table_of(IngestBatch).c.id == batch_id)
-                    .values(
-                        status=status,
-                        finished_at=datetime.now(UTC).replace(tzinfo=None),
-                        counts=report.by_table(),
-                    )
+                    .values(status=status, finished_at=utcnow(), counts=report.by_table())
                 )
     return report
 
@@ -180,8 +189,9 @@ class _FileJob:
         self.columns = [c for c in source_file.columns if c in contract]
         self.ignored = tuple(c for c in source_file.columns if c not in contract)
         self.query = compile_query(self.spec, set(self.columns))
-        part = f"{index:03d}-{source_file.path.name.split('.')[0]}"
-        self.quarantine_path = settings.quarantine_dir / batch_id / f"{part}.jsonl"
+        # the name of this file's lake part and quarantine file, recorded with its rows
+        self.part = f"{index:03d}-{source_file.path.name.split('.')[0]}"
+        self.quarantine_path = settings.quarantine_dir / batch_id / f"{self.part}.jsonl"
         self.erased = pa.array([], type=pa.string())
 
     def run(self, progress: Progress | None) -> FileReport:
@@ -191,12 +201,13 @@ class _FileJob:
             return self._run(exact=True, progress=progress)
 
     def _run(self, exact: bool, progress: Progress | None) -> FileReport:
+        """One file as one atomic step: its rows, its record (naming its part) and its sealed
+        staged files commit in one transaction; the staged files are renamed into place after,
+        and recovery finishes that rename if the process dies in between."""
         report = FileReport(self.f.path, self.spec.name, ignored_columns=self.ignored)
         quarantine = QuarantineWriter(self.quarantine_path, self.spec, self.f.path)
         writer = (
-            lake.LakeWriter(
-                self.settings.lake_dir, self.spec, self.batch_id, self.quarantine_path.stem
-            )
+            lake.LakeWriter(self.settings.lake_dir, self.spec, self.batch_id, self.part)
             if self.spec.destination == "lake"
             else None
         )
@@ -222,8 +233,9 @@ class _FileJob:
                     if progress:
                         progress(f"{self.spec.name} ({self.f.path.name})", report.rows_read, total)
                 if writer is not None:
-                    writer.commit()
-                report.quarantine_file = quarantine.commit()
+                    writer.seal()
+                quarantine.seal()
+                reached("file_staged")
                 conn.execute(
                     insert(table_of(IngestFile)).values(
                         batch_id=self.batch_id,
@@ -237,15 +249,19 @@ class _FileJob:
                         duplicates=report.duplicates,
                         quarantined=report.quarantined,
                         ignored_columns=list(self.ignored),
+                        part=self.part,
                     )
                 )
         except BaseException:
             if writer is not None:
                 writer.discard()
             quarantine.discard()
-            if report.quarantine_file is not None:
-                report.quarantine_file.unlink(missing_ok=True)
             raise
+        reached("file_recorded")
+        if writer is not None:
+            writer.publish()
+        report.quarantine_file = quarantine.publish()
+        reached("file_published")
         report.reasons = quarantine.counts
         return report
 

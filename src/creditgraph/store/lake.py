@@ -6,6 +6,7 @@ content hash of its natural key, which makes re-ingesting the same rows a no-op.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -102,13 +103,19 @@ class KeySet:
 
 
 class LakeWriter:
-    """Writes one input file's accepted rows as one Parquet part, published only on commit."""
+    """Writes one input file's accepted rows as one Parquet part, staged until published.
+
+    ``seal`` finishes the staged part (``*.parquet.part``, synced to disk) before the file's
+    database record commits; ``publish`` renames it into place after. Readers see ``*.parquet``
+    only, so they never see rows whose record did not commit.
+    """
 
     def __init__(self, lake_dir: Path, spec: TableSpec, batch_id: str, part: str) -> None:
         self.schema = lake_schema(spec)
         self.final = table_dir(lake_dir, spec.name) / f"batch={batch_id}" / f"{part}.parquet"
         self.staging = self.final.with_name(self.final.name + ".part")
         self._writer: pq.ParquetWriter | None = None
+        self._sealed = False
         self.rows = 0
 
     def write(self, table: pa.Table) -> None:
@@ -120,12 +127,21 @@ class LakeWriter:
         self._writer.write_table(table.select(self.schema.names).cast(self.schema))
         self.rows += table.num_rows
 
-    def commit(self) -> Path | None:
+    def seal(self) -> None:
+        """Finish the staged part and sync it, so a crash after the record commits loses nothing."""
         if self._writer is None:
-            return None
+            return
         self._writer.close()
         self._writer = None
+        sync_file(self.staging)
+        self._sealed = True
+
+    def publish(self) -> Path | None:
+        """Rename the sealed part into place (once its record committed)."""
+        if not self._sealed:
+            return None
         self.staging.replace(self.final)
+        self._sealed = False
         return self.final
 
     def discard(self) -> None:
@@ -133,4 +149,13 @@ class LakeWriter:
             self._writer.close()
             self._writer = None
         self.staging.unlink(missing_ok=True)
+        self._sealed = False
         self.rows = 0
+
+
+def sync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -48,6 +48,11 @@ class IngestBatch(Base):
     content_sha256: Mapped[str] = mapped_column(String(64))
     contract_version: Mapped[str] = mapped_column(String(10))
     counts: Mapped[dict[str, dict[str, int]]] = mapped_column(JSON, default=dict)
+    # who runs it: a running batch whose process is gone was killed (ingest.recovery)
+    owner_host: Mapped[str | None] = mapped_column(String(255))
+    owner_pid: Mapped[int | None] = mapped_column(Integer)
+    owner_started: Mapped[str | None] = mapped_column(String(40))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime())
 
 
 class IngestFile(Base):
@@ -65,6 +70,7 @@ class IngestFile(Base):
     duplicates: Mapped[int] = mapped_column(BigInteger)
     quarantined: Mapped[int] = mapped_column(BigInteger)
     ignored_columns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    part: Mapped[str | None] = mapped_column(String(200))  # its lake part and quarantine file
 
 
 class Person(Base):
