@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 MONTHS = 12
 PREPAY_SHARE = 0.10
 ACTOR = "demo"
+CHANNEL = "demo-bank"  # the payment channel whose daily repayment file the demo posts
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ def servicing_stage(ctx: DemoContext) -> None:
     """Disburse, service for ``MONTHS`` months with a daily end of day, print the portfolio."""
     from creditgraph.money import from_fen
     from creditgraph.servicing.eod import run_eod
-    from creditgraph.servicing.loans import LoanService
+    from creditgraph.servicing.loans import LoanService, Payment
     from creditgraph.store.db import migrated_engine
 
     ctx.console.rule("6. Servicing: 12 months of repayments and end of day 贷后管理与日终")
@@ -203,22 +204,28 @@ def servicing_stage(ctx: DemoContext) -> None:
             while day <= end:  # end of day has closed the day before: post today, then close it
                 todays = actions.get(day, [])
                 owed = _owed(db, [loan_id for action, loan_id in todays if action == "repay"], day)
+                # Money comes from a payment channel: the day's repayments are its file, the
+                # prepayments what it received for them.
+                paid_file = [
+                    Payment(loan_id, from_fen(owed[loan_id]), day, f"demo-{loan_id}-{day}")
+                    for action, loan_id in todays
+                    if action == "repay" and owed.get(loan_id)
+                ]
+                for result in service.repay_many(paid_file, actor=ACTOR, channel=CHANNEL):
+                    if isinstance(result, Exception):
+                        raise result
+                payments += len(paid_file)
                 for action, loan_id in todays:
                     if action == "prepay":
                         service.prepay(
-                            loan_id, day, full=True, key=f"demo-pp-{loan_id}", actor=ACTOR
-                        )
-                    elif owed.get(loan_id):
-                        service.repay(
                             loan_id,
-                            from_fen(owed[loan_id]),
                             day,
-                            key=f"demo-{loan_id}-{day}",
+                            full=True,
+                            key=f"demo-pp-{loan_id}",
                             actor=ACTOR,
+                            channel=CHANNEL,
                         )
-                    else:
-                        continue
-                    payments += 1
+                        payments += 1
                 run_eod(db, day, timezone=ctx.settings.timezone)
                 curve.observe(db, day)
                 if day.day == 1:
