@@ -101,8 +101,8 @@ class FakeDecisionService:
         self.reviews.append(review)
         return review
 
-    def review_queue(self, status: str = "open") -> list[dict[str, Any]]:
-        return [r for r in self.reviews if r["status"] == status]
+    def review_queue(self, status: str | None = "open") -> list[dict[str, Any]]:
+        return [r for r in self.reviews if status is None or r["status"] == status]
 
 
 class Api:
@@ -459,3 +459,64 @@ def test_a_missing_decision_is_404_without_echoing_the_id(api: Api) -> None:
     r = api.client.get("/v1/decisions/d-secret-77", headers=api.h("officer"))
     assert r.status_code == 404
     assert "secret-77" not in r.text
+
+
+# ---- the schema and the server agree ----------------------------------------------------------
+
+
+def test_every_review_status_the_schema_lists_is_answered(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    (param,) = spec["paths"]["/v1/review-queue"]["get"]["parameters"]
+    statuses = param["schema"].get("enum") or spec["components"]["schemas"]["ReviewStatus"]["enum"]
+    assert "resolved" in statuses
+    for status in statuses:
+        r = api.client.get(f"/v1/review-queue?status={status}", headers=api.h("officer"))
+        assert r.status_code == 200, (status, r.text)
+    bad = api.client.get("/v1/review-queue?status=closed", headers=api.h("officer"))
+    assert (bad.status_code, _error(bad)["field"]) == (422, "status")
+
+
+def test_resolved_lists_approved_and_declined_requests(api: Api) -> None:
+    api.client.get("/v1/review-queue", headers=api.h("officer"))
+    assert api.fake is not None
+    for status in ("open", "approved", "declined", "taken"):
+        api.fake.reviews.append({"id": f"r-{status}", "decision_id": "d", "status": status})
+    r = api.client.get("/v1/review-queue?status=resolved", headers=api.h("officer"))
+    assert [i["id"] for i in r.json()["items"]] == ["r-approved", "r-declined"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"person_id": {"id": "p-1"}}, "person_id"),
+        ({"person_id": 12}, "person_id"),
+        ({"term": "12"}, "term"),
+        ({"term": True}, "term"),
+        ({"term": 12.0}, "term"),
+        ({"purpose": ["general"]}, "purpose"),
+    ],
+)
+def test_a_value_of_the_wrong_json_type_is_refused_not_converted(
+    api: Api, change: dict[str, Any], field: str
+) -> None:
+    r = api.client.post("/v1/applications", json=APPLICATION | change, headers=api.h("app-a"))
+    assert r.status_code == 422, r.text
+    assert _error(r)["field"] == field
+    assert api.stored() == 0
+
+
+def test_the_idempotency_key_rules_are_in_the_schema_and_enforced(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    params = spec["paths"]["/v1/applications"]["post"]["parameters"]
+    (header,) = [p for p in params if p["name"] == "Idempotency-Key"]
+    schema = header["schema"].get("anyOf", [header["schema"]])[0]
+    assert (schema["minLength"], schema["maxLength"]) == (1, 200)
+    assert "pattern" in schema
+    for bad in ("x" * 201, "a\tb"):
+        r = api.client.post(
+            "/v1/applications",
+            json=APPLICATION,
+            headers=api.h("app-a", **{"Idempotency-Key": bad}),
+        )
+        assert r.status_code == 400, r.text
+        assert _error(r)["code"] == "invalid_idempotency_key"

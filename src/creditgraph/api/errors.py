@@ -92,6 +92,9 @@ def _classify(exc: Exception) -> ApiError | None:
     return None
 
 
+_PLACES = frozenset({"body", "query", "path", "header", "cookie"})
+
+
 def _validation(exc: RequestValidationError) -> ApiError:
     errors = list(exc.errors())
     if not errors:
@@ -99,8 +102,17 @@ def _validation(exc: RequestValidationError) -> ApiError:
     first = errors[0]
     if first.get("type") == "json_invalid":
         return ApiError(400, "malformed_json", "the request body is not valid JSON")
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    where = first.get("loc", ())
+    loc = [str(p) for p in where[1:]] if where and where[0] in _PLACES else [str(p) for p in where]
     field = ".".join(loc) or None
+    if where and where[0] == "header" and field == "Idempotency-Key":
+        return ApiError(
+            400,
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 200 printable ASCII characters, "
+            "without a space at either end",
+            field,
+        )
     if first.get("type") == "missing" and field is None:
         return ApiError(400, "malformed_json", "the request needs a JSON object body")
     message = str(first.get("msg", "invalid value"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +24,9 @@ from creditgraph.store.db import write_transaction
 from creditgraph.store.models import IdempotencyKey
 
 MAX_KEY_LENGTH = 200
+# Printable ASCII, no space at either end (HTTP would strip it): the schema states the same rule.
+KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$"
+_KEY = re.compile(KEY_PATTERN)
 STALE_AFTER = timedelta(minutes=5)
 
 
@@ -44,11 +48,11 @@ def body_sha256(payload: Any) -> str:
 
 def check_key(value: str) -> str:
     value = value.strip()
-    if not value or len(value) > MAX_KEY_LENGTH or not value.isprintable():
+    if len(value) > MAX_KEY_LENGTH or not _KEY.fullmatch(value):
         raise ApiError(
             400,
             "invalid_idempotency_key",
-            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
             "Idempotency-Key",
         )
     return value

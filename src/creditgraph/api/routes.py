@@ -20,8 +20,10 @@ from creditgraph.api.jsonable import JsonResponse, to_json
 from creditgraph.api.keys import KeyInfo, Role
 from creditgraph.api.schemas import (
     ApplicationIn,
+    ErrorOut,
     ReviewRequestIn,
     ReviewResolutionIn,
+    ReviewStatus,
     parse,
     request_body_doc,
 )
@@ -29,16 +31,30 @@ from creditgraph.api.schemas import (
 log = logging.getLogger("creditgraph.api")
 router = APIRouter(prefix="/v1")
 
+_SHAPE = {"model": ErrorOut}
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Malformed JSON or Idempotency-Key"},
-    401: {"description": "Missing, invalid or revoked API key"},
-    403: {"description": "The key's role may not call this endpoint"},
-    409: {"description": "Idempotency-Key reused with a different body, or still in flight"},
-    422: {"description": "Validation error: the field is named in error.field"},
+    400: {"description": "Malformed or too deeply nested JSON, or a bad Idempotency-Key"} | _SHAPE,
+    401: {"description": "Missing, invalid or revoked API key"} | _SHAPE,
+    403: {"description": "The key's role may not call this endpoint"} | _SHAPE,
+    408: {"description": "The request body did not arrive in time"} | _SHAPE,
+    409: {"description": "Idempotency-Key reused with a different body, or still in flight"}
+    | _SHAPE,
+    413: {"description": "The request body is larger than the configured maximum"} | _SHAPE,
+    422: {"description": "Validation error: the field is named in error.field"} | _SHAPE,
+    429: {
+        "description": "Locked out after repeated failed authentications; see Retry-After",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    }
+    | _SHAPE,
 }
 NOT_VISIBLE: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such decision (or not visible to this key)"}
+    404: {"description": "No such decision (or not visible to this key)"} | _SHAPE
 }
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "No decision model is promoted yet, or the service is down"} | _SHAPE
+}
+# Every authenticated endpoint can answer these, body or not.
+AUTH = (401, 403, 408, 413, 429)
 
 
 def _only(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -48,7 +64,13 @@ def _only(*codes: int) -> dict[int | str, dict[str, Any]]:
 IDEMPOTENCY = Header(
     default=None,
     alias="Idempotency-Key",
-    description="Retry-safe key: the same key and body replay the first answer.",
+    min_length=1,
+    max_length=idempotency.MAX_KEY_LENGTH,
+    pattern=idempotency.KEY_PATTERN,
+    description="Retry-safe key, per API key: a retry with the same key and body replays the "
+    "first successful answer (with `Idempotent-Replayed: true`); the same key with another "
+    "body is a 409; a failed request does not use the key up. 1 to 200 printable ASCII "
+    "characters, no leading or trailing space.",
 )
 
 
@@ -124,7 +146,7 @@ def health(ctx: ApiContext = Depends(get_context)) -> dict[str, str]:
     status_code=201,
     summary="Apply for a loan: returns the decision and its offers",
     tags=["decisions"],
-    responses=ERRORS,
+    responses=ERRORS | UNAVAILABLE,
     openapi_extra=request_body_doc(ApplicationIn),
 )
 async def create_application(
@@ -154,7 +176,7 @@ async def create_application(
     "/decisions/{decision_id}",
     summary="A decision: outcome, reasons, limit and offers",
     tags=["decisions"],
-    responses=_only(401, 403) | NOT_VISIBLE,
+    responses=_only(*AUTH) | NOT_VISIBLE | UNAVAILABLE,
 )
 def get_decision(
     decision_id: str,
@@ -169,7 +191,7 @@ def get_decision(
     status_code=201,
     summary="Ask for a person to review an automated decision",
     tags=["review"],
-    responses=ERRORS | NOT_VISIBLE,
+    responses=ERRORS | NOT_VISIBLE | UNAVAILABLE,
     openapi_extra=request_body_doc(ReviewRequestIn),
 )
 async def create_review_request(
@@ -197,18 +219,30 @@ async def create_review_request(
     "/review-queue",
     summary="Review requests waiting for an officer",
     tags=["review"],
-    responses=_only(401, 403, 422),
+    responses=_only(*AUTH, 422) | UNAVAILABLE,
 )
 def review_queue(
-    status: str = Query("open", pattern="^[a-z_]{1,20}$", description="open, taken or resolved"),
+    status: ReviewStatus = Query(
+        ReviewStatus.OPEN,
+        description="open, taken, resolved (approved or declined), approved, declined",
+    ),
     key: KeyInfo = Depends(require(Role.OFFICER, Role.ADMIN)),
     ctx: ApiContext = Depends(get_context),
 ) -> JsonResponse:
-    items = _call(lambda: ctx.service().review_queue(status=status))
+    if status is ReviewStatus.RESOLVED:
+        items = [
+            item
+            for item in _call(lambda: ctx.service().review_queue(status=None))
+            if item.get("status") in (ReviewStatus.APPROVED, ReviewStatus.DECLINED)
+        ]
+    else:
+        items = _call(lambda: ctx.service().review_queue(status=status.value))
     return JsonResponse({"items": items})
 
 
-REVIEW_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such review request"}}
+REVIEW_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such review request"} | _SHAPE
+}
 
 
 def _officer(key: KeyInfo) -> str:
@@ -220,7 +254,7 @@ def _officer(key: KeyInfo) -> str:
     "/review-requests/{request_id}/take",
     summary="An officer takes an open review request",
     tags=["review"],
-    responses=_only(401, 403, 409) | REVIEW_NOT_FOUND,
+    responses=_only(*AUTH, 409) | REVIEW_NOT_FOUND | UNAVAILABLE,
 )
 def take_review(
     request_id: str,
@@ -234,7 +268,7 @@ def take_review(
     "/review-requests/{request_id}/resolve",
     summary="An officer approves or declines after review, with a note",
     tags=["review"],
-    responses=ERRORS | REVIEW_NOT_FOUND,
+    responses=ERRORS | REVIEW_NOT_FOUND | UNAVAILABLE,
     openapi_extra=request_body_doc(ReviewResolutionIn),
 )
 async def resolve_review(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from creditgraph.api.errors import ApiError
+from creditgraph.api.jsonable import dumps
 
 
 class ApplicationIn(BaseModel):
@@ -125,10 +127,34 @@ def request_body_doc(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
+class ReviewStatus(StrEnum):
+    """Where a review request stands; ``resolved`` is approved or declined."""
+
+    OPEN = "open"
+    TAKEN = "taken"
+    RESOLVED = "resolved"
+    APPROVED = "approved"
+    DECLINED = "declined"
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. validation_error.")
+    message: str = Field(description="What to fix; never repeats a submitted identifier.")
+    field: str | None = Field(description="The field, header or parameter at fault, if one.")
+
+
+class ErrorOut(BaseModel):
+    """The one error shape of every failure."""
+
+    error: ErrorDetail
+
+
 def parse(model: type[BaseModel], payload: Any) -> Any:
-    """Validate ``payload``; the first problem becomes a 422 naming the field, not the value."""
+    """Validate ``payload`` strictly as the JSON it came as: no string becomes a number, no
+    number a string, no true a 1 (what the schema says is what is accepted). The first problem
+    becomes a 422 naming the field, not the value."""
     try:
-        return model.model_validate(payload)
+        return model.model_validate_json(dumps(payload), strict=True)
     except ValidationError as exc:
         errors = exc.errors(include_input=False, include_url=False)
         first = errors[0]
