@@ -347,7 +347,7 @@ def test_a_part_published_without_its_record_by_an_older_version_is_removed(
                 owner_pid=None,
                 owner_started=None,
                 heartbeat_at=None,
-                started_at=datetime.utcnow() - recovery.LEASE - timedelta(minutes=1),
+                started_at=datetime.utcnow() - _lease(settings) - timedelta(minutes=1),
             )
         )
     engine.dispose()
@@ -380,6 +380,10 @@ def test_a_batch_whose_process_is_alive_is_left_alone(
     assert_no_debris(settings)
     assert lake_state(settings) == clean.lake
     assert db_state(settings) == clean.db
+
+
+def _lease(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.ingest_lease_seconds)
 
 
 def _running_batch(settings: Settings, batch_id: str, **owner: Any) -> None:
@@ -418,7 +422,7 @@ def test_a_batch_from_another_host_is_abandoned_only_when_its_heartbeat_is_older
         "stale",
         owner_host="elsewhere",
         owner_pid=1,
-        heartbeat_at=now - recovery.LEASE - timedelta(minutes=1),
+        heartbeat_at=now - _lease(settings) - timedelta(minutes=1),
     )
     with migrated_engine(settings.database_url) as engine:
         found = recovery.recover(engine, settings)

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
         pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
         description="Memory DuckDB may use for feature queries (default: DuckDB's, 80% of RAM).",
     )
+    ingest_lease_seconds: int = Field(
+        default=300,
+        ge=10,
+        description="Silence after which a running ingest batch of another host is taken as "
+        "abandoned (its process refreshes a heartbeat five times per lease; PostgreSQL).",
+    )
 
     # HTTP API limits (docs/security.md): request size and shape, slow clients, failed logins.
     api_max_body_bytes: int = Field(

@@ -31,8 +31,7 @@ from creditgraph.settings import Settings
 from creditgraph.store.db import write_transaction
 from creditgraph.store.models import IngestBatch, IngestFile, table_of
 
-LEASE = timedelta(minutes=5)  # a batch from another host is abandoned after this much silence
-HEARTBEAT_EVERY = LEASE / 5
+BEATS_PER_LEASE = 5  # heartbeats per lease (settings.ingest_lease_seconds)
 STAGED = ".part"
 
 
@@ -80,7 +79,7 @@ def abandoned(
     last_sign_of_life: datetime,
     now: datetime,
     here: str,
-    lease: timedelta = LEASE,
+    lease: timedelta,
 ) -> bool:
     """Whether a ``running`` batch's process is gone (see the module's docstring)."""
     if host == here and pid is not None:
@@ -98,8 +97,9 @@ class Recovery:
         return bool(self.failed or self.published or self.removed)
 
 
-def recover(engine: Engine, settings: Settings, lease: timedelta = LEASE) -> Recovery:
+def recover(engine: Engine, settings: Settings) -> Recovery:
     """Fail the batches whose process is gone, then settle the files of every failed batch."""
+    lease = timedelta(seconds=settings.ingest_lease_seconds)
     result = Recovery()
     batches = table_of(IngestBatch)
     files = table_of(IngestFile)
@@ -218,7 +218,7 @@ class Heartbeat:
     says whether the owner lives (and a second writer would contend for SQLite's one lock).
     """
 
-    def __init__(self, engine: Engine, batch_id: str, every: timedelta = HEARTBEAT_EVERY) -> None:
+    def __init__(self, engine: Engine, batch_id: str, every: timedelta) -> None:
         self._engine = engine
         self._batch_id = batch_id
         self._every = every.total_seconds()

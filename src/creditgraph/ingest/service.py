@@ -13,7 +13,7 @@ import secrets
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,14 @@ from creditgraph.ingest.database import WriteCounts, write_rows
 from creditgraph.ingest.pause_points import reached
 from creditgraph.ingest.quarantine import Problem, QuarantineWriter, problems_json
 from creditgraph.ingest.readers import Chunk, NeedsExactRowNumbers, read_chunks
-from creditgraph.ingest.recovery import Heartbeat, Owner, Recovery, recover, utcnow
+from creditgraph.ingest.recovery import (
+    BEATS_PER_LEASE,
+    Heartbeat,
+    Owner,
+    Recovery,
+    recover,
+    utcnow,
+)
 from creditgraph.ingest.sources import SourceFile, resolve
 from creditgraph.privacy.erasure import erased_ids
 from creditgraph.privacy.pseudonym import Pseudonymiser, load_or_create_key
@@ -141,7 +148,8 @@ def ingest(
         con = connect(settings.timezone)
         status = "failed"
         try:
-            with Heartbeat(engine, batch_id):
+            beat = timedelta(seconds=settings.ingest_lease_seconds) / BEATS_PER_LEASE
+            with Heartbeat(engine, batch_id, beat):
                 for index, f in enumerate(files):
                     job = _FileJob(
                         f, index, batch_id, now, source, settings, engine, con, pseudonymiser
