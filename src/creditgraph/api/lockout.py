@@ -90,8 +90,9 @@ class Lockout:
         ]
         if not locks:
             return 0
-        remaining = (max(locks) + self._policy.lockout - now).total_seconds()
-        return max(1, int(math.ceil(remaining)))
+        last: datetime = max(locks)
+        remaining: float = (last + self._policy.lockout - now).total_seconds()
+        return max(1, math.ceil(remaining))
 
     def failed(
         self, prefix: str | None, client: str, outcome: str, now: datetime | None = None
