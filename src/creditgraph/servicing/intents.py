@@ -118,6 +118,8 @@ class IntentService:
                     INTENTS.c.channel == channel, INTENTS.c.channel_reference == reference
                 )
             ).scalar()
+        if used == intent_id:  # confirmed meanwhile by a racing confirmation
+            return self._same(self.get(intent_id), channel, reference, fen), True
         if used is not None:
             raise IntentConflictError(
                 f"channel {channel} reference {reference} already confirmed intent {used}"
