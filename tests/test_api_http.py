@@ -365,7 +365,18 @@ def test_missing_field_is_named(api: Api) -> None:
     assert _error(r)["field"] == "term"
 
 
-@pytest.mark.parametrize("raw", [b"{not json", b"", b"[1, 2]", b'"text"', b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{not json",
+        b"",
+        b"[1, 2]",
+        b'"text"',
+        b"\xff\xfe",
+        b'{"person_id": "\\ud800", "product_code": "CONSUMER_GENERAL"}',
+        b'{"term": NaN}',
+    ],
+)
 def test_malformed_json_is_400(api: Api, raw: bytes) -> None:
     headers = api.h("app-a", **{"Content-Type": "application/json"})
     r = api.client.post("/v1/applications", content=raw, headers=headers)

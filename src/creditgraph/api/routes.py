@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
@@ -93,9 +93,9 @@ async def _json_body(request: Request) -> Any:
     if not raw.strip():
         raise ApiError(400, "malformed_json", "the request needs a JSON object body")
     try:
-        return json.loads(raw)
-    except RecursionError:  # BodyLimit refuses deep bodies first; this is the backstop
-        raise ApiError(400, "json_too_deep", "the JSON body nests too deeply") from None
+        # orjson, not json: it refuses what JSON cannot carry (lone surrogates, NaN, invalid
+        # UTF-8) instead of handing the service text that later fails to encode.
+        return orjson.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "malformed_json", "the request body is not valid JSON") from None
 
