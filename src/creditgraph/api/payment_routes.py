@@ -42,6 +42,12 @@ REFUND_READERS = (*LENDER_SIDE, Role.ANALYST)
 INTENT_NOT_VISIBLE: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such repayment intent (or not visible to this key)"}
 }
+REPLAYED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The same confirmation again: the intent as first confirmed, nothing "
+        "posted (header Idempotent-Replayed: true)"
+    }
+}
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"description": "Already confirmed otherwise, or the channel reference is used"}
 }
@@ -154,7 +160,7 @@ def get_intent(
     "/repayment-intents/{intent_id}/confirm",
     status_code=201,
     summary="Confirm an intent with the money the channel received: posts the repayment once",
-    responses=ERRORS | CEILING | INTENT_NOT_VISIBLE | CONFLICT,
+    responses=ERRORS | CEILING | INTENT_NOT_VISIBLE | CONFLICT | REPLAYED,
     openapi_extra=request_body_doc(ConfirmIn),
 )
 async def confirm_intent(
