@@ -10,15 +10,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import typer
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
+from typer.testing import CliRunner
 
 from creditgraph.api import keys
 from creditgraph.api.app import create_app
 from creditgraph.api.keys import KeyVerifier, create_key
 from creditgraph.api.lockout import Lockout, Policy
-from creditgraph.settings import Settings
+from creditgraph.cli import keys_cmd
+from creditgraph.settings import Settings, get_settings
 from creditgraph.store.models import AuthEvent
 
 
@@ -153,3 +156,30 @@ def test_an_unknown_prefix_costs_as_much_as_a_wrong_secret(engine: Engine) -> No
     unknown_time = statistics.median(timed(unknown) for _ in range(5))
     assert unknown_time > 0.5 * wrong_time, (unknown_time, wrong_time)
     assert unknown_time < 2.0 * wrong_time, (unknown_time, wrong_time)
+
+
+def test_an_operator_lifts_a_lock_out_and_the_audit_rows_stay(
+    world: tuple[Settings, TestClient, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, client, officer, _ = world
+    for _ in range(10):
+        _get(client, _wrong(officer))
+    assert _get(client, officer) == 429
+    monkeypatch.setenv("CREDITGRAPH_HOME", str(settings.home))
+    monkeypatch.setenv("CREDITGRAPH_DB_URL", settings.database_url)
+    get_settings.cache_clear()
+    app = typer.Typer()
+    keys_cmd.register(app)
+    app.command("noop")(lambda: None)
+    runner = CliRunner()
+    try:
+        assert runner.invoke(app, ["keys", "unlock"]).exit_code == 2
+        prefix = officer.split("_")[1]
+        lifted = runner.invoke(app, ["keys", "unlock", "--prefix", prefix])
+        assert lifted.exit_code == 0, lifted.output
+        assert "lifted 1 lock-out" in lifted.output
+    finally:
+        get_settings.cache_clear()
+    assert _get(client, officer) == 200
+    outcomes = [o for _, _, o in _rows(client.app.state.ctx.engine)]  # type: ignore[attr-defined]
+    assert outcomes.count("bad_secret") == 10 and outcomes.count("lifted") == 1

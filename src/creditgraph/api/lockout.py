@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, case, func, insert, select
+from sqlalchemy import Engine, case, func, insert, select, update
 
 from creditgraph.settings import Settings
 from creditgraph.store.db import write_transaction
@@ -124,3 +124,26 @@ class Lockout:
                         at=now, key_prefix=None, client=client, outcome=LOCKED_ADDRESS
                     )
                 )
+
+
+LIFTED = "lifted"
+
+
+def lift(
+    engine: Engine, prefix: str | None, lockout: timedelta, now: datetime | None = None
+) -> int:
+    """End current lock-outs early: those of ``prefix`` (every address), or all when None.
+
+    The rows stay, marked ``lifted``, so the audit trail still shows the lock-out happened.
+    """
+    now = now or _now()
+    outcomes = (LOCKED_PAIR,) if prefix is not None else (LOCKED_PAIR, LOCKED_ADDRESS)
+    stmt = (
+        update(_EVENTS)
+        .where(_EVENTS.c.outcome.in_(outcomes), _EVENTS.c.at > now - lockout)
+        .values(outcome=LIFTED)
+    )
+    if prefix is not None:
+        stmt = stmt.where(_EVENTS.c.key_prefix == prefix)
+    with write_transaction(engine) as conn:
+        return int(conn.execute(stmt).rowcount)

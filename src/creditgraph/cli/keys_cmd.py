@@ -13,7 +13,7 @@ from creditgraph.settings import get_settings
 console = Console()
 err = Console(stderr=True)
 keys_app = typer.Typer(
-    help="API keys for `creditgraph serve`: create, list, revoke.", no_args_is_help=True
+    help="API keys for `creditgraph serve`: create, list, revoke, unlock.", no_args_is_help=True
 )
 
 
@@ -27,7 +27,9 @@ def _user() -> str:
 @keys_app.command("create")
 def keys_create(
     name: str = typer.Option(..., "--name", help="Who or what uses the key, e.g. 'mobile app'."),
-    role: str = typer.Option(..., "--role", help="applicant-app, officer, analyst or admin."),
+    role: str = typer.Option(
+        ..., "--role", help="applicant-app, officer, analyst, admin or payment-channel."
+    ),
     created_by: str | None = typer.Option(None, "--by", help="Who creates it (default: you)."),
 ) -> None:
     """Create a key and print its token; only a hash is kept, so copy the token now."""
@@ -83,6 +85,28 @@ def keys_revoke(key_id: int = typer.Argument(..., help="The key's id (see `keys 
         err.print(f"error: no API key {key_id}", markup=False, highlight=False)
         raise typer.Exit(2)
     console.print(f"revoked key {info.id} ({info.name})", markup=False)
+
+
+@keys_app.command("unlock")
+def keys_unlock(
+    prefix: str | None = typer.Option(
+        None, "--prefix", help="Lift the lock-outs of this key prefix (see `keys list`)."
+    ),
+    all_: bool = typer.Option(False, "--all", help="Lift every current lock-out."),
+) -> None:
+    """Lift lock-outs left by failed authentications before they expire (the events are kept)."""
+    from datetime import timedelta
+
+    from creditgraph.api.lockout import lift
+    from creditgraph.store.db import migrated_engine
+
+    if (prefix is None) == (not all_):
+        err.print("error: give either --prefix PREFIX or --all", markup=False, highlight=False)
+        raise typer.Exit(2)
+    settings = get_settings()
+    with migrated_engine(settings.database_url) as db:
+        lifted = lift(db, prefix, timedelta(seconds=settings.auth_lockout_seconds))
+    console.print(f"lifted {lifted} lock-out{'s' if lifted != 1 else ''}", markup=False)
 
 
 def register(app: typer.Typer) -> None:
