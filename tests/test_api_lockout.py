@@ -154,8 +154,8 @@ def test_an_unknown_prefix_costs_as_much_as_a_wrong_secret(engine: Engine) -> No
     timed(wrong), timed(unknown)  # warm
     wrong_time = statistics.median(timed(wrong) for _ in range(5))
     unknown_time = statistics.median(timed(unknown) for _ in range(5))
-    assert unknown_time > 0.5 * wrong_time, (unknown_time, wrong_time)
-    assert unknown_time < 2.0 * wrong_time, (unknown_time, wrong_time)
+    assert unknown_time > wrong_time / 3, (unknown_time, wrong_time)
+    assert unknown_time < wrong_time * 3, (unknown_time, wrong_time)
 
 
 def test_an_operator_lifts_a_lock_out_and_the_audit_rows_stay(
