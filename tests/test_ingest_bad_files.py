@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select
 from typer.testing import CliRunner
 
 from creditgraph.cli.main import app
@@ -229,3 +229,31 @@ def test_the_cli_refuses_a_broken_gzip_in_one_line_with_exit_2(
     assert lines[0].startswith("error: ") and case.error in lines[0]
     assert str(path) in lines[0]
     assert not home.exists()
+
+
+def test_every_text_column_declares_a_maximum_that_its_database_column_can_hold() -> None:
+    from creditgraph.contracts.schema import TABLES, Kind
+    from creditgraph.store.models import Consent, LoanOutcome, PersonIdentity, table_of
+
+    models = {
+        "persons": Person,
+        "consents": Consent,
+        "external_loans": ExternalLoan,
+        "loan_outcomes": LoanOutcome,
+    }
+    identity = table_of(PersonIdentity)
+    for spec in TABLES.values():
+        for column in spec.all_columns:
+            if column.kind is not Kind.STRING:
+                continue
+            assert column.max_length, (spec.name, column.name)
+            if spec.destination != "database":
+                continue
+            if column.personal:
+                stored = identity.c[column.name]
+            elif column.pseudonymise is not None:
+                stored = identity.c.external_id  # the raw id lives only in the identity table
+            else:
+                stored = table_of(models[spec.name]).c[column.name]
+            assert isinstance(stored.type, String), (spec.name, column.name)
+            assert (stored.type.length or 0) >= column.max_length, (spec.name, column.name)
