@@ -85,15 +85,15 @@ def test_the_committed_corpus_is_what_the_script_writes() -> None:
 
 @pytest.mark.parametrize("case", ROW_CASES, ids=lambda c: c.name)
 def test_a_bad_value_is_quarantined_and_the_good_rows_of_its_file_are_kept(
-    tmp_path: Path, sqlite_settings: Settings, case: Any
+    tmp_path: Path, settings: Settings, case: Any
 ) -> None:
     path = CORPUS_DIR / case.name
-    report = ingest([*_needs(case, tmp_path / "needs"), path], sqlite_settings)
+    report = ingest([*_needs(case, tmp_path / "needs"), path], settings)
     _assert_counts_add_up(report)
     (mine,) = [f for f in report.files if f.path == path]
     assert mine.accepted == case.accepted
     assert mine.quarantined == len({r for r, _, _ in case.quarantined})
-    assert _quarantined(sqlite_settings, report, case.table) == case.quarantined
+    assert _quarantined(settings, report, case.table) == case.quarantined
 
 
 def test_money_beyond_int64_fen_is_quarantined_on_both_databases(
@@ -257,3 +257,34 @@ def test_every_text_column_declares_a_maximum_that_its_database_column_can_hold(
                 stored = table_of(models[spec.name]).c[column.name]
             assert isinstance(stored.type, String), (spec.name, column.name)
             assert (stored.type.length or 0) >= column.max_length, (spec.name, column.name)
+
+
+@pytest.mark.parametrize("line", [1, 2], ids=["first record", "later record"])
+def test_a_jsonl_record_nested_too_deeply_is_quarantined_not_a_crash(
+    tmp_path: Path, sqlite_settings: Settings, line: int
+) -> None:
+    path = world.write_jsonl(tmp_path / "persons.jsonl", world.PERSON_COLUMNS, world.PERSONS)
+    records = path.read_text(encoding="utf-8").splitlines()
+    deep = '{"person_id": "P9", "occupation": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    records.insert(line - 1, deep)
+    path.write_text("\n".join(records) + "\n", encoding="utf-8")
+    if line == 1:  # the header is read from the first record: the batch stops, in one line
+        with pytest.raises(IngestInputError, match="nested too deeply"):
+            ingest([path], sqlite_settings)
+        return
+    report = ingest([path], sqlite_settings)
+    _assert_counts_add_up(report)
+    assert _quarantined(sqlite_settings, report, "persons") == {(2, "*", "malformed_json")}
+    assert report.files[0].accepted == 4
+
+
+def test_header_names_padded_with_spaces_are_read_as_their_names(
+    tmp_path: Path, sqlite_settings: Settings
+) -> None:
+    path = tmp_path / "persons.csv"
+    header = ",".join(f" {c} " for c in world.PERSON_COLUMNS)
+    rows = "\n".join(",".join(r) for r in world.PERSONS)
+    path.write_text(f"{header}\n{rows}\n", encoding="utf-8")
+    report = ingest([path], sqlite_settings)
+    assert report.files[0].accepted == 4
+    assert report.files[0].quarantined == 0

@@ -13,6 +13,7 @@ import gzip
 import io
 import itertools
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 
 from creditgraph.contracts.schema import TABLES, TableSpec
 from creditgraph.ingest.service import ingest
@@ -31,6 +33,7 @@ from creditgraph.store.db import make_engine
 from creditgraph.store.models import Consent as ConsentModel
 from creditgraph.store.models import ExternalLoan, LoanOutcome, Person, table_of
 from tests import world
+from tests.conftest import POSTGRES_URL
 
 DB_MODELS = {
     "persons": Person,
@@ -84,6 +87,7 @@ WEIRD = st.sampled_from(
         "true",
         "YES",
         "\x00",
+        "a\x00b",
         "\ufeff",
         "\u00a0",
         '"',
@@ -190,11 +194,19 @@ def _quarantined_rows(settings: Settings, batch_id: str) -> list[int]:
     return rows
 
 
-@pytest.fixture(scope="module")
-def world_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def world_home(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
     """One home holding the hand-made world's people and consents, so generated rows can pass."""
     base = tmp_path_factory.mktemp("property-home")
-    home = Settings(home=base / "home", db_url=f"sqlite:///{base / 'home' / 'cg.db'}")
+    if request.param == "sqlite":
+        db_url = f"sqlite:///{base / 'home' / 'cg.db'}"
+    else:
+        db_url = _postgres_database(request)
+    home = Settings(home=base / "home", db_url=db_url)
     inputs = base / "in"
     inputs.mkdir()
     ingest(
@@ -205,6 +217,29 @@ def world_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         home,
     )
     yield home
+
+
+def _postgres_database(request: pytest.FixtureRequest) -> str:
+    """A throw-away PostgreSQL database for the module (the conftest one is per test)."""
+    if not POSTGRES_URL:
+        pytest.skip("CREDITGRAPH_TEST_POSTGRES_URL is not set")
+    admin_url = make_url(POSTGRES_URL)
+    name = f"cg_prop_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name},
+            )
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+    request.addfinalizer(drop)
+    return admin_url.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.mark.parametrize("table", list(TABLES))

@@ -113,6 +113,7 @@ def render_markdown() -> str:
         "| `allowed` | not one of the allowed values |",
         "| `minimum` / `maximum` | outside the column's declared range |",
         "| `max_length` | text longer than the column's declared maximum (in characters) |",
+        "| `nul_character` | text containing a NUL character, which PostgreSQL cannot store |",
         "| `out_of_range` | a number or time that cannot be stored: integers and money in fen "
         "beyond 64 bits (money above 92,233,720,368,547,758.07), dates and times (in UTC) outside "
         "0001-01-01 to 9999-12-31 |",

@@ -44,6 +44,7 @@ def rule_message(spec: TableSpec, field: str, rule: str) -> str:
         "minimum": f"{field} must be at least {column.minimum}",
         "maximum": f"{field} must be at most {column.maximum}",
         "max_length": f"{field} must be at most {column.max_length} characters",
+        "nul_character": f"{field} must not contain a NUL character",
         "decimals": f"{field} must have at most 2 decimals",
         "out_of_range": f"{field} {_RANGE_TEXT.get(column.kind, 'is out of range')}",
     }
@@ -156,6 +157,9 @@ def _field_error(column: Column, s: str, v: str) -> str:
         checks.append(f"WHEN {s} IS NOT NULL AND {v} IS NULL THEN {_lit(name + ':out_of_range')}")
     else:
         checks.append(f"WHEN {s} IS NOT NULL AND {v} IS NULL THEN {_lit(name + ':type')}")
+    if column.kind is Kind.STRING:
+        # PostgreSQL text cannot hold NUL; refused everywhere so both databases and the lake agree
+        checks.append(f"WHEN contains({s}, chr(0)) THEN {_lit(name + ':nul_character')}")
     if column.max_length is not None:
         checks.append(f"WHEN length({s}) > {column.max_length} THEN {_lit(name + ':max_length')}")
     scale = 100 if column.kind is Kind.MONEY else 1

@@ -119,7 +119,8 @@ def read_csv_fast(path: Path, columns: list[str], chunk_rows: int) -> Iterator[C
                 yield Chunk(_with_row_numbers(table, next_row))
                 next_row += table.num_rows
                 pending, pending_rows = [], 0
-    except pa.ArrowInvalid:
+    except (pa.ArrowInvalid, pa.ArrowKeyError):
+        # a ragged line, or a header pyarrow reads differently (names padded with spaces)
         raise NeedsExactRowNumbers(str(path)) from None
     if pending:
         yield Chunk(_with_row_numbers(pa.Table.from_batches(pending), next_row))
@@ -197,8 +198,8 @@ def read_jsonl(path: Path, columns: list[str], chunk_rows: int) -> Iterator[Chun
                 continue
             try:
                 record = json.loads(line)
-            except (json.JSONDecodeError, UnicodeEncodeError) as exc:
-                message = exc.msg if isinstance(exc, json.JSONDecodeError) else "not valid UTF-8"
+            except (json.JSONDecodeError, UnicodeEncodeError, RecursionError) as exc:
+                message = json_error_text(exc)
                 malformed.append(MalformedRow(number, "malformed_json", message, _safe(line)))
             else:
                 if not isinstance(record, dict):
@@ -220,6 +221,15 @@ def read_jsonl(path: Path, columns: list[str], chunk_rows: int) -> Iterator[Chun
                 values, numbers, malformed = [[] for _ in columns], [], []
         if numbers or malformed:
             yield _chunk_from_lists(columns, values, numbers, malformed)
+
+
+def json_error_text(exc: Exception) -> str:
+    """Why a line is not a JSON record, in words (json.loads raises three kinds of error)."""
+    if isinstance(exc, json.JSONDecodeError):
+        return exc.msg
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return "not valid UTF-8"
 
 
 def _as_text(value: Any) -> str | None:

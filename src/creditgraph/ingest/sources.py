@@ -152,16 +152,17 @@ def _csv_header(path: Path) -> tuple[str, ...]:
 
 
 def _jsonl_header(path: Path) -> tuple[str, ...]:
-    from creditgraph.ingest.readers import open_text
+    from creditgraph.ingest.readers import json_error_text, open_text
 
     with open_text(path) as handle:
         for line in handle:
             if line.strip():
                 try:
                     record = json.loads(line)
-                except json.JSONDecodeError as exc:
+                except (json.JSONDecodeError, UnicodeEncodeError, RecursionError) as exc:
                     raise IngestInputError(
-                        f"{path}: cannot be read as jsonl: first record is not JSON ({exc.msg})"
+                        f"{path}: cannot be read as jsonl: first record is not JSON "
+                        f"({json_error_text(exc)})"
                     ) from None
                 if not isinstance(record, dict):
                     raise IngestInputError(
