@@ -118,6 +118,13 @@ def test_rank_directed_follows_edges_and_as_of_filters(tmp_path: Path) -> None:
         ("src,dst\n0,1\n", "node;x\n", [], "not in the graph"),
         ("src,dst\n0,1\n", "0\n", ["--negative-below", "0"], "needs --weight-column"),
         ("src,dst\n0,1\n", "0\n", ["--alpha", "1.5"], "--alpha must be in [0, 1)"),
+        (
+            "src,dst,w\n0,1,1\n1,2,9\n",
+            "0\n",
+            ["--weight-column", "w", "--negative-below", "0", "--rating-range", "-5", "5"],
+            "line 3: w: rating 9 is outside the rating range [-5, 5]",
+        ),
+        ("src,dst\n0,1\n", "0\n", ["--rating-range", "-5", "5"], "needs --negative-below"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(
@@ -165,6 +172,40 @@ def test_signed_graph_splits_trust_and_distrust() -> None:
     assert scores.degree[pos["4"]] == 1  # distrust ties still count as neighbourhood
 
 
+def test_signed_rank_adds_goodness_and_fairness_after_the_existing_columns(
+    tmp_path: Path,
+) -> None:
+    # 1..4 vouch for each other; all of them rate 5 at -10; 5 rates them all -10 back;
+    # seed 0 rates 1 down (a known-bad rater's ratings do not count as fair)
+    rows = [(u, (u % 4) + 1, 8) for u in range(1, 5)]
+    rows += [(u, 5, -10) for u in range(1, 5)] + [(5, u, -10) for u in range(1, 5)]
+    rows += [(0, 1, -10), (2, 0, -9)]
+    edges = write(
+        tmp_path / "e.csv", "src,dst,rating\n" + "".join(f"{u},{v},{w}\n" for u, v, w in rows)
+    )
+    seeds = write(tmp_path / "s.txt", "0\n")
+    out = tmp_path / "o.csv"
+    code, stdout, stderr = invoke(
+        "graph", "rank", edges, "--seeds", seeds, "--out", out, "--directed",
+        "--weight-column", "rating", "--negative-below", "0",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert "goodness and fairness (REV2) in" in stdout
+    table = read_scores(out)
+    assert list(table[0]) == [
+        "node", "exposure", "exposure_rank", "is_seed", "degree", "expected_exposure",
+        "relative_exposure", "distrust_in", "distrust_score", "goodness", "fairness",
+    ]  # fmt: skip
+    by_node = {r["node"]: r for r in table}
+    goodness = {node: float(r["goodness"]) for node, r in by_node.items()}
+    fairness = {node: float(r["fairness"]) for node, r in by_node.items()}
+    assert min(goodness, key=goodness.__getitem__) == "5"
+    assert all(-1 <= g <= 1 for g in goodness.values())
+    assert fairness["0"] == 0.0  # the seed is a known-bad rater
+    assert fairness["5"] < min(fairness[u] for u in "1234")  # 5 contradicts everyone
+    assert by_node["5"]["distrust_in"] == "4" and by_node["1"]["distrust_in"] == "1"
+
+
 @pytest.mark.shared
 def test_rank_on_bitcoin_alpha(tmp_path: Path) -> None:
     path = shared_file("bitcoin_alpha", "soc-sign-bitcoinalpha.csv")
@@ -184,7 +225,7 @@ def test_rank_on_bitcoin_alpha(tmp_path: Path) -> None:
     assert "3,783 nodes" in stdout and "distrust edges" in stdout
     scores = read_scores(out)
     assert len(scores) == 3783
-    assert "distrust_in" in scores[0] and "distrust_score" in scores[0]
+    assert list(scores[0])[-4:] == ["distrust_in", "distrust_score", "goodness", "fairness"]
     assert sum(float(r["exposure"]) for r in scores) == pytest.approx(1.0)
     held_out = set(bad[1::2])
     others = [r for r in scores if r["is_seed"] == "false"]

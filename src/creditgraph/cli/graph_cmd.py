@@ -50,6 +50,15 @@ def rank_command(
             help="Signed graph: weight below X is distrust, not propagated (see docs/graph.md).",
         ),
     ] = None,
+    rating_range: Annotated[
+        tuple[float, float] | None,
+        typer.Option(
+            "--rating-range",
+            help="Signed graph: the rating scale LO HI, mapped onto [-1, 1] for the goodness "
+            "and fairness columns (default: -M M, M the largest |rating|).",
+            show_default=False,
+        ),
+    ] = None,
     directed: Annotated[
         bool, typer.Option("--directed/--undirected", help="Propagate along src->dst only.")
     ] = False,
@@ -73,18 +82,27 @@ def rank_command(
         bool,
         typer.Option("--ignore-missing-seeds", help="Warn about seeds not in the graph, go on."),
     ] = False,
-    max_iter: Annotated[int, typer.Option("--max-iter", help="Power-iteration cap.")] = 1000,
+    max_iter: Annotated[
+        int, typer.Option("--max-iter", help="Iteration cap (PageRank and reputation).")
+    ] = 1000,
 ) -> None:
     """Exposure of every node to the SEEDS by personalised PageRank, written to --out."""
     from creditgraph.graph.csr import EdgeInputError, NegativeWeightError
     from creditgraph.graph.io import InputError, parse_as_of, read_edges, read_seeds, write_scores
     from creditgraph.graph.pagerank import ConvergenceError
     from creditgraph.graph.rank import RankConfig, UnknownSeedError, rank_risk
+    from creditgraph.graph.reputation import RatingRangeError, ReputationConvergenceError
 
     if not 0.0 <= alpha < 1.0:
         raise _fail(f"--alpha must be in [0, 1), got {alpha}")
     if negative_below is not None and weight_column is None:
         raise _fail("--negative-below needs --weight-column (the rating column)")
+    if rating_range is not None and negative_below is None:
+        raise _fail("--rating-range needs --negative-below (a signed graph)")
+    if rating_range is not None and not rating_range[0] < rating_range[1]:
+        raise _fail(f"--rating-range needs LO < HI, got {rating_range[0]:g} {rating_range[1]:g}")
+    if max_iter < 1:
+        raise _fail(f"--max-iter must be >= 1, got {max_iter}")
     if not out.parent.exists():
         raise _fail(f"output directory does not exist: {out.parent}")
     try:
@@ -108,6 +126,7 @@ def rank_command(
             negative_below=negative_below,
             max_iter=max_iter,
             ignore_missing_seeds=ignore_missing_seeds,
+            rating_range=rating_range,
         )
         with err.status(f"Propagating from {seed_list.nodes.size:,} seeds…"):
             scores = rank_risk(
@@ -121,6 +140,8 @@ def rank_command(
         write_scores(out, scores.table())
     except InputError as exc:
         raise _fail(str(exc)) from None
+    except RatingRangeError as exc:
+        raise _fail(f"{table.where(exc.row)}: {weight_column}: {exc} (--rating-range)") from None
     except NegativeWeightError as exc:
         value = table.weight[exc.row] if table.weight is not None else float("nan")
         raise _fail(
@@ -136,7 +157,7 @@ def rank_command(
             f"not in the graph ({exc.positions.size} of {seed_list.nodes.size} seeds missing; "
             "--ignore-missing-seeds to go on)"
         ) from None
-    except ConvergenceError as exc:
+    except (ConvergenceError, ReputationConvergenceError) as exc:
         typer.echo(f"error: {exc}; raise --max-iter", err=True)
         raise typer.Exit(1) from None
     except (ValueError, OSError) as exc:
@@ -154,7 +175,8 @@ def rank_command(
     )
     if negative_below is not None:
         console.print(
-            f"trust edges {scores.trust_edges:,}, distrust edges {scores.distrust_edges:,}",
+            f"trust edges {scores.trust_edges:,}, distrust edges {scores.distrust_edges:,}; "
+            f"goodness and fairness (REV2) in {scores.reputation_iterations} iterations",
             highlight=False,
         )
     console.print(f"wrote {out}", highlight=False, soft_wrap=True)

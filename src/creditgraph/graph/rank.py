@@ -23,6 +23,13 @@ no further, following the one-step distrust rule of Guha, Kumar, Raghavan and To
 - ``distrust_score``: ``n · Σ_u rep(u) / k_u`` over those raters ``u``, where ``rep`` is the global
   trust PageRank (reputation) and ``k_u`` the number of nodes ``u`` distrusts: distrust from
   reputable raters who distrust few counts most; 1.0 is one average rater's whole distrust.
+- ``goodness``, ``fairness``: REV2 rater reputation learned jointly from every rating, whatever its
+  sign (:mod:`creditgraph.graph.reputation`; Kumar et al., WSDM 2018): goodness in [-1, 1] is how
+  well a node is rated by reliable raters, fairness in [0, 1] how far its own ratings agree with
+  the consensus. Ratings are scaled from ``rating_range`` (default ``[-M, M]``, ``M`` the largest
+  absolute rating) onto [-1, 1]; the edge direction is always rater -> ratee, also when
+  propagation is undirected; the seeds are known-bad raters, their fairness held at 0 (the paper's
+  supervised extension).
 
 Directed graphs propagate along the edge direction (``src → dst``): the nodes a bad node points at
 are exposed; swap the columns to propagate the other way. Undirected graphs propagate both ways.
@@ -39,6 +46,7 @@ from scipy.stats import rankdata
 
 from creditgraph.graph.csr import BuildReport, Graph, NodeIndex, build_graph
 from creditgraph.graph.pagerank import pagerank, seed_vector, transition
+from creditgraph.graph.reputation import Rev2Config, rev2, scale_ratings
 from creditgraph.graph.structure import degree
 
 FloatArray = npt.NDArray[np.float64]
@@ -66,6 +74,8 @@ class RankConfig:
     tol: float | None = None
     max_iter: int = 1000
     ignore_missing_seeds: bool = False
+    rating_range: tuple[float, float] | None = None
+    rev2: Rev2Config | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,11 +91,14 @@ class RiskScores:
     degree: IntArray
     distrust_in: IntArray | None
     distrust_score: FloatArray | None
+    goodness: FloatArray | None
+    fairness: FloatArray | None
     report: BuildReport
     trust_edges: int
     distrust_edges: int
     seeds_missing: int
     iterations: int
+    reputation_iterations: int = 0
 
     def table(self) -> dict[str, npt.NDArray[Any]]:
         """Columns for output, rows ordered by exposure rank (ties in node order)."""
@@ -102,6 +115,9 @@ class RiskScores:
         if self.distrust_in is not None and self.distrust_score is not None:
             cols["distrust_in"] = self.distrust_in[order]
             cols["distrust_score"] = self.distrust_score[order]
+        if self.goodness is not None and self.fairness is not None:
+            cols["goodness"] = self.goodness[order]
+            cols["fairness"] = self.fairness[order]
         return cols
 
 
@@ -183,9 +199,20 @@ def rank_risk(
     is_seed = p > 0
     ranks = rankdata(-exposure, method="min").astype(np.int64)
 
-    distrust_in = distrust_score = None
-    if distrust_graph is not None:
+    distrust_in = distrust_score = goodness = fairness = None
+    reputation_iterations = 0
+    if distrust_graph is not None and w is not None:
         distrust_in, distrust_score = _distrust(distrust_graph, expected, is_seed)
+        reputation = rev2(
+            index.lookup(s),
+            index.lookup(d),
+            scale_ratings(w, cfg.rating_range),
+            n,
+            config=cfg.rev2 or Rev2Config(max_iter=cfg.max_iter),
+            known_unfair=is_seed,
+        )
+        goodness, fairness = reputation.goodness, reputation.fairness
+        reputation_iterations = reputation.iterations
 
     return RiskScores(
         nodes=index.ids,
@@ -197,9 +224,12 @@ def rank_risk(
         degree=degree(graph.adjacency, "all"),
         distrust_in=distrust_in,
         distrust_score=distrust_score,
+        goodness=goodness,
+        fairness=fairness,
         report=graph.report,
         trust_edges=trust_edges,
         distrust_edges=distrust_edges,
         seeds_missing=int(missing.size),
         iterations=exposure_run.iterations + expected_run.iterations,
+        reputation_iterations=reputation_iterations,
     )
