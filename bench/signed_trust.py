@@ -6,7 +6,7 @@ ratings are split at a time T instead: every score is computed from the ratings 
 the labels come only from the ratings given at or after T:
 
 - bad: mean incoming rating after T <= --bad (default -5); good: >= --good (default +1);
-- evaluated: nodes rated both before and after T, with a label, and not already known bad at T
+- evaluated: nodes rated both before and after T (at least --min-after times), with a label, and not already known bad at T
   (mean incoming rating before T <= --bad: those are the seeds given to ``graph rank``).
 
 Scores, all from the ratings before T, higher = riskier (AUC of bad against good):
@@ -161,6 +161,7 @@ def main() -> None:
     parser.add_argument("--cuts", type=float, nargs="+", default=[0.5, 0.6, 0.7, 0.8])
     parser.add_argument("--bad", type=float, default=-5.0)
     parser.add_argument("--good", type=float, default=1.0)
+    parser.add_argument("--min-after", type=int, default=1, help="ratings after T for a label")
     parser.add_argument("--bootstrap", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -180,7 +181,7 @@ def main() -> None:
         known_bad = (n_before > 0) & (mean_before <= args.bad)
         labelled = (mean_after <= args.bad) | (mean_after >= args.good)
         bad = mean_after <= args.bad
-        mask = (n_before > 0) & (n_after > 0) & labelled & ~known_bad
+        mask = (n_before > 0) & (n_after >= args.min_after) & labelled & ~known_bad
         day = datetime.fromtimestamp(cut, UTC).date()
         print(
             f"\ncut at quantile {q:g} of rating times (T = {day}): {before.sum():,} ratings "
