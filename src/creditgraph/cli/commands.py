@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "creditgraph.cli.schedule_cmd",
     "creditgraph.cli.model_cmd",
     "creditgraph.cli.score_cmd",
+    "creditgraph.cli.backtest_cmd",
     "creditgraph.cli.decide_cmd",
     "creditgraph.cli.loan_cmd",
     "creditgraph.cli.ledger_cmd",

@@ -19,8 +19,8 @@ from sqlalchemy import Engine, delete, insert, select
 
 from creditgraph.features.store import get_online
 from creditgraph.scoring import registry
-from creditgraph.scoring.models import LoadedModel
-from creditgraph.scoring.training import TrainingResult, train
+from creditgraph.scoring.models import LoadedModel, ScoredRows
+from creditgraph.scoring.training import Lifecycle, TrainingResult, train
 from creditgraph.settings import Settings
 from creditgraph.store.db import migrated_engine
 from creditgraph.store.models import Person, Score, table_of
@@ -44,18 +44,26 @@ def train_models(
     actor: str,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    lifecycle: Lifecycle | None = None,
 ) -> TrainingResult:
     """Point-in-time training set, both model families, reports, registration (candidates)."""
-    from creditgraph.features.service import compute_features, training_set
+    from creditgraph.features.inputs import database_tables
+    from creditgraph.features.service import compute_features
+    from creditgraph.features.training import build_training_set
 
     say = progress or (lambda _m: None)
+    (lifecycle or Lifecycle()).check()
     say("assembling the point-in-time training set (features as of each application month)")
-    training = training_set(settings, "month")
+    with migrated_engine(settings.database_url) as db:
+        outcomes = database_tables(db)["outcomes"]
+    joined = build_training_set(
+        outcomes, settings.timezone, "month", lambda day: compute_features(settings, day)
+    )
     say(f"building everyone's features as of {as_of} (the recent population)")
     recent = compute_features(settings, as_of).features
     with migrated_engine(settings.database_url) as db:
         return train(
-            training,
+            joined.table,
             recent,
             _genders(db),
             as_of=as_of,
@@ -64,6 +72,8 @@ def train_models(
             actor=actor,
             seed=seed,
             progress=say,
+            lifecycle=lifecycle,
+            dropped=joined.dropped,
         )
 
 
@@ -73,6 +83,24 @@ class BatchScoreResult:
     as_of: date
     rows: int
     grades: dict[str, int]
+    table: pa.Table | None = None  # person_id, score, pd, grade, reasons: for ``score --out``
+
+
+def scored_table(people: list[str], scored: ScoredRows) -> pa.Table:
+    """One row per person: pseudonym, score, PD, grade and four reasons (code, zh, en)."""
+    columns: dict[str, pa.Array] = {
+        "person_id": pa.array(people, pa.string()),
+        "model_id": pa.array([scored.model_id] * len(people), pa.string()),
+        "score": pa.array(scored.score),
+        "pd": pa.array(scored.pd),
+        "grade": pa.array(scored.grade, pa.string()),
+    }
+    for k in range(4):
+        for part in ("code", "zh", "en"):
+            columns[f"reason_{k + 1}_{part}"] = pa.array(
+                [r[k][part] if len(r) > k else None for r in scored.reasons], pa.string()
+            )
+    return pa.table(columns)
 
 
 def score_all(
@@ -81,6 +109,7 @@ def score_all(
     *,
     model_id: str | None = None,
     features: pa.Table | None = None,
+    keep_rows: bool = False,
 ) -> BatchScoreResult:
     """Score every person as of ``as_of`` with the champion (or ``model_id``) into ``scores``.
 
@@ -124,6 +153,7 @@ def score_all(
         as_of,
         len(people),
         {g["values"]: int(g["counts"]) for g in sorted(grades, key=lambda g: str(g["values"]))},
+        scored_table(people, scored) if keep_rows else None,
     )
 
 
