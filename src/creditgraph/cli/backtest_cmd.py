@@ -116,7 +116,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
     if check is not None:
         auc = "-" if check["auc"] is None else f"{check['auc']:.4f}"
         interval = (
-            "" if check["auc"] is None else f" [{check['auc_low']:.4f}, {check['auc_high']:.4f}]"
+            ""
+            if check["auc_low"] is None
+            else f" [{check['auc_low']:.4f}, {check['auc_high']:.4f}]"
         )
         ks = "-" if check["ks"] is None else f"{check['ks']:.4f}"
         console.print(

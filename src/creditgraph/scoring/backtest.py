@@ -431,13 +431,13 @@ def validation(
     labels, risk = y[known].astype(np.int64), pd[known]
     out: dict[str, Any] = {"labelled": int(known.sum()), "bads": int(labels.sum())}
     if 0 < labels.sum() < labels.size:
-        est = m.auc_ci(labels, risk)
-        out |= {
-            "auc": est.auc,
-            "auc_low": est.lower,
-            "auc_high": est.upper,
-            "ks": m.ks_statistic(labels, risk),
-        }
+        out |= {"auc": m.auc(labels, risk), "auc_low": None, "auc_high": None}
+        out["ks"] = m.ks_statistic(labels, risk)
+        try:  # DeLong's interval needs two bads and two goods
+            est = m.auc_ci(labels, risk)
+            out |= {"auc_low": est.lower, "auc_high": est.upper}
+        except ValueError:
+            pass
     else:
         out |= {"auc": None, "auc_low": None, "auc_high": None, "ks": None}
     grades = np.array([g or "" for g in grade], dtype=object)[known]
