@@ -102,7 +102,7 @@ def _visible_loan(ctx: ApiContext, key: KeyInfo, loan_id: str) -> dict[str, Any]
     """The loan, or 404 when it does not exist or belongs to another applicant app."""
     loan: dict[str, Any] = _call(lambda: ctx.loans().show(loan_id))
     if key.role is Role.APPLICANT_APP and str(loan.get("applicant_ref")) != str(key.id):
-        raise ApiError(404, "not_found", f"no loan {loan_id}")
+        raise ApiError(404, "not_found", "no such loan")
     return loan
 
 
@@ -155,7 +155,7 @@ async def accept_offer(
     def accept() -> Any:
         decision: dict[str, Any] = _call(lambda: ctx.service().get(accept_in.decision_id))
         if key.role is Role.APPLICANT_APP and str(decision.get("applicant_ref")) != str(key.id):
-            raise ApiError(404, "not_found", f"no decision {accept_in.decision_id}")
+            raise ApiError(404, "not_found", "no such decision")
         return _call(
             lambda: ctx.loans().accept(accept_in.decision_id, accept_in.offer_index, _actor(key))
         )
