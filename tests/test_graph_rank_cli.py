@@ -206,6 +206,30 @@ def test_signed_rank_adds_goodness_and_fairness_after_the_existing_columns(
     assert by_node["5"]["distrust_in"] == "4" and by_node["1"]["distrust_in"] == "1"
 
 
+def test_star_ratings_map_onto_the_reputation_scale_with_rating_range(tmp_path: Path) -> None:
+    # 1..5 stars: 3 is neutral; everyone gives 4 one star and the others five
+    rows = [(u, v, 5) for u in range(4) for v in range(4) if u != v] + [(u, 4, 1) for u in range(4)]
+    edges = write(
+        tmp_path / "e.csv", "src,dst,stars\n" + "".join(f"{u},{v},{w}\n" for u, v, w in rows)
+    )
+    out = tmp_path / "o.csv"
+    code, stdout, stderr = invoke(
+        "graph", "rank", edges, "--seeds", write(tmp_path / "s.txt", "0\n"), "--out", out,
+        "--weight-column", "stars", "--negative-below", "3", "--rating-range", "1", "5",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert "goodness and fairness (REV2) in" in stdout.replace("\n", " ")
+    goodness = {r["node"]: float(r["goodness"]) for r in read_scores(out)}
+    assert goodness["4"] < 0 < 0.5 < min(goodness[u] for u in "123")
+    # without the range, 1..5 reads as 0.2..1 of [-5, 5]: one star is still a positive rating
+    code, _, stderr = invoke(
+        "graph", "rank", edges, "--seeds", tmp_path / "s.txt", "--out", out,
+        "--weight-column", "stars", "--negative-below", "3",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert {r["node"]: float(r["goodness"]) for r in read_scores(out)}["4"] > 0
+
+
 @pytest.mark.shared
 def test_rank_on_bitcoin_alpha(tmp_path: Path) -> None:
     path = shared_file("bitcoin_alpha", "soc-sign-bitcoinalpha.csv")

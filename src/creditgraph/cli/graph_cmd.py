@@ -178,6 +178,7 @@ def rank_command(
             f"trust edges {scores.trust_edges:,}, distrust edges {scores.distrust_edges:,}; "
             f"goodness and fairness (REV2) in {scores.reputation_iterations} iterations",
             highlight=False,
+            soft_wrap=True,
         )
     console.print(f"wrote {out}", highlight=False, soft_wrap=True)
 
