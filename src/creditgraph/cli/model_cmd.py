@@ -57,7 +57,7 @@ def read_table(path: Path) -> pa.Table:
     try:
         if name.endswith((".parquet", ".pq")):
             return pq.read_table(path)
-        if name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
+        if name.endswith((".csv", ".csv.gz", ".txt", ".tsv", ".data")):
             options = pacsv.ConvertOptions(strings_can_be_null=True)
             parse = pacsv.ParseOptions(delimiter="\t" if name.endswith(".tsv") else ",")
             return pacsv.read_csv(path, parse_options=parse, convert_options=options)
@@ -194,14 +194,27 @@ def fit_table(
         [], "--exclude", metavar="COLS", help="Columns to leave out, comma-separated."
     ),
     seed: int = typer.Option(0, "--seed", metavar="N", help="Seed for cross-validation folds."),
+    cv_folds: int = typer.Option(
+        5,
+        "--cv",
+        metavar="K",
+        help="Folds of the cross-validated AUC, every fold refitted from scratch (0: skip it).",
+    ),
     out: Path = typer.Option(..., "--out", metavar="CARD.json", help="Where to write the card."),
 ) -> None:
     """Fit a monotone scorecard on a table; print IV and bin tables; write the JSON artifact."""
     from creditgraph.scoring.artifact import Card, save
+    from creditgraph.scoring.cv import refitted_cv_auc
     from creditgraph.scoring.scorecard import Scorecard, ScorecardError
+    from creditgraph.scoring.table_types import infer_types
 
     try:
-        table = read_table(data)
+        if cv_folds == 1 or cv_folds < 0:
+            raise InputError(f"--cv {cv_folds}: use 0 (no cross-validation) or at least 2 folds")
+        raw = read_table(data)
+        typed = infer_types(raw, skip=[target])
+        table = typed.table
+        _warn_types(data, typed)
         y, known, bad = target_vector(table, target, bad_value)
         excluded = _split_names(exclude)
         unknown = [c for c in excluded if c not in table.column_names]
@@ -215,13 +228,25 @@ def fit_table(
         frame, y = frame[known].reset_index(drop=True), y[known]
         with console.status(f"fitting on {len(frame):,} rows and {len(features)} columns…"):
             model = Scorecard(random_state=seed).fit(frame, y)
+        _warn_dropped(model.iv_table_)
         card = model.card_
         training = dict(card.training)
+        if cv_folds:
+            with console.status(f"cross-validating: refitting in each of {cv_folds} folds…"):
+                cv = refitted_cv_auc(
+                    Scorecard(random_state=seed), frame, y, folds=cv_folds, random_state=seed
+                )
+            training["cv_auc"] = cv.auc
+            training["cv"] = cv.to_json()
         training["source"] = {
             "file": data.name,
             "sha256": _sha256(data),
-            "rows": table.num_rows,
+            "rows": raw.num_rows,
             "rows_without_target": dropped,
+            "header_rows_removed": list(typed.header_rows),
+            "non_numeric_cells": {
+                o.column: {"count": o.count, "first_rows": list(o.rows)} for o in typed.odd
+            },
         }
         training["target"] = {"column": target, "bad_value": bad}
         card = Card(**{**card.__dict__, "training": training})
@@ -232,16 +257,47 @@ def fit_table(
     _print_iv(card)
     _print_bins(card)
     cv_auc = training.get("cv_auc")
+    cv_text = (
+        f", cross-validated AUC {cv_auc:.4f} ± {training['cv']['fold_std']:.4f} "
+        f"({cv_folds} folds, binning refitted in each)"
+        if cv_auc is not None
+        else ""
+    )
     console.print(
         f"{len(frame):,} rows ({int(y.sum()):,} bad, {100 * y.mean():.1f}%)"
         + (f", {dropped:,} without a target left out" if dropped else "")
         + f"; {len(card.variables)} of {len(features)} columns in the card; "
         + f"C {training['C']:g}"
-        + (f", cross-validated AUC {cv_auc:.4f}" if cv_auc is not None else "")
+        + cv_text
         + f", training AUC {training['train_auc']:.4f}",
         highlight=False,
     )
     console.print(f"wrote {out}", highlight=False, markup=False)
+
+
+def _warn(message: str) -> None:
+    err.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _warn_types(path: Path, typed: Any) -> None:
+    """Say what type inference set aside: repeated header rows and odd cells of numeric columns."""
+    rows = typed.header_rows
+    if rows:
+        shown = ", ".join(str(r) for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
+        verb = (
+            "row repeats the header line and is"
+            if len(rows) == 1
+            else "rows repeat the header line and are"
+        )
+        _warn(f"{path.name}: {len(rows):,} {verb} left out (row {shown})")
+    for odd in typed.odd:
+        _warn(f"{path.name}: {odd.describe()}")
+
+
+def _warn_dropped(iv_table: list[dict[str, Any]]) -> None:
+    for row in iv_table:
+        if str(row["note"]).startswith("nearly unique"):
+            _warn(f"column {row['variable']!r}: {row['note']}")
 
 
 def scores_table(scores: BatchScores, ids: Any = None, id_name: str = "id") -> pa.Table:

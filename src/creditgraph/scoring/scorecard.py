@@ -78,6 +78,7 @@ TRENDS = MONOTONE_TRENDS | {
 DEFAULT_CS: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 SUSPICIOUS_IV = 0.5
 FALLBACK = "worst_bin"
+OTHERS = "\x00rare categories"  # stands for the pooled rare categories while binning only
 
 
 class ScorecardError(ValueError):
@@ -98,6 +99,9 @@ class Scorecard(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         min_bin_size: float | None = None,
         min_bin_n_event: int = 1,
         min_iv: float = 0.02,
+        min_category_size: float = 0.01,
+        max_unique_share: float = 0.5,
+        max_correlation: float | None = None,
         C: float | None = None,
         Cs: Sequence[float] = DEFAULT_CS,
         cv: int = 5,
@@ -115,6 +119,9 @@ class Scorecard(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self.min_bin_size = min_bin_size
         self.min_bin_n_event = min_bin_n_event
         self.min_iv = min_iv
+        self.min_category_size = min_category_size
+        self.max_unique_share = max_unique_share
+        self.max_correlation = max_correlation
         self.C = C
         self.Cs = Cs
         self.cv = cv
@@ -143,7 +150,10 @@ class Scorecard(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             for n in names:
                 is_cat = n in categorical
                 values = prepared[n].to_numpy()
+                pooled: tuple[str, ...] = ()
                 problem = _unbinnable(values, () if is_cat else specials)
+                if problem is None and is_cat:
+                    values, pooled, problem = self._pool_rare(values)
                 if problem is None:
                     optb = OptimalBinning(name=n, **self._binning_params(n, is_cat))
                     try:
@@ -154,11 +164,14 @@ class Scorecard(TransformerMixin, BaseEstimator):  # type: ignore[misc]
                     skipped[n] = problem
                     continue
                 binnings[n] = optb
-                candidates[n] = _variable_from_binning(optb, is_cat, () if is_cat else specials)
+                candidates[n] = _variable_from_binning(
+                    optb, is_cat, () if is_cat else specials, pooled
+                )
             iv_rows = _iv_rows(names, candidates, skipped, categorical)
             selected = self._select(names, candidates, iv_rows)
             woe = Scorer(Card(tuple(candidates[n] for n in selected), 0.0, 0.0)).woe(prepared)
-            chosen_c, cv_auc = self._choose_c(woe, target)
+            selected, woe = self._decorrelate(selected, woe, candidates, iv_rows)
+            chosen_c, c_search_auc = self._choose_c(woe, target)
             keep = list(range(len(selected)))
             while True:
                 model = _logistic(chosen_c).fit(woe[:, keep], target)
@@ -190,7 +203,11 @@ class Scorecard(TransformerMixin, BaseEstimator):  # type: ignore[misc]
                 "bad_rate": float(target.mean()),
                 "random_state": int(self.random_state),
                 "C": chosen_c,
-                "cv_auc": cv_auc,
+                # An honest cross-validated AUC refits the binning inside every fold
+                # (``scoring.cv``); the C search reuses bins fitted on all rows, so its AUC
+                # is optimistic and is kept under its own name.
+                "cv_auc": None,
+                "c_search_auc": c_search_auc,
                 "train_auc": train_auc,
                 "parameters": self._params_json(),
                 "variables": [iv_rows[n] for n in names],
@@ -223,6 +240,61 @@ class Scorecard(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             if self.special_codes:
                 params["special_codes"] = [float(c) for c in self.special_codes]
         return params
+
+    def _pool_rare(
+        self, values: npt.NDArray[Any]
+    ) -> tuple[npt.NDArray[Any], tuple[str, ...], str | None]:
+        """Pool categories rarer than ``min_category_size``; refuse near-unique (ID-like) columns.
+
+        Binning orders categories by their own bad rate, so a category of a few rows is a
+        perfect predictor in training and noise after: pooled, the rare ones share one bad rate.
+        """
+        present = pd.Series(values).dropna()
+        counts = present.value_counts()
+        if len(counts) > max(1.0, self.max_unique_share * len(present)):
+            return (
+                values,
+                (),
+                (
+                    f"nearly unique values ({len(counts):,} categories in {len(present):,} rows): "
+                    "ID-like, left out"
+                ),
+            )
+        rare = counts[counts < self.min_category_size * len(values)]
+        if len(rare) < 2:
+            return values, (), None
+        pooled = tuple(sorted(str(c) for c in rare.index))
+        out = values.copy()
+        out[pd.Series(values).isin(pooled).to_numpy()] = OTHERS
+        problem = _unbinnable(out, ())
+        if problem is not None:
+            problem = f"{problem} after pooling {len(pooled):,} rare categories"
+        return out, pooled, problem
+
+    def _decorrelate(
+        self,
+        selected: list[str],
+        woe: npt.NDArray[np.float64],
+        candidates: dict[str, Variable],
+        iv_rows: dict[str, dict[str, Any]],
+    ) -> tuple[list[str], npt.NDArray[np.float64]]:
+        """Of two variables whose WoE correlate above ``max_correlation``, keep the higher IV."""
+        if self.max_correlation is None or len(selected) < 2:
+            return selected, woe
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = np.atleast_2d(np.nan_to_num(np.asarray(np.corrcoef(woe, rowvar=False))))
+        order = sorted(range(len(selected)), key=lambda i: -candidates[selected[i]].iv)
+        kept: list[int] = []
+        for i in order:
+            clash = next((k for k in kept if abs(corr[i, k]) > self.max_correlation), None)
+            if clash is None:
+                kept.append(i)
+            else:
+                iv_rows[selected[i]]["note"] = (
+                    f"dropped: correlated with {selected[clash]} (r = {corr[i, clash]:.2f})"
+                )
+        kept.sort()
+        return [selected[i] for i in kept], woe[:, kept]
 
     def _select(
         self, names: list[str], candidates: dict[str, Variable], iv_rows: dict[str, dict[str, Any]]
@@ -278,6 +350,12 @@ class Scorecard(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             )
         if self.min_iv < 0:
             raise ScorecardError("min_iv must be at least 0")
+        if not 0 <= self.min_category_size < 1:
+            raise ScorecardError("min_category_size must be a share of rows in [0, 1)")
+        if not 0 < self.max_unique_share <= 1:
+            raise ScorecardError("max_unique_share must be in (0, 1]")
+        if self.max_correlation is not None and not 0 < self.max_correlation <= 1:
+            raise ScorecardError("max_correlation must be in (0, 1] or None")
         if self.cv < 2:
             raise ScorecardError("cv must be at least 2 folds")
         if self.C is not None and not self.C > 0:
@@ -442,7 +520,9 @@ def _woe(
     return out
 
 
-def _variable_from_binning(optb: Any, categorical: bool, specials: tuple[float, ...]) -> Variable:
+def _variable_from_binning(
+    optb: Any, categorical: bool, specials: tuple[float, ...], pooled: tuple[str, ...] = ()
+) -> Variable:
     table = optb.binning_table
     n_event = np.asarray(table.n_event, dtype=np.float64)
     n_nonevent = np.asarray(table.n_nonevent, dtype=np.float64)
@@ -459,7 +539,7 @@ def _variable_from_binning(optb: Any, categorical: bool, specials: tuple[float, 
     bins: list[Bin] = []
     if categorical:
         for i, group in enumerate(optb.splits):
-            cats = tuple(sorted(str(c) for c in group))
+            cats = tuple(sorted(_unpool(group, pooled)))
             bins.append(
                 _bin(
                     "group", _group_label(cats), counts[i], n_event[i], float(regular_woe[i]), cats
@@ -486,6 +566,14 @@ def _variable_from_binning(optb: Any, categorical: bool, specials: tuple[float, 
         trend="event rate order" if categorical else _trend(regular_woe),
         iv=iv,
     )
+
+
+def _unpool(group: Any, pooled: tuple[str, ...]) -> list[str]:
+    """A bin's categories, the pooled stand-in replaced by the rare categories it holds."""
+    out: list[str] = []
+    for c in group:
+        out.extend(pooled if str(c) == OTHERS else (str(c),))
+    return out
 
 
 def _bin(
