@@ -322,44 +322,98 @@ def scores_table(scores: BatchScores, ids: Any = None, id_name: str = "id") -> p
     return pa.table(columns)
 
 
+def scored_rows_table(scored: Any, ids: Any = None, id_name: str = "id") -> pa.Table:
+    """``scores_table``'s columns from any model's scores (a challenger's ``ScoredRows``)."""
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(scored.grade)
+    columns: dict[str, Any] = {"row": pa.array(np.arange(1, n + 1, dtype=np.int64))}
+    if ids is not None:
+        columns[id_name] = ids
+    columns |= {
+        "score": pa.array(scored.score),
+        "pd": pa.array(scored.pd),
+        "grade": pa.array(scored.grade, pa.string()),
+    }
+    for k in range(4):
+        for part in ("code", "zh", "en"):
+            columns[f"reason_{k + 1}_{part}"] = pa.array(
+                [r[k][part] if len(r) > k else None for r in scored.reasons], pa.string()
+            )
+    return pa.table(columns)
+
+
 @model_app.command("score-table")
 def score_table(
-    card_path: Path = typer.Argument(..., metavar="CARD.json", help="A fitted scorecard."),
+    card_path: Path = typer.Argument(
+        ...,
+        metavar="MODEL",
+        help="A scorecard card JSON, or a folder written by `model export` (any family).",
+    ),
     data: Path = typer.Argument(..., help="A CSV or Parquet table with the card's columns."),
     out: Path = typer.Option(..., "--out", metavar="SCORES.csv", help="Where to write scores."),
     id_column: str | None = typer.Option(
         None, "--id", metavar="COL", help="Copy this column into the output beside the row number."
     ),
 ) -> None:
-    """Score every row of a table with a scorecard: score, PD, grade and reasons, in input order."""
-    import pyarrow.csv as pacsv
-
-    from creditgraph.scoring.artifact import ArtifactError, ScoringInputError, load_scorer
+    """Score every row of a table with a scorecard card or an exported model (scorecard or
+    challenger): score, PD, grade and reasons, in input order."""
+    from creditgraph.cli.display import write_table
+    from creditgraph.scoring.artifact import ArtifactError, ScoringInputError
+    from creditgraph.scoring.challenger import MissingFeatureError
+    from creditgraph.scoring.export import ExportError
 
     try:
-        if not card_path.is_file():
-            raise InputError(f"{card_path}: no such file")
-        scorer = load_scorer(card_path)
+        if not card_path.exists():
+            raise InputError(f"{card_path}: no such file or folder")
         table = read_table(data)
         if id_column is not None and id_column not in table.column_names:
             raise InputError(f"--id column {id_column!r} is not in the table")
-        scores = scorer.score_batch(table)
         ids = None if id_column is None else table.column(id_column)
-        result = scores_table(scores, ids, id_column or "id")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        pacsv.write_csv(result, out)
-    except (InputError, ArtifactError, ScoringInputError, OSError) as exc:
+        result = _score_any(card_path, table, ids, id_column or "id")
+        if out.name.lower().endswith((".parquet", ".pq")):
+            write_table(result, out)
+        else:
+            import pyarrow.csv as pacsv
+
+            out.parent.mkdir(parents=True, exist_ok=True)
+            pacsv.write_csv(result, out)
+    except (
+        InputError,
+        ArtifactError,
+        ScoringInputError,
+        ExportError,
+        MissingFeatureError,
+        OSError,
+    ) as exc:
         raise _fail(str(exc)) from None
-    grades = {g.grade: 0 for g in scorer.card.grades}
-    for grade in scores.grade.tolist():
-        grades[grade] += 1
-    mean = float(scores.score.mean()) if len(scores) else float("nan")
+    scores = result.column("score").to_numpy()
+    grades: dict[str, int] = {}
+    for grade in sorted(result.column("grade").to_pylist()):
+        grades[grade] = grades.get(grade, 0) + 1
+    mean = float(scores.mean()) if len(scores) else float("nan")
     console.print(
         f"{len(scores):,} rows scored; mean score {mean:.1f}; grades "
         + ", ".join(f"{g} {n:,}" for g, n in grades.items()),
         highlight=False,
     )
     console.print(f"wrote {out}", highlight=False, markup=False)
+
+
+def _score_any(path: Path, table: pa.Table, ids: Any, id_name: str) -> pa.Table:
+    """A card JSON through the card's scorer; an export folder through its family's model."""
+    from creditgraph.scoring.artifact import load_scorer
+
+    if path.is_file():
+        return scores_table(load_scorer(path).score_batch(table), ids, id_name)
+    from creditgraph.scoring.export import CARD, load_export
+    from creditgraph.scoring.models import LoadedModel
+
+    record = load_export(path)
+    if record.family == "scorecard":
+        return scores_table(load_scorer(path / CARD).score_batch(table), ids, id_name)
+    return scored_rows_table(LoadedModel(record).score_table(table), ids, id_name)
 
 
 def register(app: typer.Typer) -> None:
@@ -469,14 +523,20 @@ def train_cmd(
 
 
 @model_app.command("list")
-def list_cmd() -> None:
+def list_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document, nothing else."),
+) -> None:
     """Every registered version, newest first, with status and headline metrics."""
+    from creditgraph.cli.display import json_text
     from creditgraph.scoring import registry
     from creditgraph.settings import get_settings
     from creditgraph.store.db import migrated_engine
 
     with migrated_engine(get_settings().database_url) as db:
         records = registry.list_models(db)
+    if as_json:
+        typer.echo(json_text({"models": [_record_json(r) for r in records]}))
+        return
     table = Table(title="model registry 模型库", box=box.SIMPLE_HEAD)
     columns = ("id", "family", "variant", "status", "as of", "test AUC", "OOT AUC", "promoted by")
     for name in (*columns, "data"):
@@ -519,9 +579,12 @@ def promote_cmd(
 
 @model_app.command("compare")
 def compare_cmd(
-    a: str = typer.Argument(..., metavar="A"), b: str = typer.Argument(..., metavar="B")
+    a: str = typer.Argument(..., metavar="A"),
+    b: str = typer.Argument(..., metavar="B"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document, nothing else."),
 ) -> None:
     """Two versions metric by metric, with B − A."""
+    from creditgraph.cli.display import json_text
     from creditgraph.scoring import registry
     from creditgraph.settings import get_settings
     from creditgraph.store.db import migrated_engine
@@ -531,6 +594,22 @@ def compare_cmd(
             left, right = registry.get(db, a), registry.get(db, b)
         except registry.RegistryError as exc:
             raise _fail(str(exc)) from None
+    if as_json:
+        metrics = [
+            {"metric": name, "a": x, "b": y, "difference": diff}
+            for name, x, y, diff in registry.compare(left, right)
+        ]
+        document = {
+            "a": left.id,
+            "b": right.id,
+            "metrics": metrics,
+            "training_data_sha256": {
+                "a": left.training_data_sha256,
+                "b": right.training_data_sha256,
+            },
+        }
+        typer.echo(json_text(document))
+        return
     table = Table(title=f"{escape(a)} vs {escape(b)}", box=box.SIMPLE_HEAD)
     for name in ("metric", "A", "B", "B − A"):
         table.add_column(name, justify="left" if name == "metric" else "right")
@@ -545,6 +624,60 @@ def compare_cmd(
         "training data", left.training_data_sha256[:12], right.training_data_sha256[:12], ""
     )
     _print_wide(table)
+
+
+def _record_json(r: Any) -> dict[str, Any]:
+    """A registered version as ``model list --json`` prints it (no artifact: export it)."""
+    return {
+        "id": r.id,
+        "family": r.family,
+        "variant": r.variant,
+        "status": r.status,
+        "as_of": r.as_of,
+        "feature_set_version": r.feature_set_version,
+        "training_data_sha256": r.training_data_sha256,
+        "created_at": r.created_at,
+        "created_by": r.created_by,
+        "promoted_by": r.promoted_by,
+        "promoted_at": r.promoted_at,
+        "metrics": r.metrics,
+        "report_path": r.report_path,
+    }
+
+
+@model_app.command("export")
+def export_cmd(
+    model_id: str = typer.Argument(..., metavar="ID", help="The version to export."),
+    out: Path = typer.Option(..., "--out", metavar="DIR", help="The folder to write."),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+) -> None:
+    """Write a version's model files and a manifest.json with their SHA-256 to a folder."""
+    from creditgraph.cli.display import json_text
+    from creditgraph.scoring import registry
+    from creditgraph.scoring.export import export_model
+    from creditgraph.settings import get_settings
+    from creditgraph.store.db import migrated_engine
+
+    with migrated_engine(get_settings().database_url) as db:
+        try:
+            record = registry.get(db, model_id)
+        except registry.RegistryError as exc:
+            raise _fail(str(exc)) from None
+    try:
+        manifest = export_model(record, out)
+    except OSError as exc:
+        raise _fail(f"{out}: cannot write it ({exc.strerror or exc})") from None
+    if as_json:
+        typer.echo(json_text(manifest))
+        return
+    console.print(
+        f"exported {record.id} ({record.family}, {record.variant}): "
+        + ", ".join(manifest["files"])
+        + f", manifest.json in {out}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def _value(value: Any) -> str:
