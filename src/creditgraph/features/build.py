@@ -98,6 +98,8 @@ def assemble(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     base = tables["base"].sort_by("person_id")
+    folds = base.select(["person_id", "fold"]) if "fold" in base.column_names else None
+    base = base.drop_columns(["fold"]) if folds is not None else base
     persons = base["person_id"].combine_chunks()
     edges = tables["edges"]
     edge_a, edge_b = edges["a"].combine_chunks(), edges["b"].combine_chunks()
@@ -105,7 +107,7 @@ def assemble(
     outsiders = pc.filter(endpoints, pc.invert(pc.is_in(endpoints, value_set=persons)))
     nodes = pa.concat_arrays([persons, outsiders.sort()])
     node_ids = nodes.to_numpy(zero_copy_only=False).astype(object)
-    seeds = seeds_as_of(outcomes, nodes, as_of_epoch(as_of, timezone))
+    seeds = seeds_as_of(outcomes, nodes, as_of_epoch(as_of, timezone), folds)
     links = tables["device_links"]
     device_ids = links["device_id"].combine_chunks()
     graph = graph_engine(

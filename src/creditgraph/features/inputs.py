@@ -10,6 +10,7 @@ import pyarrow as pa
 from sqlalchemy import Engine, select
 
 from creditgraph.contracts.schema import TABLES
+from creditgraph.features.labels import assign_folds
 from creditgraph.features.relational import Inputs
 from creditgraph.store import lake
 from creditgraph.store.models import Erasure, ExternalLoan, LoanOutcome, Person
@@ -28,6 +29,7 @@ _PERSON_COLUMNS = (
     Person.birth_year,
     Person.declared_monthly_income_fen,
     Person.registered_at,
+    Person.fold,
 )
 _LOAN_COLUMNS = (
     ExternalLoan.person_id,
@@ -79,6 +81,7 @@ def _arrow_type(column: Any) -> pa.DataType:
 
 
 def database_tables(engine: Engine) -> dict[str, pa.Table]:
+    assign_folds(engine)  # a person's label fold is fixed at the first build that sees them
     return {
         "persons": _query_arrow(engine, _PERSON_COLUMNS),
         "external_loans": _query_arrow(engine, _LOAN_COLUMNS),

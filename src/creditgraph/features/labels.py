@@ -4,10 +4,17 @@ A person's own outcome must never reach their own features. Every label-based fe
 exposure, defaulted contacts, community default rate, shared-device defaulters) is computed
 out-of-fold: a person in fold ``k`` sees only the labels of people in other folds. That also
 removes the person's own label from paths that return to them (2-hop shares, PageRank restarts).
+
+A person's fold is stored with the person (``persons.fold``), assigned at first sight from the
+lender's own external id hashed with a fixed, public salt: not from the pseudonym, which depends
+on a home's secret key. The same data ingested into two homes therefore gets the same folds, and
+the same training data gives the same model. Nodes without a stored fold (contacts who are not
+customers, or a person without an identity row) fall back to a CRC-32 of their id.
 """
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from dataclasses import dataclass
 
@@ -15,8 +22,10 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlalchemy import Engine, select, update
 
 FOLDS = 5
+FOLD_SALT = b"creditgraph label fold v1/"  # public on purpose: folds must agree across homes
 
 
 def fold_of(ids: npt.NDArray[np.object_] | list[str], folds: int = FOLDS) -> npt.NDArray[np.int64]:
@@ -24,6 +33,55 @@ def fold_of(ids: npt.NDArray[np.object_] | list[str], folds: int = FOLDS) -> npt
     return np.fromiter(
         (zlib.crc32(str(i).encode()) % folds for i in ids), dtype=np.int64, count=len(ids)
     )
+
+
+def stable_fold(external_id: str, folds: int = FOLDS) -> int:
+    """The fold of a person from the lender's own id: SHA-256 with a fixed salt, mod ``folds``."""
+    digest = hashlib.sha256(FOLD_SALT + external_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % folds
+
+
+def assign_folds(engine: Engine) -> int:
+    """Give every person without a stored fold one; returns how many were assigned.
+
+    Run before features are built, so a person has a fold from the first build that sees them
+    and keeps it (the stored value is never recomputed).
+    """
+    from creditgraph.store.models import Person, PersonIdentity
+
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(Person.person_id, PersonIdentity.external_id)
+            .outerjoin(PersonIdentity, PersonIdentity.person_id == Person.person_id)
+            .where(Person.fold.is_(None))
+        ).all()
+        by_fold: dict[int, list[str]] = {}
+        for person_id, external_id in rows:
+            key = stable_fold(external_id) if external_id is not None else None
+            fold = key if key is not None else int(fold_of([person_id])[0])
+            by_fold.setdefault(fold, []).append(person_id)
+        for fold, people in by_fold.items():
+            for start in range(0, len(people), 500):
+                chunk = people[start : start + 500]
+                conn.execute(update(Person).where(Person.person_id.in_(chunk)).values(fold=fold))
+    return len(rows)
+
+
+def node_folds(
+    node_ids: pa.Array | list[str], stored: pa.Table | None = None
+) -> npt.NDArray[np.int64]:
+    """Each node's fold: the stored one (``stored``: person_id, fold) where known, else CRC-32."""
+    nodes = node_ids if isinstance(node_ids, pa.Array) else pa.array(node_ids, pa.string())
+    fold = fold_of(nodes.to_pylist())
+    if stored is None or stored.num_rows == 0:
+        return fold
+    where = pc.index_in(nodes, value_set=stored["person_id"].combine_chunks())
+    known = pc.is_valid(where).to_numpy(zero_copy_only=False)
+    values = pc.take(stored["fold"].combine_chunks(), pc.fill_null(where, 0))
+    values = pc.fill_null(pc.cast(values, pa.int64()), -1).to_numpy(zero_copy_only=False)
+    use = known & (values >= 0)
+    fold[use] = values[use] % FOLDS
+    return fold
 
 
 @dataclass(frozen=True)
@@ -44,8 +102,16 @@ class Seeds:
         return np.asarray(per_fold[np.arange(per_fold.shape[0]), self.fold], dtype=np.float64)
 
 
-def seeds_as_of(outcomes: pa.Table, node_ids: pa.Array | list[str], t_epoch: int) -> Seeds:
-    """Bad and good labels of the nodes, from outcomes observed before ``t_epoch``."""
+def seeds_as_of(
+    outcomes: pa.Table,
+    node_ids: pa.Array | list[str],
+    t_epoch: int,
+    folds: pa.Table | None = None,
+) -> Seeds:
+    """Bad and good labels of the nodes, from outcomes observed before ``t_epoch``.
+
+    ``folds`` (person_id, fold): the stored folds; nodes not in it get the CRC-32 fold.
+    """
     nodes = node_ids if isinstance(node_ids, pa.Array) else pa.array(node_ids, pa.string())
     observed = pc.less(
         pc.cast(pc.cast(outcomes["observed_at"], pa.timestamp("s")), pa.int64()), t_epoch
@@ -59,5 +125,5 @@ def seeds_as_of(outcomes: pa.Table, node_ids: pa.Array | list[str], t_epoch: int
     return Seeds(
         bad=np.asarray(bad, dtype=bool),
         good=np.asarray(labelled & ~bad, dtype=bool),
-        fold=fold_of(nodes.to_pylist()),
+        fold=node_folds(nodes, folds),
     )

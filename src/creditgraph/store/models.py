@@ -85,6 +85,8 @@ class Person(Base):
     declared_monthly_income_fen: Mapped[int] = mapped_column(BigInteger)
     registered_at: Mapped[datetime] = mapped_column(DateTime())
     phone_pseudonym: Mapped[str | None] = mapped_column(PSEUDONYM, index=True)
+    # out-of-fold label fold, from the lender's own id (not the pseudonym): see features/labels
+    fold: Mapped[int | None] = mapped_column(Integer)
     row_hash: Mapped[str] = mapped_column(String(32))
     batch_id: Mapped[str] = mapped_column(ForeignKey("ingest_batches.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime())
