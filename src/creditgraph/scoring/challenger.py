@@ -429,13 +429,27 @@ class Challenger(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             verbose=-1,
         )
 
-    def fit(self, X: Any, y: Any, *, X_valid: Any = None, y_valid: Any = None) -> Challenger:
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        *,
+        X_valid: Any = None,
+        y_valid: Any = None,
+        sample_weight: Any = None,
+    ) -> Challenger:
+        """``sample_weight`` (one per row of ``X``, e.g. recency) weights the trees' training
+        rows and early stopping; the calibration is fitted unweighted."""
         if (X_valid is None) != (y_valid is None):
             raise ValueError("give both X_valid and y_valid, or neither")
         encoding = Encoding.learn(X, self._feature_list(X), self.categorical)
         matrix, labels = encoding.matrix(X), _labels(y)
         if len(labels) != len(matrix):
             raise ValueError(f"X has {len(matrix)} rows but y has {len(labels)}")
+        weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        if weight is not None and weight.shape != labels.shape:
+            raise ValueError(f"sample_weight has {weight.size} values for {len(labels)} rows")
+        train_w = valid_w = weight
         if X_valid is None:
             rows = np.arange(len(labels))
             train, valid = train_test_split(
@@ -446,9 +460,12 @@ class Challenger(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             )
             train_x, train_y = matrix[train], labels[train]
             valid_x, valid_y = matrix[valid], labels[valid]
+            if weight is not None:
+                train_w, valid_w = weight[train], weight[valid]
         else:
             train_x, train_y = matrix, labels
             valid_x, valid_y = encoding.matrix(X_valid), _labels(y_valid)
+            valid_w = None
         directions = MONOTONE if self.monotone is None else self.monotone
         constraints = [
             0 if name in encoding.categories else int(np.sign(directions.get(name, 0)))
@@ -458,8 +475,10 @@ class Challenger(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         model.fit(
             train_x,
             train_y,
+            sample_weight=train_w,
             eval_X=(valid_x,),
             eval_y=(valid_y,),
+            eval_sample_weight=None if valid_w is None else [valid_w],
             eval_metric="binary_logloss",
             feature_name=list(encoding.features),
             categorical_feature=list(encoding.categories),

@@ -133,10 +133,17 @@ class Scorecard(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     # fitting -------------------------------------------------------------------------------
 
-    def fit(self, X: pd.DataFrame, y: npt.ArrayLike) -> Scorecard:
-        """Bin, select, regress and scale; ``y`` is 1 for a bad outcome, 0 for a good one."""
+    def fit(
+        self, X: pd.DataFrame, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None
+    ) -> Scorecard:
+        """Bin, select, regress and scale; ``y`` is 1 for a bad outcome, 0 for a good one.
+
+        ``sample_weight`` (e.g. recency) weights the binning and the regression."""
         self._check_params()
         frame, target = _check_data(X, y)
+        weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        if weight is not None and weight.shape != target.shape:
+            raise ScorecardError(f"sample_weight must have one value per row of X ({target.size})")
         names = [str(c) for c in frame.columns]
         categorical = _categorical_columns(frame, self.categorical_features)
         prepared = _prepare(frame, categorical)
@@ -157,7 +164,7 @@ class Scorecard(TransformerMixin, BaseEstimator):  # type: ignore[misc]
                 if problem is None:
                     optb = OptimalBinning(name=n, **self._binning_params(n, is_cat))
                     try:
-                        optb.fit(values, target)
+                        optb.fit(values, target, sample_weight=weight)
                     except ValueError as exc:  # one odd column must not sink the whole card
                         problem = f"not binnable: {str(exc).splitlines()[0]}"
                 if problem is not None:
@@ -171,10 +178,10 @@ class Scorecard(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             selected = self._select(names, candidates, iv_rows)
             woe = Scorer(Card(tuple(candidates[n] for n in selected), 0.0, 0.0)).woe(prepared)
             selected, woe = self._decorrelate(selected, woe, candidates, iv_rows)
-            chosen_c, c_search_auc = self._choose_c(woe, target)
+            chosen_c, c_search_auc = self._choose_c(woe, target, weight)
             keep = list(range(len(selected)))
             while True:
-                model = _logistic(chosen_c).fit(woe[:, keep], target)
+                model = _logistic(chosen_c).fit(woe[:, keep], target, sample_weight=weight)
                 coef = model.coef_[0]
                 if (coef < 0).all() or len(keep) == 1:
                     break
@@ -318,7 +325,10 @@ class Scorecard(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return selected
 
     def _choose_c(
-        self, woe: npt.NDArray[np.float64], y: npt.NDArray[np.int_]
+        self,
+        woe: npt.NDArray[np.float64],
+        y: npt.NDArray[np.int_],
+        weight: npt.NDArray[np.float64] | None = None,
     ) -> tuple[float, float | None]:
         if self.C is not None:
             return float(self.C), None
@@ -328,7 +338,14 @@ class Scorecard(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         for c in sorted(float(c) for c in self.Cs):
             aucs = [
                 auc_score(
-                    y[test], _logistic(c).fit(woe[train], y[train]).decision_function(woe[test])
+                    y[test],
+                    _logistic(c)
+                    .fit(
+                        woe[train],
+                        y[train],
+                        sample_weight=None if weight is None else weight[train],
+                    )
+                    .decision_function(woe[test]),
                 )
                 for train, test in splits
             ]
