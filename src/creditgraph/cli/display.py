@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -41,6 +42,9 @@ WIDE = 10_000  # columns a table may take when stdout is not a terminal: never w
 def print_table(console: Console, table: Table) -> None:
     """A table at its natural width: on a terminal at least the terminal's width, and when
     stdout is a file or a pipe never squeezed, wrapped or cut to 80 columns."""
+    if not console.is_terminal and isinstance(table.title, str):
+        title = Text.from_markup(table.title).cell_len + 4  # the title is not wrapped either
+        table.min_width = max(table.min_width or 0, title)
     natural = console.measure(table, options=console.options.update(max_width=WIDE)).maximum
     if natural > console.width or not console.is_terminal:
         Console(width=max(natural, 20), file=console.file, color_system=None).print(table)
