@@ -16,11 +16,15 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from creditgraph.cli.main import app
+from creditgraph.features.asof import DAY, as_of_epoch
 from creditgraph.scoring.backtest import (
     FeatureSource,
     feature_date,
@@ -160,6 +164,21 @@ def test_as_of_is_the_local_calendar_day_of_applied_at() -> None:
     assert parse_instant("not a date", zone) is None
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1)),
+    st.sampled_from(["Asia/Shanghai", "UTC", "America/New_York"]),
+)
+def test_the_as_of_instant_is_never_after_the_application_and_less_than_a_day_before(
+    moment: datetime, timezone: str
+) -> None:
+    zone = ZoneInfo(timezone)
+    instant = parse_instant(moment.isoformat(), zone)
+    assert instant is not None
+    cut = as_of_epoch(feature_date(instant, zone), timezone)
+    assert cut <= instant.timestamp() < cut + DAY + 3600  # a day, or 25 hours across DST
+
+
 def test_validation_measures_auc_ks_and_calibration_by_grade() -> None:
     y = np.array([0, 0, 1, 1, np.nan])
     pd = np.array([0.1, 0.2, 0.3, 0.8, 0.5])
@@ -245,7 +264,7 @@ def test_backtest_scores_equal_scoring_the_features_of_each_date_directly(
     for i, day in enumerate([date(2025, 6, 1), date(2025, 9, 1)]):
         features = compute_features(world, day).features
         who = pseudonyms(world, [table["person_id"][i].as_py()], features["person_id"])[0]
-        row = features.filter(pa.compute.equal(features["person_id"], who))
+        row = features.filter(pc.equal(features["person_id"], who))
         assert result.rows["pd"][i].as_py() == model.score_table(row).pd[0]
 
 
