@@ -17,6 +17,7 @@ from creditgraph.scoring.report import (
     LiftSample,
     ModelInfo,
     NetworkLift,
+    RefitSummary,
     ReportInputs,
     Sample,
     render_report,
@@ -128,7 +129,26 @@ def full_inputs() -> ReportInputs:
             ),
         ),
         approval_cutoff=0.25,
+        refit=RefitSummary(
+            deployed="refit",
+            windows={
+                "development": {"from": "2024-01-02", "to": "2024-09-30", "rows": 3000},
+                "refit": {"from": "2024-01-02", "to": "2025-02-27", "rows": 5500},
+            },
+            refit={"rows": 5500, "auc": 0.81, "auc_low": 0.79, "auc_high": 0.83, "bad_rate": 0.2},
+            excluded={"outcome_not_observed_by_as_of": 40},
+            dropped=[("L9", "2025-02-03 10:00:00", "registered on the day it applied")],
+        ),
     )
+
+
+def test_the_refit_section_shows_both_fits_windows_and_every_dropped_application(
+    full_html: str,
+) -> None:
+    refit = _parse(full_html).sections["refit"]
+    assert "Deployed / 部署: refit" in refit and "0.8100 [0.7900, 0.8300]" in refit
+    assert "2025-02-27" in refit and "5,500" in refit and "3,000" in refit
+    assert "outcome_not_observed_by_as_of" in refit and "L9" in refit
 
 
 @pytest.fixture(scope="module")

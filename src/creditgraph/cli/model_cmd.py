@@ -487,6 +487,63 @@ def no_social_table(metrics: dict[str, dict[str, Any]], ids: dict[str, str]) -> 
     return _metrics_table(title, _NO_SOCIAL, metrics, ids)
 
 
+def training_json(result: Any) -> dict[str, Any]:
+    """``model train --json``: model ids, metrics, sample sizes, windows, lifecycle, exclusions."""
+
+    def models(records: dict[str, Any], metrics: dict[str, Any], reports: dict[str, Any]) -> Any:
+        return {
+            family: {
+                "id": record.id,
+                "report": str(reports.get(family, "")) or None,
+                "metrics": metrics.get(family, {}),
+            }
+            for family, record in records.items()
+        }
+
+    return {
+        "as_of": str(result.as_of),
+        "rows": result.rows,
+        "windows": result.windows,
+        "lifecycle": result.lifecycle,
+        "excluded": result.excluded,
+        "models": models(result.records, result.metrics, result.reports),
+        "no_social": models(result.no_social, result.no_social_metrics, result.no_social_reports),
+        "challenger_vs_scorecard": result.challenger_vs_scorecard,
+    }
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: such a number is written as null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def refit_table(metrics: dict[str, dict[str, Any]], ids: dict[str, str]) -> Table:
+    """One row per family: the deployed fit, its window and rows, and its in-sample AUC."""
+    table = Table(title="deployed fit 部署模型 (the refit's AUC is in-sample)", box=box.SIMPLE_HEAD)
+    for name in ("model", "deployed", "window", "rows", "in-sample AUC", "variables"):
+        table.add_column(name)
+    for family, m in metrics.items():
+        refit = m.get("refit") or {}
+        w = refit.get("window") or m.get("windows", {}).get("development", {})
+        table.add_row(
+            escape(ids[family]),
+            str(m.get("deployed", "development_fit")),
+            f"{w.get('from')} .. {w.get('to')}",
+            f"{int(w.get('rows') or 0):,}",
+            _auc_text(refit) if refit else "-",
+            f"{refit.get('variables')} (development {refit.get('development_variables')})"
+            if refit
+            else "-",
+        )
+    return table
+
+
 @model_app.command("train")
 def train_cmd(
     as_of: str = typer.Option(
@@ -494,25 +551,79 @@ def train_cmd(
     ),
     by: str = typer.Option("analyst", "--by", help="Who trains (recorded in the registry)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the development/test split and models."),
+    oot_months: int | None = typer.Option(
+        None, "--oot-months", metavar="N", help="The last N application months are out of time."
+    ),
+    oot_share: float | None = typer.Option(
+        None,
+        "--oot-share",
+        metavar="F",
+        help="Or this share of the application months (default 0.25).",
+    ),
+    train_from: str | None = typer.Option(
+        None, "--train-from", metavar="DATE", help="Leave out applications before this date."
+    ),
+    halflife: float | None = typer.Option(
+        None,
+        "--recency-halflife-months",
+        metavar="H",
+        help="Weight applications by recency: the weight halves every H months before --as-of.",
+    ),
+    no_refit: bool = typer.Option(
+        False,
+        "--no-refit",
+        help="Deploy the development fit instead of refitting it on all labelled data.",
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON document (ids, metrics, samples, windows) only."
+    ),
 ) -> None:
-    """Train the scorecard and the challenger, write their validation reports, register both."""
+    """Train the scorecard and the challenger, write their validation reports, register both.
+
+    The specification is chosen on development data and judged on test and out-of-time data,
+    then refitted on every labelled application up to --as-of; the refit is registered.
+    """
+    import json
+
     from creditgraph.scoring.service import train_models
-    from creditgraph.scoring.training import TrainingError
+    from creditgraph.scoring.training import Lifecycle, TrainingError
     from creditgraph.settings import get_settings
 
     day = _day(as_of, "--as-of")
+    lifecycle = Lifecycle(
+        oot_months=oot_months,
+        oot_share=oot_share,
+        train_from=_day(train_from, "--train-from") if train_from else None,
+        recency_halflife_months=halflife,
+        refit=not no_refit,
+    )
     try:
-        with console.status("training…") as status:
+        lifecycle.check()
+        with err.status("training…") if as_json else console.status("training…") as status:
             result = train_models(
-                get_settings(), day, actor=by, seed=seed, progress=lambda m: status.update(m)
+                get_settings(),
+                day,
+                actor=by,
+                seed=seed,
+                progress=(lambda m: status.update(m)) if status is not None else None,
+                lifecycle=lifecycle,
             )
     except TrainingError as exc:
         raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(_finite(training_json(result)), ensure_ascii=False, allow_nan=False))
+        return
     console.print("samples: " + ", ".join(f"{name} {rows:,}" for name, rows in result.rows.items()))
+    if any(result.excluded.values()):
+        console.print(
+            "not used: " + ", ".join(f"{k} {v:,}" for k, v in result.excluded.items() if v),
+            soft_wrap=True,
+        )
     _print_wide(training_table(result.metrics, {f: r.id for f, r in result.records.items()}))
     _print_wide(
         no_social_table(result.no_social_metrics, {f: r.id for f, r in result.no_social.items()})
     )
+    _print_wide(refit_table(result.metrics, {f: r.id for f, r in result.records.items()}))
     for family, path in result.reports.items():
         console.print(f"{family} report 验证报告: {path}", soft_wrap=True)
     for family, path in result.no_social_reports.items():

@@ -113,6 +113,20 @@ class NetworkLift:
 
 
 @dataclass(frozen=True)
+class RefitSummary:
+    """The training lifecycle: which fit is deployed, every sample's window, the refit's
+    in-sample metrics, and the applications not used with why (nothing is dropped silently)."""
+
+    deployed: str  # "refit" or "development fit"
+    windows: Mapping[str, Mapping[str, Any]]  # sample -> {"from", "to", "rows"}
+    refit: Mapping[str, Any] | None = None  # in-sample AUC, bad rate, effective rows, ...
+    lifecycle: Mapping[str, Any] = field(default_factory=dict)
+    excluded: Mapping[str, int] = field(default_factory=dict)  # reason -> applications
+    dropped: Sequence[tuple[str, str, str]] = ()  # (loan, applied at, reason) of each drop
+    max_listed: int = 200
+
+
+@dataclass(frozen=True)
 class ReportInputs:
     """Everything the validation report shows; absent parts are reported as not available."""
 
@@ -124,6 +138,7 @@ class ReportInputs:
     bin_tables: Mapping[str, Rows] | Rows | None = None  # per variable, or one long table
     iv_table: Rows | None = None
     network_lift: NetworkLift | None = None
+    refit: RefitSummary | None = None
     fairness_attributes: tuple[str, ...] = ("segment", "region_tier", "gender")
     fairness_sample: SampleName = "test"
     approval_cutoff: float | None = None  # approve when PD <= this, where no decisions are given
@@ -940,6 +955,61 @@ equal-count PD bins; Brier: mean (PD − outcome)².</li>
 </ul>"""
 
 
+def _refit(ctx: _Context) -> list[str]:
+    r = ctx.inputs.refit
+    if r is None:
+        return [_na("no training-lifecycle summary (windows, refit) was supplied")]
+    if r.refit is not None:
+        intro = (
+            "The specification (variables, binning, regularisation) was chosen on the development "
+            "sample and judged on test and out-of-time data (the sections above). It was then "
+            "refitted on every labelled application up to the as-of date: the deployed model is "
+            "the refit, whose metrics below are in-sample."
+        )
+    else:
+        intro = "The deployed model is the development fit (no refit was asked for)."
+    out: list[str] = [_p(f"Deployed / 部署: {r.deployed}. {intro}")]
+    rows = [
+        [name, w.get("from") or "—", w.get("to") or "—", _n(int(w.get("rows") or 0))]
+        for name, w in r.windows.items()
+    ]
+    out.append(_html_table(_cols("样本 / sample|从 / from|到 / to|行数 / rows"), rows))
+    if r.refit is not None:
+        f = r.refit
+        auc = f.get("auc")
+        auc_text = (
+            "—"
+            if auc is None
+            else f"{auc:.4f} [{f.get('auc_low', float('nan')):.4f}, "
+            f"{f.get('auc_high', float('nan')):.4f}]"
+        )
+        items = [
+            ("in-sample AUC / 样本内AUC", auc_text),
+            ("rows / 行数", _n(int(f.get("rows", 0)))),
+            ("bad rate / 坏账率", _pct(f.get("bad_rate"))),
+            ("effective rows (weights) / 有效行数", _f(f.get("effective_rows"), 0)),
+            ("recency half-life, months / 时间衰减半衰期", f.get("recency_halflife_months") or "—"),
+            (
+                "variables (refit / development) / 变量数",
+                f"{f.get('variables', '—')} / {f.get('development_variables', '—')}",
+            ),
+        ]
+        out.append(_html_table(_cols("项目 / item|值 / value"), items))
+    if r.lifecycle:
+        out.append(_p("Options: " + ", ".join(f"{k} = {v}" for k, v in r.lifecycle.items())))
+    if r.excluded:
+        rows = [[reason, _n(count)] for reason, count in r.excluded.items()]
+        out.append(_h3("未使用的申请 / Applications not used"))
+        out.append(_html_table(_cols("原因 / reason|申请数 / applications"), rows))
+    if r.dropped:
+        shown = list(r.dropped[: r.max_listed])
+        more = len(r.dropped) - len(shown)
+        note = f" (first {len(shown)} of {len(r.dropped):,})" if more > 0 else ""
+        out.append(_h3(f"无特征而未用的申请 / Applications without features{note}"))
+        out.append(_html_table(_cols("贷款 / loan|申请时间 / applied at|原因 / reason"), shown))
+    return out
+
+
 def _methods(ctx: _Context) -> list[str]:
     return [Markup(_METHODS)]
 
@@ -954,6 +1024,7 @@ _SECTIONS: tuple[tuple[str, str, Callable[[_Context], list[str]]], ...] = (
     ("out-of-time", "跨期表现 / Out-of-time performance", _out_of_time),
     ("network-lift", "网络增益 / Network lift", _network),
     ("fairness", "公平性 / Fairness", _fairness),
+    ("refit", "训练周期与部署 / Training lifecycle and refit", _refit),
     ("methods", "方法说明 / Methods", _methods),
 )
 SECTION_IDS: tuple[str, ...] = tuple(sid for sid, _, _ in _SECTIONS)

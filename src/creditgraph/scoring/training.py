@@ -4,11 +4,20 @@ each with and without graph features (the network lift), validation reports, reg
 Each family is also fitted without any social feature and registered as its ``no_social``
 variant: the model that scores applicants who withhold the credit_assessment consent.
 
-Samples: applications whose outcome was observed before the training cut-off. The latest quarter
-of application months is held out as the out-of-time sample (the later period a model will
+Samples: applications whose outcome was observed before the training cut-off (and applied on
+or after ``train_from`` when given). The latest application months (a quarter of them, or the
+number or share asked for) are held out as the out-of-time sample (the later period a model will
 actually meet); the earlier months are split 70/30 (stratified, seeded) into development and
 test. The recent population is everyone's features as of the cut-off, unlabelled: the PSI of
 the score and of every variable compares it with development.
+
+Lifecycle: the specification (variables, binning trends and ``C`` of the scorecard; features and
+hyper-parameters of the challenger) is chosen on development, judged on test and out of time,
+and then **refitted on every labelled application up to the cut-off**, optionally weighted by
+recency. The refit is what is registered and deployed; the registry entry and the report keep
+both: the development fit's development/test/out-of-time metrics and the refit's in-sample
+metrics, each with its rows and window. ``refit=False`` deploys the development fit (the old
+behaviour).
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from sklearn.model_selection import train_test_split
 
 from creditgraph.features.build import FEATURE_SET_VERSION
 from creditgraph.features.catalogue import GRAPH_FAMILIES, all_features, social_feature_names
+from creditgraph.features.training import REASONS as REASON_TEXT
 from creditgraph.scoring import registry
 from creditgraph.scoring.challenger import Challenger
 from creditgraph.scoring.metrics import auc_ci, paired_auc_difference
@@ -36,6 +46,7 @@ from creditgraph.scoring.report import (
     LiftSample,
     ModelInfo,
     NetworkLift,
+    RefitSummary,
     ReportInputs,
     Sample,
     write_report,
@@ -48,12 +59,46 @@ GROUPS = ("segment", "region_tier", "gender")
 OOT_SHARE = 0.25
 TEST_SHARE = 0.3
 MIN_ROWS = 200
+DAYS_PER_MONTH = 365.25 / 12
 
 Progress = Callable[[str], None]
 
 
 class TrainingError(ValueError):
     """Training cannot go ahead (too few labelled applications, one class only, ...)."""
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """How the samples are cut and which fit is deployed (``model train`` options)."""
+
+    oot_months: int | None = None  # the last N application months are out of time
+    oot_share: float | None = None  # or this share of the months (default OOT_SHARE)
+    train_from: date | None = None  # applications before this date are left out
+    recency_halflife_months: float | None = None  # sample weight halves every H months back
+    refit: bool = True  # deploy the chosen specification refitted on all labelled data
+
+    def check(self) -> None:
+        if self.oot_months is not None and self.oot_share is not None:
+            raise TrainingError("give --oot-months or --oot-share, not both")
+        if self.oot_months is not None and self.oot_months < 0:
+            raise TrainingError(f"--oot-months {self.oot_months} must be 0 or more")
+        if self.oot_share is not None and not 0 <= self.oot_share < 1:
+            raise TrainingError(f"--oot-share {self.oot_share} must be in [0, 1)")
+        h = self.recency_halflife_months
+        if h is not None and not h > 0:
+            raise TrainingError(f"--recency-halflife-months {h} must be more than 0")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "oot_months": self.oot_months,
+            "oot_share": self.oot_share
+            if self.oot_share is not None or self.oot_months is not None
+            else OOT_SHARE,
+            "train_from": str(self.train_from) if self.train_from else None,
+            "recency_halflife_months": self.recency_halflife_months,
+            "refit": self.refit,
+        }
 
 
 @dataclass
@@ -74,6 +119,8 @@ class FamilyResult:
     pd: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)
     pd_without: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    deployed: Any = None  # the refit (or ``with_graph`` when not refitted)
+    refit: dict[str, Any] | None = None  # the refit's rows, window and in-sample metrics
 
 
 @dataclass
@@ -89,6 +136,10 @@ class TrainingResult:
     no_social_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     # challenger minus scorecard, AUC on the same people, paired DeLong interval, per sample
     challenger_vs_scorecard: dict[str, dict[str, Any]] = field(default_factory=dict)
+    windows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lifecycle: dict[str, Any] = field(default_factory=dict)
+    # applications not used, by reason (not matured, before --train-from, no features, ...)
+    excluded: dict[str, int] = field(default_factory=dict)
 
 
 def feature_columns(table: pa.Table) -> tuple[list[str], list[str]]:
@@ -101,22 +152,66 @@ def feature_columns(table: pa.Table) -> tuple[list[str], list[str]]:
     return own, graph
 
 
-def labelled(training: pa.Table, as_of: date) -> pa.Table:
-    """Applications before the cut-off whose outcome was observed before it too."""
-    cut = pa.scalar(datetime(as_of.year, as_of.month, as_of.day), pa.timestamp("us"))
+def _instant(day: date) -> pa.Scalar:
+    return pa.scalar(datetime(day.year, day.month, day.day), pa.timestamp("us"))
+
+
+def labelled(training: pa.Table, as_of: date, train_from: date | None = None) -> pa.Table:
+    """Applications before the cut-off whose outcome was observed before it too (and applied on
+    or after ``train_from``)."""
+    return training.filter(_labelled_mask(training, as_of, train_from))
+
+
+def _labelled_mask(training: pa.Table, as_of: date, train_from: date | None) -> pa.Array:
+    cut = _instant(as_of)
     observed = pc.cast(training["observed_at"], pa.timestamp("us"))
     applied = pc.cast(training["applied_at"], pa.timestamp("us"))
     keep = pc.and_(pc.less(observed, cut), pc.less(applied, cut))
-    return training.filter(pc.fill_null(keep, False))
+    if train_from is not None:
+        keep = pc.and_(keep, pc.greater_equal(applied, _instant(train_from)))
+    return pc.fill_null(keep, False)
 
 
-def split(table: pa.Table, seed: int) -> Split:
-    """Out-of-time: the latest quarter of application months; the rest 70/30 development/test."""
-    months = sorted(set(table["as_of"].to_pylist()))
-    n_oot = round(len(months) * OOT_SHARE) if len(months) >= 4 else 0
+def exclusions(training: pa.Table, as_of: date, train_from: date | None) -> dict[str, int]:
+    """Why rows of the training set are not used: counted, so that nothing goes silently."""
+    cut = _instant(as_of)
+    applied = pc.cast(training["applied_at"], pa.timestamp("us"))
+    observed = pc.cast(training["observed_at"], pa.timestamp("us"))
+    after = pc.fill_null(pc.greater_equal(applied, cut), False)
+    early = (
+        pc.fill_null(pc.less(applied, _instant(train_from)), False)
+        if train_from is not None
+        else pa.array([False] * training.num_rows)
+    )
+    before = pc.and_(pc.invert(after), pc.invert(early))
+    immature = pc.and_(before, pc.invert(pc.fill_null(pc.less(observed, cut), False)))
+    return {
+        "applied_on_or_after_as_of": int(pc.sum(after).as_py() or 0),
+        "applied_before_train_from": int(pc.sum(early).as_py() or 0),
+        "outcome_not_observed_by_as_of": int(pc.sum(immature).as_py() or 0),
+    }
+
+
+def _months(table: pa.Table) -> list[date]:
+    """Each row's application month (the as-of may be the month's first day or its own day)."""
+    return [d.replace(day=1) for d in table["as_of"].to_pylist()]
+
+
+def split(
+    table: pa.Table, seed: int, *, oot_months: int | None = None, oot_share: float | None = None
+) -> Split:
+    """Out-of-time: the latest application months (a quarter of them unless ``oot_months`` or
+    ``oot_share`` says otherwise); the rest 70/30 development/test."""
+    row_months = _months(table)
+    months = sorted(set(row_months))
+    if oot_months is not None:
+        n_oot = min(oot_months, max(len(months) - 1, 0))
+    else:
+        share = OOT_SHARE if oot_share is None else oot_share
+        n_oot = round(len(months) * share) if len(months) >= 4 else 0
     oot_from = months[-n_oot] if n_oot else None
     if oot_from is not None:
-        is_oot = pc.greater_equal(table["as_of"], pa.scalar(oot_from, pa.date32()))
+        is_oot = pa.array([m >= oot_from for m in row_months], pa.bool_())
         out_of_time, earlier = table.filter(is_oot), table.filter(pc.invert(is_oot))
     else:
         out_of_time, earlier = table.slice(0, 0), table
@@ -146,16 +241,108 @@ def data_hash(table: pa.Table) -> str:
     return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
 
 
-def _fit(family: str, columns: Sequence[str], dev: pa.Table, seed: int) -> Any:
+Weights = npt.NDArray[np.float64] | None
+
+
+def recency_weights(table: pa.Table, as_of: date, halflife_months: float | None) -> Weights:
+    """Per row 0.5 ** (months from the application to ``as_of`` / halflife); None: unweighted."""
+    if halflife_months is None:
+        return None
+    days = np.array(
+        [(as_of - a.date()).days for a in table["applied_at"].to_pylist()], dtype=np.float64
+    )
+    return np.asarray(0.5 ** (np.maximum(days, 0.0) / DAYS_PER_MONTH / halflife_months))
+
+
+def _weighted(weights: Weights) -> dict[str, Any]:
+    return {} if weights is None else {"sample_weight": weights}
+
+
+def _fit(
+    family: str, columns: Sequence[str], dev: pa.Table, seed: int, weights: Weights = None
+) -> Any:
     if family == "scorecard":
         cats = [c for c in CATEGORICAL if c in columns]
         return Scorecard(categorical_features=cats, random_state=seed).fit(
-            _frame(dev, columns), _y(dev)
+            _frame(dev, columns), _y(dev), **_weighted(weights)
         )
     challenger = Challenger(
         features=list(columns), random_state=seed, reason_text=challenger_reason_text
     )
-    return challenger.fit(_frame(dev, columns), _y(dev))
+    return challenger.fit(_frame(dev, columns), _y(dev), **_weighted(weights))
+
+
+def model_columns(model: Any, columns: Sequence[str]) -> list[str]:
+    """The inputs a fitted model reads: a card's variables, or the challenger's features."""
+    if isinstance(model, Scorecard):
+        return [v.name for v in model.card_.variables]
+    return list(columns)
+
+
+def refit(model: Any, columns: Sequence[str], table: pa.Table, weights: Weights) -> Any:
+    """The specification chosen on development, estimated again on ``table``.
+
+    Scorecard: the same variables, each numeric one with its monotone direction, the same
+    binning parameters and ``C``; the cut points and WoE are estimated on the new rows (no
+    variable is dropped for low IV). Challenger: the same features and hyper-parameters.
+    """
+    if isinstance(model, Scorecard):
+        card = model.card_
+        chosen = model_columns(model, columns)
+        trends = {v.name: v.trend for v in card.variables if v.trend in MONOTONE}
+        params = model.get_params()
+        params.update(
+            categorical_features=[c for c in chosen if c in CATEGORICAL],
+            C=float(card.training["C"]),
+            min_iv=0.0,
+            monotonic_trend=trends or params["monotonic_trend"],
+        )
+        return Scorecard(**params).fit(_frame(table, chosen), _y(table), **_weighted(weights))
+    return Challenger(**model.get_params()).fit(
+        _frame(table, columns), _y(table), **_weighted(weights)
+    )
+
+
+MONOTONE = ("ascending", "descending")
+
+
+def window(table: pa.Table) -> dict[str, Any]:
+    """First and last application day and row count of a sample (for reports and JSON)."""
+    days = [a.date() for a in table["applied_at"].to_pylist()] if table.num_rows else []
+    return {
+        "from": str(min(days)) if days else None,
+        "to": str(max(days)) if days else None,
+        "rows": table.num_rows,
+    }
+
+
+def refit_family(
+    result: FamilyResult,
+    columns: Sequence[str],
+    table: pa.Table,
+    as_of: date,
+    lifecycle: Lifecycle,
+) -> None:
+    """Refit ``result.with_graph``'s specification on ``table``; record its in-sample metrics."""
+    if not lifecycle.refit:
+        result.deployed = result.with_graph
+        return
+    weights = recency_weights(table, as_of, lifecycle.recency_halflife_months)
+    model = refit(result.with_graph, columns, table, weights)
+    used = model_columns(model, columns)
+    y = _y(table)
+    entry = _auc_entry(y, _pd(model, table, used))
+    result.deployed = model
+    result.refit = {
+        **entry,
+        "window": window(table),
+        "recency_halflife_months": lifecycle.recency_halflife_months,
+        "effective_rows": float(weights.sum() ** 2 / (weights**2).sum())
+        if weights is not None
+        else float(table.num_rows),
+        "variables": len(used),
+        "development_variables": len(model_columns(result.with_graph, columns)),
+    }
 
 
 def _pd(model: Any, table: pa.Table, columns: Sequence[str]) -> npt.NDArray[np.float64]:
@@ -194,14 +381,14 @@ def _lift_entry(
 
 
 def train_family(
-    family: str, data: Split, own: list[str], graph: list[str], seed: int
+    family: str, data: Split, own: list[str], graph: list[str], seed: int, weights: Weights = None
 ) -> FamilyResult:
     """Fit one family twice (with and without graph features) and measure both."""
     columns = own + graph
     result = FamilyResult(
         family,
-        _fit(family, columns, data.development, seed),
-        _fit(family, own, data.development, seed),
+        _fit(family, columns, data.development, seed, weights),
+        _fit(family, own, data.development, seed, weights),
     )
     samples = {"development": data.development, "test": data.test, "out_of_time": data.out_of_time}
     for name, table in samples.items():
@@ -218,10 +405,15 @@ def train_family(
 
 
 def train_no_social(
-    family: str, data: Split, private: list[str], social: FamilyResult, seed: int
+    family: str,
+    data: Split,
+    private: list[str],
+    social: FamilyResult,
+    seed: int,
+    weights: Weights = None,
 ) -> FamilyResult:
     """Fit one family on the person's own data only; measure what the social data adds."""
-    model = _fit(family, private, data.development, seed)
+    model = _fit(family, private, data.development, seed, weights)
     result = FamilyResult(family, model, model)
     samples = {"development": data.development, "test": data.test, "out_of_time": data.out_of_time}
     for name, table in samples.items():
@@ -253,6 +445,7 @@ def report_inputs(
     genders: dict[str, str | None],
     *,
     network_lift: bool = True,
+    lifecycle: RefitSummary | None = None,
 ) -> ReportInputs:
     """Everything the validation report shows for one trained version."""
 
@@ -310,6 +503,7 @@ def report_inputs(
         bin_tables=bins,
         iv_table=iv,
         network_lift=NetworkLift(result.family, lifts) if lifts else None,
+        refit=lifecycle,
     )
 
 
@@ -336,17 +530,32 @@ def train(
     seed: int = 0,
     families: Sequence[str] = ("scorecard", "challenger"),
     progress: Progress | None = None,
+    lifecycle: Lifecycle | None = None,
+    dropped: pa.Table | None = None,
 ) -> TrainingResult:
-    """Train, validate, report and register one version per family (as candidates)."""
+    """Train, validate, report and register one version per family (as candidates).
+
+    ``dropped``: applications the training set could not join to features (with the reason);
+    they are counted in the metrics and listed in the report.
+    """
     say = progress or (lambda _m: None)
-    table = labelled(training, as_of)
+    life = lifecycle or Lifecycle()
+    life.check()
+    table = labelled(training, as_of, life.train_from)
     y = _y(table)
+    since = f" and on or after {life.train_from}" if life.train_from else ""
     if table.num_rows < MIN_ROWS or y.sum() < 20 or y.sum() > y.size - 20:
         raise TrainingError(
-            f"too few labelled applications before {as_of}: {table.num_rows:,} rows, "
+            f"too few labelled applications before {as_of}{since}: {table.num_rows:,} rows, "
             f"{int(y.sum()):,} bad (need {MIN_ROWS:,} rows and 20 of each outcome)"
         )
-    data = split(table, seed)
+    data = split(table, seed, oot_months=life.oot_months, oot_share=life.oot_share)
+    if data.development.num_rows < MIN_ROWS // 2:
+        raise TrainingError(
+            f"the out-of-time window leaves {data.development.num_rows:,} development rows; "
+            "ask for fewer out-of-time months"
+        )
+    dev_weights = recency_weights(data.development, as_of, life.recency_halflife_months)
     own, graph = feature_columns(table)
     social = social_feature_names()
     private = [n for n in own if n not in social]
@@ -356,8 +565,21 @@ def train(
         "test": data.test.num_rows,
         "out_of_time": data.out_of_time.num_rows,
         "recent": recent.num_rows,
+        **({"refit": table.num_rows} if life.refit else {}),
     }
-    out = TrainingResult(as_of, rows, {}, {}, {})
+    windows = {
+        "development": window(data.development),
+        "test": window(data.test),
+        "out_of_time": window(data.out_of_time),
+        **({"refit": window(table)} if life.refit else {}),
+    }
+    excluded = exclusions(training, as_of, life.train_from)
+    drops = dropped if dropped is not None else pa.table({"reason": pa.array([], pa.string())})
+    for reason in drops["reason"].to_pylist():
+        excluded[reason] = excluded.get(reason, 0) + 1
+    out = TrainingResult(
+        as_of, rows, {}, {}, {}, windows=windows, lifecycle=life.to_json(), excluded=excluded
+    )
     fitted: dict[str, FamilyResult] = {}
 
     def publish(result: FamilyResult, variant: str, columns: list[str]) -> registry.ModelRecord:
@@ -365,6 +587,11 @@ def train(
         model_metrics: dict[str, Any] = {
             **result.metrics,
             "rows": rows,
+            "windows": windows,
+            "lifecycle": life.to_json(),
+            "deployed": "refit" if result.refit is not None else "development_fit",
+            "refit": result.refit,
+            "excluded": excluded,
             "out_of_time_from": str(data.oot_from) if data.oot_from else None,
             "features": {"own": len(own), "graph": len(graph)}
             if variant == registry.SOCIAL
@@ -377,7 +604,7 @@ def train(
             as_of=as_of,
             feature_set_version=FEATURE_SET_VERSION,
             training_data_sha256=digest,
-            artifact=artifact_of(result.with_graph),
+            artifact=artifact_of(result.deployed),
             metrics=model_metrics,
             actor=actor,
         )
@@ -390,8 +617,28 @@ def train(
             feature_set_version=FEATURE_SET_VERSION,
             training_data_hash=digest,
         )
+        summary = RefitSummary(
+            deployed="refit" if result.refit is not None else "development fit",
+            windows=windows,
+            refit=result.refit,
+            lifecycle=life.to_json(),
+            excluded=excluded,
+            dropped=[
+                (str(r["loan_id"]), str(r["applied_at"]), REASON_TEXT.get(r["reason"], r["reason"]))
+                for r in drops.to_pylist()
+            ]
+            if "loan_id" in drops.column_names
+            else [],
+        )
         inputs = report_inputs(
-            result, info, data, recent, columns, genders, network_lift=variant == registry.SOCIAL
+            result,
+            info,
+            data,
+            recent,
+            columns,
+            genders,
+            network_lift=variant == registry.SOCIAL,
+            lifecycle=summary,
         )
         path = write_report(inputs, reports_dir / f"{record.id}.html")
         registry.set_report_path(engine, record.id, str(path))
@@ -404,11 +651,15 @@ def train(
 
     for family in families:
         say(f"fitting the {family} with and without graph features")
-        result = train_family(family, data, own, graph, seed)
+        result = train_family(family, data, own, graph, seed, dev_weights)
+        if life.refit:
+            say(f"refitting the chosen {family} on all {table.num_rows:,} labelled applications")
+        refit_family(result, own + graph, table, as_of, life)
         fitted[family] = result
         out.records[family] = publish(result, registry.SOCIAL, own + graph)
         say(f"fitting the {family} without social data (for applicants who withhold consent)")
-        no_social = train_no_social(family, data, private, result, seed)
+        no_social = train_no_social(family, data, private, result, seed, dev_weights)
+        refit_family(no_social, private, table, as_of, life)
         out.no_social[family] = publish(no_social, registry.NO_SOCIAL, private)
     if {"scorecard", "challenger"} <= set(fitted):
         for name, sample in (("test", data.test), ("out_of_time", data.out_of_time)):
