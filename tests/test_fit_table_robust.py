@@ -228,3 +228,15 @@ def test_the_fold_refitted_cv_auc_matches_held_out_data_where_the_old_one_was_op
     assert fitted.card_.training["cv_auc"] is None  # the optimistic number is not called CV
     assert old - held_out > 0.05
     assert abs(new - held_out) < 0.02
+
+
+def test_the_correlation_filter_keeps_the_stronger_of_two_near_copies() -> None:
+    frame, y = make_data(seed=6, n=600)
+    frame = frame[["overdue", "income"]].assign(income_again=frame["income"] * 1.01)
+    fitted = Scorecard(random_state=0, max_correlation=0.9).fit(frame, y)
+    notes = {r["variable"]: r["note"] for r in fitted.iv_table_}
+    dropped = [n for n, note in notes.items() if note.startswith("dropped: correlated with")]
+    assert len(dropped) == 1 and dropped[0] in {"income", "income_again"}
+    assert dropped[0] not in fitted.card_.features
+    with pytest.raises(ValueError, match="max_correlation"):
+        Scorecard(max_correlation=1.5).fit(frame, y)
