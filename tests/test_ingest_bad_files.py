@@ -288,3 +288,30 @@ def test_header_names_padded_with_spaces_are_read_as_their_names(
     report = ingest([path], sqlite_settings)
     assert report.files[0].accepted == 4
     assert report.files[0].quarantined == 0
+
+
+def test_gzip_members_and_zero_padding_are_read_and_trailing_garbage_is_refused(
+    tmp_path: Path, sqlite_settings: Settings
+) -> None:
+    text = world.write_csv(tmp_path / "p.csv", world.PERSON_COLUMNS, world.PERSONS).read_bytes()
+    head, tail = text[: len(text) // 2], text[len(text) // 2 :]
+    whole = tmp_path / "good" / "persons.csv.gz"
+    whole.parent.mkdir()
+    whole.write_bytes(gzip.compress(head, mtime=0) + gzip.compress(tail, mtime=0) + b"\0" * 8)
+    assert ingest([whole], sqlite_settings).files[0].accepted == 4
+    garbage = tmp_path / "bad" / "persons.csv.gz"
+    garbage.parent.mkdir()
+    garbage.write_bytes(gzip.compress(text, mtime=0) + b"xyz")
+    with pytest.raises(IngestInputError, match="cannot be read as gzip"):
+        ingest([garbage], sqlite_settings)
+
+
+def test_a_key_changed_twice_in_one_file_counts_every_row(
+    tmp_path: Path, sqlite_settings: Settings
+) -> None:
+    first = ["P9", "salaried", "tier1", "1990", "", "teacher", "10", "2025-01-01", "", ""]
+    second = [*first[:5], "driver", *first[6:]]
+    path = world.write_csv(tmp_path / "persons.csv", world.PERSON_COLUMNS, [first, second])
+    report = ingest([path], sqlite_settings)
+    _assert_counts_add_up(report)
+    assert (report.files[0].accepted, report.files[0].updated) == (1, 1)

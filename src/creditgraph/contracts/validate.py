@@ -86,9 +86,11 @@ def _cast(column: Column, s: str) -> str | None:
     if kind is Kind.INT:
         return f"CASE WHEN regexp_full_match({s}, {_lit(_INT_PATTERN)}) THEN TRY_CAST({s} AS BIGINT) END"
     if kind is Kind.MONEY:
+        # 18 integer digits hold every int64 fen (and beyond), and times 100 stay inside
+        # DECIMAL(38): a wider cast would make the multiplication itself fail on huge values
         return (
             f"CASE WHEN regexp_full_match({s}, {_lit(_MONEY_PATTERN)}) "
-            f"THEN TRY_CAST({s} AS DECIMAL(38, 2)) END"
+            f"THEN TRY_CAST({s} AS DECIMAL(20, 2)) END"
         )
     if kind is Kind.DATE:
         return f"TRY_CAST({s} AS DATE)"

@@ -136,6 +136,7 @@ def write_rows(
             r["reported_at"] = now
     existing = _existing(connection, target, rows)
     pending: dict[tuple[Any, ...], dict[str, Any]] = {}
+    superseded = 0  # a key changed again later in the chunk: only its last row is written
     for r in rows:
         key = tuple(r[k] for k in target.key)
         previous = pending.get(key)
@@ -144,6 +145,8 @@ def write_rows(
         if latest_hash == r["row_hash"]:
             counts.duplicates += 1
             continue
+        if previous is not None:
+            superseded += 1
         pending[key] = r
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -173,7 +176,8 @@ def write_rows(
         }
         condition = and_(*(table.c[p] == bindparam("pk_" + p) for p in target.primary_key))
         connection.execute(update(table).where(condition).values(values), updates)
-        counts.updated = len(updates)
+    # counted as if each row had come alone: the first of a new key inserts, the rest update
+    counts.updated = len(updates) + superseded
     if identities is not None:
         _write_identities(
             connection,

@@ -119,8 +119,9 @@ def read_csv_fast(path: Path, columns: list[str], chunk_rows: int) -> Iterator[C
                 yield Chunk(_with_row_numbers(table, next_row))
                 next_row += table.num_rows
                 pending, pending_rows = [], 0
-    except (pa.ArrowInvalid, pa.ArrowKeyError):
-        # a ragged line, or a header pyarrow reads differently (names padded with spaces)
+    except (pa.ArrowInvalid, pa.ArrowKeyError, OSError):
+        # a ragged line, a header pyarrow reads differently (names padded with spaces), or a
+        # gzip its codec refuses (zero padding after the last member): Python's readers cope
         raise NeedsExactRowNumbers(str(path)) from None
     if pending:
         yield Chunk(_with_row_numbers(pa.Table.from_batches(pending), next_row))

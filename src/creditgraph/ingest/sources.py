@@ -97,19 +97,24 @@ class _GzipCheck:
             try:
                 # bounded output per call, so a small block that inflates hugely costs no memory
                 self.inflater.decompress(data, _HASH_BLOCK)
-                while self.inflater.unconsumed_tail:
+                while self.inflater.unconsumed_tail and not self.inflater.eof:
                     self.inflater.decompress(self.inflater.unconsumed_tail, _HASH_BLOCK)
             except zlib.error as exc:
                 raise self._error(str(exc)) from None
             data = b""
-            if self.inflater.eof:
+            if self.inflater.eof:  # what follows the member (its bytes, not unconsumed_tail)
                 data = self.inflater.unused_data
                 self.inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
                 self.in_member = False
 
     def finish(self) -> None:
         if self.in_member:
-            raise self._error("the compressed data ends early (truncated file)")
+            try:  # output held back by the bounded calls may still complete the member
+                self.inflater.flush()
+            except zlib.error as exc:
+                raise self._error(str(exc)) from None
+            if not self.inflater.eof or self.inflater.unused_data.strip(b"\0"):
+                raise self._error("the compressed data ends early (truncated file)")
 
     def _error(self, reason: str) -> IngestInputError:
         return IngestInputError(f"{self.path}: cannot be read as gzip: {reason}")
