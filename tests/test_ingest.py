@@ -180,6 +180,7 @@ def test_bad_rows_are_quarantined_and_good_rows_kept(tmp_path: Path, settings: S
         "updated": 0,
         "duplicates": 0,
         "quarantined": 5,
+        "nulled_fields": 0,
     }
     entries = quarantine_entries(settings, report.batch_id)
     found = {(e["row"], p["field"], p["rule"]) for e in entries for p in e["errors"]}
@@ -235,6 +236,7 @@ def test_consent_revocation_arrives_as_an_update(tmp_path: Path, settings: Setti
         "updated": 1,
         "duplicates": 4,
         "quarantined": 0,
+        "nulled_fields": 0,
     }
 
 

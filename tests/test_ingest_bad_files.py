@@ -56,14 +56,17 @@ def _needs(case: Any, directory: Path) -> list[Path]:
     return paths
 
 
-def _quarantined(settings: Settings, report: BatchReport, table: str) -> set[tuple[int, str, str]]:
+def _quarantined(
+    settings: Settings, report: BatchReport, table: str, key: str = "errors"
+) -> set[tuple[int, str, str]]:
+    """(row, field, rule) of the table's refused rows, or with ``key="nulled"`` of nulled values."""
     found = set()
     for f in sorted((settings.quarantine_dir / report.batch_id).glob("*.jsonl")):
         for line in f.read_text(encoding="utf-8").splitlines():
             entry = json.loads(line)
-            if entry["table"] == table:
+            if entry["table"] == table and key in entry:
                 assert entry["file"]
-                for problem in entry["errors"]:
+                for problem in entry[key]:
                     assert problem["message"]
                     found.add((entry["row"], problem["field"], problem["rule"]))
     return found
@@ -94,6 +97,8 @@ def test_a_bad_value_is_quarantined_and_the_good_rows_of_its_file_are_kept(
     assert mine.accepted == case.accepted
     assert mine.quarantined == len({r for r, _, _ in case.quarantined})
     assert _quarantined(settings, report, case.table) == case.quarantined
+    assert _quarantined(settings, report, case.table, "nulled") == case.nulled
+    assert mine.nulled_fields == len(case.nulled)
 
 
 def test_money_beyond_int64_fen_is_quarantined_on_both_databases(

@@ -184,15 +184,23 @@ def _stored(settings: Settings, table: str) -> int:
         engine.dispose()
 
 
-def _quarantined_rows(settings: Settings, batch_id: str) -> list[int]:
-    rows = []
+def _quarantine(settings: Settings, batch_id: str) -> tuple[list[int], list[int], int]:
+    """Rows refused, rows stored with nulled optional values, and how many values were nulled."""
+    refused, noted, nulled = [], [], 0
     for f in (settings.quarantine_dir / batch_id).glob("*.jsonl"):
         for line in f.read_text(encoding="utf-8").split("\n")[:-1]:
             entry = json.loads(line)
-            assert entry["file"] and entry["errors"]
-            assert all(p["field"] and p["rule"] and p["message"] for p in entry["errors"])
-            rows.append(int(entry["row"]))
-    return rows
+            problems = entry["nulled"] if entry.get("stored") else entry["errors"]
+            assert entry["file"] and problems
+            assert all(p["field"] and p["rule"] and p["message"] for p in problems)
+            if entry.get("stored"):
+                assert "errors" not in entry
+                assert all(not TABLES[entry["table"]].column(p["field"]).required for p in problems)
+                noted.append(int(entry["row"]))
+                nulled += len(problems)
+            else:
+                refused.append(int(entry["row"]))
+    return refused, noted, nulled
 
 
 @pytest.fixture(
@@ -269,7 +277,42 @@ def test_any_cell_values_are_stored_or_quarantined_and_the_counts_add_up(
     assert counts.rows_read == (
         counts.accepted + counts.updated + counts.duplicates + counts.quarantined
     )
-    quarantined = _quarantined_rows(world_home, report.batch_id)
+    quarantined, noted, nulled = _quarantine(world_home, report.batch_id)
     assert len(quarantined) == len(set(quarantined)) == counts.quarantined
     assert set(quarantined) <= set(range(1, len(rows) + 1))
+    # a nulled optional value is a note on a stored row, never a quarantined row
+    assert len(noted) == len(set(noted)) and not set(noted) & set(quarantined)
+    assert set(noted) <= set(range(1, len(rows) + 1))
+    assert nulled == counts.nulled_fields
     assert _stored(world_home, table) - before == counts.accepted
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_whatever_an_optional_nullable_cell_holds_the_row_is_stored(
+    world_home: Settings, data: st.DataObject
+) -> None:
+    """Only required fields (and the few optional ones whose loss would change the row's
+    meaning) refuse a row: any gender, name, phone or reported_at leaves it stored."""
+    table = data.draw(st.sampled_from(["persons", "external_loans"]), label="table")
+    spec = TABLES[table]
+    lenient = [c.name for c in spec.all_columns if c.nulls_when_invalid]
+    changes = st.dictionaries(st.sampled_from(lenient), ARBITRARY, min_size=1)
+    base = st.sampled_from(_good_rows(spec))
+    rows = data.draw(
+        st.lists(st.builds(lambda b, c: {**b, **c}, base, changes), min_size=1, max_size=4),
+        label="rows",
+    )
+    columns = [c.name for c in spec.all_columns]
+    folder = world_home.home_dir.parent / "in" / f"{next(_file_numbers):05d}"
+    folder.mkdir(parents=True)
+    path = _write(folder / f"{table}.csv", "csv", columns, rows, data)
+
+    (counts,) = ingest([path], world_home).files
+
+    assert counts.quarantined == 0
+    assert counts.rows_read == len(rows) == counts.accepted + counts.updated + counts.duplicates

@@ -36,12 +36,15 @@ def read_raw(path: Path) -> pa.Table:
 
 
 def invalid_rows(path: Path, table: str) -> dict[int, list[str]]:
-    """Row number (0-based) -> errors, as the contract validator reports them."""
+    """Row number (0-based) -> errors, as the contract validator reports them: refused rows
+    and rows stored with an invalid optional value nulled."""
     raw = read_raw(path)
     chunk = raw.append_column(ROW, pa.array(range(raw.num_rows), type=pa.int64()))
     query = compile_query(TABLES[table], set(raw.column_names))
     result = validate_chunk(connect("UTC"), query, chunk)
-    return dict(zip(result.invalid_rows.to_pylist(), result.invalid_errors, strict=True))
+    found = dict(zip(result.invalid_rows.to_pylist(), result.invalid_errors, strict=True))
+    found.update(zip(result.noted_rows.to_pylist(), result.noted, strict=True))
+    return found
 
 
 @pytest.fixture(scope="module", params=["parquet", "csv"])

@@ -31,7 +31,10 @@ def _column_row(column: Column) -> str:
         notes.append("personal: identity table only, never in the lake")
     if column.description:
         notes.append(column.description)
-    required = "yes" if column.required else "no"
+    if column.nulls_when_invalid:
+        required = "no (invalid: nulled)"
+    else:
+        required = "yes" if column.required else "no (invalid: row refused)"
     return f"| `{column.name}` | {column.kind.value} | {required} | {'; '.join(notes)} |"
 
 
@@ -69,7 +72,15 @@ def render_markdown() -> str:
         "   (personal fields redacted). Lines that cannot be split into fields are `malformed_row`",
         "   (CSV; also a field over 16 MiB) or `malformed_json` (JSONL); undecodable bytes are",
         "   `encoding`. No value, however long, large or strange, stops the file: its row is",
-        "   quarantined and the other rows are kept.",
+        "   quarantined and the other rows are kept. In the quarantine a value over 1,000 characters",
+        "   is cut to its first 200 plus `…[truncated: <length> characters, sha256 <hex>]`.",
+        "   An invalid value of an optional column marked *invalid: nulled* below does not refuse",
+        "   the row: the value is stored as null and the quarantine file gets a note for the row",
+        '   (`"stored": true`, `nulled`: field, rule, message; personal fields redacted). Such notes',
+        "   are counted as `nulled_fields`, not as quarantined rows; a rule on such a column",
+        "   (`phone_format`, `reported_after_opened`) nulls it too. Optional columns marked",
+        "   *invalid: row refused* (a consent's end or revocation, a tie's end, a source, an amount",
+        "   a rule requires) refuse the row, since dropping the value would change what it says.",
         "3. Identifiers are replaced by keyed HMAC-SHA256 pseudonyms (person, device and phone each",
         "   in their own domain). Only `person_identities` in the database maps them back.",
         "4. Social rows (ties, interactions, devices, activity_daily) pass the consent gate: their",
@@ -79,6 +90,13 @@ def render_markdown() -> str:
         "5. Rows of database tables must reference a known person, else `unknown_person`.",
         "6. Re-ingested rows are recognised by their natural key and counted as duplicates; a changed",
         "   row under the same key (e.g. a consent now revoked) updates the stored one.",
+        "7. An external-loan report without `reported_at` is dated at the ingest time, so no as-of",
+        "   date before the ingest sees it; the batch counts them (`dated_at_ingest`) and the CLI says",
+        "   so. For historical loads `--reported-at-default opened_at` dates them at their `opened_at`",
+        "   (`dated_at_opened`).",
+        "8. `creditgraph ingest` exits 3 when more than `--max-quarantined-share` (default 1) of a",
+        "   file's rows were quarantined, and always when every row of a non-empty file was; the rows",
+        "   that passed are stored all the same.",
         "",
     ]
     for spec in TABLES.values():

@@ -44,7 +44,15 @@ class Column:
     max_length: int | None = None  # characters; every STRING column declares one
     pseudonymise: Namespace | None = None
     personal: bool = False  # kept only in the identity table, never in the lake
+    # an invalid optional value is nulled (row kept, with a note) unless dropping it would change
+    # what the row says: a consent's end, a tie's end, the source the consent gate checks
+    reject_invalid: bool = False
     description: str = ""
+
+    @property
+    def nulls_when_invalid(self) -> bool:
+        """Whether an invalid value becomes null with a note instead of refusing the row."""
+        return not self.required and not self.reject_invalid
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,7 @@ _SOURCE = Column(
     Kind.STRING,
     required=False,
     max_length=SOURCE_LENGTH,
+    reject_invalid=True,
     description="Social platform or provider the row came from; defaults to the batch's --source.",
 )
 
@@ -204,8 +213,8 @@ CONSENTS = TableSpec(
         ),
         Column("purpose", Kind.ENUM, allowed=PURPOSES),
         Column("granted_at", Kind.TIMESTAMP),
-        Column("expires_at", Kind.TIMESTAMP, required=False),
-        Column("revoked_at", Kind.TIMESTAMP, required=False),
+        Column("expires_at", Kind.TIMESTAMP, required=False, reject_invalid=True),
+        Column("revoked_at", Kind.TIMESTAMP, required=False, reject_invalid=True),
         Column(
             "sensitive", Kind.BOOL, description="Whether sensitive personal information is covered."
         ),
@@ -260,7 +269,7 @@ TIES = TableSpec(
             description="Social platform the tie was read from.",
         ),
         Column("created_at", Kind.TIMESTAMP),
-        Column("ended_at", Kind.TIMESTAMP, required=False),
+        Column("ended_at", Kind.TIMESTAMP, required=False, reject_invalid=True),
     ),
     natural_key=("src", "dst", "kind", "source", "created_at"),
     rules=(
@@ -301,6 +310,7 @@ INTERACTIONS = TableSpec(
             Kind.MONEY,
             required=False,
             minimum=0,
+            reject_invalid=True,
             description="CNY; only for transfer and red_packet, and required for them.",
         ),
     ),
@@ -381,7 +391,8 @@ EXTERNAL_LOANS = TableSpec(
             "reported_at",
             Kind.TIMESTAMP,
             required=False,
-            description="When this status was reported; defaults to the ingest time.",
+            description="When this status was reported; defaults to the ingest time "
+            "(or opened_at with --reported-at-default opened_at).",
         ),
     ),
     natural_key=("person_id", "lender", "opened_at", "amount", "status", "max_dpd", "reported_at"),

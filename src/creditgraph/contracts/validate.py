@@ -19,6 +19,7 @@ from creditgraph.duck import arrow_table
 
 ROW = "_row"
 ERRORS = "_errors"
+NOTES = "_notes"  # "field:rule" of optional values nulled in a stored row
 _TRUE_WORDS = ("true", "t", "1", "yes", "y")
 _FALSE_WORDS = ("false", "f", "0", "no", "n")
 _INT_PATTERN = r"[+-]?[0-9]+"
@@ -182,10 +183,18 @@ class ValidationQuery:
 
 
 def compile_query(spec: TableSpec, present: set[str], relation: str = "chunk") -> ValidationQuery:
+    """One query: parse, check fields, null invalid optional values, then check the row rules.
+
+    Stages: ``parsed`` holds each value and its field error; ``cleaned`` nulls an optional
+    value whose field check failed (a note, not an error); ``ruled`` notes a rule failing on
+    such an optional field, and ``final`` nulls that value too; the row rules are then checked
+    on the values as stored, so a nulled value can never let a row break a rule.
+    """
     raw_parts = [ROW]
     parsed_parts = [ROW]
-    error_parts: list[str] = []
     outputs: list[str] = []
+    error_parts: list[str] = []
+    note_parts: list[str] = []
     for column in spec.all_columns:
         q = _q(column.name)
         if column.name in present:
@@ -196,28 +205,73 @@ def compile_query(spec: TableSpec, present: set[str], relation: str = "chunk") -
         out = _q(stored_name(column))
         parsed_parts.append(f"{value} AS {out}")
         parsed_parts.append(f"{_field_error(column, q, value)} AS {_q('_e_' + column.name)}")
-        error_parts.append(_q("_e_" + column.name))
+        (note_parts if column.nulls_when_invalid else error_parts).append(_q("_e_" + column.name))
         outputs.append(stored_name(column))
+    error_columns = [_q("_e_" + c.name) for c in spec.all_columns]
+    cleaned_parts = [ROW, *error_columns]
+    for column in spec.all_columns:
+        out = _q(stored_name(column))
+        if column.nulls_when_invalid:
+            cleaned_parts.append(
+                f"CASE WHEN {_q('_e_' + column.name)} IS NULL THEN {out} END AS {out}"
+            )
+        else:
+            cleaned_parts.append(out)
+    lenient = {c.name for c in spec.all_columns if c.nulls_when_invalid}
+    rule_notes: dict[str, list[str]] = {}  # lenient field -> its rule-note columns
+    ruled_parts = ["*"]
     rule_parts = []
-    for rule in spec.rules:
-        expression = rule.expression
-        for column in spec.all_columns:
-            if column.kind is Kind.MONEY:
-                expression = _replace_word(
-                    expression, column.name, f"({stored_name(column)} / 100)"
-                )
-        rule_parts.append(
-            f"CASE WHEN {_q('_e_' + rule.field)} IS NULL AND NOT coalesce(({expression}), TRUE) "
-            f"THEN {_lit(rule.field + ':' + rule.name)} END"
-        )
-    all_errors = ", ".join(error_parts + rule_parts)
+    for index, rule in enumerate(spec.rules):
+        expression = _rule_sql(spec, rule.expression)
+        label = _lit(rule.field + ":" + rule.name)
+        if rule.field in lenient:
+            note = _q(f"_n_{index}")
+            ruled_parts.append(
+                f"CASE WHEN {_q('_e_' + rule.field)} IS NULL AND NOT coalesce(({expression}), "
+                f"TRUE) THEN {label} END AS {note}"
+            )
+            rule_notes.setdefault(rule.field, []).append(note)
+            note_parts.append(note)
+            rule_parts.append(f"CASE WHEN NOT coalesce(({expression}), TRUE) THEN {label} END")
+        else:
+            rule_parts.append(
+                f"CASE WHEN {_q('_e_' + rule.field)} IS NULL AND NOT coalesce(({expression}), "
+                f"TRUE) THEN {label} END"
+            )
+    final_parts = ["*"]
+    replaced = []
+    for field_name, notes in rule_notes.items():
+        out = _q(stored_name(spec.column(field_name)))
+        nulled = " OR ".join(f"{n} IS NOT NULL" for n in notes)
+        replaced.append(f"CASE WHEN {nulled} THEN NULL ELSE {out} END AS {out}")
+    if replaced:
+        final_parts = [f"* REPLACE ({', '.join(replaced)})"]
     sql = (
         f"WITH raw AS (SELECT {', '.join(raw_parts)} FROM {relation}), "
-        f"parsed AS (SELECT {', '.join(parsed_parts)} FROM raw) "
+        f"parsed AS (SELECT {', '.join(parsed_parts)} FROM raw), "
+        f"cleaned AS (SELECT {', '.join(cleaned_parts)} FROM parsed), "
+        f"ruled AS (SELECT {', '.join(ruled_parts)} FROM cleaned), "
+        f"final AS (SELECT {', '.join(final_parts)} FROM ruled) "
         f"SELECT {ROW}, {', '.join(_q(o) for o in outputs)}, "
-        f"list_filter([{all_errors}], lambda x: x IS NOT NULL) AS {ERRORS} FROM parsed"
+        f"{_present(error_parts + rule_parts)} AS {ERRORS}, {_present(note_parts)} AS {NOTES} "
+        "FROM final"
     )
     return ValidationQuery(spec, sql, tuple(outputs))
+
+
+def _present(labels: list[str]) -> str:
+    """The non-null labels as a list of text (empty when there are none)."""
+    if not labels:
+        return "CAST([] AS VARCHAR[])"
+    return f"list_filter([{', '.join(labels)}], lambda x: x IS NOT NULL)"
+
+
+def _rule_sql(spec: TableSpec, expression: str) -> str:
+    """A row rule over stored values: money columns hold fen, the rule speaks of CNY."""
+    for column in spec.all_columns:
+        if column.kind is Kind.MONEY:
+            expression = _replace_word(expression, column.name, f"({stored_name(column)} / 100)")
+    return expression
 
 
 def _replace_word(expression: str, word: str, replacement: str) -> str:
@@ -228,9 +282,11 @@ def _replace_word(expression: str, word: str, replacement: str) -> str:
 
 @dataclass
 class ValidationResult:
-    valid: pa.Table  # typed rows that passed, with _row
+    valid: pa.Table  # typed rows that passed, with _row; invalid optional values are null
     invalid_rows: pa.Array  # _row numbers of rows that failed
-    invalid_errors: list[list[str]]  # "field:rule" per failed row
+    invalid_errors: list[list[str]]  # "field:rule" per failed row (its notes included)
+    noted_rows: pa.Array  # _row numbers of valid rows with a nulled value
+    noted: list[list[str]]  # "field:rule" of each value nulled, per noted row
 
 
 def validate_chunk(
@@ -243,10 +299,17 @@ def validate_chunk(
     finally:
         con.unregister("chunk")
     ok = pc.equal(pc.list_value_length(result[ERRORS]), 0)
-    valid = result.filter(ok).drop_columns([ERRORS])
+    good = result.filter(ok)
+    valid = good.drop_columns([ERRORS, NOTES])
     bad = result.filter(pc.invert(ok))
+    noted = good.filter(pc.greater(pc.list_value_length(good[NOTES]), 0))
     return ValidationResult(
         valid=valid,
         invalid_rows=bad[ROW].combine_chunks(),
-        invalid_errors=bad[ERRORS].to_pylist(),
+        invalid_errors=[
+            errors + notes
+            for errors, notes in zip(bad[ERRORS].to_pylist(), bad[NOTES].to_pylist(), strict=True)
+        ],
+        noted_rows=noted[ROW].combine_chunks(),
+        noted=noted[NOTES].to_pylist(),
     )

@@ -3,7 +3,9 @@
 Files are written beside the batch under ``<home>/quarantine/<batch>/`` in a folder only the
 owner can read. Personal fields (name, phone) of a refused row are redacted, and a line that
 could not even be split into fields is kept only as its SHA-256 and length: the row number finds
-the record in the source file.
+the record in the source file. A value over 1,000 characters is cut to its first 200 plus a marker
+with its length and SHA-256. Optional values nulled in stored rows are noted here too
+(``"stored": true``, ``nulled``), but are not quarantined rows.
 """
 
 from __future__ import annotations
@@ -25,6 +27,20 @@ from creditgraph.duck import arrow_table
 from creditgraph.privacy.files import private_dir
 
 REDACTED = "[redacted]"
+# A value longer than this is kept as its first HEAD characters plus its length and SHA-256, so
+# a refused 9 MB cell cannot make the quarantine a way to fill the disk.
+LONGEST_VALUE = 1_000
+HEAD = 200
+
+
+def _bounded(value: str) -> str:
+    """SQL keeping a short value as is and a long one as its head and a marker naming the whole."""
+    text = f"CAST({value} AS VARCHAR)"
+    return (
+        f"CASE WHEN length({text}) > {LONGEST_VALUE} THEN left({text}, {HEAD}) || "
+        f"'…[truncated: ' || length({text}) || ' characters, sha256 ' || sha256({text}) || ']' "
+        f"ELSE {value} END"
+    )
 
 
 def _q(name: str) -> str:
@@ -52,6 +68,9 @@ class QuarantineWriter:
     source_file: Path
     counts: Counter[str] = field(default_factory=Counter)
     rows: int = 0
+    nulled: Counter[str] = field(
+        default_factory=Counter
+    )  # rule of each value nulled in a stored row
     _handle: IO[str] | None = None
     _sealed: bool = False
 
@@ -97,6 +116,26 @@ class QuarantineWriter:
         """
         if raw.num_rows == 0:
             return
+        self._write(self._lines(con, raw, errors, "errors"))
+        self.rows += raw.num_rows
+
+    def add_notes(self, con: duckdb.DuckDBPyConnection, raw: pa.Table, notes: pa.Array) -> None:
+        """Record optional values nulled in rows that were stored: not quarantined rows.
+
+        Each line has ``"stored": true`` and ``nulled`` (field, rule, message) instead of
+        ``errors``, and the record as read (personal fields redacted), so the value can be fixed.
+        """
+        if raw.num_rows == 0:
+            return
+        self._write(self._lines(con, raw, notes, "nulled"))
+
+    def _write(self, lines: list[str]) -> None:
+        handle = self._open()
+        handle.write("\n".join(lines) + "\n")
+
+    def _lines(
+        self, con: duckdb.DuckDBPyConnection, raw: pa.Table, problems: pa.Array, key: str
+    ) -> list[str]:
         personal = {c.name for c in self.spec.all_columns if c.personal}
         fields = []
         for name in raw.column_names:
@@ -105,24 +144,26 @@ class QuarantineWriter:
             value = _q(name)
             if name in personal:
                 value = f"CASE WHEN coalesce(CAST({value} AS VARCHAR), '') = '' THEN {value} ELSE '{REDACTED}' END"
+            else:
+                value = _bounded(value)
             fields.append(f"'{name}', {value}")
+        stored = "'stored', true, " if key == "nulled" else ""
         sql = (
-            "SELECT json_object('file', $file, 'table', $table, 'row', r._row, "
-            f"'errors', json(e.errors), 'record', json_object({', '.join(fields)})) AS line "
-            "FROM quarantine_raw r POSITIONAL JOIN quarantine_errors e"
+            f"SELECT json_object('file', $file, 'table', $table, 'row', r._row, {stored}"
+            f"'{key}', json(e.problems), 'record', json_object({', '.join(fields)})) AS line "
+            "FROM quarantine_raw r POSITIONAL JOIN quarantine_problems e"
         )
         con.register("quarantine_raw", raw)
-        con.register("quarantine_errors", pa.table({"errors": errors}))
+        con.register("quarantine_problems", pa.table({"problems": problems}))
         try:
-            lines = arrow_table(con, sql, {"file": str(self.source_file), "table": self.spec.name})[
-                "line"
-            ].to_pylist()
+            return list(
+                arrow_table(con, sql, {"file": str(self.source_file), "table": self.spec.name})[
+                    "line"
+                ].to_pylist()
+            )
         finally:
             con.unregister("quarantine_raw")
-            con.unregister("quarantine_errors")
-        handle = self._open()
-        handle.write("\n".join(lines) + "\n")
-        self.rows += raw.num_rows
+            con.unregister("quarantine_problems")
 
     def seal(self) -> None:
         """Finish the staged file and sync it, before the input file's record commits."""
@@ -149,4 +190,5 @@ class QuarantineWriter:
         self._staging.unlink(missing_ok=True)
         self._sealed = False
         self.counts.clear()
+        self.nulled.clear()
         self.rows = 0

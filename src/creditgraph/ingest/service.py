@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import numpy as np
@@ -54,6 +54,10 @@ from creditgraph.store.db import migrated_engine, write_transaction
 from creditgraph.store.models import IngestBatch, IngestFile, table_of
 
 Progress = Callable[[str, int, int | None], None]  # (label, rows done, rows total or None)
+# What dates an external-loan report sent without reported_at: the ingest time (it is then
+# unseen by every earlier as-of date) or, for historical loads, the loan's opened_at.
+ReportedAtDefault = Literal["ingest-time", "opened_at"]
+REPORTED_AT_DEFAULTS: tuple[ReportedAtDefault, ...] = ("ingest-time", "opened_at")
 
 
 @dataclass
@@ -68,6 +72,21 @@ class FileReport:
     reasons: Counter[str] = field(default_factory=Counter)
     quarantine_file: Path | None = None
     ignored_columns: tuple[str, ...] = ()
+    nulled_fields: int = 0  # invalid optional values nulled in stored rows (not quarantined)
+    nulled: Counter[str] = field(default_factory=Counter)  # per "field:rule"
+    dated_at_ingest: int = 0  # external-loan reports without reported_at, dated at ingest time
+    dated_at_opened: int = 0  # ... dated at their opened_at (--reported-at-default opened_at)
+
+    @property
+    def quarantined_share(self) -> float:
+        """The share of the file's rows refused (0 for an empty file)."""
+        return self.quarantined / self.rows_read if self.rows_read else 0.0
+
+    def over_limit(self, max_share: float) -> bool:
+        """More than ``max_share`` of the rows quarantined, or every row of a non-empty file."""
+        return self.rows_read > 0 and (
+            self.quarantined_share > max_share or self.quarantined == self.rows_read
+        )
 
 
 @dataclass
@@ -87,14 +106,41 @@ class BatchReport:
                 updated=f.updated,
                 duplicates=f.duplicates,
                 quarantined=f.quarantined,
+                nulled_fields=f.nulled_fields,
             )
-        return {k: dict(v) for k, v in totals.items()}
+            if f.table == "external_loans":
+                t.update(dated_at_ingest=f.dated_at_ingest, dated_at_opened=f.dated_at_opened)
+        return {k: {n: v.get(n, 0) for n in _count_names(k)} for k, v in totals.items()}
+
+    def over_limit(self, max_share: float) -> list[FileReport]:
+        """The files whose quarantined share passes ``max_share`` (see ``FileReport.over_limit``)."""
+        return [f for f in self.files if f.over_limit(max_share)]
+
+    def nulled(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for f in self.files:
+            total.update(f.nulled)
+        return total
+
+    def dated_at_ingest(self) -> int:
+        return sum(f.dated_at_ingest for f in self.files)
+
+    def dated_at_opened(self) -> int:
+        return sum(f.dated_at_opened for f in self.files)
 
     def reasons(self) -> Counter[str]:
         total: Counter[str] = Counter()
         for f in self.files:
             total.update(f.reasons)
         return total
+
+
+def _count_names(table: str) -> tuple[str, ...]:
+    """The counts of a table in the batch record: the same keys every time, even when zero."""
+    names = ("rows_read", "accepted", "updated", "duplicates", "quarantined", "nulled_fields")
+    if table == "external_loans":
+        return (*names, "dated_at_ingest", "dated_at_opened")
+    return names
 
 
 def _new_batch_id(now: datetime) -> str:
@@ -117,8 +163,11 @@ def ingest(
     source: str | None = None,
     progress: Progress | None = None,
     clock: Callable[[], datetime] | None = None,
+    reported_at_default: ReportedAtDefault = "ingest-time",
 ) -> BatchReport:
     """Ingest the files as one batch. Raises ``IngestInputError`` before writing if any is unreadable."""
+    if reported_at_default not in REPORTED_AT_DEFAULTS:
+        raise ValueError(f"reported_at_default must be one of {', '.join(REPORTED_AT_DEFAULTS)}")
     files = resolve(paths, table)
     now = (clock or (lambda: datetime.now(UTC)))().astimezone(UTC).replace(tzinfo=None)
     pseudonymiser = Pseudonymiser(load_or_create_key(settings.key_file))
@@ -154,6 +203,7 @@ def ingest(
                     job = _FileJob(
                         f, index, batch_id, now, source, settings, engine, con, pseudonymiser
                     )
+                    job.reported_at_default = reported_at_default
                     report.files.append(job.run(progress))
                 reached("batch_finishing")
             status = "done"
@@ -201,6 +251,8 @@ class _FileJob:
         self.part = f"{index:03d}-{source_file.path.name.split('.')[0]}"
         self.quarantine_path = settings.quarantine_dir / batch_id / f"{self.part}.jsonl"
         self.erased = pa.array([], type=pa.string())
+        self.reported_at_default: ReportedAtDefault = "ingest-time"
+        self.notes: dict[int, list[str]] = {}  # this chunk's nulled values, by _row
 
     def run(self, progress: Progress | None) -> FileReport:
         try:
@@ -271,6 +323,7 @@ class _FileJob:
         report.quarantine_file = quarantine.publish()
         reached("file_published")
         report.reasons = quarantine.counts
+        report.nulled = quarantine.nulled
         return report
 
     def _total_rows(self) -> int | None:
@@ -307,12 +360,34 @@ class _FileJob:
                     quarantine.counts[error.split(":", 1)[1]] += 1
             quarantine.add_rows(self.con, _raw_rows(raw, result.invalid_rows), pa.array(column))
         valid = result.valid
+        self.notes = dict(zip(result.noted_rows.to_pylist(), result.noted, strict=True))
         if valid.num_rows:
             if writer is not None and keys is not None:
-                self._to_lake(raw, valid, quarantine, writer, keys, report)
+                stored = self._to_lake(raw, valid, quarantine, writer, keys, report)
             else:
-                self._to_database(raw, valid, conn, quarantine, report)
+                stored = self._to_database(raw, valid, conn, quarantine, report)
+            self._note(raw, stored, quarantine)
         report.quarantined = quarantine.rows
+        report.nulled_fields = sum(quarantine.nulled.values())
+
+    def _note(self, raw: pa.Table, stored: pa.Array, quarantine: QuarantineWriter) -> None:
+        """Note the values nulled in rows that got past every check (stored or duplicates)."""
+        if not self.notes:
+            return
+        kept = set(stored.to_pylist())
+        rows = [row for row in self.notes if row in kept]
+        if not rows:
+            return
+        texts = []
+        for row in rows:
+            problems = [self._problem(note) for note in self.notes[row]]
+            quarantine.nulled.update(self.notes[row])
+            texts.append(problems_json(problems))
+        quarantine.add_notes(
+            self.con,
+            _raw_rows(raw, pa.array(rows, type=pa.int64())),
+            pa.array(texts, type=pa.string()),
+        )
 
     def _problem(self, error: str) -> Problem:
         field_name, rule = error.split(":", 1)
@@ -362,7 +437,8 @@ class _FileJob:
         writer: lake.LakeWriter,
         keys: lake.KeySet,
         report: FileReport,
-    ) -> None:
+    ) -> pa.Array:
+        """Write the new rows; return the ``_row`` of every row that passed (new or duplicate)."""
         valid = self._drop_erased(raw, self._pseudonymise(valid), quarantine)
         if self.default_source is not None and "source" in valid.column_names:
             index = valid.schema.get_field_index("source")
@@ -392,6 +468,7 @@ class _FileJob:
         report.duplicates += int((~new).sum())
         report.accepted += int(new.sum())
         writer.write(keyed.filter(pa.array(new)))
+        return keyed[ROW].combine_chunks()
 
     def _to_database(
         self,
@@ -400,7 +477,8 @@ class _FileJob:
         conn: Connection,
         quarantine: QuarantineWriter,
         report: FileReport,
-    ) -> None:
+    ) -> pa.Array:
+        """Upsert the rows; return the ``_row`` of every row that passed (written or duplicate)."""
         identities: list[dict[str, Any]] | None = None
         if self.spec.name == "persons":
             identities = _identities(valid, self.pseudonymiser)
@@ -411,6 +489,9 @@ class _FileJob:
             for i in identities:
                 del i["phone_pseudonym"]
         valid = self._drop_erased(raw, self._pseudonymise(valid), quarantine)
+        undated: set[int] = set()
+        if self.spec.name == "external_loans":
+            valid, undated = self._date_reports(valid)
         rows = valid.to_pylist()
         counts: WriteCounts = write_rows(
             conn, self.spec.name, rows, identities, self.batch_id, self.now
@@ -418,6 +499,11 @@ class _FileJob:
         report.accepted += counts.inserted
         report.updated += counts.updated
         report.duplicates += counts.duplicates
+        dated = len(undated - set(counts.unknown_person_rows))
+        if self.reported_at_default == "opened_at":
+            report.dated_at_opened += dated
+        else:
+            report.dated_at_ingest += dated
         if counts.unknown_person_rows:
             lost = pa.array(counts.unknown_person_rows, type=pa.int64())
             problem = Problem("person_id", "unknown_person", "person_id is not a known person")
@@ -426,6 +512,24 @@ class _FileJob:
             quarantine.add_rows(
                 self.con, _raw_rows(raw, lost), pa.array([text] * len(lost), type=pa.string())
             )
+            return valid.filter(pc.invert(pc.is_in(valid[ROW], value_set=lost)))[
+                ROW
+            ].combine_chunks()
+        return valid[ROW].combine_chunks()
+
+    def _date_reports(self, valid: pa.Table) -> tuple[pa.Table, set[int]]:
+        """Reports without reported_at: their rows, and with ``opened_at`` their date filled.
+
+        With the default the database writer dates them at the ingest time (after hashing, so a
+        re-sent undated report is a duplicate).
+        """
+        missing = pc.is_null(valid["reported_at"])
+        undated = set(valid.filter(missing)[ROW].to_pylist())
+        if undated and self.reported_at_default == "opened_at":
+            index = valid.schema.get_field_index("reported_at")
+            filled = pc.if_else(missing, valid["opened_at"], valid["reported_at"])
+            valid = valid.set_column(index, "reported_at", filled)
+        return valid, undated
 
 
 def _identities(valid: pa.Table, pseudonymiser: Pseudonymiser) -> list[dict[str, Any]]:
