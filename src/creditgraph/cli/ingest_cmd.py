@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -11,7 +12,11 @@ from rich.table import Table
 from creditgraph.cli.progress import RowProgress
 from creditgraph.ingest.errors import IngestInputError
 from creditgraph.ingest.recovery import Recovery
-from creditgraph.ingest.service import BatchReport
+from creditgraph.ingest.service import (
+    REPORTED_AT_DEFAULTS,
+    BatchReport,
+    FileReport,
+)
 from creditgraph.settings import get_settings
 
 console = Console()
@@ -27,10 +32,33 @@ def ingest_command(
     source: str | None = typer.Option(
         None, "--source", help="Social source of rows that carry no source column."
     ),
+    reported_at_default: str = typer.Option(
+        "ingest-time",
+        "--reported-at-default",
+        help="Date of an external-loan report without reported_at: ingest-time (unseen by "
+        "every earlier as-of date) or opened_at (for historical loads).",
+    ),
+    max_quarantined_share: float = typer.Option(
+        1.0,
+        "--max-quarantined-share",
+        help="Exit 3 when more than this share of a file's rows is quarantined (always when "
+        "all are); the rows that passed are still stored.",
+    ),
 ) -> None:
-    """Validate, pseudonymise and store a batch; bad rows go to the quarantine."""
+    """Validate, pseudonymise and store a batch; bad rows go to the quarantine.
+
+    Exit 3 when a file's quarantined share passes --max-quarantined-share (a warning: the
+    good rows are stored); exit 2 when the batch cannot be read.
+    """
     from creditgraph.ingest.service import ingest
 
+    if reported_at_default not in REPORTED_AT_DEFAULTS:
+        _fail(
+            f"--reported-at-default must be one of {', '.join(REPORTED_AT_DEFAULTS)} "
+            f"(got {reported_at_default!r})"
+        )
+    if not 0.0 <= max_quarantined_share <= 1.0:
+        _fail(f"--max-quarantined-share must be between 0 and 1 (got {max_quarantined_share:g})")
     settings = get_settings()
     try:
         with RowProgress(console) as progress:
@@ -41,10 +69,10 @@ def ingest_command(
                 batch_name=batch_name,
                 source=source,
                 progress=progress.update,
+                reported_at_default=reported_at_default,
             )
     except IngestInputError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        _fail(str(exc))
     for line in recovery_lines(report.recovery):
         console.print(line, markup=False, highlight=False)
     console.print(batch_table(report))
@@ -57,6 +85,59 @@ def ingest_command(
     ignored = sorted({c for f in report.files for c in f.ignored_columns})
     if ignored:
         console.print(f"columns not in the contract, not stored: {', '.join(ignored)}")
+    for line in summary_lines(report):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    over = report.over_limit(max_quarantined_share)
+    if over:
+        err.print(
+            over_limit_line(over, max_quarantined_share),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(3)
+
+
+def _fail(message: str) -> NoReturn:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def summary_lines(report: BatchReport) -> list[str]:
+    """Nulled optional values and undated external-loan reports: stored, but worth knowing."""
+    lines = []
+    nulled = report.nulled()
+    if nulled:
+        lines.append(
+            f"nulled fields (row stored, invalid optional value set to null) "
+            f"{sum(nulled.values()):,}: " + ", ".join(f"{k} {v:,}" for k, v in nulled.most_common())
+        )
+    undated = report.dated_at_ingest()
+    if undated:
+        lines.append(
+            f"external_loans: {undated:,} report{'s' if undated != 1 else ''} without reported_at "
+            "dated at the ingest time, so unseen by every earlier as-of date "
+            "(--reported-at-default opened_at dates them at opened_at)"
+        )
+    opened = report.dated_at_opened()
+    if opened:
+        lines.append(
+            f"external_loans: {opened:,} report{'s' if opened != 1 else ''} without reported_at "
+            "dated at their opened_at (--reported-at-default opened_at)"
+        )
+    return lines
+
+
+def over_limit_line(files: list[FileReport], max_share: float) -> str:
+    """One line: which files passed the quarantine limit, and that the rest was stored."""
+    parts = ", ".join(
+        f"{f.path.name} {f.quarantined:,} of {f.rows_read:,} rows ({f.quarantined_share:.0%})"
+        for f in files
+    )
+    return (
+        f"warning: quarantined share over --max-quarantined-share {max_share:g}: {parts}; "
+        "the rows that passed were stored (exit 3)"
+    )
 
 
 def recovery_lines(recovery: Recovery) -> list[str]:
