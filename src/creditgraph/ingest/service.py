@@ -374,19 +374,23 @@ class _FileJob:
         """Note the values nulled in rows that got past every check (stored or duplicates)."""
         if not self.notes:
             return
-        kept = set(stored.to_pylist())
-        rows = [row for row in self.notes if row in kept]
+        noted = pa.array(list(self.notes), type=pa.int64())
+        rows = noted.filter(pc.is_in(noted, value_set=stored)).to_pylist()
         if not rows:
             return
-        texts = []
+        texts: dict[tuple[str, ...], str] = {}
+        column = []
         for row in rows:
-            problems = [self._problem(note) for note in self.notes[row]]
-            quarantine.nulled.update(self.notes[row])
-            texts.append(problems_json(problems))
+            key = tuple(self.notes[row])
+            text = texts.get(key)
+            if text is None:
+                text = texts[key] = problems_json([self._problem(n) for n in key])
+            column.append(text)
+            quarantine.nulled.update(key)
         quarantine.add_notes(
             self.con,
             _raw_rows(raw, pa.array(rows, type=pa.int64())),
-            pa.array(texts, type=pa.string()),
+            pa.array(column, type=pa.string()),
         )
 
     def _problem(self, error: str) -> Problem:
