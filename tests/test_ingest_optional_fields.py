@@ -224,3 +224,31 @@ def test_a_refused_value_over_1000_characters_is_cut_in_the_quarantine_with_its_
     assert entries[2]["record"]["occupation"] == edge  # at the limit: kept whole
     size = sum(f.stat().st_size for f in (sqlite_settings.quarantine_dir).rglob("*.jsonl"))
     assert size < 5_000
+
+
+def test_a_refused_row_of_a_typed_parquet_file_keeps_its_typed_values_in_the_quarantine(
+    tmp_path: Path, sqlite_settings: Settings
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "persons.parquet"
+    row = dict(zip(world.PERSON_COLUMNS, world.PERSONS[0], strict=True))
+    table = pa.table(
+        {
+            **{c: [v, v] for c, v in row.items() if c not in ("registered_at", "birth_year")},
+            "segment": ["salaried", "alien"],
+            "person_id": ["P1", "P2"],
+            "birth_year": pa.array([1990, 1985], pa.int64()),
+            "registered_at": pa.array([NOW, NOW], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    pq.write_table(table, path)
+
+    report = ingest([path], sqlite_settings)
+
+    (counts,) = report.files
+    assert (counts.accepted, counts.quarantined) == (1, 1)
+    (entry,) = _entries(sqlite_settings, report.batch_id)
+    assert entry["record"]["birth_year"] == 1985
+    assert entry["record"]["registered_at"].startswith("2026-06-30")

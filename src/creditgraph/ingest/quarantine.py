@@ -144,7 +144,9 @@ class QuarantineWriter:
             value = _q(name)
             if name in personal:
                 value = f"CASE WHEN coalesce(CAST({value} AS VARCHAR), '') = '' THEN {value} ELSE '{REDACTED}' END"
-            else:
+            elif pa.types.is_string(raw.schema.field(name).type) or pa.types.is_large_string(
+                raw.schema.field(name).type
+            ):  # typed Parquet columns (times, numbers) are short by nature
                 value = _bounded(value)
             fields.append(f"'{name}', {value}")
         stored = "'stored', true, " if key == "nulled" else ""
