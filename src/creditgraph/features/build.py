@@ -98,8 +98,9 @@ def assemble(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     base = tables["base"].sort_by("person_id")
-    folds = base.select(["person_id", "fold"]) if "fold" in base.column_names else None
-    base = base.drop_columns(["fold"]) if folds is not None else base
+    hidden = [c for c in ("fold", "order_key") if c in base.column_names]
+    folds = base.select(["person_id", *hidden]) if "fold" in hidden else None
+    base = base.drop_columns(hidden)
     persons = base["person_id"].combine_chunks()
     edges = tables["edges"]
     edge_a, edge_b = edges["a"].combine_chunks(), edges["b"].combine_chunks()

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from creditgraph.features.labels import Seeds
+from creditgraph.features.labels import Seeds, canonical_order
 from creditgraph.graph.csr import Graph, build_graph
 from creditgraph.graph.multilayer import influence_matrix, social_device_layers, supra_adjacency
 from creditgraph.graph.pagerank import pagerank_batches, transition
@@ -154,7 +154,8 @@ def compute(
     )
 
     clock.lap("graph.neighbour_labels")
-    communities = community_labels(graph, leiden_seed)
+    order = None if seeds.order_key is None else canonical_order(seeds.order_key, graph.adjacency)
+    communities = community_labels(graph, leiden_seed, order)
     sizes = np.bincount(communities)
     out["community"] = communities
     out["community_size"] = sizes[communities]
@@ -185,11 +186,22 @@ def compute(
     return out
 
 
-def community_labels(graph: Graph, seed: int) -> IntArray:
-    """Leiden communities of the social graph; without ties everyone is their own community."""
+def community_labels(graph: Graph, seed: int, order: IntArray | None = None) -> IntArray:
+    """Leiden communities of the social graph; without ties everyone is their own community.
+
+    ``order`` (a permutation of the nodes): Leiden visits the nodes in that order instead of
+    their position, so a home-independent order gives the same communities in every home.
+    """
     if not graph.adjacency.nnz:
         return np.arange(graph.n_nodes, dtype=np.int64)
-    return leiden(graph, seed=seed, n_iterations=LEIDEN_ITERATIONS)
+    if order is None:
+        return leiden(graph, seed=seed, n_iterations=LEIDEN_ITERATIONS)
+    permuted = sp.csr_array(graph.adjacency[order][:, order])
+    permuted.sort_indices()
+    labels = leiden(permuted, seed=seed, n_iterations=LEIDEN_ITERATIONS)
+    out = np.empty_like(labels)
+    out[order] = labels
+    return out
 
 
 class LapClock:

@@ -10,7 +10,7 @@ import pyarrow as pa
 from sqlalchemy import Engine, select
 
 from creditgraph.contracts.schema import TABLES
-from creditgraph.features.labels import assign_folds
+from creditgraph.features.labels import assign_folds, order_keys
 from creditgraph.features.relational import Inputs
 from creditgraph.store import lake
 from creditgraph.store.models import Erasure, ExternalLoan, LoanOutcome, Person
@@ -83,7 +83,9 @@ def _arrow_type(column: Any) -> pa.DataType:
 def database_tables(engine: Engine) -> dict[str, pa.Table]:
     assign_folds(engine)  # a person's label fold is fixed at the first build that sees them
     return {
-        "persons": _query_arrow(engine, _PERSON_COLUMNS),
+        "persons": _query_arrow(engine, _PERSON_COLUMNS).join(
+            order_keys(engine), "person_id", join_type="left outer"
+        ),
         "external_loans": _query_arrow(engine, _LOAN_COLUMNS),
         "outcomes": _query_arrow(engine, _OUTCOME_COLUMNS),
         "erased": _query_arrow(engine, (Erasure.person_id,)),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +40,47 @@ def stable_fold(external_id: str, folds: int = FOLDS) -> int:
     """The fold of a person from the lender's own id: SHA-256 with a fixed salt, mod ``folds``."""
     digest = hashlib.sha256(FOLD_SALT + external_id.encode()).digest()
     return int.from_bytes(digest[:8], "big") % folds
+
+
+def order_keys(engine: Engine) -> pa.Table:
+    """(person_id, order_key): a 63-bit key per person from the lender's own id (same salt).
+
+    Graph algorithms whose result depends on the order of the nodes (Leiden) visit the people in
+    this order rather than in pseudonym order, so that two homes find the same communities.
+    """
+    from creditgraph.store.models import PersonIdentity
+
+    with engine.connect() as conn:
+        rows = conn.execute(select(PersonIdentity.person_id, PersonIdentity.external_id)).all()
+    keys = [
+        int.from_bytes(hashlib.sha256(FOLD_SALT + str(e).encode()).digest()[8:16], "big") >> 1
+        for _, e in rows
+    ]
+    return pa.table(
+        {
+            "person_id": pa.array([str(p) for p, _ in rows], pa.string()),
+            "order_key": pa.array(keys, pa.int64()),
+        }
+    )
+
+
+def canonical_order(keys: npt.NDArray[np.int64], adjacency: Any) -> npt.NDArray[np.int64] | None:
+    """A node order that does not depend on pseudonyms: people by ``keys``; nodes without a key
+    (contacts outside the book) after them, by the sorted keys of their neighbours. ``None`` when
+    no node has a key."""
+    known = keys >= 0
+    if not known.any():
+        return None
+    n = keys.size
+    indptr, indices = adjacency.indptr, adjacency.indices
+    unknown = np.flatnonzero(~known)
+    signature = {}
+    for i in unknown.tolist():
+        around = keys[indices[indptr[i] : indptr[i + 1]]]
+        signature[i] = tuple(sorted(around[around >= 0].tolist()))
+    first = np.flatnonzero(known)[np.argsort(keys[known], kind="stable")]
+    rest = sorted(unknown.tolist(), key=lambda i: (signature[i], i))
+    return np.concatenate([first, np.asarray(rest, dtype=np.int64)]).astype(np.int64)[:n]
 
 
 def assign_folds(engine: Engine) -> int:
@@ -91,6 +133,7 @@ class Seeds:
     bad: npt.NDArray[np.bool_]
     good: npt.NDArray[np.bool_]
     fold: npt.NDArray[np.int64]
+    order_key: npt.NDArray[np.int64] | None = None  # stable per person, -1 when unknown
 
     def out_of_fold(self, which: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
         """An ``(n, FOLDS)`` matrix: column ``k`` holds ``which`` outside fold ``k``."""
@@ -126,4 +169,17 @@ def seeds_as_of(
         bad=np.asarray(bad, dtype=bool),
         good=np.asarray(labelled & ~bad, dtype=bool),
         fold=node_folds(nodes, folds),
+        order_key=node_keys(nodes, folds),
+    )
+
+
+def node_keys(nodes: pa.Array, stored: pa.Table | None) -> npt.NDArray[np.int64] | None:
+    """Each node's ``order_key`` from ``stored`` (person_id, ..., order_key), -1 when unknown."""
+    if stored is None or "order_key" not in stored.column_names:
+        return None
+    where = pc.index_in(nodes, value_set=stored["person_id"].combine_chunks())
+    values = pc.take(stored["order_key"].combine_chunks(), where)
+    return np.asarray(
+        pc.fill_null(pc.cast(values, pa.int64()), -1).to_numpy(zero_copy_only=False),
+        dtype=np.int64,
     )

@@ -286,7 +286,8 @@ def person_base(inputs: Inputs, t: int, year: int) -> ir.Table:
         age_years=(ibis.literal(year) - alive.birth_year).cast("int64"),
         income_monthly_fen=alive.declared_monthly_income_fen,
         account_age_days=(ibis.literal(t) - _epoch(alive.registered_at)).cast("float64") / DAY,
-        fold=alive.fold,  # not a feature: the label fold, taken out in ``build.assemble``
+        fold=alive.fold,  # not features: the label fold and the node-order key, taken out in
+        order_key=alive.order_key,  # ``build.assemble``
     )
 
 

@@ -30,7 +30,7 @@ from creditgraph.features.graph_features import (
     compute,
 )
 from creditgraph.features.inputs import LAKE_TABLES, _utc, without_erased
-from creditgraph.features.labels import FOLDS, Seeds
+from creditgraph.features.labels import FOLDS, Seeds, canonical_order
 from creditgraph.features.relational import Inputs
 from creditgraph.graph import spark as sg
 from creditgraph.graph.csr import build_graph
@@ -247,7 +247,7 @@ def spark_graph_features(
     clock.lap("graph.pagerank_exposure")
     out.update(_neighbour_labels(arcs, labels, n))
     clock.lap("graph.neighbour_labels")
-    out.update(_communities(spark, arcs, labels, inputs, leiden_seed))
+    out.update(_communities(spark, arcs, labels, inputs, leiden_seed, seeds))
     clock.lap("graph.communities")
     out.update(_devices(links, labels, n))
     clock.lap("graph.devices_multilayer")
@@ -476,8 +476,10 @@ def _communities(
     labels: DataFrame,
     inputs: GraphInputs,
     leiden_seed: int,
+    seeds: Seeds,
 ) -> Arrays:
-    """Leiden on the driver (the embedded call, same seed), community statistics in Spark."""
+    """Leiden on the driver (the embedded call, same seed and node order), community statistics
+    in Spark."""
     n = len(inputs.node_ids)
     graph = build_graph(
         inputs.edge_a,
@@ -487,7 +489,8 @@ def _communities(
         nodes=np.arange(n, dtype=np.int64),
         duplicates="max",
     )
-    communities = community_labels(graph, leiden_seed)
+    order = None if seeds.order_key is None else canonical_order(seeds.order_key, graph.adjacency)
+    communities = community_labels(graph, leiden_seed, order)
     members = arrow_frame(
         spark, pa.table({"node": np.arange(n, dtype=np.int64), "community": communities})
     )
