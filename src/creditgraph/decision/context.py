@@ -111,6 +111,45 @@ def _thin(values: Mapping[str, Any], policy: Policy, social: bool) -> bool:
     return not values.get("ext_loans")
 
 
+def feature_count(value: object) -> int | None:
+    """A non-negative integer from a stored feature (floats, NaN and None tolerated)."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return None if value != value else max(0, round(value))
+
+
+def raw_context(
+    features: Mapping[str, Any],
+    scored: Mapping[str, Any],
+    policy: Policy,
+    *,
+    consent: bool,
+    sources: int,
+) -> dict[str, Any]:
+    """The raw context of a person's stored features and their score, for ``build_context``.
+
+    One definition for live decisions and backtests alike, so a backtest decides exactly as the
+    decision service would have on the same features.
+    """
+    context: dict[str, Any] = {name: feature_count(features.get(name)) for name in INT_FIELDS}
+    context["age"] = feature_count(features.get("age_years"))
+    context["segment"] = features.get("segment")
+    context["consent_credit_assessment"] = consent
+    context["consented_sources"] = sources
+    for name in policy.social_fields:
+        if name not in context and isinstance(features.get(name), int | float):
+            context[name] = features[name]
+    context.update(
+        score=float(scored["score"]),
+        pd=float(scored["pd"]),
+        grade=str(scored["grade"]),
+        model_version=str(scored["model_id"]),
+        score_uses_social=consent,
+        reasons=[{"code": r["code"], "zh": r["zh"], "en": r["en"]} for r in scored["reasons"]],
+    )
+    return context
+
+
 def build_context(raw: Mapping[str, object], policy: Policy) -> ApplicantContext:
     """Check ``raw``, drop social fields without consent, derive ``thin_file`` when absent."""
     values: dict[str, Any] = {}

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from creditgraph.decision.batch import ApplicationRow, BatchResult, RowError, read_applications
 from creditgraph.decision.config import DecisionConfig, load_config
-from creditgraph.decision.context import INT_FIELDS
+from creditgraph.decision.context import raw_context
 from creditgraph.decision.engine import Application, Decision, decide
 from creditgraph.decision.errors import DecisionInputError
 from creditgraph.decision.products import Catalogue, load_catalogue
@@ -95,17 +95,6 @@ def _now() -> datetime:
 
 def _new_id(prefix: str) -> str:
     return time_ordered_id(prefix, "_").lower()
-
-
-def _count(value: object) -> int | None:
-    """A non-negative integer from a stored feature (floats, NaN and None tolerated)."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        if value != value:  # NaN
-            return None
-        return max(0, round(value))
-    return None
 
 
 @dataclass(frozen=True)
@@ -208,23 +197,9 @@ class DecisionService:
             else {k: (None if k in self._cache.social else v) for k, v in values.items()}
         )
         scored = self._model_for(consent).score_one(inputs)
-        context: dict[str, Any] = {name: _count(values.get(name)) for name in INT_FIELDS}
-        context["age"] = _count(values.get("age_years"))
-        context["segment"] = values.get("segment")
-        context["consent_credit_assessment"] = consent
-        context["consented_sources"] = found.consent.sources
-        for name in self.policy.social_fields:
-            if name not in context and isinstance(values.get(name), (int, float)):
-                context[name] = values[name]
-        context.update(
-            score=float(scored["score"]),
-            pd=float(scored["pd"]),
-            grade=str(scored["grade"]),
-            model_version=str(scored["model_id"]),
-            score_uses_social=consent,
-            reasons=[{"code": r["code"], "zh": r["zh"], "en": r["en"]} for r in scored["reasons"]],
+        return raw_context(
+            values, scored, self.policy, consent=consent, sources=found.consent.sources
         )
-        return context
 
     def _model_for(self, consent: bool) -> LoadedModel:
         if not consent:

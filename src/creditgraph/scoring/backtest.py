@@ -292,35 +292,13 @@ def load_consents(settings: Settings) -> Consents:
     return Consents(out)
 
 
-def _count(value: object) -> int | None:
-    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return None if value != value else max(0, round(value))
-
-
 def decision_context(
     values: Mapping[str, Any], scored: Mapping[str, Any], sources: int, policy: Any
 ) -> dict[str, Any]:
-    """The decision core's applicant context, built as the decision service builds it."""
-    from creditgraph.decision.context import INT_FIELDS
+    """The decision core's applicant context, built exactly as the decision service builds it."""
+    from creditgraph.decision.context import raw_context
 
-    context: dict[str, Any] = {name: _count(values.get(name)) for name in INT_FIELDS}
-    context["age"] = _count(values.get("age_years"))
-    context["segment"] = values.get("segment")
-    context["consent_credit_assessment"] = sources > 0
-    context["consented_sources"] = sources
-    for name in policy.social_fields:
-        if name not in context and isinstance(values.get(name), int | float):
-            context[name] = values[name]
-    context.update(
-        score=float(scored["score"]),
-        pd=float(scored["pd"]),
-        grade=str(scored["grade"]),
-        model_version=str(scored["model_id"]),
-        score_uses_social=sources > 0,
-        reasons=[{"code": r["code"], "zh": r["zh"], "en": r["en"]} for r in scored["reasons"]],
-    )
-    return context
+    return raw_context(values, scored, policy, consent=sources > 0, sources=sources)
 
 
 DECISION_COLUMNS = (
