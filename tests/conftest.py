@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from creditgraph.settings import Settings
+from creditgraph.settings import Settings, get_settings
 from creditgraph.store.db import make_engine, upgrade
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +25,15 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not available")
     return path
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_settings() -> Iterator[None]:
+    """Every CLI run reads the process-wide settings (the root command checks the home), so
+    each test starts and ends with them unread: a home set by one test never leaks into the next."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture
