@@ -78,6 +78,32 @@ def test_ten_wrong_secrets_lock_the_prefix_from_that_address_with_429_and_retry_
         assert _get(elsewhere, officer) == 200  # the same key from another address too
 
 
+def test_a_lock_stops_guesses_but_not_a_token_this_worker_already_verified(
+    world: tuple[Settings, TestClient, str, str],
+) -> None:
+    """A lock-out is against guessing: the read of it is kept off the path of a known-good
+    token (one this process has verified), while every other attempt meets it."""
+    _, client, officer, _ = world
+    assert _get(client, officer) == 200  # verified once, before the attack
+    assert [_get(client, _wrong(officer)) for _ in range(10)] == [401] * 10
+    assert _get(client, _wrong(officer)) == 429  # a further guess is refused unheard
+    assert _get(client, officer) == 200  # the holder of the key, already verified, goes on
+    engine = client.app.state.ctx.engine  # type: ignore[attr-defined]
+    reads: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        reads.append(statement)
+
+    from sqlalchemy import event
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert _get(client, officer) == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert not any("auth_events" in statement for statement in reads)
+
+
 def test_failures_are_recorded_without_secrets_or_the_clear_address(
     world: tuple[Settings, TestClient, str, str],
 ) -> None:

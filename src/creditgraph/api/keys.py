@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -150,22 +151,34 @@ class KeyVerifier:
         """The key's info when the token is valid and not revoked, else None."""
         return self.check(token)[0]
 
-    def check(self, token: str) -> tuple[KeyInfo | None, str]:
+    def check(
+        self, token: str, before_verifying: Callable[[], None] | None = None
+    ) -> tuple[KeyInfo | None, str]:
         """(info, "ok") for a valid token, else (None, why): malformed, unknown_key, revoked,
-        bad_secret. The reason is for the audit trail only; clients all see the same 401."""
+        bad_secret. The reason is for the audit trail only; clients all see the same 401.
+
+        ``before_verifying`` runs before any token that is not this process's already-verified
+        one is judged (the lock-out check): a guess never reaches argon2 while locked out, and
+        the hot path of a known-good token costs no extra read.
+        """
         parsed = parse_token(token)
         if parsed is None:
+            if before_verifying is not None:
+                before_verifying()
             return None, "malformed"
         prefix, secret = parsed
         with self._engine.connect() as conn:  # Core, not the ORM: this runs on every request
             key = conn.execute(_KEY_BY_PREFIX, {"prefix": prefix}).first()
+        digest = hashlib.sha256(token.encode()).digest()
+        if key is not None and key.revoked_at is None:
+            cached = self._cache.get(key.id)
+            if cached is not None and hmac.compare_digest(cached, digest):
+                return _info(key), "ok"
+        if before_verifying is not None:
+            before_verifying()
         if key is None or key.revoked_at is not None:
             verify_secret(self._dummy_hash, secret)  # the same work as a wrong secret
             return None, "unknown_key" if key is None else "revoked"
-        digest = hashlib.sha256(token.encode()).digest()
-        cached = self._cache.get(key.id)
-        if cached is not None and hmac.compare_digest(cached, digest):
-            return _info(key), "ok"
         if not verify_secret(key.secret_hash, secret):
             return None, "bad_secret"
         with self._lock:
