@@ -74,8 +74,9 @@ def require(*roles: Role) -> Callable[..., Awaitable[KeyInfo]]:
     return check
 
 
-def owns(key: KeyInfo, decision: dict[str, object]) -> bool:
-    """Whether ``key`` may see ``decision``: an applicant app sees only what it submitted."""
+def owns(key: KeyInfo, record: dict[str, object]) -> bool:
+    """Whether ``key`` may see ``record`` (a decision or a loan): an applicant app sees only
+    what it submitted."""
     if key.role is not Role.APPLICANT_APP:
         return True
-    return str(decision.get("applicant_ref")) == str(key.id)
+    return str(record.get("applicant_ref")) == str(key.id)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from creditgraph.api.auth import require
+from creditgraph.api.auth import owns, require
 from creditgraph.api.context import ApiContext, get_context
 from creditgraph.api.errors import ApiError
 from creditgraph.api.idempotency import check_key
@@ -101,7 +101,7 @@ def _posting_key(key: KeyInfo, header: str | None) -> str | None:
 def _visible_loan(ctx: ApiContext, key: KeyInfo, loan_id: str) -> dict[str, Any]:
     """The loan, or 404 when it does not exist or belongs to another applicant app."""
     loan: dict[str, Any] = _call(lambda: ctx.loans().show(loan_id))
-    if key.role is Role.APPLICANT_APP and str(loan.get("applicant_ref")) != str(key.id):
+    if not owns(key, loan):
         raise ApiError(404, "not_found", "no such loan")
     return loan
 
@@ -154,7 +154,7 @@ async def accept_offer(
 
     def accept() -> Any:
         decision: dict[str, Any] = _call(lambda: ctx.service().get(accept_in.decision_id))
-        if key.role is Role.APPLICANT_APP and str(decision.get("applicant_ref")) != str(key.id):
+        if not owns(key, decision):
             raise ApiError(404, "not_found", "no such decision")
         return _call(
             lambda: ctx.loans().accept(accept_in.decision_id, accept_in.offer_index, _actor(key))
