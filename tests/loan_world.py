@@ -4,12 +4,18 @@ directly, then accepted and disbursed through the service."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from creditgraph.api.app import create_app
+from creditgraph.api.keys import create_key
 from creditgraph.decision.offers import make_offer
 from creditgraph.decision.pricing import Price, schedule_for
 from creditgraph.decision.products import load_catalogue
@@ -17,6 +23,8 @@ from creditgraph.servicing import Method, schedule_all_in_rate
 from creditgraph.servicing.book import INSTALMENTS, LOANS
 from creditgraph.servicing.ledger import account_totals
 from creditgraph.servicing.loans import LoanService
+from creditgraph.settings import Settings
+from creditgraph.store.db import make_engine
 from creditgraph.store.models import DecisionRecord, table_of
 
 START = date(2026, 7, 1)
@@ -120,3 +128,33 @@ def outstanding_through(service: LoanService, loan_id: str, on: date) -> Decimal
         ),
         Decimal(0),
     )
+
+
+@dataclass
+class Api:
+    """The loans API on a fresh home, with one key per name."""
+
+    client: TestClient
+    engine: Engine
+    tokens: dict[str, str]
+    ids: dict[str, int]
+
+    def as_(self, who: str, key: str | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.tokens[who]}"}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return headers
+
+
+def open_api(home: Path, roles: dict[str, str]) -> Iterator[Api]:
+    """A running app on ``home`` with a key for each ``name: role`` (for a fixture to yield)."""
+    settings = Settings(home=home)
+    app = create_app(settings)
+    engine = make_engine(settings.database_url)
+    tokens, ids = {}, {}
+    for name, role in roles.items():
+        created = create_key(engine, name, role, "test")
+        tokens[name], ids[name] = created.token, created.info.id
+    with TestClient(app) as client:
+        yield Api(client, engine, tokens, ids)
+    engine.dispose()

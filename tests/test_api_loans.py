@@ -6,57 +6,31 @@ makes repayment intents, see tests/test_payment_channels.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
-from creditgraph.api.app import create_app
-from creditgraph.api.keys import create_key
 from creditgraph.servicing.ledger import trial_balance
-from creditgraph.settings import Settings
-from creditgraph.store.db import make_engine
 from creditgraph.store.models import JournalLine
-from tests.loan_world import insert_decision
-
-
-@dataclass
-class Api:
-    client: TestClient
-    engine: Engine
-    tokens: dict[str, str]
-    ids: dict[str, int]
-
-    def as_(self, who: str, key: str | None = None) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {self.tokens[who]}"}
-        if key is not None:
-            headers["Idempotency-Key"] = key
-        return headers
+from tests.loan_world import Api, insert_decision, open_api
 
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
-    settings = Settings(home=tmp_path / "home")
-    app = create_app(settings)
-    engine = make_engine(settings.database_url)
-    tokens, ids = {}, {}
-    for name, role in (
-        ("app", "applicant-app"),
-        ("other-app", "applicant-app"),
-        ("officer", "officer"),
-        ("analyst", "analyst"),
-        ("channel", "payment-channel"),
-        ("other-channel", "payment-channel"),
-    ):
-        created = create_key(engine, name, role, "test")
-        tokens[name], ids[name] = created.token, created.info.id
-    with TestClient(app) as client:
-        yield Api(client, engine, tokens, ids)
-    engine.dispose()
+    yield from open_api(
+        tmp_path / "home",
+        {
+            "app": "applicant-app",
+            "other-app": "applicant-app",
+            "officer": "officer",
+            "analyst": "analyst",
+            "channel": "payment-channel",
+            "other-channel": "payment-channel",
+        },
+    )
 
 
 def _lines(engine: Engine) -> int:

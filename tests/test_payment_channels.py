@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,14 +15,11 @@ from typing import Any
 
 import pytest
 import typer
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
-from creditgraph.api.app import create_app
-from creditgraph.api.keys import create_key
 from creditgraph.cli import ledger_cmd, loan_cmd
 from creditgraph.money import from_fen
 from creditgraph.servicing.book import TRANSACTIONS
@@ -33,10 +29,10 @@ from creditgraph.servicing.intents import IntentConflictError, IntentService
 from creditgraph.servicing.ledger import trial_balance
 from creditgraph.servicing.lifecycle import LoanStateError
 from creditgraph.servicing.loans import LoanService
-from creditgraph.settings import Settings, get_settings
+from creditgraph.settings import get_settings
 from creditgraph.store.db import make_engine, upgrade
 from creditgraph.store.models import JournalLine
-from tests.loan_world import START, active_loan, insert_decision, ledger_of, loan_row
+from tests.loan_world import START, Api, active_loan, insert_decision, ledger_of, loan_row, open_api
 
 DAY = timedelta(days=1)
 HUGE = "999999999999.99"
@@ -266,38 +262,18 @@ def test_any_payments_keep_the_books_balanced_under_the_ceiling_and_refunds_need
 # ---- HTTP -------------------------------------------------------------------------------------
 
 
-@dataclass
-class Api:
-    client: TestClient
-    engine: Engine
-    tokens: dict[str, str]
-    ids: dict[str, int]
-
-    def as_(self, who: str, key: str | None = None) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {self.tokens[who]}"}
-        if key is not None:
-            headers["Idempotency-Key"] = key
-        return headers
-
-
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
-    settings_ = Settings(home=tmp_path / "home")
-    app = create_app(settings_)
-    engine = make_engine(settings_.database_url)
-    tokens, ids = {}, {}
-    for name, role in (
-        ("app", "applicant-app"),
-        ("other-app", "applicant-app"),
-        ("officer", "officer"),
-        ("analyst", "analyst"),
-        ("unionpay", "payment-channel"),
-    ):
-        created = create_key(engine, name, role, "test")
-        tokens[name], ids[name] = created.token, created.info.id
-    with TestClient(app) as client:
-        yield Api(client, engine, tokens, ids)
-    engine.dispose()
+    yield from open_api(
+        tmp_path / "home",
+        {
+            "app": "applicant-app",
+            "other-app": "applicant-app",
+            "officer": "officer",
+            "analyst": "analyst",
+            "unionpay": "payment-channel",
+        },
+    )
 
 
 def _http_loan(api: Api, amount: str = "12000", term: int = 12) -> str:
