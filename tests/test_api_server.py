@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,50 +15,14 @@ from sqlalchemy import func, select
 from creditgraph.api.app import create_app
 from creditgraph.api.keys import create_key
 from creditgraph.settings import Settings
-from creditgraph.store.db import make_engine, upgrade
-from tests.conftest import REPO_ROOT
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.real_server import running_server
 
 
 @pytest.fixture
 def server(sqlite_settings: Settings, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    engine = make_engine(sqlite_settings.database_url)
-    upgrade(engine)
-    engine.dispose()
-    port = _free_port()
     log_path = tmp_path / "server.log"
-    env = os.environ | {
-        "CREDITGRAPH_HOME": str(sqlite_settings.home),
-        "CREDITGRAPH_DB_URL": sqlite_settings.database_url,
-    }
-    command = [sys.executable, "-m", "creditgraph.cli.serve_cmd", "--port", str(port)]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"server did not start:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        yield base, log_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with running_server(sqlite_settings, log_path) as port:
+        yield f"http://127.0.0.1:{port}", log_path
 
 
 def test_real_server_health_and_auth_failure(server: tuple[str, Path]) -> None:

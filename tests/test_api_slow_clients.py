@@ -3,10 +3,7 @@ headers or its body is cut off after the configured timeout instead of holding a
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +12,7 @@ import httpx
 import pytest
 
 from creditgraph.settings import Settings
-from creditgraph.store.db import make_engine, upgrade
-from tests.conftest import REPO_ROOT
-from tests.test_api_server import _free_port
+from tests.real_server import running_server
 
 HEADER_TIMEOUT = 1.0
 BODY_TIMEOUT = 1.0
@@ -25,39 +20,13 @@ BODY_TIMEOUT = 1.0
 
 @pytest.fixture
 def server(sqlite_settings: Settings, tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    engine = make_engine(sqlite_settings.database_url)
-    upgrade(engine)
-    engine.dispose()
-    port = _free_port()
     log_path = tmp_path / "server.log"
-    env = os.environ | {
-        "CREDITGRAPH_HOME": str(sqlite_settings.home),
-        "CREDITGRAPH_DB_URL": sqlite_settings.database_url,
+    timeouts = {
         "CREDITGRAPH_API_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
         "CREDITGRAPH_API_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
     }
-    command = [sys.executable, "-m", "creditgraph.cli.serve_cmd", "--port", str(port)]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"server did not start:\n{log_path.read_text()}")
-            time.sleep(0.1)
+    with running_server(sqlite_settings, log_path, timeouts) as port:
         yield port, log_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _trickle(port: int, first: bytes, drip: bytes, limit: float) -> tuple[float, bytes]:
