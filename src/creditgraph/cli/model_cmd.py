@@ -21,6 +21,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from creditgraph.cli.display import print_table
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -128,9 +130,7 @@ def _sha256(path: Path) -> str:
 
 def _print_wide(table: Table) -> None:
     """Never squeeze names into ellipses: print at least as wide as the table needs."""
-    natural = console.measure(table, options=console.options.update(max_width=10_000)).maximum
-    wide = Console(width=max(console.width, natural)) if natural > console.width else console
-    wide.print(table)
+    print_table(console, table)
 
 
 def _print_iv(card: Card) -> None:
