@@ -39,8 +39,8 @@ def _private_home() -> None:
     """
     from pydantic import ValidationError
 
-    from creditgraph.privacy.files import ExposedHomeError, secure_home, use_private_umask
     from creditgraph.settings import get_settings
+    from creditgraph.store.files import ExposedHomeError, secure_home, use_private_umask
 
     use_private_umask()
     try:

@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from creditgraph.decision.canonical import plain, sha256_of
+from creditgraph.canonical import plain, sha256_of
 from creditgraph.decision.config import DecisionConfig
 from creditgraph.decision.context import ApplicantContext, build_context
 from creditgraph.decision.errors import DecisionInputError

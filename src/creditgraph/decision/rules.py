@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from creditgraph.decision.canonical import sha256_of
+from creditgraph.canonical import sha256_of
 from creditgraph.decision.config_io import describe, no_float, read_toml
 from creditgraph.decision.errors import PolicyError
 

@@ -24,7 +24,7 @@ import pyarrow as pa
 from creditgraph.contracts.schema import TableSpec
 from creditgraph.contracts.validate import ROW
 from creditgraph.duck import arrow_table
-from creditgraph.privacy.files import private_dir
+from creditgraph.store.files import private_dir
 
 REDACTED = "[redacted]"
 # A value longer than this is kept as its first HEAD characters plus its length and SHA-256, so

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from creditgraph.contracts.schema import Namespace
-from creditgraph.privacy.files import private_dir
+from creditgraph.store.files import private_dir
 
 KEY_BYTES = 32
 PSEUDONYM_HEX = 32  # 128 bits: collision-free for any realistic population

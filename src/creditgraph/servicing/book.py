@@ -14,12 +14,14 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import RowMapping, and_, bindparam, or_, select
+from sqlalchemy import RowMapping, and_, bindparam, insert, or_, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from creditgraph.ids import time_ordered_id
 from creditgraph.servicing.accounts import Line, check_balanced
 from creditgraph.servicing.errors import LoanInputError
+from creditgraph.servicing.lifecycle import SERVICED
 from creditgraph.store.db import json_dumps
 from creditgraph.store.models import (
     EodRun,
@@ -426,3 +428,39 @@ def update_loan(conn: Connection, loan_id: str, values: Mapping[str, Any]) -> No
 def transaction_lines(conn: Connection, transaction_id: str) -> Sequence[RowMapping]:
     statement = select(JOURNAL).where(JOURNAL.c.transaction_id == transaction_id)
     return conn.execute(statement.order_by(JOURNAL.c.id)).mappings().all()
+
+
+def eod_event(
+    loan_id: str, before: str, after: str, event: str, tx: str | None = None
+) -> dict[str, Any]:
+    """An event row written by the end of day (or its credit sweep)."""
+    return {
+        "loan_id": loan_id,
+        "from_state": before,
+        "to_state": after,
+        "event": event,
+        "actor": "eod",
+        "at": now(),
+        "note": None,
+        "transaction_id": tx,
+    }
+
+
+def insert_events(conn: Connection, events: list[dict[str, Any]]) -> None:
+    if events:
+        conn.execute(insert(EVENTS), events)
+
+
+SERVICED_STATES = tuple(sorted(state.value for state in SERVICED))
+
+
+def pending_filter(day: date, *, by_state_index: bool = True) -> ColumnElement[bool]:
+    """Loans the end of day of ``day`` still has to process."""
+    # Inside a chunk the id range must drive the query: ``state || ''`` keeps a planner
+    # without statistics (SQLite) from scanning the whole state index for every chunk.
+    state = LOANS.c.state if by_state_index else LOANS.c.state.concat("")
+    return and_(
+        state.in_(SERVICED_STATES),
+        LOANS.c.disbursed_on <= day,
+        or_(LOANS.c.accrued_through.is_(None), LOANS.c.accrued_through < day),
+    )

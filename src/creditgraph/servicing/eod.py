@@ -44,24 +44,19 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from creditgraph.money import from_fen
-from creditgraph.servicing import refunds
+from creditgraph.servicing import book, credit_sweep
 from creditgraph.servicing.accounts import Account, Line, credit, debit
-from creditgraph.servicing.allocation import AllocationRule
 from creditgraph.servicing.book import (
     EOD_RUNS,
-    EVENTS,
     INSTALMENTS,
     LOANS,
     DriverValues,
     Posting,
     TransactionKind,
     closed_through,
-    lock_loan,
     new_id,
     now,
     post_lines,
-    unsettled_due,
     update_loan,
     write_postings,
 )
@@ -80,7 +75,6 @@ from creditgraph.servicing.delinquency import (
 )
 from creditgraph.servicing.ledger import account_totals
 from creditgraph.servicing.lifecycle import SERVICED, LoanEvent, LoanState, transition
-from creditgraph.servicing.posting import Settlement, apply_deltas, position, settle
 from creditgraph.store.db import write_transaction
 from creditgraph.store.models import IngestBatch, LoanOutcome, Person, table_of
 
@@ -304,135 +298,10 @@ def _mark_started(engine: Engine, day: date) -> None:
             )
 
 
-def _pending_filter(day: date, *, by_state_index: bool = True) -> ColumnElement[bool]:
-    # Inside a chunk the id range must drive the query: ``state || ''`` keeps a planner
-    # without statistics (SQLite) from scanning the whole state index for every chunk.
-    state = LOANS.c.state if by_state_index else LOANS.c.state.concat("")
-    return and_(
-        state.in_(SERVICED_STATES),
-        LOANS.c.disbursed_on <= day,
-        or_(LOANS.c.accrued_through.is_(None), LOANS.c.accrued_through < day),
-    )
-
-
 def _pending_loan_ids(engine: Engine, day: date) -> list[str]:
     with engine.connect() as conn:
-        rows = conn.execute(select(LOANS.c.id).where(_pending_filter(day)).order_by(LOANS.c.id))
+        rows = conn.execute(select(LOANS.c.id).where(book.pending_filter(day)).order_by(LOANS.c.id))
         return [row[0] for row in rows]
-
-
-# --- borrower credit ----------------------------------------------------------------------------
-
-
-def _credit_holders(conn: Connection, day: date, first: str, last: str) -> list[str]:
-    """Loans of the chunk holding borrower credit: the few that can pay dues without cash."""
-    statement = (
-        select(LOANS.c.id)
-        .where(
-            LOANS.c.id >= first,
-            LOANS.c.id <= last,
-            LOANS.c.credit_fen > 0,
-            _pending_filter(day, by_state_index=False),
-        )
-        .order_by(LOANS.c.id)
-    )
-    return [row[0] for row in conn.execute(statement)]
-
-
-def _apply_credit(conn: Connection, day: date, first: str, last: str) -> tuple[int, int]:
-    """Settle what is due on ``day`` from borrower credit, before DPD is worked out.
-
-    The lender holding the borrower's money must not report them late or charge them penalty:
-    the credit pays the dues like a repayment would. Returns (loans, fen used).
-    """
-    loans = used = 0
-    for loan_id in _credit_holders(conn, day, first, last):
-        fen = _pay_from_credit(conn, loan_id, day)
-        loans += fen > 0
-        used += fen
-    return loans, used
-
-
-def _pay_from_credit(conn: Connection, loan_id: str, day: date) -> int:
-    """One loan's due instalments paid from its credit: a ``repayment`` posting (Dr
-    borrower_credit, Cr the receivables in the loan's allocation order), reversible like any
-    repayment. When that settles the last instalment the loan closes and, as on every closing
-    posting, credit still left is a refund due (paid only when an officer approves it). Returns
-    the fen used."""
-    loan = lock_loan(conn, loan_id)
-    if loan is None or loan["credit_fen"] <= 0:
-        return 0
-    due = unsettled_due(conn, loan_id, day)
-    if not due:
-        return 0
-    out = Settlement()
-    before = int(loan["credit_fen"])
-    left = settle(due, before, AllocationRule.decode(loan["allocation_order"]), out)
-    if left == before:
-        return 0
-    out.lines.dr(Account.BORROWER_CREDIT, before - left)
-    apply_deltas(conn, out.deltas.values())
-    state = LoanState(loan["state"])
-    settled_all, _ = position(due, out.deltas, (), (), day)
-    closes = settled_all and loan["maturity"] is not None and loan["maturity"] <= day
-    target = transition(state, LoanEvent.REPAY_IN_FULL, loan_id) if closes else state
-    detail = _credit_detail(loan, out, left, target)
-    refund_due = left if closes else 0
-    if refund_due:
-        detail["refund_due"] = str(from_fen(refund_due))
-    tx_id = post_lines(
-        conn,
-        loan_id,
-        TransactionKind.REPAYMENT,
-        day,
-        out.lines.lines(),
-        ACTOR,
-        detail,
-        amount_fen=before - left,
-    )
-    values: dict[str, Any] = {"credit_fen": left}
-    if closes:
-        values.update(
-            state=target.value,
-            closed_on=day,
-            dpd=0,
-            bucket="M0",
-            overdue_since=None,
-            npa=False,
-        )
-        event = _event(loan_id, state.value, target.value, LoanEvent.REPAY_IN_FULL.value, tx_id)
-        _insert_events(conn, [event])
-    if refund_due:
-        refunds.record_due(conn, loan_id, refund_due, day, tx_id)
-    update_loan(conn, loan_id, values)
-    return before - left
-
-
-def _credit_detail(
-    loan: Any, out: Settlement, credit_after: int, target: LoanState
-) -> dict[str, Any]:
-    """The detail a repayment carries, so the posting service can show and reverse it."""
-    since = loan["overdue_since"]
-    return {
-        "actor": ACTOR,
-        "source": "borrower_credit",
-        "state_before": loan["state"],
-        "state_after": target.value,
-        "restore": {
-            "dpd": loan["dpd"],
-            "bucket": loan["bucket"],
-            "overdue_since": since.isoformat() if since else None,
-            "closed_on": None,
-            "maturity": loan["maturity"].isoformat() if loan["maturity"] else None,
-            "schedule_version": loan["schedule_version"],
-            "npa": bool(loan["npa"]),
-        },
-        "paid": out.paid,
-        "credit_before_fen": int(loan["credit_fen"]),
-        "credit_after_fen": credit_after,
-        "deltas": list(out.deltas.values()),
-        "version_after": loan["version"] + 1,
-    }
 
 
 # --- one chunk of loans on one day --------------------------------------------------------------
@@ -464,7 +333,9 @@ def _read_loans(conn: Connection, day: date, first: str, last: str) -> _Chunk:
             LOANS.c.dpd,
             func.coalesce(_day_col(conn, LOANS.c.overdue_since), -1),
         )
-        .where(LOANS.c.id >= first, LOANS.c.id <= last, _pending_filter(day, by_state_index=False))
+        .where(
+            LOANS.c.id >= first, LOANS.c.id <= last, book.pending_filter(day, by_state_index=False)
+        )
         .order_by(LOANS.c.id)
     )
     if conn.dialect.name == "postgresql":
@@ -547,7 +418,9 @@ def _process_chunk(
     """One chunk's day in its own transaction: credit, then DPD, accrual, penalty, states,
     write-offs and default labels, all from what this transaction read and computed."""
     result = DayResult(day)
-    result.credit_loans, result.credit_applied_fen = _apply_credit(conn, day, first, last)
+    result.credit_loans, result.credit_applied_fen = credit_sweep.apply_credit(
+        conn, day, first, last
+    )
     loans = _read_loans(conn, day, first, last)
     n = len(loans.ids)
     if n == 0:
@@ -607,7 +480,7 @@ def _process_chunk(
     for k in np.flatnonzero(fell | cured):
         event = LoanEvent.FALL_OVERDUE if fell[k] else LoanEvent.CURE
         target = transition(loans.state[k], event, loans.ids[k])
-        events.append(_event(loans.ids[k], loans.state[k], target.value, event.value))
+        events.append(book.eod_event(loans.ids[k], loans.state[k], target.value, event.value))
         new_state[k] = target.value
 
     new_bucket = bucket_index(dpd)
@@ -623,7 +496,7 @@ def _process_chunk(
     _update_status(
         conn, loans, np.flatnonzero(changed), dpd, new_bucket, npa, overdue_since, new_state
     )
-    _insert_events(conn, events)
+    book.insert_events(conn, events)
     for k in np.flatnonzero(write_off):
         result.written_off_fen += _write_off(conn, loans.ids[k], new_state[k], day)
     result.defaults_labelled = _write_default_labels(conn, day, loans, dpd, rules, zone)
@@ -795,26 +668,6 @@ def _update_status(
     )
 
 
-def _event(
-    loan_id: str, before: str, after: str, event: str, tx: str | None = None
-) -> dict[str, Any]:
-    return {
-        "loan_id": loan_id,
-        "from_state": before,
-        "to_state": after,
-        "event": event,
-        "actor": ACTOR,
-        "at": now(),
-        "note": None,
-        "transaction_id": tx,
-    }
-
-
-def _insert_events(conn: Connection, events: list[dict[str, Any]]) -> None:
-    if events:
-        conn.execute(insert(EVENTS), events)
-
-
 def _write_off(conn: Connection, loan_id: str, state: str, day: date) -> int:
     """Write the loan off: Dr write_off_expense, Cr every receivable it still carries."""
     target = transition(state, LoanEvent.WRITE_OFF, loan_id)
@@ -834,7 +687,9 @@ def _write_off(conn: Connection, loan_id: str, state: str, day: date) -> int:
             detail={line.account.value: line.credit_fen for line in lines},
         )
     update_loan(conn, loan_id, {"state": target.value, "written_off_on": day})
-    _insert_events(conn, [_event(loan_id, state, target.value, LoanEvent.WRITE_OFF.value, tx_id)])
+    book.insert_events(
+        conn, [book.eod_event(loan_id, state, target.value, LoanEvent.WRITE_OFF.value, tx_id)]
+    )
     return total
 
 

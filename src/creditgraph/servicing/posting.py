@@ -20,7 +20,7 @@ import numpy as np
 from sqlalchemy import RowMapping, bindparam, select, update
 from sqlalchemy.engine import Connection
 
-from creditgraph.decision.canonical import sha256_of
+from creditgraph.canonical import sha256_of
 from creditgraph.money import MoneyError, as_decimal, is_whole_fen, to_fen
 from creditgraph.servicing import book
 from creditgraph.servicing.accounts import Account, Line

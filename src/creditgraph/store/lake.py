@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from creditgraph.contracts.schema import Column, Kind, TableSpec
 from creditgraph.contracts.validate import stored_name
 from creditgraph.duck import arrow_table
-from creditgraph.privacy.files import private_file
+from creditgraph.store.files import private_file
 
 ROW_KEY = "row_key"
 _ARROW_TYPES: dict[Kind, pa.DataType] = {
