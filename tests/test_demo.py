@@ -67,7 +67,7 @@ def test_servicing_tables_read_at_eighty_columns() -> None:
 
     from rich.console import Console
 
-    from creditgraph.cli.display import yuan as _yuan
+    from creditgraph.console.display import yuan as _yuan
     from creditgraph.demo_servicing import VintageCurve
 
     curve = VintageCurve(date(2026, 7, 1), 417)

@@ -17,7 +17,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from creditgraph.cli.progress import RowProgress
+from creditgraph.console.progress import RowProgress
 from creditgraph.demo_decisions import decisions_stage
 from creditgraph.demo_servicing import servicing_stage
 from creditgraph.settings import Settings
@@ -62,7 +62,7 @@ def demo_key(seed: int) -> bytes:
 
 
 def ingest_stage(ctx: DemoContext) -> None:
-    from creditgraph.cli.ingest_cmd import batch_table
+    from creditgraph.console.batches import batch_table
     from creditgraph.ingest.service import ingest
     from creditgraph.privacy.pseudonym import load_or_create_key
 
@@ -150,7 +150,7 @@ def features_stage(ctx: DemoContext) -> None:
 
 
 def scoring_stage(ctx: DemoContext) -> None:
-    from creditgraph.cli.model_cmd import no_social_table, training_table
+    from creditgraph.console.training import no_social_table, training_table
     from creditgraph.scoring import registry
     from creditgraph.scoring.service import score_all, train_models
     from creditgraph.store.db import migrated_engine

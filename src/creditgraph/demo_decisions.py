@@ -124,7 +124,7 @@ def summary_table(decisions: list[dict[str, Any]], segments: dict[str, str]) -> 
 
 def decisions_stage(ctx: DemoContext) -> None:
     """Decide ``APPLICATIONS`` simulated applications through the decision service."""
-    from creditgraph.cli.decide_cmd import print_decision
+    from creditgraph.console.decisions import print_decision
     from creditgraph.decision.service import DecisionService
     from creditgraph.store.db import migrated_engine
 

@@ -23,7 +23,7 @@ import numpy as np
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
-from creditgraph.cli.display import yuan
+from creditgraph.console.display import yuan
 from creditgraph.servicing.calendar import add_months
 
 if TYPE_CHECKING:

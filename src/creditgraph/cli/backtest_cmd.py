@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from creditgraph.cli.display import json_text, print_table, write_table
+from creditgraph.console.display import json_text, print_table, write_table
 
 console = Console()
 err = Console(stderr=True)
@@ -49,7 +49,7 @@ def backtest_cmd(
 ) -> None:
     """Score a file of past applications with features as of each one's applied_at."""
     from creditgraph.cli.model_cmd import InputError, read_table
-    from creditgraph.cli.progress import RowProgress
+    from creditgraph.console.progress import RowProgress
     from creditgraph.scoring.backtest import BacktestError, run_backtest, write_validation_report
     from creditgraph.scoring.registry import RegistryError
     from creditgraph.settings import get_settings

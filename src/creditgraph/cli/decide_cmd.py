@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from creditgraph.cli.display import percent
+from creditgraph.console.decisions import print_decision
 from creditgraph.settings import get_settings
 
 if TYPE_CHECKING:
@@ -142,38 +142,6 @@ def _decide_one(
         typer.echo(json.dumps(record, ensure_ascii=False, indent=2))
         return
     print_decision(console, record)
-
-
-def print_decision(out: Console, record: dict[str, Any]) -> None:
-    """A decision for a person to read: outcome, limit, score, reasons, the offer."""
-    colour = {"approve": "green", "refer": "yellow", "decline": "red"}[record["outcome"]]
-    out.print(
-        f"[bold {colour}]{record['outcome'].upper()}[/]  decision {record['id']}  "
-        f"{record['product_code']} {record['amount']} x {record['term_months']} months  "
-        f"limit 额度 {record['limit']}"
-    )
-    pd = record["pd"]
-    out.print(
-        f"score 评分 {record['score'] or 0:.0f}  grade 等级 {record['grade']}  "
-        f"PD {'-' if pd is None else f'{pd:.2%}'}  model {record['model_id']}  "
-        f"social data used 使用社交数据: {'yes' if record['social_data_used'] else 'no'}",
-        highlight=False,
-    )
-    for reason in record["reasons"]:
-        out.print(f"  - {reason['zh']} / {reason['en']}", markup=False, highlight=False)
-    for offer in record["offers"]:
-        rows = offer["schedule"]["rows"]
-        first = rows[0] if rows else {}
-        out.print(
-            f"offer 报价: {offer['amount']} over {offer['term_months']} months "
-            f"({offer['schedule_type']}), nominal {percent(offer['nominal_rate'])}, "
-            f"all-in 综合年化 {percent(offer['all_in_rate'])} (cap {percent(offer['rate_cap'], 0)}), "
-            f"upfront fee {offer['upfront_fee']}, paid out {offer['net_disbursement']}, "
-            f"first payment {first.get('payment', '-')}",
-            highlight=False,
-        )
-    for review in record["reviews"]:
-        out.print(f"review 人工复核: {review['id']} ({review['kind']}, {review['status']})")
 
 
 def _result_rows(result: BatchResult) -> list[dict[str, Any]]:

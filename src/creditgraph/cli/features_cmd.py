@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from creditgraph.cli.progress import RowProgress
+from creditgraph.console.progress import RowProgress
 from creditgraph.settings import get_settings
 
 console = Console()

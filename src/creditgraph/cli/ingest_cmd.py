@@ -7,9 +7,9 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from creditgraph.cli.progress import RowProgress
+from creditgraph.console.batches import batch_table
+from creditgraph.console.progress import RowProgress
 from creditgraph.ingest.errors import IngestInputError
 from creditgraph.ingest.recovery import Recovery
 from creditgraph.ingest.service import (
@@ -153,22 +153,6 @@ def recovery_lines(recovery: Recovery) -> list[str]:
         n = len(recovery.removed)
         lines.append(f"recovered: {n} file{'s' if n != 1 else ''} never committed, removed")
     return lines
-
-
-def batch_table(report: BatchReport) -> Table:
-    """Per-table counts of one ingest batch, as the CLI and the demo show them."""
-    table = Table(title=f"batch {report.batch_id}  sha256 {report.content_sha256[:16]}…")
-    for name in ("table", "read", "accepted", "updated", "duplicates", "quarantined"):
-        table.add_column(name, justify="left" if name == "table" else "right")
-    for name, counts in report.by_table().items():
-        table.add_row(
-            name,
-            *(
-                f"{counts.get(k, 0):,}"
-                for k in ("rows_read", "accepted", "updated", "duplicates", "quarantined")
-            ),
-        )
-    return table
 
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from creditgraph.cli.display import yuan
+from creditgraph.console.display import yuan
 from creditgraph.settings import get_settings
 
 console = Console()

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from creditgraph.cli.display import percent, yuan
+from creditgraph.console.display import percent, yuan
 from creditgraph.settings import get_settings
 
 if TYPE_CHECKING:

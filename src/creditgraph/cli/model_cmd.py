@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from creditgraph.cli.display import print_table
+from creditgraph.console.display import print_table
+from creditgraph.console.training import auc_text, no_social_table, training_table
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -359,7 +360,7 @@ def score_table(
 ) -> None:
     """Score every row of a table with a scorecard card or an exported model (scorecard or
     challenger): score, PD, grade and reasons, in input order."""
-    from creditgraph.cli.display import write_table
+    from creditgraph.console.display import write_table
     from creditgraph.scoring.artifact import ArtifactError, ScoringInputError
     from creditgraph.scoring.challenger import MissingFeatureError
     from creditgraph.scoring.export import ExportError
@@ -432,61 +433,6 @@ def _day(value: str, option: str) -> Any:
         raise _fail(f"{option} {value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _auc_text(entry: Any) -> str:
-    if not isinstance(entry, dict) or entry.get("auc") is None:
-        return "-"
-    return f"{entry['auc']:.4f} [{entry['auc_low']:.4f}, {entry['auc_high']:.4f}]"
-
-
-def _lift_text(entry: Any) -> str:
-    if not isinstance(entry, dict) or entry.get("difference") is None:
-        return "-"
-    return f"{entry['difference']:+.4f} [{entry['low']:+.4f}, {entry['high']:+.4f}]"
-
-
-# (column heading, metric key, formatter) of the two training tables
-_Column = tuple[str, str, Callable[[Any], str]]
-_TRAINED: tuple[_Column, ...] = (
-    ("test AUC", "test", _auc_text),
-    ("out-of-time AUC", "out_of_time", _auc_text),
-    ("OOT without graph", "out_of_time_without_graph", _auc_text),
-    ("network lift (OOT)", "network_lift_out_of_time", _lift_text),
-    ("network lift (test)", "network_lift_test", _lift_text),
-)
-_NO_SOCIAL: tuple[_Column, ...] = (
-    ("test AUC", "test", _auc_text),
-    ("out-of-time AUC", "out_of_time", _auc_text),
-    ("social adds (OOT)", "social_lift_out_of_time", _lift_text),
-    ("social adds (test)", "social_lift_test", _lift_text),
-)
-
-
-def _metrics_table(
-    title: str,
-    columns: tuple[_Column, ...],
-    metrics: dict[str, dict[str, Any]],
-    ids: dict[str, str],
-) -> Table:
-    table = Table(title=title, box=box.SIMPLE_HEAD)
-    for name in ("model", *(c[0] for c in columns)):
-        table.add_column(name)
-    for family, m in metrics.items():
-        table.add_row(escape(ids[family]), *(show(m.get(key)) for _, key, show in columns))
-    return table
-
-
-def training_table(metrics: dict[str, dict[str, Any]], ids: dict[str, str]) -> Table:
-    """One row per family: AUC with intervals, without graph features, and the lift."""
-    title = "trained models 训练结果 (AUC with 95% DeLong intervals)"
-    return _metrics_table(title, _TRAINED, metrics, ids)
-
-
-def no_social_table(metrics: dict[str, dict[str, Any]], ids: dict[str, str]) -> Table:
-    """One row per family's no_social variant: its AUC and what the social data adds."""
-    title = "without social data 无社交数据模型 (for applicants who withhold consent)"
-    return _metrics_table(title, _NO_SOCIAL, metrics, ids)
-
-
 def training_json(result: Any) -> dict[str, Any]:
     """``model train --json``: model ids, metrics, sample sizes, windows, lifecycle, exclusions."""
 
@@ -536,7 +482,7 @@ def refit_table(metrics: dict[str, dict[str, Any]], ids: dict[str, str]) -> Tabl
             str(m.get("deployed", "development_fit")),
             f"{w.get('from')} .. {w.get('to')}",
             f"{int(w.get('rows') or 0):,}",
-            _auc_text(refit) if refit else "-",
+            auc_text(refit) if refit else "-",
             f"{refit.get('variables')} (development {refit.get('development_variables')})"
             if refit
             else "-",
@@ -638,7 +584,7 @@ def list_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document, nothing else."),
 ) -> None:
     """Every registered version, newest first, with status and headline metrics."""
-    from creditgraph.cli.display import json_text
+    from creditgraph.console.display import json_text
     from creditgraph.scoring import registry
     from creditgraph.settings import get_settings
     from creditgraph.store.db import migrated_engine
@@ -659,8 +605,8 @@ def list_cmd(
             r.variant,
             r.status,
             str(r.as_of),
-            _auc_text(r.metrics.get("test")),
-            _auc_text(r.metrics.get("out_of_time")),
+            auc_text(r.metrics.get("test")),
+            auc_text(r.metrics.get("out_of_time")),
             escape(f"{r.promoted_by} {r.promoted_at:%Y-%m-%d %H:%M}") if r.promoted_at else "-",
             r.training_data_sha256[:12],
         )
@@ -695,7 +641,7 @@ def compare_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document, nothing else."),
 ) -> None:
     """Two versions metric by metric, with B − A."""
-    from creditgraph.cli.display import json_text
+    from creditgraph.console.display import json_text
     from creditgraph.scoring import registry
     from creditgraph.settings import get_settings
     from creditgraph.store.db import migrated_engine
@@ -763,7 +709,7 @@ def export_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:
     """Write a version's model files and a manifest.json with their SHA-256 to a folder."""
-    from creditgraph.cli.display import json_text
+    from creditgraph.console.display import json_text
     from creditgraph.scoring import registry
     from creditgraph.scoring.export import export_model
     from creditgraph.settings import get_settings

@@ -16,7 +16,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from creditgraph.cli.display import percent, yuan
+from creditgraph.console.display import percent, yuan
 from creditgraph.money import MoneyError
 from creditgraph.servicing import (
     AllInRateError,

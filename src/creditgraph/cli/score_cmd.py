@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from creditgraph.cli.display import json_text, print_table, write_table
+from creditgraph.console.display import json_text, print_table, write_table
 
 console = Console()
 err = Console(stderr=True)

@@ -56,7 +56,7 @@ def eod_cmd(
     ),
 ) -> None:
     """Run the end of day for a business date: accrual, DPD, buckets, penalty, NPA, write-off."""
-    from creditgraph.cli.progress import RowProgress
+    from creditgraph.console.progress import RowProgress
     from creditgraph.money import from_fen
     from creditgraph.servicing.config import ServicingConfigError
     from creditgraph.servicing.eod import EodError, run_eod
