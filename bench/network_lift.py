@@ -41,12 +41,9 @@ FloatArray = npt.NDArray[np.float64]
 def prepare(workdir: Path, people: int, seed: int) -> pa.Table:
     """The monthly training set with neighbour aggregates, built once per work directory."""
     from creditgraph.features.build import FeatureBuild
+    from creditgraph.features.catalogue import NEIGHBOUR_COLUMNS, output_names
     from creditgraph.features.inputs import database_tables
-    from creditgraph.features.neighbours import (
-        NEIGHBOUR_COLUMNS,
-        neighbour_aggregates,
-        output_names,
-    )
+    from creditgraph.features.neighbours import neighbour_aggregates
     from creditgraph.features.service import compute_features
     from creditgraph.features.training import assemble_training_set
     from creditgraph.ingest.service import ingest
@@ -97,8 +94,7 @@ def prepare(workdir: Path, people: int, seed: int) -> pa.Table:
 
 def feature_columns(table: pa.Table) -> tuple[list[str], list[str], list[str]]:
     """(own, graph, neighbour-aggregate) feature columns of the table, by catalogue family."""
-    from creditgraph.features.catalogue import FEATURES
-    from creditgraph.features.neighbours import NEIGHBOUR_FEATURES
+    from creditgraph.features.catalogue import FEATURES, NEIGHBOUR_FEATURES
 
     family = {f.name: f.family for f in FEATURES}
     present = [f.name for f in FEATURES if f.name in table.column_names]

@@ -10,14 +10,13 @@ import pyarrow as pa
 import pytest
 
 from creditgraph.features import catalogue
-from creditgraph.features.neighbours import (
+from creditgraph.features.catalogue import (
     NEIGHBOUR_COLUMNS,
     NEIGHBOUR_FEATURES,
     STATS,
-    NeighbourInputError,
-    neighbour_aggregates,
     output_names,
 )
+from creditgraph.features.neighbours import NeighbourInputError, neighbour_aggregates
 
 # p1-p2-p3 is a triangle, p3-p4-x1-p5 a path; x1 is a contact outside the book (no feature row),
 # p6 has no tie. p3's x is unknown. One self-loop and one duplicate pair must change nothing.

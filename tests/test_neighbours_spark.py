@@ -17,11 +17,8 @@ pytest.importorskip("pyspark")
 
 from pyspark.sql import SparkSession
 
-from creditgraph.features.neighbours import (
-    STATS,
-    neighbour_aggregates,
-    spark_neighbour_aggregates,
-)
+from creditgraph.features.catalogue import STATS
+from creditgraph.features.neighbours import neighbour_aggregates, spark_neighbour_aggregates
 from creditgraph.features.spark_engine import spark_session
 from tests.conftest import shared_path
 

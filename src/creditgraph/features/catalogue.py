@@ -6,6 +6,7 @@ rendered from it, so no feature exists without its explanation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 OSKARSDOTTIR_2019 = "Óskarsdóttir et al. (2019), The value of big data for credit scoring, Applied Soft Computing 74"
@@ -383,10 +384,78 @@ def social_feature_names() -> frozenset[str]:
     )
 
 
+# --- the neighbour aggregates (computed in features/neighbours.py) ---------------------------
+
+DEFAULT_HUB_CAP = 200
+STATS = ("nbr1_mean", "nbr1_max", "nbr2_mean", "nbr2_max")
+
+# column -> why its neighbourhood predicts credit risk; none is derived from a default outcome
+_WHY: dict[str, str] = {
+    "income_monthly_fen": "Contacts' income is the informal safety net a person can draw on, "
+    "and income clusters in circles.",
+    "ext_open_loans": "Multi-lending spreads through circles (shared agents, copied habits); a "
+    "circle loaded with open loans elsewhere is fragile.",
+    "ext_max_dpd": "Arrears elsewhere among contacts mark a circle under financial stress; "
+    "taken from other lenders' reports, never from this lender's outcomes.",
+    "ext_lenders": "Contacts shopping around many lenders mark a circle in distress or an "
+    "agent-driven ring.",
+    "interactions_30d": "An active circle is a real one; a thin or quiet circle is easier to "
+    "walk away from.",
+    "account_age_days": "A circle of brand-new accounts is the signature of a fraud ring: rings "
+    "register and apply together, before any of their labels is known.",
+}
+NEIGHBOUR_COLUMNS: tuple[str, ...] = tuple(_WHY)
+
+
+def output_names(columns: Sequence[str]) -> list[str]:
+    """Output columns after ``person_id``, per input column in the order of ``STATS``."""
+    return [f"{stat}_{col}" for col in columns for stat in STATS]
+
+
+def _catalogue(hub_cap: int = DEFAULT_HUB_CAP) -> tuple[Feature, ...]:
+    out = []
+    for col, why in _WHY.items():
+        out += [
+            Feature(
+                f"nbr1_mean_{col}",
+                "neighbours",
+                f"Tie-strength-weighted mean of `{col}` over direct contacts with a known value; "
+                "missing without one.",
+                why + " The mean describes the typical contact.",
+                GADBENCH,
+            ),
+            Feature(
+                f"nbr1_max_{col}",
+                "neighbours",
+                f"Largest `{col}` among direct contacts.",
+                why + " The max catches one extreme contact the mean would hide.",
+                GADBENCH,
+            ),
+            Feature(
+                f"nbr2_mean_{col}",
+                "neighbours",
+                f"Mean of `{col}` over the distinct people exactly two ties away (not the person, "
+                f"not a direct contact; paths through a contact with more than {hub_cap} ties "
+                "are not followed).",
+                why + " The wider circle, less noisy than a few direct contacts.",
+                GADBENCH,
+            ),
+            Feature(
+                f"nbr2_max_{col}",
+                "neighbours",
+                f"Largest `{col}` among the same 2-hop people.",
+                why + " One extreme friend of a friend.",
+                GADBENCH,
+            ),
+        ]
+    return tuple(out)
+
+
+NEIGHBOUR_FEATURES: tuple[Feature, ...] = _catalogue()
+
+
 def all_features() -> tuple[Feature, ...]:
     """Every column of a build: the families above, then the neighbour aggregates."""
-    from creditgraph.features.neighbours import NEIGHBOUR_FEATURES
-
     return (*FEATURES, *NEIGHBOUR_FEATURES)
 
 

@@ -48,7 +48,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from creditgraph.features.catalogue import GADBENCH, Feature
+from creditgraph.features.catalogue import (
+    DEFAULT_HUB_CAP,
+    NEIGHBOUR_COLUMNS,
+    STATS,
+    output_names,
+)
 from creditgraph.graph.csr import build_graph
 
 if TYPE_CHECKING:
@@ -57,78 +62,12 @@ if TYPE_CHECKING:
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-DEFAULT_HUB_CAP = 200
 # 2-hop paths expanded per block: bounds the block's product to a few hundred MB
 DEFAULT_BLOCK_WORK = 1 << 24
-STATS = ("nbr1_mean", "nbr1_max", "nbr2_mean", "nbr2_max")
-
-# column -> why its neighbourhood predicts credit risk; none is derived from a default outcome
-_WHY: dict[str, str] = {
-    "income_monthly_fen": "Contacts' income is the informal safety net a person can draw on, "
-    "and income clusters in circles.",
-    "ext_open_loans": "Multi-lending spreads through circles (shared agents, copied habits); a "
-    "circle loaded with open loans elsewhere is fragile.",
-    "ext_max_dpd": "Arrears elsewhere among contacts mark a circle under financial stress; "
-    "taken from other lenders' reports, never from this lender's outcomes.",
-    "ext_lenders": "Contacts shopping around many lenders mark a circle in distress or an "
-    "agent-driven ring.",
-    "interactions_30d": "An active circle is a real one; a thin or quiet circle is easier to "
-    "walk away from.",
-    "account_age_days": "A circle of brand-new accounts is the signature of a fraud ring: rings "
-    "register and apply together, before any of their labels is known.",
-}
-NEIGHBOUR_COLUMNS: tuple[str, ...] = tuple(_WHY)
 
 
 class NeighbourInputError(ValueError):
     """Inputs the aggregation cannot use; the message names the column or id at fault."""
-
-
-def output_names(columns: Sequence[str]) -> list[str]:
-    """Output columns after ``person_id``, per input column in the order of ``STATS``."""
-    return [f"{stat}_{col}" for col in columns for stat in STATS]
-
-
-def _catalogue(hub_cap: int = DEFAULT_HUB_CAP) -> tuple[Feature, ...]:
-    out = []
-    for col, why in _WHY.items():
-        out += [
-            Feature(
-                f"nbr1_mean_{col}",
-                "neighbours",
-                f"Tie-strength-weighted mean of `{col}` over direct contacts with a known value; "
-                "missing without one.",
-                why + " The mean describes the typical contact.",
-                GADBENCH,
-            ),
-            Feature(
-                f"nbr1_max_{col}",
-                "neighbours",
-                f"Largest `{col}` among direct contacts.",
-                why + " The max catches one extreme contact the mean would hide.",
-                GADBENCH,
-            ),
-            Feature(
-                f"nbr2_mean_{col}",
-                "neighbours",
-                f"Mean of `{col}` over the distinct people exactly two ties away (not the person, "
-                f"not a direct contact; paths through a contact with more than {hub_cap} ties "
-                "are not followed).",
-                why + " The wider circle, less noisy than a few direct contacts.",
-                GADBENCH,
-            ),
-            Feature(
-                f"nbr2_max_{col}",
-                "neighbours",
-                f"Largest `{col}` among the same 2-hop people.",
-                why + " One extreme friend of a friend.",
-                GADBENCH,
-            ),
-        ]
-    return tuple(out)
-
-
-NEIGHBOUR_FEATURES: tuple[Feature, ...] = _catalogue()
 
 
 # --- the pure core: a CSR adjacency and a value matrix in, arrays out -------------------------
@@ -525,3 +464,12 @@ def spark_neighbour_aggregates(
         for stat in STATS
     }
     return _to_table(node_ids, columns, stats)
+
+
+def spark_neighbour_engine(spark: SparkSession) -> Any:
+    """``assemble``'s neighbour step on Spark (a ``build.NeighbourEngine``)."""
+
+    def run(node_ids: pa.Array, edges: pa.Table, features: pa.Table) -> pa.Table:
+        return spark_neighbour_aggregates(spark, node_ids, edges, features)
+
+    return run

@@ -56,10 +56,10 @@ def compute_features(
             settings.lake_dir, tables, memory_limit=settings.duckdb_memory_limit
         )
     else:
+        from creditgraph.features.neighbours import spark_neighbour_engine
         from creditgraph.features.spark_engine import (
             spark_graph_engine,
             spark_inputs,
-            spark_neighbour_engine,
             spark_session,
         )
 

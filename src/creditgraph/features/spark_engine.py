@@ -159,16 +159,6 @@ class _SparkGraphEngine:
         return spark_graph_features(self.spark, inputs, seeds, timings=timings)
 
 
-def spark_neighbour_engine(spark: SparkSession) -> Any:
-    """``assemble``'s neighbour step on Spark (a ``build.NeighbourEngine``)."""
-    from creditgraph.features.neighbours import spark_neighbour_aggregates
-
-    def run(node_ids: pa.Array, edges: pa.Table, features: pa.Table) -> pa.Table:
-        return spark_neighbour_aggregates(spark, node_ids, edges, features)
-
-    return run
-
-
 def spark_graph_engine(spark: SparkSession) -> _SparkGraphEngine:
     """``assemble(..., graph_engine=spark_graph_engine(spark))``: graph features on Spark."""
     return _SparkGraphEngine(spark)

@@ -54,8 +54,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from creditgraph.features.catalogue import FEATURES
-from creditgraph.features.neighbours import NEIGHBOUR_FEATURES
+from creditgraph.features.catalogue import FEATURES, NEIGHBOUR_FEATURES
 
 FloatArray = npt.NDArray[np.float64]
 ReasonText = Callable[[str], tuple[str, str]]

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from creditgraph.contracts.schema import SEGMENTS
 from creditgraph.simulate import vocab
 from creditgraph.simulate.clock import DAY, OUTCOME_MONTHS, add_months_seconds
-from creditgraph.simulate.population import Population
+from creditgraph.simulate.population_model import Population
 from creditgraph.simulate.risk import Risk
 
 DPD_DEFAULT = 90  # days past due that make a default, as the contract defines it

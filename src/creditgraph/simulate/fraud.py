@@ -20,7 +20,7 @@ from creditgraph.simulate.clock import DAY, Timeline
 from creditgraph.simulate.config import SimulationConfig
 
 if TYPE_CHECKING:
-    from creditgraph.simulate.population import Population
+    from creditgraph.simulate.population_model import Population
 
 MIN_RING, MAX_RING = 5, 30
 RING_SEGMENTS = ("individual_business", "young_entrepreneur", "other", "salaried")

@@ -17,7 +17,7 @@ from creditgraph.contracts.schema import REGION_TIERS
 from creditgraph.simulate.arrays import csr, rank_within, undirected_keys, unique_sorted
 from creditgraph.simulate.clock import DAY, YEAR, Timeline
 from creditgraph.simulate.fraud import RingEdges, RingPlan
-from creditgraph.simulate.population import Population
+from creditgraph.simulate.population_model import Population
 
 RELATIONS: tuple[str, ...] = ("family", "colleague", "friend", "contact")
 FAMILY, COLLEAGUE, FRIEND, CONTACT = range(4)

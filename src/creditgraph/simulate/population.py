@@ -7,8 +7,6 @@ reveal who is in a ring.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from numpy.typing import NDArray
 
@@ -17,6 +15,7 @@ from creditgraph.simulate import vocab
 from creditgraph.simulate.clock import DAY, YEAR, Timeline, epoch
 from creditgraph.simulate.config import SimulationConfig
 from creditgraph.simulate.fraud import RingPlan
+from creditgraph.simulate.population_model import Population
 
 OCCUPATION_LIST: tuple[str, ...] = (
     *(occ for seg in SEGMENTS for occ in vocab.OCCUPATIONS[seg]),
@@ -29,42 +28,6 @@ GIVEN_NAMES: tuple[str, ...] = (
     *(a.capitalize() + b for a in vocab.GIVEN_SYLLABLES for b in vocab.GIVEN_SYLLABLES),
 )
 EARLIEST_REGISTRATION = epoch(vocab.SPRING_FESTIVAL[0])  # the lender opened in early 2015
-
-
-@dataclass
-class Population:
-    """Per-person arrays, all of length ``n`` and indexed by the internal person index."""
-
-    n: int
-    n_normal: int
-    id_number: NDArray[np.int64]  # 1..n, a permutation: P<id_number>
-    region: NDArray[np.int64]
-    segment: NDArray[np.int64]
-    birth_year: NDArray[np.int64]
-    gender: NDArray[np.int64]  # index into GENDERS, -1 when not given
-    occupation: NDArray[np.int64]  # index into OCCUPATION_LIST
-    income_fen: NDArray[np.int64]
-    engagement: NDArray[np.float64]  # activity multiplier, mean about 1
-    uses: NDArray[np.bool_]  # (n, len(SOURCES)): which sources the person is on
-    borrower: NDArray[np.bool_]
-    applied_at: NDArray[np.int64]  # -1 when the person has no historical loan
-    registered_at: NDArray[np.int64]
-    data_start: NDArray[np.int64]  # when connectors began sending the person's data
-    ring: NDArray[np.int64]  # fraud ring index, -1 for ordinary people
-    surname: NDArray[np.int64]
-    given: NDArray[np.int64]
-    has_name: NDArray[np.bool_]
-    phone: NDArray[np.int64]  # 11 digits, -1 when not given
-    ref_year: int  # the world's current year, for ages
-
-    @property
-    def by_id(self) -> NDArray[np.int64]:
-        """Internal indices in external-id order: how per-person tables are written."""
-        return np.argsort(self.id_number, kind="stable")
-
-    @property
-    def age(self) -> NDArray[np.int64]:
-        return self.ref_year - self.birth_year
 
 
 def _categorical(rng: np.random.Generator, cum: NDArray[np.float64]) -> NDArray[np.int64]:

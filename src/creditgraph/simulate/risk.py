@@ -18,7 +18,7 @@ from scipy.special import ndtr
 from creditgraph.simulate import vocab
 from creditgraph.simulate.fraud import DEFAULT_PROBABILITY
 from creditgraph.simulate.graph import SocialGraph
-from creditgraph.simulate.population import Population
+from creditgraph.simulate.population_model import Population
 
 INCOME_WEIGHT = 0.2
 COMMUNITY_SD = 0.5

@@ -19,7 +19,8 @@ from creditgraph.simulate.clock import Timeline
 from creditgraph.simulate.config import SimulationConfig
 from creditgraph.simulate.fraud import RingPlan, plan_rings, ring_edges
 from creditgraph.simulate.graph import SocialGraph, build_graph
-from creditgraph.simulate.population import Population, draw_population
+from creditgraph.simulate.population import draw_population
+from creditgraph.simulate.population_model import Population
 from creditgraph.simulate.risk import Risk, draw_risk
 from creditgraph.simulate.rng import stream
 
