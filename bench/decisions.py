@@ -31,7 +31,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from creditgraph.decision.service import DecisionService
-from creditgraph.demo_decisions import _applicants, applications
+from creditgraph.demo.decisions import applicants, applications
 from creditgraph.settings import Settings
 from creditgraph.store.db import migrated_engine
 from creditgraph.store.models import OnlineFeatures
@@ -65,7 +65,7 @@ def run(settings: Settings, decisions: int, batch: int, workers: int) -> None:
                 conn.execute(select(func.count()).select_from(OnlineFeatures)).scalar_one()
             )
         service = DecisionService(db, settings)
-        sample = _applicants(db, min(decisions, people), seed=1)
+        sample = applicants(db, min(decisions, people), seed=1)
         rows = applications(sample, service.products, seed=1)
         for row in rows[:50]:  # warm-up: the champion loads, statements compile
             service.decide_for(row["person"], row["product"], row["amount"], row["term"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ from typer.testing import CliRunner
 
 from creditgraph.cli.main import app
 from creditgraph.settings import get_settings
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "creditgraph"
 
 
 def test_demo_runs_every_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,8 +51,8 @@ def test_demo_world_does_not_depend_on_the_home_or_the_wall_clock(tmp_path: Path
     """Two fresh homes get the same pseudonym key from one seed; decisions happen at world end."""
     from datetime import date, datetime
 
-    from creditgraph.demo import demo_key
-    from creditgraph.demo_decisions import decision_time
+    from creditgraph.demo.decisions import decision_time
+    from creditgraph.demo.ingest import demo_key
     from creditgraph.privacy.pseudonym import load_or_create_key
 
     first = load_or_create_key(tmp_path / "a" / "pseudonym.key", new_key=demo_key(7))
@@ -68,7 +71,7 @@ def test_servicing_tables_read_at_eighty_columns() -> None:
     from rich.console import Console
 
     from creditgraph.console.display import yuan as _yuan
-    from creditgraph.demo_servicing import VintageCurve
+    from creditgraph.demo.portfolio import VintageCurve
 
     curve = VintageCurve(date(2026, 7, 1), 417)
     curve.marks = {m: (2 * m, m) for m in range(1, 13)}
@@ -80,3 +83,50 @@ def test_servicing_tables_read_at_eighty_columns() -> None:
     assert len(rows) == 12
     assert [cell.strip() for cell in rows[-1].split("│")[1:5]] == ["12", "5.8%", "2.9%", "417"]
     assert _yuan("6812517.36") == "6,812,517.36" and _yuan("-0.50") == "-0.50"
+
+
+def _imported_modules(package: Path) -> dict[str, set[str]]:
+    """Every module each file of ``package`` imports, at the top or inside a function."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(package.rglob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+        found[path.relative_to(SRC).as_posix()] = names
+    return found
+
+
+def _under(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def test_demo_and_console_do_not_import_the_cli() -> None:
+    """The CLI runs the demo, so the demo prints through ``console``, which imports neither."""
+    offending = [
+        (path, module)
+        for package, forbidden in (
+            ("demo", ("creditgraph.cli",)),
+            ("console", ("creditgraph.cli", "creditgraph.demo")),
+        )
+        for path, modules in _imported_modules(SRC / package).items()
+        for module in sorted(modules)
+        if any(_under(module, name) for name in forbidden)
+    ]
+    assert offending == []
+
+
+def test_stages_run_in_the_order_the_demo_prints_them() -> None:
+    from creditgraph.demo import STAGES
+
+    assert [name for name, _ in STAGES] == [
+        "simulate",
+        "ingest",
+        "features",
+        "scoring",
+        "decisions",
+        "servicing",
+    ]
+    assert all(stage.__module__.startswith("creditgraph.demo.") for _, stage in STAGES)

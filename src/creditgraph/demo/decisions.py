@@ -1,4 +1,4 @@
-"""Demo stage: decide a stream of simulated applications and show what borrowers would get.
+"""Demo stage 5: decide a stream of simulated applications and show what borrowers would get.
 
 Needs the features stage (the online table) and the scoring stage (a promoted champion). Each
 applicant asks for a product of their segment, with an amount, term and method the product
@@ -19,15 +19,17 @@ import numpy as np
 from rich.table import Table
 from sqlalchemy import Engine, select
 
+from creditgraph.console.decisions import print_decision
+
 if TYPE_CHECKING:
     from creditgraph.decision.products import Catalogue, Product
-    from creditgraph.demo import DemoContext
+    from creditgraph.demo.context import DemoContext
 
 APPLICATIONS = 1_000
 OUTCOMES = ("approve", "refer", "decline")
 
 
-def _applicants(db: Engine, count: int, seed: int) -> list[tuple[str, str, int]]:
+def applicants(db: Engine, count: int, seed: int) -> list[tuple[str, str, int]]:
     """(pseudonym, segment, monthly income in fen) of ``count`` people drawn at random."""
     from creditgraph.store.models import OnlineFeatures
 
@@ -124,7 +126,6 @@ def summary_table(decisions: list[dict[str, Any]], segments: dict[str, str]) -> 
 
 def decisions_stage(ctx: DemoContext) -> None:
     """Decide ``APPLICATIONS`` simulated applications through the decision service."""
-    from creditgraph.console.decisions import print_decision
     from creditgraph.decision.service import DecisionService
     from creditgraph.store.db import migrated_engine
 
@@ -134,7 +135,7 @@ def decisions_stage(ctx: DemoContext) -> None:
         # schedule dates depend on the decision time, so "now" would change them from day to day.
         at = decision_time(ctx.results["simulation_config"].end_date, ctx.settings.timezone)
         service = DecisionService(db, ctx.settings, clock=lambda: at)
-        people = _applicants(db, APPLICATIONS, ctx.seed)
+        people = applicants(db, APPLICATIONS, ctx.seed)
         rows = applications(people, service.products, ctx.seed)
         started = time.perf_counter()
         with ctx.console.status(f"deciding {len(rows):,} applications…"):
