@@ -16,9 +16,9 @@ from sqlalchemy import Engine, select
 
 from creditgraph.api.app import create_app
 from creditgraph.api.keys import create_key
+from creditgraph.decision.config_files import load_catalogue
 from creditgraph.decision.offers import make_offer
 from creditgraph.decision.pricing import Price, schedule_for
-from creditgraph.decision.products import load_catalogue
 from creditgraph.servicing import Method, schedule_all_in_rate
 from creditgraph.servicing.book import INSTALMENTS, LOANS
 from creditgraph.servicing.ledger import account_totals

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from creditgraph.decision.config import load_config, parse_config
+from creditgraph.decision.config import parse_config
+from creditgraph.decision.config_files import load_catalogue, load_config, load_policy
 from creditgraph.decision.errors import CatalogueError, PolicyError
-from creditgraph.decision.products import load_catalogue, parse_catalogue
-from creditgraph.decision.rules import load_policy, parse_policy
+from creditgraph.decision.products import parse_catalogue
+from creditgraph.decision.rules import parse_policy
 from creditgraph.servicing import Method
 
 

@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 
-from creditgraph.decision.config import load_config
+from creditgraph.decision.config_files import load_catalogue, load_config, load_policy
 from creditgraph.decision.engine import Application, Decision, decide
 from creditgraph.decision.errors import DecisionInputError
-from creditgraph.decision.products import load_catalogue
-from creditgraph.decision.rules import Outcome, load_policy
+from creditgraph.decision.rules import Outcome
 
 CATALOGUE = load_catalogue()
 POLICY = load_policy()

@@ -8,12 +8,11 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from creditgraph.decision.config import Licence, load_config
+from creditgraph.decision.config import Licence
+from creditgraph.decision.config_files import load_catalogue, load_config, load_policy
 from creditgraph.decision.context import build_context
 from creditgraph.decision.limits import compute_limit, depth_multiplier
 from creditgraph.decision.pricing import price, risk_rate
-from creditgraph.decision.products import load_catalogue
-from creditgraph.decision.rules import load_policy
 from creditgraph.servicing import all_in_rate, schedule_all_in_rate
 
 CATALOGUE = load_catalogue()

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from creditgraph.decision.config_files import load_policy
 from creditgraph.decision.errors import PolicyError
-from creditgraph.decision.rules import Outcome, evaluate, load_policy, parse_policy
+from creditgraph.decision.rules import Outcome, evaluate, parse_policy
 
 POLICY = load_policy()
 

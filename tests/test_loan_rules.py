@@ -18,11 +18,8 @@ from creditgraph.servicing.allocation import (
     allocate,
 )
 from creditgraph.servicing.calendar import Frequency
-from creditgraph.servicing.config import (
-    ServicingConfigError,
-    load_servicing_config,
-    parse_servicing_config,
-)
+from creditgraph.servicing.config import ServicingConfigError, parse_servicing_config
+from creditgraph.servicing.config_file import load_servicing_config
 from creditgraph.servicing.daycount import DayCount
 from creditgraph.servicing.lifecycle import LoanState, LoanStateError, transition
 from creditgraph.servicing.prepayment import PrepayMode, Terms, prorata_fen, reschedule

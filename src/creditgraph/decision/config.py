@@ -10,16 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from creditgraph.canonical import sha256_of
-from creditgraph.decision.config_io import describe, no_float, read_toml
+from creditgraph.configmodel import ConfigDecimal, FrozenConfig, describe
 from creditgraph.decision.errors import PolicyError
-
-Dec = Annotated[Decimal, BeforeValidator(no_float)]
 
 
 class Licence(StrEnum):
@@ -29,33 +26,29 @@ class Licence(StrEnum):
     LPR_MULTIPLE = "lpr_multiple"  # lpr_multiple x the one-year LPR (courts' protection line)
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class PdBand(_Frozen):
+class PdBand(FrozenConfig):
     """PDs up to ``max_pd`` (inclusive) get ``factor`` of the repayment capacity."""
 
-    max_pd: Dec = Field(gt=0, le=1)
-    factor: Dec = Field(ge=0, le=1)
+    max_pd: ConfigDecimal = Field(gt=0, le=1)
+    factor: ConfigDecimal = Field(ge=0, le=1)
 
 
-class Depth(_Frozen):
+class Depth(FrozenConfig):
     """The social-data depth-and-breadth multiplier (see docs/decisions.md)."""
 
-    floor: Dec = Field(default=Decimal("0.30"), gt=0, le=1)
-    no_social: Dec = Field(default=Decimal("0.30"), gt=0, le=1)
+    floor: ConfigDecimal = Field(default=Decimal("0.30"), gt=0, le=1)
+    no_social: ConfigDecimal = Field(default=Decimal("0.30"), gt=0, le=1)
     degree_full: int = Field(default=50, ge=1)
     history_full_days: int = Field(default=730, ge=1)
     sources_full: int = Field(default=3, ge=1)
 
 
-class Limits(_Frozen):
-    max_dti: Dec = Field(default=Decimal("0.40"), gt=0, le=1)
+class Limits(FrozenConfig):
+    max_dti: ConfigDecimal = Field(default=Decimal("0.40"), gt=0, le=1)
     other_debt_months: int = Field(default=12, ge=1)
-    outstanding_cap: Dec = Field(default=Decimal("200000"), gt=0)
-    income_share_cap: Dec = Field(default=Decimal("0.3333"), gt=0, le=1)
-    step: Dec = Field(default=Decimal("100"), gt=0)
+    outstanding_cap: ConfigDecimal = Field(default=Decimal("200000"), gt=0)
+    income_share_cap: ConfigDecimal = Field(default=Decimal("0.3333"), gt=0, le=1)
+    step: ConfigDecimal = Field(default=Decimal("100"), gt=0)
     pd_bands: tuple[PdBand, ...] = Field(min_length=1)
     depth: Depth = Depth()
 
@@ -70,13 +63,13 @@ class Limits(_Frozen):
         return self
 
 
-class Pricing(_Frozen):
+class Pricing(FrozenConfig):
     licence: Licence = Licence.MICRO_LENDER
-    micro_lender_cap: Dec = Field(default=Decimal("0.24"), gt=0, le=1)
-    lpr_1y: Dec = Field(default=Decimal("0.0300"), gt=0, le=1)
-    lpr_multiple: Dec = Field(default=Decimal(4), gt=0)
-    pd_at_band_min: Dec = Field(default=Decimal("0.01"), ge=0, lt=1)
-    pd_at_band_max: Dec = Field(default=Decimal("0.20"), gt=0, le=1)
+    micro_lender_cap: ConfigDecimal = Field(default=Decimal("0.24"), gt=0, le=1)
+    lpr_1y: ConfigDecimal = Field(default=Decimal("0.0300"), gt=0, le=1)
+    lpr_multiple: ConfigDecimal = Field(default=Decimal(4), gt=0)
+    pd_at_band_min: ConfigDecimal = Field(default=Decimal("0.01"), ge=0, lt=1)
+    pd_at_band_max: ConfigDecimal = Field(default=Decimal("0.20"), gt=0, le=1)
 
     @model_validator(mode="after")
     def _check(self) -> Pricing:
@@ -92,7 +85,7 @@ class Pricing(_Frozen):
         return self.micro_lender_cap
 
 
-class _Document(_Frozen):
+class _Document(FrozenConfig):
     version: str = Field(min_length=1)
     limits: Limits
     pricing: Pricing = Pricing()
@@ -115,8 +108,3 @@ def parse_config(data: dict[str, Any]) -> DecisionConfig:
     return DecisionConfig(
         version=doc.version, hash=sha256_of(data), limits=doc.limits, pricing=doc.pricing
     )
-
-
-def load_config(path: Path | None = None) -> DecisionConfig:
-    """The configuration at ``path``, or the packaged default ``catalogue/config.toml``."""
-    return parse_config(read_toml(path, "config.toml", PolicyError))

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from creditgraph.canonical import sha256_of
+from creditgraph.configmodel import ConfigDecimal, FrozenConfig, describe
 from creditgraph.contracts.schema import SEGMENTS
-from creditgraph.decision.config_io import describe, no_float, read_toml
 from creditgraph.decision.errors import CatalogueError
 from creditgraph.money import is_whole_fen
 from creditgraph.servicing import Frequency, Method
@@ -33,23 +32,17 @@ LOAN_PURPOSES = (
 )
 """What a loan is for, as an application states it (not the consent purposes of the contract)."""
 
-Dec = Annotated[Decimal, BeforeValidator(no_float)]
 
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Names(_Frozen):
+class Names(FrozenConfig):
     zh: str = Field(min_length=1)
     en: str = Field(min_length=1)
 
 
-class AmountRange(_Frozen):
+class AmountRange(FrozenConfig):
     """Principal in yuan, whole fen, ``min <= max``."""
 
-    min: Dec = Field(gt=0)
-    max: Dec = Field(gt=0)
+    min: ConfigDecimal = Field(gt=0)
+    max: ConfigDecimal = Field(gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> AmountRange:
@@ -61,11 +54,11 @@ class AmountRange(_Frozen):
         return self
 
 
-class RateBand(_Frozen):
+class RateBand(FrozenConfig):
     """Annual nominal rate band, fractions (0.12 is 12%)."""
 
-    min: Dec = Field(ge=0, le=1)
-    max: Dec = Field(ge=0, le=1)
+    min: ConfigDecimal = Field(ge=0, le=1)
+    max: ConfigDecimal = Field(ge=0, le=1)
 
     @model_validator(mode="after")
     def _check(self) -> RateBand:
@@ -74,15 +67,15 @@ class RateBand(_Frozen):
         return self
 
 
-class Fees(_Frozen):
+class Fees(FrozenConfig):
     """Fees as shares of the principal; upfront and monthly fees count in the all-in rate."""
 
-    upfront_rate: Dec = Field(default=Decimal(0), ge=0, lt=Decimal("0.2"))
-    monthly_rate: Dec = Field(default=Decimal(0), ge=0, lt=Decimal("0.05"))
-    prepayment_rate: Dec = Field(default=Decimal(0), ge=0, lt=Decimal("0.1"))
+    upfront_rate: ConfigDecimal = Field(default=Decimal(0), ge=0, lt=Decimal("0.2"))
+    monthly_rate: ConfigDecimal = Field(default=Decimal(0), ge=0, lt=Decimal("0.05"))
+    prepayment_rate: ConfigDecimal = Field(default=Decimal(0), ge=0, lt=Decimal("0.1"))
 
 
-class RequiredData(_Frozen):
+class RequiredData(FrozenConfig):
     """The social data a product needs before it lends on it."""
 
     social_required: bool = False
@@ -91,7 +84,7 @@ class RequiredData(_Frozen):
     min_sources: int = Field(default=0, ge=0)
 
 
-class Product(_Frozen):
+class Product(FrozenConfig):
     code: str = Field(pattern=r"^[A-Z][A-Z0-9_-]{1,31}$")
     name: Names
     category: str = Field(min_length=1)
@@ -120,7 +113,7 @@ class Product(_Frozen):
         return self
 
 
-class _Header(_Frozen):
+class _Header(FrozenConfig):
     version: str = Field(min_length=1)
     products: list[dict[str, Any]] = Field(min_length=1)
 
@@ -159,8 +152,3 @@ def parse_catalogue(data: dict[str, Any]) -> Catalogue:
     if duplicates:
         raise CatalogueError(f"catalogue: duplicate product codes {duplicates}")
     return Catalogue(version=header.version, hash=sha256_of(data), products=tuple(products))
-
-
-def load_catalogue(path: Path | None = None) -> Catalogue:
-    """The catalogue at ``path``, or the packaged default ``catalogue/products.toml``."""
-    return parse_catalogue(read_toml(path, "products.toml", CatalogueError))

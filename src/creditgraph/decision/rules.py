@@ -14,16 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from creditgraph.canonical import sha256_of
-from creditgraph.decision.config_io import describe, no_float, read_toml
+from creditgraph.configmodel import ConfigDecimal, FrozenConfig, describe
 from creditgraph.decision.errors import PolicyError
 
-Dec = Annotated[Decimal, BeforeValidator(no_float)]
 Scalar = bool | int | float | str
 
 
@@ -55,11 +53,7 @@ _NO_VALUE = {Op.IS_TRUE, Op.IS_FALSE, Op.MISSING}
 _ORDERED = {Op.LT, Op.LE, Op.GT, Op.GE}
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Condition(_Frozen):
+class Condition(FrozenConfig):
     field: str = Field(min_length=1)
     op: Op
     value: Scalar | list[Scalar] | None = None
@@ -111,14 +105,14 @@ def _number(value: object) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(repr(value))
 
 
-class Rule(_Frozen):
+class Rule(FrozenConfig):
     id: str = Field(pattern=r"^[A-Z][A-Z0-9-]{1,39}$")
     stage: str = Field(min_length=1)
     when: tuple[Condition, ...] = Field(min_length=1)
     match: Literal["all", "any"] = "all"
     outcome: Outcome
     route_no_social: bool = False
-    limit_factor: Dec | None = Field(default=None, gt=0, le=1)
+    limit_factor: ConfigDecimal | None = Field(default=None, gt=0, le=1)
     zh: str = Field(min_length=1)
     en: str = Field(min_length=1)
 
@@ -127,14 +121,14 @@ class Rule(_Frozen):
         return all(results) if self.match == "all" else any(results)
 
 
-class ThinFile(_Frozen):
+class ThinFile(FrozenConfig):
     """When a file is thin, absent an explicit ``thin_file`` in the context."""
 
     min_degree: int = Field(default=5, ge=0)
     min_history_days: int = Field(default=90, ge=0)
 
 
-class _Document(_Frozen):
+class _Document(FrozenConfig):
     version: str = Field(min_length=1)
     default_outcome: Outcome = Outcome.REFER
     thin_file: ThinFile = ThinFile()
@@ -211,11 +205,6 @@ def parse_policy(data: dict[str, Any]) -> Policy:
         social_fields=doc.social_fields,
         rules=tuple(rules),
     )
-
-
-def load_policy(path: Path | None = None) -> Policy:
-    """The policy at ``path``, or the packaged default ``catalogue/policy.toml``."""
-    return parse_policy(read_toml(path, "policy.toml", PolicyError))
 
 
 def fired(rule: Rule) -> FiredRule:

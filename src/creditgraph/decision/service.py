@@ -20,12 +20,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from creditgraph.decision.batch import ApplicationRow, BatchResult, RowError, read_applications
-from creditgraph.decision.config import DecisionConfig, load_config
+from creditgraph.decision.config import DecisionConfig
+from creditgraph.decision.config_files import load_catalogue, load_config, load_policy
 from creditgraph.decision.context import raw_context
 from creditgraph.decision.engine import Application, Decision, decide
 from creditgraph.decision.errors import DecisionInputError
-from creditgraph.decision.products import Catalogue, load_catalogue
-from creditgraph.decision.rules import Outcome, Policy, load_policy
+from creditgraph.decision.products import Catalogue
+from creditgraph.decision.rules import Outcome, Policy
 from creditgraph.features.catalogue import social_feature_names
 from creditgraph.ids import time_ordered_id
 from creditgraph.money import from_fen, to_fen

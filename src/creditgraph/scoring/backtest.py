@@ -320,11 +320,9 @@ def decide_rows(
     consents: Consents,
 ) -> dict[str, list[str | None]]:
     """The pure decision engine on every scored application with a product, amount and term."""
-    from creditgraph.decision.config import load_config
+    from creditgraph.decision.config_files import load_catalogue, load_config, load_policy
     from creditgraph.decision.engine import decide
     from creditgraph.decision.errors import DecisionInputError
-    from creditgraph.decision.products import load_catalogue
-    from creditgraph.decision.rules import load_policy
 
     products, policy, config = load_catalogue(), load_policy(), load_config()
     out: dict[str, list[str | None]] = {c: [None] * len(applications) for c in DECISION_COLUMNS}

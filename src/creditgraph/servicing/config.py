@@ -1,42 +1,38 @@
 """Servicing parameters: allocation order, penalty multiplier, NPA and write-off DPD, and the
 overpayment tolerance.
 
-Read from ``decision/catalogue/servicing.toml`` (or an operator's file), validated on load with
-errors that name the field, with per-product overrides merged over the defaults.
+Validated from parsed TOML with errors that name the field, per-product overrides merged over
+the defaults. No file I/O here: ``servicing.config_file`` reads ``decision/catalogue/servicing.toml``
+(or an operator's file), so pure servicing code can import the model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from creditgraph.canonical import sha256_of
-from creditgraph.decision.config_io import describe, no_float, read_toml
+from creditgraph.configmodel import ConfigDecimal, FrozenConfig, describe
 from creditgraph.servicing.allocation import AllocationBy, AllocationRule, validate_order
-
-Dec = Annotated[Decimal, BeforeValidator(no_float)]
 
 
 class ServicingConfigError(ValueError):
     """A servicing configuration that cannot be used; the message names the field."""
 
 
-class ServicingParams(BaseModel):
+class ServicingParams(FrozenConfig):
     """The servicing parameters in force for one product."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     allocation_order: tuple[str, ...] = ("penalty", "fee", "interest", "principal")
     allocation_by: AllocationBy = AllocationBy.INSTALMENT
-    penalty_multiplier: Dec = Field(default=Decimal("1.5"), ge=1, le=10)
+    penalty_multiplier: ConfigDecimal = Field(default=Decimal("1.5"), ge=1, le=10)
     write_off_dpd: int = Field(default=180, ge=1, le=3650)
     npa_dpd: int = Field(default=90, ge=1, le=3650)
     # Yuan a payment may exceed what would settle the loan that day (see servicing/ceiling.py).
-    overpayment_tolerance: Dec = Field(default=Decimal("1.00"), ge=0, le=10_000)
+    overpayment_tolerance: ConfigDecimal = Field(default=Decimal("1.00"), ge=0, le=10_000)
 
     @field_validator("allocation_order")
     @classmethod
@@ -90,8 +86,3 @@ def parse_servicing_config(data: dict[str, Any]) -> ServicingConfig:
                 f"servicing config products.{code}: {describe(exc)}"
             ) from None
     return ServicingConfig(version, sha256_of(data), defaults, products)
-
-
-def load_servicing_config(path: Path | None = None) -> ServicingConfig:
-    """The configuration at ``path``, or the packaged ``catalogue/servicing.toml``."""
-    return parse_servicing_config(read_toml(path, "servicing.toml", ServicingConfigError))

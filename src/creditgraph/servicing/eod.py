@@ -61,7 +61,8 @@ from creditgraph.servicing.book import (
     write_postings,
 )
 from creditgraph.servicing.calendar import Frequency, add_months
-from creditgraph.servicing.config import ServicingConfig, load_servicing_config
+from creditgraph.servicing.config import ServicingConfig
+from creditgraph.servicing.config_file import load_servicing_config
 from creditgraph.servicing.delinquency import (
     BUCKETS,
     DelinquencyRules,
