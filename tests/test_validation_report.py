@@ -303,3 +303,39 @@ def test_write_report_creates_the_file(tmp_path: Path) -> None:
 def test_inconsistent_inputs_are_rejected(sample: Sample, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         render_report(ReportInputs(model=MODEL, test=sample))
+
+
+def test_feature_attribute_and_lifecycle_names_are_escaped_where_they_are_shown() -> None:
+    hostile = "<script>alert('x')</script>"
+    rng = np.random.default_rng(4)
+    sample = _sample(rng, 300)
+    variables = pa.table({hostile: np.asarray(sample.pd), "contacts": np.arange(300.0)})
+    groups = {hostile: np.array(["a", "b"] * 150, dtype=object)}
+    inputs = ReportInputs(
+        model=MODEL,
+        development=Sample(pd=sample.pd, y_bad=sample.y_bad, variables=variables, period=hostile),
+        test=Sample(pd=sample.pd, y_bad=sample.y_bad, variables=variables, groups=groups),
+        bin_tables={hostile: [{"bin": "<1", "woe": 0.2}]},
+        fairness_attributes=(hostile, f"{hostile}-absent"),
+        approval_cutoff=0.3,
+        refit=RefitSummary(deployed=hostile, windows={hostile: {"from": hostile, "rows": 3}}),
+    )
+    html = render_report(inputs, generated_at=STAMP)
+    page = _parse(html)
+    assert hostile not in html and "script" not in page.tags
+    assert "<1" not in html and "&lt;1" in html
+    # shown as text, not dropped: the variable PSI row, the bin table, the fairness heading and
+    # the missing column's reason, the sample period and the training windows
+    for sid in ("stability", "variables", "summary", "refit"):
+        assert hostile in page.sections[sid], sid
+    assert page.sections["fairness"].count(hostile) >= 3
+    alts = [value for tag, name, value in page.attrs if tag == "img" and name == "alt"]
+    assert f"approval rate by {hostile}" in alts  # attribute values are escaped too
+
+
+def test_the_templates_escape_every_value() -> None:
+    from creditgraph.scoring.report.render import environment
+
+    env = environment()
+    assert {"report.html.j2", "blocks.html.j2", "methods.html.j2"} <= set(env.list_templates())
+    assert env.from_string("<p>{{ text }}</p>").render(text="<b>&") == "<p>&lt;b&gt;&amp;</p>"
