@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from creditgraph.decision.batch import BatchInputError
@@ -364,3 +364,85 @@ def test_over_http_a_decision_is_stored_once_replayed_and_private(
     events = [e["event"] for e in DecisionService(engine, world).events(decision["id"])]
     assert any(e.startswith("review_opened:borrower_request") for e in events)
     assert any("declined" in e for e in events) and any("taken" in e for e in events)
+
+
+class _Refused(RuntimeError):
+    """Raised by a ``within`` callback to prove the write rolls back with it."""
+
+
+def _count(engine: Engine, sql: str, **params: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(sql), params).scalar_one())
+
+
+def test_within_runs_in_the_decision_transaction_and_its_failure_stores_nothing(
+    service: DecisionService, engine: Engine
+) -> None:
+    person = _people(engine)[3]
+    seen: list[tuple[str, int]] = []
+
+    def sees_the_record(conn: Connection, answer: dict[str, Any]) -> None:
+        stored = conn.execute(
+            text("SELECT count(*) FROM decisions WHERE id = :i"), {"i": answer["id"]}
+        ).scalar_one()
+        seen.append((answer["id"], stored))
+
+    record = service.decide_for(person, "XFD-MED", "5000", 12, within=sees_the_record)
+    assert seen == [(record["id"], 1)]
+    assert service.get(record["id"])["id"] == record["id"]
+
+    decisions = _count(engine, "SELECT count(*) FROM decisions")
+    events = _count(engine, "SELECT count(*) FROM decision_events")
+    reviews = _count(engine, "SELECT count(*) FROM review_requests")
+    refused: list[str] = []
+
+    def refuses(conn: Connection, answer: dict[str, Any]) -> None:
+        refused.append(answer["id"])
+        raise _Refused("no")
+
+    with pytest.raises(_Refused):
+        service.decide_for(person, "XFD-MED", "5000", 12, within=refuses)
+    (lost,) = refused
+    assert _count(engine, "SELECT count(*) FROM decisions WHERE id = :i", i=lost) == 0
+    assert (
+        _count(engine, "SELECT count(*) FROM decision_events WHERE decision_id = :i", i=lost) == 0
+    )
+    assert _count(engine, "SELECT count(*) FROM decisions") == decisions
+    assert _count(engine, "SELECT count(*) FROM decision_events") == events
+    assert _count(engine, "SELECT count(*) FROM review_requests") == reviews
+    with pytest.raises(NotFoundError):
+        service.get(lost)
+
+
+def test_within_rolls_back_a_review_request_and_a_resolution(
+    service: DecisionService, engine: Engine
+) -> None:
+    record = _find(service, engine, "decline")
+    pending = "SELECT count(*) FROM review_requests WHERE decision_id = :i"
+
+    def refuses(conn: Connection, answer: dict[str, Any]) -> None:
+        raise _Refused(answer["id"])
+
+    with pytest.raises(_Refused):
+        service.request_review(record["id"], "applicant-9", "look again", within=refuses)
+    assert _count(engine, pending, i=record["id"]) == 0
+    assert [e["event"] for e in service.events(record["id"])] == ["decided"]
+
+    answers: list[dict[str, Any]] = []
+    asked = service.request_review(
+        record["id"], "applicant-9", "look again", within=lambda _c, a: answers.append(a)
+    )
+    assert answers == [asked] and asked["status"] == "open"
+
+    with pytest.raises(_Refused):
+        service.resolve(asked["id"], "officer-3", True, "verified", within=refuses)
+    assert service.get(record["id"])["reviews"][0]["status"] == "open"
+    assert [e["event"] for e in service.events(record["id"])] == [
+        "decided",
+        "review_opened:borrower_request",
+    ]
+
+    done = service.resolve(
+        asked["id"], "officer-3", True, "verified", within=lambda _c, a: answers.append(a)
+    )
+    assert answers[-1] == done and done["status"] == "approved"

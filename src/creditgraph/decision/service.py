@@ -49,6 +49,11 @@ SYSTEM_ACTOR = "decision-engine"
 REVIEW_KINDS = ("referral", "borrower_request")
 REVIEW_STATUSES = ("open", "taken", "approved", "declined")
 
+# Called inside a write's transaction, after its business rows, with the answer it returns; an
+# exception rolls the whole write back. The HTTP edge stores an idempotency key this way, so the
+# key and the decision (or review step) it names commit together or not at all.
+Within = Callable[[Connection, dict[str, Any]], None]
+
 
 # Built once: constructing a statement costs more than running it on an indexed point read.
 _FEATURES_OF = select(
@@ -254,8 +259,13 @@ class DecisionService:
         purpose: str | None = None,
         schedule_type: str | None = None,
         applicant_ref: str | None = None,
+        *,
+        within: Within | None = None,
     ) -> dict[str, Any]:
-        """Decide one application now, store it (and a referral's review), return the record."""
+        """Decide one application now, store it (and a referral's review), return the record.
+
+        ``within`` runs in the storing transaction after the record is written (see ``Within``).
+        """
         at = self.clock()
         application = self._application(
             person_id, product_code, amount, term, purpose, schedule_type, at.date()
@@ -266,7 +276,10 @@ class DecisionService:
             application, self._context(found), self.products, self.policy, self.config
         )
         with write_transaction(self.engine) as conn:
-            return self._store(conn, application, decision, found, applicant_ref, at)
+            stored = self._store(conn, application, decision, found, applicant_ref, at)
+            if within is not None:
+                within(conn, stored)
+            return stored
 
     def _store(
         self,
@@ -369,9 +382,17 @@ class DecisionService:
     # ---- human review -----------------------------------------------------------------------
 
     def request_review(
-        self, decision_id: str, requested_by: str, note: str | None = None
+        self,
+        decision_id: str,
+        requested_by: str,
+        note: str | None = None,
+        *,
+        within: Within | None = None,
     ) -> dict[str, Any]:
-        """A borrower's request for a person to review an automated decision (PIPL Art. 24)."""
+        """A borrower's request for a person to review an automated decision (PIPL Art. 24).
+
+        ``within`` runs in the same transaction after the request is written (see ``Within``).
+        """
         _actor(requested_by, "requested_by")
         at = self.clock()
         with write_transaction(self.engine) as conn:
@@ -390,7 +411,10 @@ class DecisionService:
                 raise ReviewStateError(
                     f"decision {decision_id!r} already has a pending review request {pending.id!r}"
                 )
-            return self._open(conn, decision_id, "borrower_request", requested_by, note, at)
+            opened = self._open(conn, decision_id, "borrower_request", requested_by, note, at)
+            if within is not None:
+                within(conn, opened)
+            return opened
 
     def review_queue(self, status: str | None = "open") -> list[dict[str, Any]]:
         """Review requests in ``status`` (all when None), oldest first."""
@@ -435,11 +459,18 @@ class DecisionService:
             return _review_public(row)
 
     def resolve(
-        self, request_id: str, officer: str, approve: bool, note: str | None = None
+        self,
+        request_id: str,
+        officer: str,
+        approve: bool,
+        note: str | None = None,
+        *,
+        within: Within | None = None,
     ) -> dict[str, Any]:
         """Approve or decline after review, with a note. An open request is taken implicitly.
 
         The decision record itself never changes: the review's outcome lives in the request.
+        ``within`` runs in the same transaction after the review is written (see ``Within``).
         """
         _actor(officer, "officer")
         if not note or not note.strip():
@@ -469,7 +500,10 @@ class DecisionService:
                 raise ReviewStateError(f"review request {request_id!r} changed meanwhile")
             self._event(conn, row["decision_id"], request_id, f"review_{status}", officer, at, note)
             row.update(values)
-            return _review_public(row)
+            resolved = _review_public(row)
+            if within is not None:
+                within(conn, resolved)
+            return resolved
 
     # ---- batch ------------------------------------------------------------------------------
 
