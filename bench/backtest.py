@@ -68,9 +68,9 @@ def naive(settings: object, apps: pa.Table) -> float:
     """Seconds for a full feature build and a score per application (the baseline)."""
     from zoneinfo import ZoneInfo
 
+    from creditgraph.backtest import feature_date, pseudonyms
     from creditgraph.features.service import compute_features
     from creditgraph.scoring import registry
-    from creditgraph.scoring.backtest import feature_date, pseudonyms
     from creditgraph.scoring.models import LoadedModel
     from creditgraph.store.db import migrated_engine
 
@@ -89,7 +89,7 @@ def naive(settings: object, apps: pa.Table) -> float:
 
 
 def main() -> None:
-    from creditgraph.scoring.backtest import run_backtest
+    from creditgraph.backtest import run_backtest
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--people", type=int, default=3000)

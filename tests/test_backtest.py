@@ -23,9 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from creditgraph.cli.main import app
-from creditgraph.features.asof import DAY, as_of_epoch
-from creditgraph.scoring.backtest import (
+from creditgraph.backtest import (
     FeatureSource,
     feature_date,
     parse_instant,
@@ -33,6 +31,8 @@ from creditgraph.scoring.backtest import (
     pseudonyms,
     validation,
 )
+from creditgraph.cli.main import app
+from creditgraph.features.asof import DAY, as_of_epoch
 from creditgraph.settings import Settings
 from tests.scored_world import scored_world
 
@@ -251,9 +251,9 @@ def test_backtest_command_writes_scores_decisions_and_the_validation_report(
 def test_backtest_scores_equal_scoring_the_features_of_each_date_directly(
     world: Settings, tmp_path: Path
 ) -> None:
+    from creditgraph.backtest import run_backtest
     from creditgraph.features.service import compute_features
     from creditgraph.scoring import registry
-    from creditgraph.scoring.backtest import run_backtest
     from creditgraph.scoring.models import LoadedModel
     from creditgraph.store.db import migrated_engine
 

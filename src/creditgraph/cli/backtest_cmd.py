@@ -1,6 +1,6 @@
 """``creditgraph backtest``: score past applications, each with features as of its own date.
 
-Thin: reads the files, calls ``scoring.backtest``, writes the rows, the summary and the report.
+Thin: reads the files, calls ``creditgraph.backtest``, writes the rows, the summary and the report.
 Problems are one line on stderr and exit code 2.
 """
 
@@ -48,9 +48,9 @@ def backtest_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document, nothing else."),
 ) -> None:
     """Score a file of past applications with features as of each one's applied_at."""
+    from creditgraph.backtest import BacktestError, run_backtest, write_validation_report
     from creditgraph.cli.model_cmd import InputError, read_table
     from creditgraph.console.progress import RowProgress
-    from creditgraph.scoring.backtest import BacktestError, run_backtest, write_validation_report
     from creditgraph.scoring.registry import RegistryError
     from creditgraph.settings import get_settings
 
