@@ -49,7 +49,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from threadpoolctl import threadpool_limits
 
-from creditgraph.scoring.artifact import load_scorer, save
+from creditgraph.scoring.card_file import load_scorer, save
 from creditgraph.scoring.scorecard import Scorecard, auc_score
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

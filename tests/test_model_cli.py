@@ -15,7 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 from creditgraph.cli.model_cmd import register
-from creditgraph.scoring.artifact import load_scorer
+from creditgraph.scoring.card_file import load_scorer
 from tests.test_scorecard import make_data
 
 

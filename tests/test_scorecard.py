@@ -12,11 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from creditgraph.scoring.artifact import (
-    GradeBand,
-    Scaling,
-    ScoringInputError,
-)
+from creditgraph.scoring.card import GradeBand, Scaling
+from creditgraph.scoring.coercion import ScoringInputError
 from creditgraph.scoring.reasons import (
     CATALOGUE,
     MAX_REASONS,

@@ -13,15 +13,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from creditgraph.scoring.artifact import (
-    FORMAT,
-    FORMAT_VERSION,
-    ArtifactError,
-    Card,
-    load,
-    load_scorer,
-    save,
-)
+from creditgraph.scoring.card import Card
+from creditgraph.scoring.card_codec import FORMAT, FORMAT_VERSION, ArtifactError
+from creditgraph.scoring.card_file import load, load_scorer, save
 from creditgraph.scoring.scorecard import Scorecard
 from tests.conftest import REPO_ROOT
 from tests.test_scorecard import make_data
@@ -111,7 +105,7 @@ class Block(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Block())
 import numpy as np
 from pathlib import Path
-from creditgraph.scoring.artifact import load_scorer
+from creditgraph.scoring.card_file import load_scorer
 
 scorer = load_scorer(Path(sys.argv[1]))
 columns = json.loads(Path(sys.argv[2]).read_text())
@@ -159,9 +153,9 @@ def test_scorer_runs_with_only_numpy_and_the_standard_library(
 
 
 def test_artifact_module_imports_no_fitting_library() -> None:
-    source = (REPO_ROOT / "src" / "creditgraph" / "scoring" / "artifact.py").read_text()
-    reasons = (REPO_ROOT / "src" / "creditgraph" / "scoring" / "reasons.py").read_text()
-    for text in (source, reasons):
+    scoring = REPO_ROOT / "src" / "creditgraph" / "scoring"
+    modules = ("card", "card_codec", "card_file", "coercion", "scorer", "reasons")
+    for text in ((scoring / f"{name}.py").read_text() for name in modules):
         for name in ("optbinning", "sklearn", "scipy", "pandas"):
             assert f"import {name}" not in text and f"from {name}" not in text
 

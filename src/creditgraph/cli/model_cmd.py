@@ -27,7 +27,8 @@ from creditgraph.console.training import auc_text, no_social_table, training_tab
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from creditgraph.scoring.artifact import BatchScores, Card
+    from creditgraph.scoring.card import Card
+    from creditgraph.scoring.scorer import BatchScores
 
 console = Console()
 err = Console(stderr=True)
@@ -78,7 +79,7 @@ def target_vector(table: pa.Table, column: str, bad_value: str | None) -> tuple[
     """(y with 1 for bad, mask of rows with a target, the bad value as text)."""
     import numpy as np
 
-    from creditgraph.scoring.artifact import category_text
+    from creditgraph.scoring.coercion import category_text
 
     if column not in table.column_names:
         raise InputError(f"target column {column!r} is not in the table")
@@ -204,7 +205,8 @@ def fit_table(
     out: Path = typer.Option(..., "--out", metavar="CARD.json", help="Where to write the card."),
 ) -> None:
     """Fit a monotone scorecard on a table; print IV and bin tables; write the JSON artifact."""
-    from creditgraph.scoring.artifact import Card, save
+    from creditgraph.scoring.card import Card
+    from creditgraph.scoring.card_file import save
     from creditgraph.scoring.cv import refitted_cv_auc
     from creditgraph.scoring.scorecard import Scorecard, ScorecardError
     from creditgraph.scoring.table_types import infer_types
@@ -361,8 +363,9 @@ def score_table(
     """Score every row of a table with a scorecard card or an exported model (scorecard or
     challenger): score, PD, grade and reasons, in input order."""
     from creditgraph.console.display import write_table
-    from creditgraph.scoring.artifact import ArtifactError, ScoringInputError
+    from creditgraph.scoring.card_codec import ArtifactError
     from creditgraph.scoring.challenger import MissingFeatureError
+    from creditgraph.scoring.coercion import ScoringInputError
     from creditgraph.scoring.export import ExportError
 
     try:
@@ -404,7 +407,7 @@ def score_table(
 
 def _score_any(path: Path, table: pa.Table, ids: Any, id_name: str) -> pa.Table:
     """A card JSON through the card's scorer; an export folder through its family's model."""
-    from creditgraph.scoring.artifact import load_scorer
+    from creditgraph.scoring.card_file import load_scorer
 
     if path.is_file():
         return scores_table(load_scorer(path).score_batch(table), ids, id_name)

@@ -49,7 +49,8 @@ def export_model(record: ModelRecord, folder: Path) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     files: list[str]
     if record.family == "scorecard":
-        from creditgraph.scoring.artifact import Card, save
+        from creditgraph.scoring.card import Card
+        from creditgraph.scoring.card_file import save
 
         save(Card.from_dict(record.artifact), folder / CARD)
         files = [CARD]

@@ -15,10 +15,11 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from creditgraph.scoring.artifact import Card, Scaling, Scorer, grades_of
+from creditgraph.scoring.card import Card, Scaling, grades_of
 from creditgraph.scoring.challenger import MONOTONE, Challenger
 from creditgraph.scoring.reasons import CATALOGUE, Side, reason_text
 from creditgraph.scoring.registry import ModelRecord
+from creditgraph.scoring.scorer import Scorer
 
 FloatArray = npt.NDArray[np.float64]
 SCALING = Scaling()

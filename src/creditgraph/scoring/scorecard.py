@@ -26,10 +26,10 @@ Method (defaults chosen by cross-validation on training splits only; see docs/sc
    factor * ln(base_odds)``: 600 points at 50:1 good:bad odds, 20 points to double the odds,
    by default. Grades A-E are score bands (``grades``).
 
-The fitted card is ``card_`` (see ``artifact.py``); ``transform``, ``predict_proba`` and ``score``
+The fitted card is ``card_`` (see ``card.py``); ``transform``, ``predict_proba`` and ``score``
 read data through the card's own bin mapping, so what is validated here is what is deployed.
 Special and missing bins without both outcomes in training, and unseen categories, take the
-worst regular bin's WoE (documented in ``artifact.py``).
+worst regular bin's WoE (documented in ``card.py``).
 """
 
 from __future__ import annotations
@@ -51,18 +51,18 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
-from creditgraph.scoring.artifact import (
+from creditgraph.scoring.card import (
     DEFAULT_GRADES,
     Bin,
     Card,
     GradeBand,
     Scaling,
-    Scorer,
     Variable,
-    category_text,
     grade_problem,
 )
+from creditgraph.scoring.coercion import category_text
 from creditgraph.scoring.reasons import Side, reason_text
+from creditgraph.scoring.scorer import Scorer
 
 MONOTONE_TRENDS = frozenset({"auto_asc_desc", "ascending", "descending"})
 TRENDS = MONOTONE_TRENDS | {
