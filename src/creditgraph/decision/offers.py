@@ -8,7 +8,7 @@ from typing import Any
 
 from creditgraph.decision.pricing import Price
 from creditgraph.decision.products import Product
-from creditgraph.servicing import Method, Schedule
+from creditgraph.servicing import Frequency, Method, Schedule
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,8 @@ class Offer:
     net_disbursement: Decimal
     prepayment_fee_rate: Decimal
     schedule: Schedule
+    frequency: Frequency = Frequency.MONTHLY
+    """How often instalments fall due: servicing reads it from the accepted offer."""
 
     def to_dict(self) -> dict[str, Any]:
         schedule = self.schedule.as_dict()
@@ -40,6 +42,7 @@ class Offer:
             "upfront_fee": str(self.upfront_fee),
             "net_disbursement": str(self.net_disbursement),
             "prepayment_fee_rate": str(self.prepayment_fee_rate),
+            "frequency": self.frequency.value,
             "total_cost": str(self.schedule.total_cost),
             "schedule": {"rows": schedule["rows"], "totals": schedule["totals"]},
         }
@@ -61,4 +64,5 @@ def make_offer(product: Product, price: Price, *, requested: bool) -> Offer:
         net_disbursement=schedule.net_disbursement,
         prepayment_fee_rate=product.fees.prepayment_rate,
         schedule=schedule,
+        frequency=request.frequency,
     )
