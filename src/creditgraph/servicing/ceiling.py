@@ -17,8 +17,8 @@ from datetime import date
 from decimal import Decimal
 
 from creditgraph.money import from_fen, to_fen
+from creditgraph.servicing.core.values import Instalment
 from creditgraph.servicing.errors import LoanInputError
-from creditgraph.servicing.posting import Row, owed
 from creditgraph.servicing.prepayment import fee_fen, prorata_fen
 
 
@@ -72,34 +72,32 @@ class OverpaymentError(LoanInputError):
         self.detail = ceiling
 
 
-def payoff_fen(rows: Sequence[Row], on: date, prepayment_fee_rate: Decimal) -> int:
+def payoff_fen(rows: Sequence[Instalment], on: date, prepayment_fee_rate: Decimal) -> int:
     """What a full prepayment on ``on`` would take: everything owed on rows due by ``on``, the
     principal of the later rows, the current period's interest to the day (at least what has
     accrued) and the prepayment fee on that principal. ``rows`` are the current rows still
     owing (rows paid in full may be left out)."""
-    due = sum(owed(r) for r in rows if r["due_date"] <= on)
-    future = [r for r in rows if r["due_date"] > on]
+    due = sum(r.owed_fen for r in rows if r.due_date <= on)
+    future = [r for r in rows if r.due_date > on]
     if not future:
         return due
-    principal = sum(r["principal_due_fen"] - r["principal_paid_fen"] for r in future)
+    principal = sum(r.principal_left_fen for r in future)
     current = future[0]
-    to_day = prorata_fen(
-        current["interest_due_fen"], current["period_start"], current["due_date"], on
-    )
-    accrued = current["interest_accrued_fen"] - current["interest_paid_fen"]
-    interest = max(to_day - current["interest_paid_fen"], accrued, 0)
-    penalty = sum(r["penalty_accrued_fen"] - r["penalty_paid_fen"] for r in future)
+    to_day = prorata_fen(current.interest_due_fen, current.period_start, current.due_date, on)
+    accrued = current.interest_accrued_fen - current.interest_paid_fen
+    interest = max(to_day - current.interest_paid_fen, accrued, 0)
+    penalty = sum(r.penalty_accrued_fen - r.penalty_paid_fen for r in future)
     return int(due + principal + interest + penalty + fee_fen(principal, prepayment_fee_rate))
 
 
 def ceiling_of(
-    rows: Sequence[Row],
+    rows: Sequence[Instalment],
     on: date,
     prepayment_fee_rate: Decimal,
     credit_fen: int,
     tolerance: Decimal,
 ) -> Ceiling:
     """The ceiling of a loan whose owing rows are ``rows`` and that holds ``credit_fen``."""
-    scheduled = sum(owed(r) for r in rows)
+    scheduled = sum(r.owed_fen for r in rows)
     outstanding = max(payoff_fen(rows, on, prepayment_fee_rate), scheduled)
     return Ceiling(outstanding, credit_fen, to_fen(tolerance))

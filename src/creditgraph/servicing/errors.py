@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from creditgraph import idempotency
+
 
 class ScheduleError(ValueError):
     """A schedule request that cannot be honoured: invalid input or an infeasible combination."""
@@ -23,5 +25,6 @@ class LoanInputError(LoanError):
     """Bad input to a loan command: an amount, date, mode or offer that breaks a rule."""
 
 
-class IdempotencyConflictError(LoanError):
-    """An idempotency key reused with a different request body; nothing was posted."""
+class IdempotencyConflictError(LoanError, idempotency.IdempotencyConflictError):
+    """An idempotency key reused with a different request body; nothing was posted (the
+    shared rule's conflict, and a loan command's error)."""

@@ -11,25 +11,22 @@ intent only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from sqlalchemy import RowMapping, select, update
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
-
 from creditgraph.money import from_fen
 from creditgraph.servicing import book
+from creditgraph.servicing.book import intents as rows
+from creditgraph.servicing.book.intents import CONFIRMED, PENDING
+from creditgraph.servicing.book.uow import UnitOfWork, WriteConflictError, reading, unit_of_work
 from creditgraph.servicing.errors import LoanError, LoanInputError, LoanNotFoundError
 from creditgraph.servicing.lifecycle import require_serviced
-from creditgraph.servicing.loans import LoanService, check_name
+from creditgraph.servicing.loans import LoanService
 from creditgraph.servicing.posting import PostingResult, parse_amount
-from creditgraph.store.db import write_transaction
-from creditgraph.store.models import RepaymentIntent, table_of
+from creditgraph.servicing.refunds import check_name
 
-INTENTS = table_of(RepaymentIntent)
 METHODS = ("bank_card", "bank_transfer", "alipay", "wechat_pay")
-PENDING, CONFIRMED = "pending", "confirmed"
 
 
 class IntentNotFoundError(LoanNotFoundError):
@@ -54,14 +51,14 @@ class IntentService:
         fen = parse_amount(amount, loan_id)
         if method not in METHODS:
             raise LoanInputError(f"loan {loan_id}: method must be one of {', '.join(METHODS)}")
-        with write_transaction(self.engine) as conn:
-            loan = book.lock_loan(conn, loan_id)
+        with unit_of_work(self.engine) as uow:
+            loan = uow.lock(loan_id)
             if loan is None:
                 raise LoanNotFoundError(f"loan {loan_id}: no such loan")
-            require_serviced(loan["state"], loan_id, "take a repayment intent")
+            require_serviced(loan.state, loan_id, "take a repayment intent")
             intent_id = book.new_id("RI")
-            conn.execute(
-                INTENTS.insert(),
+            rows.insert(
+                uow.conn,
                 {
                     "id": intent_id,
                     "loan_id": loan_id,
@@ -74,24 +71,22 @@ class IntentService:
                     "created_at": book.now(),
                 },
             )
-            return _as_dict(_row(conn, intent_id))
+            found = rows.get(uow.conn, intent_id)
+            assert found is not None
+            return _as_dict(found)
 
     def get(self, intent_id: str, key_id: int | None = None) -> dict[str, Any]:
         """The intent; with ``key_id``, only if that API key made it."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(INTENTS).where(INTENTS.c.id == intent_id)).mappings().first()
+        with reading(self.engine) as uow:
+            row = rows.get(uow.conn, intent_id)
         if row is None or (key_id is not None and row["created_by_key_id"] != key_id):
             raise IntentNotFoundError(f"no repayment intent {intent_id}")
         return _as_dict(row)
 
     def for_loan(self, loan_id: str, key_id: int | None = None) -> list[dict[str, Any]]:
         """A loan's intents, oldest first; with ``key_id``, only that API key's."""
-        statement = select(INTENTS).where(INTENTS.c.loan_id == loan_id)
-        if key_id is not None:
-            statement = statement.where(INTENTS.c.created_by_key_id == key_id)
-        with self.engine.connect() as conn:
-            rows = conn.execute(statement.order_by(INTENTS.c.created_at, INTENTS.c.id)).mappings()
-            return [_as_dict(r) for r in rows]
+        with reading(self.engine) as uow:
+            return [_as_dict(r) for r in rows.of_loan(uow.conn, loan_id, key_id)]
 
     def confirm(
         self,
@@ -112,12 +107,8 @@ class IntentService:
         fen = parse_amount(amount, intent["loan_id"])
         if intent["status"] == CONFIRMED:
             return self._same(intent, channel, reference, fen), True
-        with self.engine.connect() as conn:
-            used = conn.execute(
-                select(INTENTS.c.id).where(
-                    INTENTS.c.channel == channel, INTENTS.c.channel_reference == reference
-                )
-            ).scalar()
+        with reading(self.engine) as uow:
+            used = rows.by_reference(uow.conn, channel, reference)
         if used == intent_id:  # confirmed meanwhile by a racing confirmation
             return self._same(self.get(intent_id), channel, reference, fen), True
         if used is not None:
@@ -125,20 +116,9 @@ class IntentService:
                 f"channel {channel} reference {reference} already confirmed intent {used}"
             )
 
-        def record(conn: Connection, result: PostingResult) -> None:
-            done = conn.execute(
-                update(INTENTS)
-                .where(INTENTS.c.id == intent_id, INTENTS.c.status == PENDING)
-                .values(
-                    status=CONFIRMED,
-                    channel=channel,
-                    channel_reference=reference,
-                    confirmed_amount_fen=fen,
-                    confirmed_at=book.now(),
-                    transaction_id=result.transaction_id,
-                )
-            )
-            if done.rowcount != 1:
+        def record(uow: UnitOfWork, result: PostingResult) -> None:
+            done = rows.confirm(uow.conn, intent_id, channel, reference, fen, result.transaction_id)
+            if not done:
                 raise IntentConflictError(f"intent {intent_id} was confirmed meanwhile")
 
         try:
@@ -151,7 +131,7 @@ class IntentService:
                 channel=channel,
                 on_posted=record,
             )
-        except IntegrityError:
+        except WriteConflictError:
             raise IntentConflictError(
                 f"channel {channel} reference {reference} already confirmed another intent"
             ) from None
@@ -176,11 +156,7 @@ class IntentService:
         return intent
 
 
-def _row(conn: Connection, intent_id: str) -> RowMapping:
-    return conn.execute(select(INTENTS).where(INTENTS.c.id == intent_id)).mappings().one()
-
-
-def _as_dict(row: RowMapping) -> dict[str, Any]:
+def _as_dict(row: Mapping[Any, Any]) -> dict[str, Any]:
     confirmed = row["confirmed_amount_fen"]
     return {
         "intent_id": row["id"],

@@ -1,32 +1,28 @@
-"""Reading the journal: trial balance, balances by account, and a loan's statement."""
+"""Reading the journal: trial balance, balances by account, and a loan's statement.
+
+The statements are the book's (:mod:`creditgraph.servicing.book.ledger`); this module shapes
+what they read for people (yuan strings, each account's normal side).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, func, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import Engine
 
 from creditgraph.money import from_fen
-from creditgraph.servicing.accounts import Account, normal_balance
-from creditgraph.servicing.book import JOURNAL, LOANS, TRANSACTIONS
+from creditgraph.servicing.accounts import normal_balance
+from creditgraph.servicing.book.ledger import account_totals, loan_postings
+from creditgraph.servicing.book.uow import reading
 from creditgraph.servicing.errors import LoanNotFoundError
 
-
-def account_totals(conn: Connection, loan_id: str | None = None) -> dict[Account, tuple[int, int]]:
-    """Total debits and credits (fen) per account, over the book or one loan."""
-    statement = select(
-        JOURNAL.c.account, func.sum(JOURNAL.c.debit_fen), func.sum(JOURNAL.c.credit_fen)
-    ).group_by(JOURNAL.c.account)
-    if loan_id is not None:
-        statement = statement.where(JOURNAL.c.loan_id == loan_id)
-    return {Account(a): (int(d or 0), int(c or 0)) for a, d, c in conn.execute(statement)}
+__all__ = ["account_totals", "statement", "trial_balance"]
 
 
 def trial_balance(engine: Engine) -> dict[str, Any]:
     """Debits and credits per account; ``difference`` is zero when the books balance."""
-    with engine.connect() as conn:
-        totals = account_totals(conn)
+    with reading(engine) as uow:
+        totals = account_totals(uow.conn)
     rows = [
         {
             "account": account.value,
@@ -49,41 +45,35 @@ def trial_balance(engine: Engine) -> dict[str, Any]:
 
 def statement(engine: Engine, loan_id: str) -> dict[str, Any]:
     """Every posting of a loan, oldest first, with its lines and the loan's closing balances."""
-    with engine.connect() as conn:
-        loan = conn.execute(select(LOANS.c.id, LOANS.c.state).where(LOANS.c.id == loan_id)).first()
-        if loan is None:
+    with reading(engine) as uow:
+        found = loan_postings(uow.conn, loan_id)
+        if found is None:
             raise LoanNotFoundError(f"loan {loan_id}: no such loan")
-        txs = conn.execute(
-            select(TRANSACTIONS)
-            .where(TRANSACTIONS.c.loan_id == loan_id)
-            .order_by(TRANSACTIONS.c.created_at, TRANSACTIONS.c.id)
-        ).mappings()
-        lines: dict[str, list[dict[str, str]]] = {}
-        for row in conn.execute(
-            select(JOURNAL).where(JOURNAL.c.loan_id == loan_id).order_by(JOURNAL.c.id)
-        ).mappings():
-            lines.setdefault(row["transaction_id"], []).append(
-                {
-                    "account": row["account"],
-                    "debit": str(from_fen(row["debit_fen"])),
-                    "credit": str(from_fen(row["credit_fen"])),
-                }
-            )
-        postings = [
+        state, txs, lines = found
+        totals = account_totals(uow.conn, loan_id)
+    by_tx: dict[str, list[dict[str, str]]] = {}
+    for row in lines:
+        by_tx.setdefault(row["transaction_id"], []).append(
             {
-                "transaction_id": tx["id"],
-                "kind": tx["kind"],
-                "business_date": tx["business_date"].isoformat(),
-                "amount": str(from_fen(tx["amount_fen"])),
-                "reversal_of": tx["reversal_of"],
-                "reversed_by": tx["reversed_by"],
-                "lines": lines.get(tx["id"], []),
+                "account": row["account"],
+                "debit": str(from_fen(row["debit_fen"])),
+                "credit": str(from_fen(row["credit_fen"])),
             }
-            for tx in txs
-        ]
-        totals = account_totals(conn, loan_id)
+        )
+    postings = [
+        {
+            "transaction_id": tx["id"],
+            "kind": tx["kind"],
+            "business_date": tx["business_date"].isoformat(),
+            "amount": str(from_fen(tx["amount_fen"])),
+            "reversal_of": tx["reversal_of"],
+            "reversed_by": tx["reversed_by"],
+            "lines": by_tx.get(tx["id"], []),
+        }
+        for tx in txs
+    ]
     balances = {
         account.value: str(from_fen(normal_balance(account, d - c)))
         for account, (d, c) in sorted(totals.items())
     }
-    return {"loan_id": loan_id, "state": loan[1], "postings": postings, "balances": balances}
+    return {"loan_id": loan_id, "state": state, "postings": postings, "balances": balances}

@@ -1,4 +1,10 @@
-"""The loan book in the database: the write unit of work, loan locks, postings, events.
+"""The loan book in the database: the only servicing code that touches it.
+
+This module holds what every part of the book shares (tables, loan locks, the batched posting
+writer, events); :mod:`.uow` is the unit of work the services use, and :mod:`.loans`,
+:mod:`.postings`, :mod:`.refunds`, :mod:`.intents` and :mod:`.ledger` hold each aggregate's
+statements. ``BusinessDateError``, ``date_rule`` and ``TransactionKind`` live in the pure core
+and are re-exported here for the end of day.
 
 Every function here takes an open ``Connection`` inside a transaction and never commits, so a
 loan change, its journal lines and its events commit together or not at all. Statements are
@@ -11,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import RowMapping, and_, bindparam, insert, or_, select
@@ -20,7 +25,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from creditgraph.ids import time_ordered_id
 from creditgraph.servicing.accounts import Line, check_balanced
-from creditgraph.servicing.errors import LoanInputError
+from creditgraph.servicing.core.dates import BusinessDateError, date_rule
+from creditgraph.servicing.core.plan import TransactionKind
 from creditgraph.servicing.lifecycle import SERVICED
 from creditgraph.store.db import json_dumps
 from creditgraph.store.models import (
@@ -32,6 +38,8 @@ from creditgraph.store.models import (
     LoanTransaction,
     table_of,
 )
+
+__all__ = ["BusinessDateError", "TransactionKind", "date_rule"]
 
 LOANS = table_of(Loan)
 INSTALMENTS = table_of(LoanInstalment)
@@ -100,18 +108,6 @@ _LOAN_OWING_FOR_UPDATE = _LOAN_OWING.with_for_update(of=LOANS)
 _LOAN_UPDATES: dict[tuple[str, ...], str] = {}
 
 
-class TransactionKind(StrEnum):
-    DISBURSEMENT = "disbursement"
-    REPAYMENT = "repayment"
-    PREPAYMENT = "prepayment"
-    ACCRUAL = "accrual"
-    PENALTY = "penalty"
-    WRITE_OFF = "write_off"
-    REVERSAL = "reversal"
-    FEE = "fee"
-    REFUND = "refund"  # borrower credit paid back, when an officer approves it
-
-
 def now() -> datetime:
     """Naive UTC, as every table stores times."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -168,10 +164,6 @@ def unsettled_due(conn: Connection, loan_id: str, on: date) -> list[RowMapping]:
     return list(conn.execute(_UNSETTLED_DUE, {"loan_id": loan_id, "on": on}).mappings())
 
 
-class BusinessDateError(LoanInputError):
-    """A posting dated outside the open business date (a closed day, or one not yet open)."""
-
-
 def closed_through(conn: Connection, loan: RowMapping | None = None) -> date | None:
     """The last business date whose end of day completed (its books are closed), if any.
 
@@ -212,25 +204,6 @@ def check_open_date(
         last = done if last is None or done > last else last
     date_rule(loan_id, business_date, what, last)
     return last
-
-
-def date_rule(loan_id: str, business_date: date, what: str, last: date | None) -> None:
-    """Refuse ``what`` dated on a closed day or after the open one: end of day has already
-    charged the closed days, and a later date would book income before it is earned."""
-    if last is None:
-        return
-    opened = last + timedelta(days=1)
-    if business_date <= last:
-        raise BusinessDateError(
-            f"loan {loan_id}: business date {business_date} of the {what} is closed: end of day "
-            f"has run through {last}; the books are open for {opened} only"
-        )
-    if business_date > opened:
-        raise BusinessDateError(
-            f"loan {loan_id}: business date {business_date} of the {what} is not open yet: end "
-            f"of day has run through {last}; the books are open for {opened}: run end of day up "
-            f"to {business_date - timedelta(days=1)} first"
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,3 +437,19 @@ def pending_filter(day: date, *, by_state_index: bool = True) -> ColumnElement[b
         LOANS.c.disbursed_on <= day,
         or_(LOANS.c.accrued_through.is_(None), LOANS.c.accrued_through < day),
     )
+
+
+def credit_holders(conn: Connection, day: date, first: str, last: str) -> list[str]:
+    """Loans of an end-of-day chunk holding borrower credit: the few that can pay dues
+    without cash."""
+    statement = (
+        select(LOANS.c.id)
+        .where(
+            LOANS.c.id >= first,
+            LOANS.c.id <= last,
+            LOANS.c.credit_fen > 0,
+            pending_filter(day, by_state_index=False),
+        )
+        .order_by(LOANS.c.id)
+    )
+    return [row[0] for row in conn.execute(statement)]
