@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from creditgraph.api import keys
 from creditgraph.api.app import create_app
@@ -24,7 +25,10 @@ from creditgraph.contracts.schema import Namespace
 from creditgraph.decision.errors import DecisionInputError
 from creditgraph.privacy.pseudonym import Pseudonymiser, load_or_create_key
 from creditgraph.settings import Settings
+from creditgraph.store.db import write_transaction
 from creditgraph.store.models import IdempotencyKey, OnlineFeatures
+
+Within = Callable[[Connection, dict[str, Any]], None]
 
 APPLICATION = {
     "person_id": "p-1",
@@ -53,10 +57,20 @@ class FakeDecisionService:
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
         # The API maps the lender's ids at the door: the service sees pseudonyms only.
+        self.engine = engine
         self.known = {_pseudonym(settings, "p-1"), _pseudonym(settings, "p-2")}
         self.decisions: dict[str, dict[str, Any]] = {}
         self.reviews: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
+        self.before_storing: Callable[[], None] = lambda: None
+
+    def _store(self, answer: dict[str, Any], within: Within | None) -> None:
+        """As the real service does: ``within`` runs in the storing transaction, and an
+        exception from it means nothing was stored."""
+        self.before_storing()
+        with write_transaction(self.engine) as conn:
+            if within is not None:
+                within(conn, answer)
 
     def decide_for(
         self,
@@ -67,6 +81,8 @@ class FakeDecisionService:
         purpose: str,
         schedule_type: str | None = None,
         applicant_ref: str | None = None,
+        *,
+        within: Within | None = None,
     ) -> dict[str, Any]:
         assert isinstance(amount, Decimal)
         if product_code != "CONSUMER_GENERAL":
@@ -86,6 +102,7 @@ class FakeDecisionService:
             "limit": Decimal("20000.00"),
             "offers": [{"amount": amount, "term_months": term, "apr": Decimal("0.1800")}],
         }
+        self._store(record, within)
         self.decisions[decision_id] = record
         return record
 
@@ -94,10 +111,18 @@ class FakeDecisionService:
             raise NotFoundError(f"no decision {decision_id!r}")
         return self.decisions[decision_id]
 
-    def request_review(self, decision_id: str, requested_by: str, note: str | None) -> Any:
+    def request_review(
+        self,
+        decision_id: str,
+        requested_by: str,
+        note: str | None = None,
+        *,
+        within: Within | None = None,
+    ) -> Any:
         self.get(decision_id)
         review = {"id": f"r-{len(self.reviews) + 1}", "decision_id": decision_id, "note": note}
         review |= {"requested_by": requested_by, "status": "open"}
+        self._store(review, within)
         self.reviews.append(review)
         return review
 
@@ -323,6 +348,78 @@ def test_failed_request_does_not_burn_the_key(api: Api) -> None:
     assert good.status_code == 201
 
 
+@pytest.fixture
+def api_on(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    """The API on a SQLite file and (marked postgres) on PostgreSQL."""
+    monkeypatch.setattr(keys, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024))
+    api = Api(settings)
+    with api.client:
+        yield api
+
+
+def test_two_racing_requests_with_one_key_store_one_decision_and_answer_alike(
+    api_on: Api,
+) -> None:
+    api = api_on
+    assert api.client.get("/v1/review-queue", headers=api.h("officer")).status_code == 200
+    assert api.fake is not None
+    # Both requests have found the key unused before either stores its decision.
+    both_read = threading.Barrier(2, timeout=20)
+    api.fake.before_storing = both_read.wait
+    headers = api.h("app-a", **{"Idempotency-Key": "tapped-twice"})
+    answers: list[Any] = []
+
+    def post() -> None:
+        answers.append(api.client.post("/v1/applications", json=APPLICATION, headers=headers))
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]
+    assert answers[0].json() == answers[1].json()
+    assert sorted(a.headers.get("Idempotent-Replayed", "") for a in answers) == ["", "true"]
+    assert api.stored() == 1
+    assert api.idempotency_rows() == 1
+
+
+def test_the_key_commits_with_the_decision_or_not_at_all(api: Api) -> None:
+    assert api.client.get("/v1/review-queue", headers=api.h("officer")).status_code == 200
+    assert api.fake is not None
+    store = api.fake._store
+
+    def store_then_fail(answer: dict[str, Any], within: Within | None) -> None:
+        with write_transaction(api.engine) as conn:
+            assert within is not None
+            within(conn, answer)
+            raise RuntimeError("the decision's own write failed")
+
+    api.fake._store = store_then_fail  # type: ignore[method-assign]
+    headers = api.h("app-a", **{"Idempotency-Key": "all-or-nothing"})
+    failed = api.client.post("/v1/applications", json=APPLICATION, headers=headers)
+    assert failed.status_code == 500
+    assert api.idempotency_rows() == 0 and api.stored() == 0
+    api.fake._store = store  # type: ignore[method-assign]
+    retried = api.client.post("/v1/applications", json=APPLICATION, headers=headers)
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
+    assert api.idempotency_rows() == 1 and api.stored() == 1
+
+
+def test_a_review_request_replays_and_a_key_used_elsewhere_is_409(api: Api) -> None:
+    d = api.client.post("/v1/applications", json=APPLICATION, headers=api.h("app-a")).json()
+    headers = api.h("app-a", **{"Idempotency-Key": "review-once"})
+    path = f"/v1/decisions/{d['id']}/review-requests"
+    first = api.client.post(path, json={"note": "look again"}, headers=headers)
+    again = api.client.post(path, json={"note": "look again"}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert api.fake is not None and len(api.fake.reviews) == 1
+    elsewhere = api.client.post("/v1/applications", json=APPLICATION, headers=headers)
+    assert elsewhere.status_code == 409
+    assert _error(elsewhere)["code"] == "idempotency_key_reused"
+
+
 def test_bad_idempotency_key_is_400(api: Api) -> None:
     headers = api.h("app-a", **{"Idempotency-Key": "x" * 201})
     r = api.client.post("/v1/applications", json=APPLICATION, headers=headers)
@@ -531,3 +628,17 @@ def test_the_idempotency_key_rules_are_in_the_schema_and_enforced(api: Api) -> N
         )
         assert r.status_code == 400, r.text
         assert _error(r)["code"] == "invalid_idempotency_key"
+
+
+def test_every_success_answer_has_a_typed_schema(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    untyped = []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if not status.startswith("2"):
+                    continue
+                schema = response.get("content", {}).get("application/json", {}).get("schema")
+                if not schema or "$ref" not in schema:
+                    untyped.append(f"{method.upper()} {path} {status}")
+    assert not untyped, untyped

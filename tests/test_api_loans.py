@@ -190,3 +190,29 @@ def test_unknown_loan_closed_loan_and_reversal(api: Api) -> None:
     )
     assert both.status_code == 422
     assert _lines(api.engine) == before and _balanced(api.engine)
+
+
+def test_a_posting_checks_who_may_see_the_loan_without_reading_it_first(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ownership is checked on the row the posting locks: no statement is read before it."""
+    from creditgraph.servicing.loans import LoanService
+
+    loan = _active_loan(api)
+
+    def no_read(*_: Any, **__: Any) -> Any:
+        raise AssertionError("a posting read the loan before posting")
+
+    monkeypatch.setattr(LoanService, "show", no_read)
+    paid = api.client.post(
+        f"/v1/loans/{loan}/repayments",
+        json={"amount": "100.00", "business_date": "2026-08-01"},
+        headers=api.as_("channel", "no-pre-read"),
+    )
+    assert paid.status_code == 201, paid.text
+    missing = api.client.post(
+        "/v1/loans/LN-nope/repayments",
+        json={"amount": "10.00", "business_date": "2026-08-01"},
+        headers=api.as_("channel"),
+    )
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"

@@ -1,4 +1,4 @@
-"""API-key authentication and per-endpoint roles.
+"""API-key authentication: who is calling (the roles each route admits are in ``deps``).
 
 A key comes as ``Authorization: Bearer cg_...`` or ``X-API-Key: cg_...``. Missing, malformed,
 unknown and revoked keys all get the same 401, so the answer reveals nothing about the key;
@@ -7,13 +7,11 @@ repeated failures lock the prefix and address out (429).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from fastapi import Request
 
-from fastapi import Depends, Request
-
-from creditgraph.api.context import ApiContext, get_context
+from creditgraph.api.context import ApiContext
 from creditgraph.api.errors import ApiError
-from creditgraph.api.keys import KeyInfo, Role, parse_token
+from creditgraph.api.keys import KeyInfo, parse_token
 from creditgraph.api.lockout import clean_prefix
 
 
@@ -27,8 +25,8 @@ def _token(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-def authenticate(request: Request, ctx: ApiContext = Depends(get_context)) -> KeyInfo:
-    """The calling key; a sync dependency, so argon2 runs off the event loop.
+def authenticate(request: Request, ctx: ApiContext) -> KeyInfo:
+    """The calling key. Synchronous: argon2 and the key read run in a worker thread.
 
     A (prefix, address) pair or an address locked out by failed attempts gets 429 before any
     argon2 work; each refused token is recorded (see ``creditgraph.api.lockout``). A token this
@@ -58,25 +56,3 @@ def authenticate(request: Request, ctx: ApiContext = Depends(get_context)) -> Ke
         raise ApiError(401, "invalid_api_key", "the API key is not valid or has been revoked")
     request.state.key_id = key.id
     return key
-
-
-def require(*roles: Role) -> Callable[..., Awaitable[KeyInfo]]:
-    """A dependency that admits only keys with one of ``roles``."""
-    allowed = frozenset(roles)
-    names = ", ".join(r.value for r in roles)
-
-    async def check(key: KeyInfo = Depends(authenticate)) -> KeyInfo:
-        # async: a set lookup needs no worker thread (authenticate itself runs in one)
-        if key.role not in allowed:
-            raise ApiError(403, "forbidden", f"this endpoint needs a key with role {names}")
-        return key
-
-    return check
-
-
-def owns(key: KeyInfo, record: dict[str, object]) -> bool:
-    """Whether ``key`` may see ``record`` (a decision or a loan): an applicant app sees only
-    what it submitted."""
-    if key.role is not Role.APPLICANT_APP:
-        return True
-    return str(record.get("applicant_ref")) == str(key.id)

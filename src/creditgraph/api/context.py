@@ -7,7 +7,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from fastapi import Request
 from sqlalchemy import Engine
 
 from creditgraph.api.errors import ApiError
@@ -84,9 +83,3 @@ class ApiContext:
         warm = getattr(service, "warm_up", None)
         if callable(warm):
             warm()
-
-
-async def get_context(request: Request) -> ApiContext:
-    """Async on purpose: a plain attribute read should not cost a trip through the threadpool."""
-    ctx: ApiContext = request.app.state.ctx
-    return ctx

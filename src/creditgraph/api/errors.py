@@ -164,3 +164,16 @@ def install(app: FastAPI) -> None:
 def _route(request: Request) -> str:
     route = request.scope.get("route")
     return str(getattr(route, "path", "-"))
+
+
+class CeilingError(ApiError):
+    """A payment beyond the most the loan can take today: the 422 carries that ceiling."""
+
+    def __init__(self, message: str, ceiling: object) -> None:
+        super().__init__(422, "overpayment_ceiling", message, "amount")
+        self.ceiling = str(ceiling)
+
+    def body(self) -> dict[str, Any]:
+        body = super().body()
+        body["error"]["ceiling"] = self.ceiling
+        return body

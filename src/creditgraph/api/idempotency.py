@@ -1,145 +1,93 @@
-"""Idempotency-Key on POSTs, per API key: a retry gets the first answer, not a second decision.
+"""Idempotency-Key on decision and review POSTs: the HTTP side of :mod:`creditgraph.idempotency`.
 
-The key is claimed (a row with no response yet) *before* the work is done, so two concurrent
-requests with the same key cannot both decide; the loser gets 409 while the first is in flight.
-Only successful answers are kept: after a 4xx nothing is stored and the client may retry the
-same key with a corrected body. A claim left behind by a crash expires after ``STALE_AFTER``.
+The key and its answer are written by the service's own write transaction, after the business
+rows (the service's ``within`` hook), so they commit together or not at all: a failed request
+leaves the key unused, and nothing is ever "in progress". A stored key is read first: the same
+request gets the first answer again (``Idempotent-Replayed: true``), another request a 409. Two
+requests racing with one key both do the work, but only one commits: the other's insert of the
+key breaks the unique constraint, which rolls its work back, and it answers with the winner's.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, delete, select, update
+from fastapi import Request
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
+from creditgraph.api.context import ApiContext
+from creditgraph.api.deps import call
 from creditgraph.api.errors import ApiError
-from creditgraph.store.db import write_transaction
-from creditgraph.store.models import IdempotencyKey
+from creditgraph.api.jsonable import JsonResponse, to_json
+from creditgraph.api.keys import KeyInfo
+from creditgraph.api.service import Within
+from creditgraph.idempotency import IdempotencyKeyError, Seen, check_key, judge, request_sha256
+from creditgraph.store import idempotency_keys
+from creditgraph.store.idempotency_keys import StoredAnswer
 
-MAX_KEY_LENGTH = 200
-# Printable ASCII, no space at either end (HTTP would strip it): the schema states the same rule.
-KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$"
-_KEY = re.compile(KEY_PATTERN)
-STALE_AFTER = timedelta(minutes=5)
-
-
-@dataclass(frozen=True, slots=True)
-class Replay:
-    status: int
-    body: Any
+CREATED = 201
+REPLAYED = {"Idempotent-Replayed": "true"}
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+def checked(header: str) -> str:
+    """The header's key, or a 400 naming the header."""
+    try:
+        return check_key(header)
+    except IdempotencyKeyError as exc:
+        raise ApiError(400, "invalid_idempotency_key", str(exc), "Idempotency-Key") from None
 
 
-def body_sha256(payload: Any) -> str:
-    """Hash of the JSON body in canonical form, so whitespace and key order do not matter."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def once(
+    ctx: ApiContext,
+    key: KeyInfo,
+    header: str | None,
+    request: Request,
+    payload: Any,
+    work: Callable[[Within | None], dict[str, Any]],
+) -> JsonResponse:
+    """Do a POST once per Idempotency-Key (blocking: run it in a worker thread).
 
-
-def check_key(value: str) -> str:
-    value = value.strip()
-    if len(value) > MAX_KEY_LENGTH or not _KEY.fullmatch(value):
-        raise ApiError(
-            400,
-            "invalid_idempotency_key",
-            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
-            "Idempotency-Key",
-        )
-    return value
-
-
-def claim(
-    engine: Engine, api_key_id: int, key: str, method: str, path: str, sha256: str
-) -> Replay | None:
-    """Claim ``key`` for this request; a Replay when it was already answered for the same body.
-
-    Raises 409 when the key was used for another request or is still being processed.
+    ``work(within)`` makes the service call, passing ``within`` on to the service's write
+    transaction (None when the request has no key).
     """
-    for _ in range(2):
+    if header is None:
+        return JsonResponse(call(lambda: work(None)), status_code=CREATED)
+    idem_key = checked(header)
+    method, path, sha256 = request.method, request.url.path, request_sha256(payload)
+    stored = idempotency_keys.find(ctx.engine, key.id, idem_key)
+    if stored is not None:
+        return _answer(stored, method, path, sha256)
+
+    def keep(conn: Connection, answer: dict[str, Any]) -> None:
+        body = to_json(answer)
+        idempotency_keys.record(conn, key.id, idem_key, method, path, sha256, CREATED, body)
+
+    def act() -> dict[str, Any] | StoredAnswer:
         try:
-            return _claim_once(engine, api_key_id, key, method, path, sha256)
+            return work(keep)
         except IntegrityError:
-            continue  # a concurrent request claimed it first: look again
-    raise ApiError(409, "idempotency_in_progress", "retry shortly", "Idempotency-Key")
+            raced = idempotency_keys.find(ctx.engine, key.id, idem_key)
+            if raced is None:
+                raise  # another constraint: a fault, not a race
+            return raced
+
+    result = call(act)
+    if isinstance(result, StoredAnswer):
+        return _answer(result, method, path, sha256)
+    return JsonResponse(result, status_code=CREATED)
 
 
-def _claim_once(
-    engine: Engine, api_key_id: int, key: str, method: str, path: str, sha256: str
-) -> Replay | None:
-    with write_transaction(engine) as conn, Session(bind=conn) as session:
-        row = session.scalars(
-            select(IdempotencyKey).where(
-                IdempotencyKey.api_key_id == api_key_id,
-                IdempotencyKey.idempotency_key == key,
-            )
-        ).first()
-        if row is None:
-            session.add(
-                IdempotencyKey(
-                    api_key_id=api_key_id,
-                    idempotency_key=key,
-                    request_method=method,
-                    request_path=path,
-                    request_sha256=sha256,
-                    response_status=None,
-                    response_body=None,
-                    created_at=_now(),
-                )
-            )
-            session.flush()  # a race raises IntegrityError here
-            return None  # committed when the transaction block ends
-        if (row.request_method, row.request_path, row.request_sha256) != (method, path, sha256):
-            raise ApiError(
-                409,
-                "idempotency_key_reused",
-                "this Idempotency-Key was already used with a different request; "
-                "use a new key for a new request",
-                "Idempotency-Key",
-            )
-        if row.response_status is not None:
-            return Replay(row.response_status, row.response_body)
-        if _now() - row.created_at > STALE_AFTER:
-            row.created_at = _now()  # take over a claim abandoned by a crash
-            session.flush()
-            return None
-        raise ApiError(
-            409,
-            "idempotency_in_progress",
-            "a request with this Idempotency-Key is still being processed; retry shortly",
-            "Idempotency-Key",
-        )
-
-
-def complete(engine: Engine, api_key_id: int, key: str, status: int, body: Any) -> None:
-    """Store the answer for later replays."""
-    with write_transaction(engine) as conn:
-        conn.execute(
-            update(IdempotencyKey)
-            .where(
-                IdempotencyKey.api_key_id == api_key_id,
-                IdempotencyKey.idempotency_key == key,
-            )
-            .values(response_status=status, response_body=body)
-        )
-
-
-def release(engine: Engine, api_key_id: int, key: str) -> None:
-    """Drop an unanswered claim after a failure, so the client may retry with the same key."""
-    with write_transaction(engine) as conn:
-        conn.execute(
-            delete(IdempotencyKey).where(
-                IdempotencyKey.api_key_id == api_key_id,
-                IdempotencyKey.idempotency_key == key,
-                IdempotencyKey.response_status.is_(None),
-            )
-        )
+def _answer(stored: StoredAnswer, method: str, path: str, sha256: str) -> JsonResponse:
+    """The first answer again, or 409 when the key was used for another request."""
+    same_route = (stored.method, stored.path) == (method, path)
+    if same_route and judge(stored.request_sha256, sha256) is Seen.REPLAY:
+        return JsonResponse(stored.body, status_code=stored.status, headers=REPLAYED)
+    raise ApiError(
+        409,
+        "idempotency_key_reused",
+        "this Idempotency-Key was already used with a different request; "
+        "use a new key for a new request",
+        "Idempotency-Key",
+    )

@@ -12,98 +12,76 @@ disbursing and reversing are the lender's. A payment beyond the loan's ceiling i
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 
-from creditgraph.api.auth import owns, require
-from creditgraph.api.context import ApiContext, get_context
+from creditgraph.api.context import ApiContext
+from creditgraph.api.deps import (
+    BORROWER_SIDE,
+    IDEMPOTENCY_KEY,
+    LENDER_SIDE,
+    MONEY_IN,
+    READERS,
+    BodyT,
+    actor,
+    body_of,
+    call,
+    call_money,
+    get_context,
+    in_worker,
+    own_ref,
+    require,
+    visible_loan,
+)
 from creditgraph.api.errors import ApiError
-from creditgraph.api.idempotency import check_key
+from creditgraph.api.idempotency import checked
 from creditgraph.api.jsonable import JsonResponse
-from creditgraph.api.keys import KeyInfo, Role
-from creditgraph.api.routes import ERRORS, IDEMPOTENCY, _call, _json_body, _only
-from creditgraph.api.schemas import (
+from creditgraph.api.keys import KeyInfo
+from creditgraph.api.schemas.common import request_body_doc
+from creditgraph.api.schemas.errors import ERRORS, Responses, error, not_found, only
+from creditgraph.api.schemas.loans import (
     DisbursementIn,
     LoanAcceptIn,
+    LoanOut,
+    PostingOut,
     PrepaymentIn,
     RepaymentIn,
     ReversalIn,
-    parse,
-    request_body_doc,
+    StatementOut,
 )
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
-
     from creditgraph.servicing.loans import LoanService
 
-BodyT = TypeVar("BodyT", bound="BaseModel")
-T = TypeVar("T")
 router = APIRouter(prefix="/v1", tags=["loans"])
 
-LOAN_NOT_VISIBLE: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such loan (or not visible to this key)"}
+LOAN_NOT_VISIBLE = not_found("loan")
+STATE: Responses = {409: error("Not allowed in the loan's state, or Idempotency-Key reused")}
+CEILING: Responses = {
+    422: error(
+        "Validation error (error.field names the field); a payment beyond the loan's ceiling "
+        "has code overpayment_ceiling and the ceiling in error.ceiling"
+    )
 }
-STATE: dict[int | str, dict[str, Any]] = {
-    409: {"description": "Not allowed in the loan's state, or Idempotency-Key reused"}
-}
-BORROWER_SIDE = (Role.APPLICANT_APP, Role.OFFICER, Role.ADMIN)
-LENDER_SIDE = (Role.OFFICER, Role.ADMIN)
-MONEY_IN = (Role.PAYMENT_CHANNEL,)
-"""Who posts repayments and prepayments: money is what a payment channel received."""
-READERS = (Role.APPLICANT_APP, Role.OFFICER, Role.ANALYST, Role.ADMIN)
-CEILING: dict[int | str, dict[str, Any]] = {
-    422: {
-        "description": "Validation error (error.field names the field); a payment beyond the "
-        "loan's ceiling has code overpayment_ceiling and the ceiling in error.ceiling"
-    }
+POSTED: Responses = {
+    201: {"description": "Posted; a retry with the same key replays it (Idempotent-Replayed)"}
 }
 
 
-class CeilingError(ApiError):
-    """A payment beyond the most the loan can take today: the 422 carries that ceiling."""
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """Who posts: the ledger's idempotency key, the actor, and the applicant it is limited to."""
 
-    def __init__(self, message: str, ceiling: object) -> None:
-        super().__init__(422, "overpayment_ceiling", message, "amount")
-        self.ceiling = str(ceiling)
-
-    def body(self) -> dict[str, Any]:
-        body = super().body()
-        body["error"]["ceiling"] = self.ceiling
-        return body
-
-
-def call_money(action: Callable[[], T]) -> T:
-    """:func:`_call` for a service call that takes money: an overpayment names the ceiling."""
-    from creditgraph.servicing.ceiling import OverpaymentError
-
-    def guarded() -> T:
-        try:
-            return action()
-        except OverpaymentError as exc:
-            raise CeilingError(str(exc), exc.ceiling) from None
-
-    result: T = _call(guarded)
-    return result
-
-
-def _actor(key: KeyInfo) -> str:
-    return f"api-key:{key.id}"
+    key: str | None
+    actor: str
+    visible_to: str | None
 
 
 def _posting_key(key: KeyInfo, header: str | None) -> str | None:
     """The ledger's idempotency key: the client's, scoped to its API key (or None: generated)."""
-    return None if header is None else f"k{key.id}:{check_key(header)}"
-
-
-def _visible_loan(ctx: ApiContext, key: KeyInfo, loan_id: str) -> dict[str, Any]:
-    """The loan, or 404 when it does not exist or belongs to another applicant app."""
-    loan: dict[str, Any] = _call(lambda: ctx.loans().show(loan_id))
-    if not owns(key, loan):
-        raise ApiError(404, "not_found", "no such loan")
-    return loan
+    return None if header is None else f"k{key.id}:{checked(header)}"
 
 
 def _posted(result: Any) -> JsonResponse:
@@ -117,32 +95,28 @@ async def _posting(
     ctx: ApiContext,
     key: KeyInfo,
     idem_key: str | None,
-    loan_id: str,
     model: type[BodyT],
-    post: Callable[[LoanService, BodyT, str | None], Any],
+    post: Callable[[LoanService, BodyT, Posting], Any],
     empty_body_ok: bool = False,
 ) -> JsonResponse:
-    """Parse the body, scope the key, check visibility and post (one worker-thread trip).
+    """Parse the body, scope the key and post (one worker-thread trip).
 
-    ``post(loans, body, posting_key)`` makes the service call; with ``empty_body_ok`` an empty
-    body counts as ``{}`` (a reversal's fields are all optional).
+    ``post(loans, body, posting)`` makes the service call. The loan service checks that the key
+    may see the loan on the row it locks for the posting, so ownership costs no read of its own
+    and cannot change between the check and the posting. With ``empty_body_ok`` an empty body
+    counts as ``{}`` (a reversal's fields are all optional).
     """
-    empty = empty_body_ok and not (await request.body()).strip()
-    body: BodyT = parse(model, {} if empty else await _json_body(request))
-    posting_key = _posting_key(key, idem_key)
-
-    def run() -> Any:
-        _visible_loan(ctx, key, loan_id)
-        return call_money(lambda: post(ctx.loans(), body, posting_key))
-
-    return _posted(await run_in_threadpool(run))
+    body = await body_of(request, model, empty_ok=empty_body_ok)
+    posting = Posting(_posting_key(key, idem_key), actor(key), own_ref(key))
+    return _posted(await in_worker(lambda: call_money(lambda: post(ctx.loans(), body, posting))))
 
 
 @router.post(
     "/loans",
     status_code=201,
     summary="Accept an offer of an approved decision: the loan is created (state accepted)",
-    responses=ERRORS | {404: {"description": "No such decision (or not visible to this key)"}},
+    response_model=LoanOut,
+    responses=ERRORS | not_found("decision"),
     openapi_extra=request_body_doc(LoanAcceptIn),
 )
 async def accept_offer(
@@ -150,58 +124,64 @@ async def accept_offer(
     key: KeyInfo = Depends(require(*BORROWER_SIDE)),
     ctx: ApiContext = Depends(get_context),
 ) -> JsonResponse:
-    accept_in: LoanAcceptIn = parse(LoanAcceptIn, await _json_body(request))
+    accept_in = await body_of(request, LoanAcceptIn)
 
-    def accept() -> Any:
-        decision: dict[str, Any] = _call(lambda: ctx.service().get(accept_in.decision_id))
-        if not owns(key, decision):
-            raise ApiError(404, "not_found", "no such decision")
-        return _call(
-            lambda: ctx.loans().accept(accept_in.decision_id, accept_in.offer_index, _actor(key))
-        )
+    def accept() -> dict[str, Any]:
+        from creditgraph.servicing.errors import LoanNotFoundError
 
-    return JsonResponse(await run_in_threadpool(accept), status_code=201)
+        # Whose decision it is, is checked in the accepting transaction (one read, no race).
+        try:
+            return ctx.loans().accept(
+                accept_in.decision_id, accept_in.offer_index, actor(key), visible_to=own_ref(key)
+            )
+        except LoanNotFoundError:
+            raise ApiError(404, "not_found", "no such decision") from None
+
+    return JsonResponse(await in_worker(accept), status_code=201)
 
 
 @router.get(
     "/loans/{loan_id}",
     summary="A loan: terms, all-in annualised rate, schedule with what is paid, balances",
-    responses=_only(401, 403) | LOAN_NOT_VISIBLE,
+    response_model=LoanOut,
+    responses=only(401, 403) | LOAN_NOT_VISIBLE,
 )
 def get_loan(
     loan_id: str,
     key: KeyInfo = Depends(require(*READERS)),
     ctx: ApiContext = Depends(get_context),
 ) -> JsonResponse:
-    return JsonResponse(_visible_loan(ctx, key, loan_id))
+    return JsonResponse(visible_loan(ctx, key, loan_id))
 
 
 @router.get(
     "/loans/{loan_id}/statement",
     summary="A loan's statement: every transaction with its journal lines",
-    responses=_only(401, 403) | LOAN_NOT_VISIBLE,
+    response_model=StatementOut,
+    responses=only(401, 403) | LOAN_NOT_VISIBLE,
 )
 def get_statement(
     loan_id: str,
     key: KeyInfo = Depends(require(*READERS)),
     ctx: ApiContext = Depends(get_context),
 ) -> JsonResponse:
-    _visible_loan(ctx, key, loan_id)
-    return JsonResponse(_call(lambda: ctx.loans().statement(loan_id)))
+    visible_loan(ctx, key, loan_id)
+    return JsonResponse(call(lambda: ctx.loans().statement(loan_id)))
 
 
 @router.post(
     "/loans/{loan_id}/disbursements",
     status_code=201,
     summary="Pay out an accepted loan on a business date (the lender's side)",
-    responses=ERRORS | LOAN_NOT_VISIBLE | STATE,
+    response_model=PostingOut,
+    responses=POSTED | ERRORS | LOAN_NOT_VISIBLE | STATE,
     openapi_extra=request_body_doc(DisbursementIn),
 )
 async def disburse(
     loan_id: str,
     request: Request,
     key: KeyInfo = Depends(require(*LENDER_SIDE)),
-    idem_key: str | None = IDEMPOTENCY,
+    idem_key: str | None = IDEMPOTENCY_KEY,
     ctx: ApiContext = Depends(get_context),
 ) -> JsonResponse:
     return await _posting(
@@ -209,9 +189,10 @@ async def disburse(
         ctx,
         key,
         idem_key,
-        loan_id,
         DisbursementIn,
-        lambda loans, body, k: loans.disburse(loan_id, body.business_date, k, _actor(key)),
+        lambda loans, body, p: loans.disburse(
+            loan_id, body.business_date, p.key, p.actor, visible_to=p.visible_to
+        ),
     )
 
 
@@ -220,14 +201,15 @@ async def disburse(
     status_code=201,
     summary="Post a repayment a payment channel received (payment-channel keys only): "
     "allocated penalty, fee, interest, principal, oldest due first",
-    responses=ERRORS | CEILING | LOAN_NOT_VISIBLE | STATE,
+    response_model=PostingOut,
+    responses=POSTED | ERRORS | CEILING | LOAN_NOT_VISIBLE | STATE,
     openapi_extra=request_body_doc(RepaymentIn),
 )
 async def repay(
     loan_id: str,
     request: Request,
     key: KeyInfo = Depends(require(*MONEY_IN)),
-    idem_key: str | None = IDEMPOTENCY,
+    idem_key: str | None = IDEMPOTENCY_KEY,
     ctx: ApiContext = Depends(get_context),
 ) -> JsonResponse:
     return await _posting(
@@ -235,10 +217,15 @@ async def repay(
         ctx,
         key,
         idem_key,
-        loan_id,
         RepaymentIn,
-        lambda loans, body, k: loans.repay(
-            loan_id, body.amount, body.business_date, k, _actor(key), channel=key.name.strip()
+        lambda loans, body, p: loans.repay(
+            loan_id,
+            body.amount,
+            body.business_date,
+            p.key,
+            p.actor,
+            channel=key.name.strip(),
+            visible_to=p.visible_to,
         ),
     )
 
@@ -248,14 +235,15 @@ async def repay(
     status_code=201,
     summary="Prepay (提前还款) part or all of the principal (payment-channel keys only): "
     "shorter term or lower instalment",
-    responses=ERRORS | CEILING | LOAN_NOT_VISIBLE | STATE,
+    response_model=PostingOut,
+    responses=POSTED | ERRORS | CEILING | LOAN_NOT_VISIBLE | STATE,
     openapi_extra=request_body_doc(PrepaymentIn),
 )
 async def prepay(
     loan_id: str,
     request: Request,
     key: KeyInfo = Depends(require(*MONEY_IN)),
-    idem_key: str | None = IDEMPOTENCY,
+    idem_key: str | None = IDEMPOTENCY_KEY,
     ctx: ApiContext = Depends(get_context),
 ) -> JsonResponse:
     return await _posting(
@@ -263,17 +251,17 @@ async def prepay(
         ctx,
         key,
         idem_key,
-        loan_id,
         PrepaymentIn,
-        lambda loans, body, k: loans.prepay(
+        lambda loans, body, p: loans.prepay(
             loan_id,
             body.business_date,
             amount=body.amount,
             full=body.full,
             mode=body.mode,
-            key=k,
-            actor=_actor(key),
+            key=p.key,
+            actor=p.actor,
             channel=key.name.strip(),
+            visible_to=p.visible_to,
         ),
     )
 
@@ -282,7 +270,8 @@ async def prepay(
     "/loans/{loan_id}/transactions/{transaction_id}/reversals",
     status_code=201,
     summary="Reverse a repayment or prepayment (the lender's side): its exact mirror is posted",
-    responses=ERRORS | LOAN_NOT_VISIBLE | STATE,
+    response_model=PostingOut,
+    responses=POSTED | ERRORS | LOAN_NOT_VISIBLE | STATE,
     openapi_extra=request_body_doc(ReversalIn),
 )
 async def reverse(
@@ -290,7 +279,7 @@ async def reverse(
     transaction_id: str,
     request: Request,
     key: KeyInfo = Depends(require(*LENDER_SIDE)),
-    idem_key: str | None = IDEMPOTENCY,
+    idem_key: str | None = IDEMPOTENCY_KEY,
     ctx: ApiContext = Depends(get_context),
 ) -> JsonResponse:
     return await _posting(
@@ -298,10 +287,15 @@ async def reverse(
         ctx,
         key,
         idem_key,
-        loan_id,
         ReversalIn,
-        lambda loans, body, k: loans.reverse(
-            transaction_id, k, body.business_date, _actor(key), body.note, loan_id=loan_id
+        lambda loans, body, p: loans.reverse(
+            transaction_id,
+            p.key,
+            body.business_date,
+            p.actor,
+            body.note,
+            loan_id=loan_id,
+            visible_to=p.visible_to,
         ),
         empty_body_ok=True,
     )

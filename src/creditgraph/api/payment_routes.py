@@ -11,90 +11,55 @@ analysts read every refund in ``/v1/refunds``.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import Field
-from starlette.concurrency import run_in_threadpool
 
-from creditgraph.api.auth import require
-from creditgraph.api.context import ApiContext, get_context
+from creditgraph.api.context import ApiContext
+from creditgraph.api.deps import (
+    BORROWER_SIDE,
+    LENDER_SIDE,
+    actor,
+    body_of,
+    call,
+    call_money,
+    get_context,
+    in_worker,
+    intents,
+    require,
+    visible_loan,
+)
 from creditgraph.api.errors import ApiError
 from creditgraph.api.jsonable import JsonResponse
 from creditgraph.api.keys import KeyInfo, Role
-from creditgraph.api.loan_routes import (
-    BORROWER_SIDE,
-    CEILING,
-    LENDER_SIDE,
-    LOAN_NOT_VISIBLE,
-    _actor,
-    _visible_loan,
-    call_money,
+from creditgraph.api.loan_routes import CEILING, LOAN_NOT_VISIBLE
+from creditgraph.api.schemas.common import request_body_doc
+from creditgraph.api.schemas.errors import ERRORS, Responses, error, not_found, only
+from creditgraph.api.schemas.payments import (
+    ConfirmIn,
+    IntentIn,
+    IntentOut,
+    IntentsOut,
+    RefundIn,
+    RefundOut,
+    RefundsOut,
 )
-from creditgraph.api.routes import ERRORS, _call, _json_body, _only
-from creditgraph.api.schemas import AMOUNT_PATTERN, _Body, parse, request_body_doc
 
 router = APIRouter(prefix="/v1", tags=["payments"])
 
 INTENT_READERS = (*BORROWER_SIDE, Role.ANALYST, Role.PAYMENT_CHANNEL)
 CONFIRMERS = (Role.PAYMENT_CHANNEL, *LENDER_SIDE)
 REFUND_READERS = (*LENDER_SIDE, Role.ANALYST)
-INTENT_NOT_VISIBLE: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such repayment intent (or not visible to this key)"}
-}
-REPLAYED: dict[int | str, dict[str, Any]] = {
+INTENT_NOT_VISIBLE = not_found("repayment intent")
+REPLAYED: Responses = {
     200: {
         "description": "The same confirmation again: the intent as first confirmed, nothing "
-        "posted (header Idempotent-Replayed: true)"
+        "posted (header Idempotent-Replayed: true)",
+        "model": IntentOut,
+        "headers": {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}}},
     }
 }
-CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {"description": "Already confirmed otherwise, or the channel reference is used"}
-}
-
-
-class IntentIn(_Body):
-    """The borrower will pay this amount by this method; nothing is posted until confirmed."""
-
-    amount: str = Field(
-        pattern=AMOUNT_PATTERN,
-        description='Amount in CNY as a decimal string, e.g. "1066.19".',
-        examples=["1066.19"],
-    )
-    method: Literal["bank_card", "bank_transfer", "alipay", "wechat_pay"] = Field(
-        description="How the borrower pays."
-    )
-
-
-class ConfirmIn(_Body):
-    """A payment channel received the money of an intent."""
-
-    channel_reference: str = Field(
-        min_length=1, max_length=200, description="The channel's own reference of the payment."
-    )
-    amount: str = Field(
-        pattern=AMOUNT_PATTERN, description="The amount the channel received (decimal string)."
-    )
-    business_date: date = Field(description="The day the money arrived, ISO date.")
-    channel: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=100,
-        description="Officer and admin keys only: the channel the money came through "
-        "(a payment-channel key is its own channel).",
-    )
-
-
-class RefundIn(_Body):
-    """An officer approves the payout of the refund due on a closed loan."""
-
-    business_date: date | None = Field(default=None, description="Default: the open business date.")
-
-
-def _intents(ctx: ApiContext) -> Any:
-    from creditgraph.servicing.intents import IntentService
-
-    return IntentService(ctx.loans())
+CONFLICT: Responses = {409: error("Already confirmed otherwise, or the channel reference is used")}
 
 
 def _own(key: KeyInfo) -> int | None:
@@ -106,7 +71,8 @@ def _own(key: KeyInfo) -> int | None:
     "/loans/{loan_id}/repayment-intents",
     status_code=201,
     summary="Record an intent to repay (the borrower's app); a payment channel confirms it",
-    responses=ERRORS | LOAN_NOT_VISIBLE | {409: {"description": "The loan takes no payments"}},
+    response_model=IntentOut,
+    responses=ERRORS | LOAN_NOT_VISIBLE | {409: error("The loan takes no payments")},
     openapi_extra=request_body_doc(IntentIn),
 )
 async def create_intent(
@@ -115,51 +81,51 @@ async def create_intent(
     key: KeyInfo = Depends(require(*BORROWER_SIDE)),
     ctx: ApiContext = Depends(get_context),
 ) -> JsonResponse:
-    body: IntentIn = parse(IntentIn, await _json_body(request))
+    body = await body_of(request, IntentIn)
 
-    def create() -> Any:
-        _visible_loan(ctx, key, loan_id)
-        return _call(
-            lambda: _intents(ctx).create(
-                loan_id, body.amount, body.method, key_id=key.id, actor=_actor(key)
-            )
+    def create() -> dict[str, Any]:
+        visible_loan(ctx, key, loan_id)
+        return intents(ctx).create(
+            loan_id, body.amount, body.method, key_id=key.id, actor=actor(key)
         )
 
-    return JsonResponse(await run_in_threadpool(create), status_code=201)
+    return JsonResponse(await in_worker(create), status_code=201)
 
 
 @router.get(
     "/loans/{loan_id}/repayment-intents",
     summary="A loan's repayment intents (an applicant app sees its own)",
-    responses=_only(401, 403) | LOAN_NOT_VISIBLE,
+    response_model=IntentsOut,
+    responses=only(401, 403) | LOAN_NOT_VISIBLE,
 )
 def list_intents(
     loan_id: str,
     key: KeyInfo = Depends(require(*INTENT_READERS)),
     ctx: ApiContext = Depends(get_context),
 ) -> JsonResponse:
-    _visible_loan(ctx, key, loan_id)
-    intents = _call(lambda: _intents(ctx).for_loan(loan_id, _own(key)))
-    return JsonResponse({"intents": intents})
+    visible_loan(ctx, key, loan_id)
+    return JsonResponse({"intents": call(lambda: intents(ctx).for_loan(loan_id, _own(key)))})
 
 
 @router.get(
     "/repayment-intents/{intent_id}",
     summary="A repayment intent and, once confirmed, the repayment it posted",
-    responses=_only(401, 403) | INTENT_NOT_VISIBLE,
+    response_model=IntentOut,
+    responses=only(401, 403) | INTENT_NOT_VISIBLE,
 )
 def get_intent(
     intent_id: str,
     key: KeyInfo = Depends(require(*INTENT_READERS)),
     ctx: ApiContext = Depends(get_context),
 ) -> JsonResponse:
-    return JsonResponse(_call(lambda: _intents(ctx).get(intent_id, _own(key))))
+    return JsonResponse(call(lambda: intents(ctx).get(intent_id, _own(key))))
 
 
 @router.post(
     "/repayment-intents/{intent_id}/confirm",
     status_code=201,
     summary="Confirm an intent with the money the channel received: posts the repayment once",
+    response_model=IntentOut,
     responses=ERRORS | CEILING | INTENT_NOT_VISIBLE | CONFLICT | REPLAYED,
     openapi_extra=request_body_doc(ConfirmIn),
 )
@@ -169,7 +135,7 @@ async def confirm_intent(
     key: KeyInfo = Depends(require(*CONFIRMERS)),
     ctx: ApiContext = Depends(get_context),
 ) -> JsonResponse:
-    body: ConfirmIn = parse(ConfirmIn, await _json_body(request))
+    body = await body_of(request, ConfirmIn)
     if key.role is Role.PAYMENT_CHANNEL:
         if body.channel is not None and body.channel != key.name.strip():
             raise ApiError(422, "validation_error", "a channel key confirms as itself", "channel")
@@ -181,19 +147,19 @@ async def confirm_intent(
     else:
         channel = body.channel
 
-    def confirm() -> Any:
+    def confirm() -> tuple[dict[str, Any], bool]:
         return call_money(
-            lambda: _intents(ctx).confirm(
+            lambda: intents(ctx).confirm(
                 intent_id,
                 channel,
                 body.channel_reference,
                 body.amount,
                 body.business_date,
-                _actor(key),
+                actor(key),
             )
         )
 
-    intent, replayed = await run_in_threadpool(confirm)
+    intent, replayed = await in_worker(confirm)
     if replayed:
         return JsonResponse(intent, status_code=200, headers={"Idempotent-Replayed": "true"})
     return JsonResponse(intent, status_code=201)
@@ -203,7 +169,8 @@ async def confirm_intent(
     "/loans/{loan_id}/refunds",
     status_code=201,
     summary="Approve the payout of the refund due on a closed loan (officer or admin)",
-    responses=ERRORS | {404: {"description": "No such loan"}} | CONFLICT,
+    response_model=RefundOut,
+    responses=ERRORS | {404: error("No such loan")} | CONFLICT,
     openapi_extra=request_body_doc(RefundIn),
 )
 async def approve_refund(
@@ -212,21 +179,18 @@ async def approve_refund(
     key: KeyInfo = Depends(require(*LENDER_SIDE)),
     ctx: ApiContext = Depends(get_context),
 ) -> JsonResponse:
-    raw = (await request.body()).strip()
-    body: RefundIn = parse(RefundIn, await _json_body(request) if raw else {})
-
-    def approve() -> Any:
-        return _call(
-            lambda: ctx.loans().approve_refund(loan_id, key.name.strip(), body.business_date)
-        )
-
-    return JsonResponse(await run_in_threadpool(approve), status_code=201)
+    body = await body_of(request, RefundIn, empty_ok=True)
+    approved = await in_worker(
+        lambda: ctx.loans().approve_refund(loan_id, key.name.strip(), body.business_date)
+    )
+    return JsonResponse(approved, status_code=201)
 
 
 @router.get(
     "/refunds",
     summary="Every refund due or paid: loan, amount, approved by, dates",
-    responses=_only(401, 403, 422),
+    response_model=RefundsOut,
+    responses=only(401, 403, 422),
 )
 def list_refunds(
     start: date | None = Query(default=None, alias="from", description="Due or paid on or after."),
@@ -235,4 +199,4 @@ def list_refunds(
     key: KeyInfo = Depends(require(*REFUND_READERS)),
     ctx: ApiContext = Depends(get_context),
 ) -> JsonResponse:
-    return JsonResponse({"refunds": _call(lambda: ctx.loans().refunds(start, end, loan_id))})
+    return JsonResponse({"refunds": call(lambda: ctx.loans().refunds(start, end, loan_id))})

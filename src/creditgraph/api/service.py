@@ -6,9 +6,14 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from creditgraph.settings import Settings
+
+Within = Callable[[Connection, dict[str, Any]], None]
+"""Called inside the service's write transaction with the answer it is about to return, after
+the business rows are written; an exception from it rolls the whole write back. The HTTP edge
+stores an Idempotency-Key's answer this way."""
 
 
 class DecisionServicePort(Protocol):
@@ -23,11 +28,20 @@ class DecisionServicePort(Protocol):
         purpose: str,
         schedule_type: str | None = None,
         applicant_ref: str | None = None,
+        *,
+        within: Within | None = None,
     ) -> dict[str, Any]: ...
 
     def get(self, decision_id: str) -> dict[str, Any]: ...
 
-    def request_review(self, decision_id: str, requested_by: str, note: str | None) -> Any: ...
+    def request_review(
+        self,
+        decision_id: str,
+        requested_by: str,
+        note: str | None = None,
+        *,
+        within: Within | None = None,
+    ) -> dict[str, Any]: ...
 
     def review_queue(self, status: str | None = "open") -> list[dict[str, Any]]:
         """Review requests in ``status``, all of them when None."""
@@ -36,7 +50,13 @@ class DecisionServicePort(Protocol):
     def take(self, request_id: str, officer: str) -> dict[str, Any]: ...
 
     def resolve(
-        self, request_id: str, officer: str, approve: bool, note: str | None = None
+        self,
+        request_id: str,
+        officer: str,
+        approve: bool,
+        note: str | None = None,
+        *,
+        within: Within | None = None,
     ) -> dict[str, Any]: ...
 
 
