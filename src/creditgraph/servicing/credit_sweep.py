@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy.engine import Connection
-
 from creditgraph.servicing.book import credit_holders
-from creditgraph.servicing.book.uow import UnitOfWork
+from creditgraph.servicing.book.uow import Connection, UnitOfWork
 from creditgraph.servicing.core.repayment import Source, repayment
 
 ACTOR = "eod"

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine
-
 from creditgraph.money import from_fen
 from creditgraph.servicing.accounts import normal_balance
 from creditgraph.servicing.book.ledger import account_totals, loan_postings
-from creditgraph.servicing.book.uow import reading
+from creditgraph.servicing.book.uow import Engine, reading
 from creditgraph.servicing.errors import LoanNotFoundError
 
 __all__ = ["account_totals", "statement", "trial_balance"]

@@ -9,12 +9,10 @@ planning the posting from typed values, the book applying the plan, committed to
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
-
-from sqlalchemy import RowMapping
 
 from creditgraph.money import from_fen, to_fen
 from creditgraph.servicing import book
@@ -103,7 +101,7 @@ class LoanService(Payments, Reversals):
             )
             return _show(uow, loan_id)
 
-    def _loan_row(self, loan_id: str, decision: RowMapping, index: int) -> dict[str, Any]:
+    def _loan_row(self, loan_id: str, decision: Mapping[Any, Any], index: int) -> dict[str, Any]:
         """The loan's row from the accepted offer: the offer carries every term servicing
         needs (an offer stored before it carried its frequency is monthly)."""
         offer = decision["offers"][index]

@@ -8,9 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Engine
-
-from creditgraph.servicing.book.uow import UnitOfWork, WriteConflictError, reading, unit_of_work
+from creditgraph.servicing.book.uow import (
+    Engine,
+    UnitOfWork,
+    WriteConflictError,
+    reading,
+    unit_of_work,
+)
 from creditgraph.servicing.config import ServicingConfig
 from creditgraph.servicing.config_file import load_servicing_config
 from creditgraph.servicing.core.plan import PostingPlan

@@ -26,6 +26,15 @@ from creditgraph.store.db import write_transaction
 
 T = TypeVar("T")
 
+__all__ = [
+    "Connection",
+    "Engine",
+    "UnitOfWork",
+    "WriteConflictError",
+    "reading",
+    "unit_of_work",
+]
+
 
 class WriteConflictError(Exception):
     """The database refused a write for a unique key (an idempotency key or a channel
