@@ -1,7 +1,16 @@
-"""Loan servicing maths: repayment schedules and the all-in annualised rate, as pure functions.
+"""Loan servicing: schedules, postings, the end of day, the journal.
 
-Everything here takes and returns plain values (Decimal yuan, dates); persistence and the loan
-lifecycle live elsewhere and call in.
+Three layers, each importing only the ones below it:
+
+- the pure maths and the core (this package's schedule, rate, allocation, ceiling and
+  prepayment modules, and :mod:`.core`): plain values in, plain values or a posting plan out;
+  no database, no files, no clock;
+- the book (:mod:`.book`): the only servicing code that touches the database, with a unit of
+  work that reads typed values and applies posting plans;
+- the services (``loans``, ``payments``, ``reversals``, ``refunds``, ``intents``, ``ledger``,
+  ``credit_sweep``, ``eod``): read through the book, call the core, hand the plan back.
+
+What this module exports is the schedule maths, which the decision side prices offers with.
 """
 
 from creditgraph.servicing.apr import (
