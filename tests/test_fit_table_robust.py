@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from creditgraph.cli.model_cmd import read_table
+from creditgraph.scoring.card_codec import card_to_dict
 from creditgraph.scoring.cv import refitted_cv_auc
 from creditgraph.scoring.scorecard import Scorecard, auc_score
 from creditgraph.scoring.table_types import infer_types
@@ -201,7 +202,7 @@ def test_rare_categories_are_pooled_into_one_group_that_scores_them_all() -> Non
     holder = [g for g in groups if rare_seen & set(g)]
     assert len(holder) == 1 and rare_seen <= set(holder[0])
     assert all(len(g) == 1 for g in groups if g is not holder[0])
-    assert "\x00" not in json.dumps(fitted.card_.to_dict())
+    assert "\x00" not in json.dumps(card_to_dict(fitted.card_))
 
 
 def _leaky(seed: int, n: int) -> tuple[pd.DataFrame, np.ndarray]:

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from creditgraph.scoring.card import GradeBand, Scaling
+from creditgraph.scoring.card_codec import card_to_dict
 from creditgraph.scoring.coercion import ScoringInputError
 from creditgraph.scoring.reasons import (
     CATALOGUE,
@@ -193,7 +194,7 @@ def test_per_variable_trend_is_respected(data: tuple[pd.DataFrame, np.ndarray]) 
 
 def test_fit_is_deterministic(data: tuple[pd.DataFrame, np.ndarray]) -> None:
     frame, y = data
-    cards = [Scorecard(random_state=7).fit(frame, y).card_.to_dict() for _ in range(2)]
+    cards = [card_to_dict(Scorecard(random_state=7).fit(frame, y).card_) for _ in range(2)]
     for card in cards:
         card.pop("created_at")
     assert cards[0] == cards[1]
@@ -405,9 +406,9 @@ def test_unseen_category_takes_the_worst_bin(
     batch = model.scorer_.score_batch(pa.Table.from_pylist([unseen]))
     assert batch.score[0] == pytest.approx(scored.score, abs=1e-9)
     assert (
-        model.card_.to_dict()["variables"][[v.name for v in model.card_.variables].index("city")][
-            "unseen_category_bin"
-        ]
+        card_to_dict(model.card_)["variables"][
+            [v.name for v in model.card_.variables].index("city")
+        ]["unseen_category_bin"]
         == city.worst_bin
     )
 

@@ -29,6 +29,7 @@ from creditgraph.features.training import NOT_REGISTERED, build_training_set
 from creditgraph.ingest.service import ingest
 from creditgraph.privacy.pseudonym import load_or_create_key
 from creditgraph.scoring import registry
+from creditgraph.scoring.card_codec import card_to_dict
 from creditgraph.scoring.models import LoadedModel
 from creditgraph.scoring.training import Lifecycle, TrainingError, labelled, recency_weights, train
 from creditgraph.settings import Settings
@@ -363,7 +364,7 @@ def test_both_families_learn_from_sample_weights() -> None:
     weighted = Scorecard(random_state=0).fit(frame, y, sample_weight=recent)
     iv = {v.name: v.iv for v in weighted.card_.variables}
     assert iv["b"] > iv.get("a", 0.0)
-    assert weighted.card_.to_dict() != plain.card_.to_dict()
+    assert card_to_dict(weighted.card_) != card_to_dict(plain.card_)
     with pytest.raises(ScorecardError, match="one value per row"):
         Scorecard().fit(frame, y, sample_weight=recent[:10])
     c_plain = Challenger(features=["a", "b"], n_jobs=1).fit(frame, y)

@@ -167,22 +167,3 @@ class Card:
     @property
     def features(self) -> list[str]:
         return [v.name for v in self.variables]
-
-    # The stored form belongs to the codec, which builds cards and so imports this module; these
-    # three methods reach it at call time so that a card can still be written as ``card.to_json()``.
-
-    def to_dict(self) -> dict[str, Any]:
-        from creditgraph.scoring.card_codec import card_to_dict
-
-        return card_to_dict(self)
-
-    def to_json(self) -> str:
-        from creditgraph.scoring.card_codec import card_to_json
-
-        return card_to_json(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Card:
-        from creditgraph.scoring.card_codec import card_from_dict
-
-        return card_from_dict(data)

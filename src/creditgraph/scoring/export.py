@@ -14,6 +14,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from creditgraph.scoring.card_codec import card_from_dict
 from creditgraph.scoring.registry import ModelRecord
 
 FORMAT = "creditgraph.model-export"
@@ -49,10 +50,9 @@ def export_model(record: ModelRecord, folder: Path) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     files: list[str]
     if record.family == "scorecard":
-        from creditgraph.scoring.card import Card
         from creditgraph.scoring.card_file import save
 
-        save(Card.from_dict(record.artifact), folder / CARD)
+        save(card_from_dict(record.artifact), folder / CARD)
         files = [CARD]
     else:
         artifact = dict(record.artifact)

@@ -15,7 +15,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from creditgraph.scoring.card import Card, Scaling, grades_of
+from creditgraph.scoring.card import Scaling, grades_of
+from creditgraph.scoring.card_codec import card_from_dict
 from creditgraph.scoring.challenger import MONOTONE, Challenger
 from creditgraph.scoring.reasons import CATALOGUE, Side, reason_text
 from creditgraph.scoring.registry import ModelRecord
@@ -67,7 +68,7 @@ class LoadedModel:
         self.model_id = record.id
         self.family = record.family
         if record.family == "scorecard":
-            self._scorer: Scorer | None = Scorer(Card.from_dict(record.artifact))
+            self._scorer: Scorer | None = Scorer(card_from_dict(record.artifact))
             self._challenger: Challenger | None = None
             self.features = list(self._scorer.features)
         else:

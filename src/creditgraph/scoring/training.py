@@ -39,6 +39,7 @@ from creditgraph.features.build import FEATURE_SET_VERSION
 from creditgraph.features.catalogue import GRAPH_FAMILIES, all_features, social_feature_names
 from creditgraph.features.training import REASONS as REASON_TEXT
 from creditgraph.scoring import registry
+from creditgraph.scoring.card_codec import card_to_dict
 from creditgraph.scoring.challenger import Challenger
 from creditgraph.scoring.metrics import auc_ci, paired_auc_difference
 from creditgraph.scoring.models import challenger_reason_text, points_from_pd
@@ -514,7 +515,7 @@ def _period(table: pa.Table) -> str:
 
 def artifact_of(model: Any) -> dict[str, Any]:
     if isinstance(model, Scorecard):
-        return dict(model.card_.to_dict())
+        return dict(card_to_dict(model.card_))
     return dict(model.to_dict())
 
 
