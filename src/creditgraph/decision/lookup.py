@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, literal, select, union_all
+from sqlalchemy import Connection, bindparam, literal_column, select, union_all
 
 from creditgraph.decision.service_errors import UnknownPersonError
 from creditgraph.store.models import Consent, OnlineFeatures, PersonIdentity, table_of
@@ -43,14 +43,14 @@ _IDENTITY = _IDENTITIES.c
 # id it is (rank 1): both are primary-key or unique-index reads, in one round trip.
 _FEATURES_OF_SUBMITTED = union_all(
     select(
-        literal(0).label("rank"),
+        literal_column("0").label("rank"),
         _FEATURES.person_id,
         _FEATURES.as_of,
         _FEATURES.snapshot_id,
         _FEATURES["values"],
     ).where(_FEATURES.person_id == bindparam("submitted")),
     select(
-        literal(1).label("rank"),
+        literal_column("1").label("rank"),
         _FEATURES.person_id,
         _FEATURES.as_of,
         _FEATURES.snapshot_id,
