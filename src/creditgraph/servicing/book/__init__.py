@@ -105,6 +105,7 @@ _LOAN_OWING = (
     .order_by(INSTALMENTS.c.number)
 )
 _LOAN_OWING_FOR_UPDATE = _LOAN_OWING.with_for_update(of=LOANS)
+LOAN_OWING, LOAN_OWING_FOR_UPDATE = _LOAN_OWING, _LOAN_OWING_FOR_UPDATE
 _LOAN_UPDATES: dict[tuple[str, ...], str] = {}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import RowMapping, bindparam, select
@@ -20,9 +21,16 @@ from creditgraph.store.models import DecisionRecord, ReviewRequest, table_of
 DECISIONS = table_of(DecisionRecord)
 REVIEWS = table_of(ReviewRequest)
 
-_INSTALMENT_FIELDS = tuple(
-    name for name in Instalment.__dataclass_fields__ if name in INSTALMENTS.c
+_INSTALMENT_FIELDS = tuple(Instalment.__dataclass_fields__)
+_instalment_values = itemgetter(*_INSTALMENT_FIELDS)
+# Positions in a row of ``book._LOAN_OWING`` (the loan's columns, the books' last closed date,
+# then the instalment's): a repayment builds its values straight from the joined row.
+_LOAN_WIDTH = len(LOANS.c) + 1
+_JOINED_INSTALMENT = itemgetter(
+    *(_LOAN_WIDTH + list(INSTALMENTS.c.keys()).index(name) for name in _INSTALMENT_FIELDS)
 )
+_JOINED_ID = _LOAN_WIDTH + list(INSTALMENTS.c.keys()).index("id")
+_LOAN_NAMES = (*LOANS.c.keys(), CLOSED_THROUGH)
 _RULES: dict[str, AllocationRule] = {}
 _DECISION = select(DECISIONS).where(DECISIONS.c.id == bindparam("decision_id"))
 _LOAN_OF_DECISION = select(LOANS).where(LOANS.c.decision_id == bindparam("decision_id"))
@@ -84,7 +92,7 @@ def snapshot(row: Mapping[Any, Any]) -> LoanSnapshot:
 
 
 def instalment(row: Mapping[Any, Any]) -> Instalment:
-    return Instalment(*(row[name] for name in _INSTALMENT_FIELDS))
+    return Instalment(*_instalment_values(row))
 
 
 def instalments(rows: Sequence[Mapping[Any, Any]]) -> list[Instalment]:
@@ -98,11 +106,14 @@ def lock(conn: Connection, loan_id: str) -> LoanSnapshot | None:
 
 
 def lock_with_owing(conn: Connection, loan_id: str) -> tuple[LoanSnapshot | None, list[Instalment]]:
-    """The locked loan and its owing instalments, in one round trip."""
-    row, owing = book.lock_loan_with_owing(conn, loan_id)
-    if row is None:
+    """The locked loan and its owing instalments, in one round trip (see
+    :func:`book.lock_loan_with_owing`), as values built straight from the joined rows."""
+    statement = book.LOAN_OWING_FOR_UPDATE if conn.dialect.name == "postgresql" else book.LOAN_OWING
+    rows = conn.execute(statement, {"loan_id": loan_id}).all()
+    if not rows:
         return None, []
-    return snapshot(row), instalments(owing)
+    loan = snapshot(dict(zip(_LOAN_NAMES, rows[0][:_LOAN_WIDTH], strict=True)))
+    return loan, [Instalment(*_JOINED_INSTALMENT(r)) for r in rows if r[_JOINED_ID] is not None]
 
 
 def current(conn: Connection, loan_id: str) -> list[Instalment]:

@@ -8,7 +8,7 @@ two for the transaction rows and their lines (a reversal's catch-up penalty ride
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ from sqlalchemy import RowMapping, and_, bindparam, delete, or_, select, update
 from sqlalchemy.engine import Connection
 
 from creditgraph.servicing import book
-from creditgraph.servicing.accounts import check_balanced
+from creditgraph.servicing.accounts import Line, check_balanced
 from creditgraph.servicing.book import EOD_RUNS, INSTALMENTS, JOURNAL, TRANSACTIONS
 from creditgraph.servicing.book import refunds as refund_rows
 from creditgraph.servicing.core.plan import (
@@ -149,7 +149,12 @@ def _ids_of_version(conn: Connection, loan_id: str, version: int) -> list[int]:
 
 
 def _posting(
-    plan: PostingPlan, tx_id: str, detail: Any, key: str | None, digest: str | None
+    plan: PostingPlan,
+    tx_id: str,
+    detail: Any,
+    key: str | None,
+    digest: str | None,
+    lines: Sequence[Line],
 ) -> book.Posting:
     return book.Posting(
         transaction_id=tx_id,
@@ -158,7 +163,7 @@ def _posting(
         business_date=plan.business_date,
         amount_fen=plan.amount_fen,
         actor=plan.actor,
-        lines=check_balanced(plan.lines),
+        lines=lines,
         detail=detail,
         idempotency_key=key,
         request_sha256=digest,
@@ -177,7 +182,7 @@ def apply_plan(
     """Write ``plan`` inside the caller's transaction; returns the transaction id and the
     detail as stored. Lines are checked for balance before anything of the posting is written
     (:class:`~creditgraph.servicing.accounts.UnbalancedPostingError`)."""
-    check_balanced(plan.lines)
+    lines = check_balanced(plan.lines)
     tx_id = plan.transaction_id or book.new_id("TX")
     detail = dict(plan.detail)
     if plan.cancel_refund is not None:
@@ -197,11 +202,12 @@ def apply_plan(
     book.update_loan(conn, plan.loan_id, plan.loan_values)
     if hook is not None:
         hook("before_journal")
-    postings = [_posting(plan, tx_id, detail, key, digest)]
+    postings = [_posting(plan, tx_id, detail, key, digest, lines)]
     if plan.follow_up is not None:
         follow = plan.follow_up
         follow_id = follow.transaction_id or book.new_id("TX")
-        postings.append(_posting(follow, follow_id, dict(follow.detail), None, None))
+        follow_lines = check_balanced(follow.lines)
+        postings.append(_posting(follow, follow_id, dict(follow.detail), None, None, follow_lines))
     book.write_postings(conn, postings)
     if plan.mark_reversed:
         conn.execute(
