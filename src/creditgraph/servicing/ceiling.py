@@ -15,11 +15,34 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Protocol
 
 from creditgraph.money import from_fen, to_fen
-from creditgraph.servicing.core.values import Instalment
 from creditgraph.servicing.errors import LoanInputError
 from creditgraph.servicing.prepayment import fee_fen, prorata_fen
+
+
+class OwingRow(Protocol):
+    """What the ceiling reads of an instalment (the core's ``Instalment`` is one)."""
+
+    @property
+    def due_date(self) -> date: ...
+    @property
+    def period_start(self) -> date: ...
+    @property
+    def interest_due_fen(self) -> int: ...
+    @property
+    def interest_paid_fen(self) -> int: ...
+    @property
+    def interest_accrued_fen(self) -> int: ...
+    @property
+    def penalty_accrued_fen(self) -> int: ...
+    @property
+    def penalty_paid_fen(self) -> int: ...
+    @property
+    def owed_fen(self) -> int: ...
+    @property
+    def principal_left_fen(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +95,7 @@ class OverpaymentError(LoanInputError):
         self.detail = ceiling
 
 
-def payoff_fen(rows: Sequence[Instalment], on: date, prepayment_fee_rate: Decimal) -> int:
+def payoff_fen(rows: Sequence[OwingRow], on: date, prepayment_fee_rate: Decimal) -> int:
     """What a full prepayment on ``on`` would take: everything owed on rows due by ``on``, the
     principal of the later rows, the current period's interest to the day (at least what has
     accrued) and the prepayment fee on that principal. ``rows`` are the current rows still
@@ -91,7 +114,7 @@ def payoff_fen(rows: Sequence[Instalment], on: date, prepayment_fee_rate: Decima
 
 
 def ceiling_of(
-    rows: Sequence[Instalment],
+    rows: Sequence[OwingRow],
     on: date,
     prepayment_fee_rate: Decimal,
     credit_fen: int,
