@@ -24,7 +24,7 @@ from creditgraph.servicing.core.dates import BusinessDateError
 from creditgraph.servicing.core.disbursement import disbursement
 from creditgraph.servicing.core.plan import InstalmentDelta, PostingPlan, TransactionKind
 from creditgraph.servicing.core.prepay import prepayment
-from creditgraph.servicing.core.refund import RefundStateError, refund_payout
+from creditgraph.servicing.core.refund import refund_payout
 from creditgraph.servicing.core.repayment import Source, check_repayment, repayment
 from creditgraph.servicing.core.reversal import ReversalContext, reversal
 from creditgraph.servicing.core.settlement import apply_delta
@@ -34,7 +34,7 @@ from creditgraph.servicing.core.values import (
     PostedTransaction,
     RefundRecord,
 )
-from creditgraph.servicing.errors import LoanInputError
+from creditgraph.servicing.errors import LoanInputError, RefundStateError
 from creditgraph.servicing.prepayment import PrepayMode
 
 DISBURSED = date(2026, 7, 1)

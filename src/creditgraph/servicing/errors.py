@@ -28,3 +28,7 @@ class LoanInputError(LoanError):
 class IdempotencyConflictError(LoanError, idempotency.IdempotencyConflictError):
     """An idempotency key reused with a different request body; nothing was posted (the
     shared rule's conflict, and a loan command's error)."""
+
+
+class RefundStateError(LoanError):
+    """No refund is due, or the refund was already paid; nothing was posted."""

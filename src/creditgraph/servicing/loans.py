@@ -23,11 +23,10 @@ from creditgraph.servicing.book.uow import UnitOfWork, reading, unit_of_work
 from creditgraph.servicing.calendar import Frequency
 from creditgraph.servicing.core.disbursement import disbursement
 from creditgraph.servicing.core.plan import PostingPlan
-from creditgraph.servicing.core.refund import RefundStateError
 from creditgraph.servicing.core.values import Instalment, LoanSnapshot
 from creditgraph.servicing.daycount import DayCount
 from creditgraph.servicing.delinquency import penalty_rate
-from creditgraph.servicing.errors import LoanInputError, LoanNotFoundError
+from creditgraph.servicing.errors import LoanInputError, LoanNotFoundError, RefundStateError
 from creditgraph.servicing.lifecycle import LoanEvent, LoanState, transition
 from creditgraph.servicing.model import Method
 from creditgraph.servicing.payments import Payment, Payments

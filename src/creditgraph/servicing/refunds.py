@@ -13,8 +13,8 @@ from typing import Any
 from creditgraph.servicing.book import refunds as rows
 from creditgraph.servicing.book.refunds import RefundStatus, as_dict, listing
 from creditgraph.servicing.book.uow import UnitOfWork
-from creditgraph.servicing.core.refund import RefundStateError, refund_payout
-from creditgraph.servicing.errors import LoanInputError, LoanNotFoundError
+from creditgraph.servicing.core.refund import refund_payout
+from creditgraph.servicing.errors import LoanInputError, LoanNotFoundError, RefundStateError
 
 __all__ = ["RefundStateError", "RefundStatus", "approve", "as_dict", "listing"]
 

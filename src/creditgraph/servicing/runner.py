@@ -63,16 +63,17 @@ class PostingRunner:
         hidden: Callable[[], LoanNotFoundError] | None = None,
     ) -> tuple[LoanSnapshot, list[Instalment]]:
         """The locked loan (with its owing rows in the same round trip when ``owing``), if it
-        exists and, given ``visible_to``, belongs to that applicant."""
+        exists and, given ``visible_to``, belongs to that applicant: one read, inside the
+        posting's transaction. A loan of someone else is refused exactly as a missing one."""
         if owing:
             loan, rows = uow.lock_with_owing(loan_id)
         else:
             loan, rows = uow.lock(loan_id), []
+        missing = hidden or (lambda: no_such_loan(loan_id))
         if loan is None:
-            raise (hidden or (lambda: no_such_loan(loan_id)))()
+            raise missing()
         if visible_to is not None and loan.applicant_ref != visible_to:
-            error = (hidden or (lambda: no_such_loan(loan_id)))()
-            raise HiddenLoanError(str(error))
+            raise HiddenLoanError(str(missing()))
         return loan, rows
 
     def _post_in(

@@ -10,11 +10,7 @@ from creditgraph.servicing.accounts import Account
 from creditgraph.servicing.core.dates import date_rule
 from creditgraph.servicing.core.plan import Lines, PostingPlan, RefundPayout, TransactionKind
 from creditgraph.servicing.core.values import LoanSnapshot, RefundRecord
-from creditgraph.servicing.errors import LoanError, LoanInputError
-
-
-class RefundStateError(LoanError):
-    """No refund is due, or the refund was already paid; nothing was posted."""
+from creditgraph.servicing.errors import LoanInputError, RefundStateError
 
 
 def refund_date(loan: LoanSnapshot, due: RefundRecord, requested: date | None) -> date:

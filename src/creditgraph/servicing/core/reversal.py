@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from creditgraph.money import from_fen
 from creditgraph.servicing.accounts import Account, Line
 from creditgraph.servicing.core.dates import date_rule
 from creditgraph.servicing.core.plan import (
@@ -22,7 +23,6 @@ from creditgraph.servicing.core.plan import (
     StateEvent,
     TransactionKind,
 )
-from creditgraph.servicing.core.refund import RefundStateError
 from creditgraph.servicing.core.settlement import (
     apply_delta,
     arrears_status,
@@ -36,7 +36,7 @@ from creditgraph.servicing.core.values import (
     RefundRecord,
 )
 from creditgraph.servicing.delinquency import bucket, daily_basis, daily_penalty_fen
-from creditgraph.servicing.errors import LoanInputError
+from creditgraph.servicing.errors import LoanInputError, RefundStateError
 from creditgraph.servicing.lifecycle import LoanEvent, LoanState, LoanStateError, transition
 
 REVERSIBLE_STATES = frozenset({LoanState.ACTIVE, LoanState.OVERDUE, LoanState.CLOSED})
@@ -132,17 +132,11 @@ def _refund_to_cancel(
         return None
     if refund.status == REFUND_PAID:
         raise RefundStateError(
-            f"transaction {tx.id}: the refund of {_yuan(refund.amount_fen)} it left on "
+            f"transaction {tx.id}: the refund of {from_fen(refund.amount_fen)} it left on "
             f"loan {loan_id} was paid out on {refund.paid_on} (approved by "
             f"{refund.approved_by}); a payment whose refund was paid cannot be reversed"
         )
     return refund.id
-
-
-def _yuan(fen: int) -> str:
-    from creditgraph.money import from_fen
-
-    return str(from_fen(fen))
 
 
 def rows_as_found(tx: PostedTransaction, rows: Sequence[Instalment]) -> list[Instalment]:
@@ -259,7 +253,8 @@ def reversal(
     if last is None:
         target = _restore_status(loan.id, detail, target, values, events)
     else:
-        after = [apply_delta(r, undo_by) if (undo_by := _of(undo, r.id)) else r for r in found]
+        undo_of = {d.instalment_id: d for d in undo}
+        after = [apply_delta(r, undo_of[r.id]) if r.id in undo_of else r for r in found]
         target, catch = _status_after_eod(loan, ctx, deltas, after, last, target, values, events)
     if tx.kind == TransactionKind.PREPAYMENT.value:
         restore = detail["restore"]
@@ -313,13 +308,6 @@ def reversal(
         penalty_charges=charges,
         follow_up=follow_up,
     )
-
-
-def _of(deltas: Sequence[InstalmentDelta], row_id: int) -> InstalmentDelta | None:
-    for d in deltas:
-        if d.instalment_id == row_id:
-            return d
-    return None
 
 
 def _step(state: LoanState, event: LoanEvent, loan_id: str, events: list[StateEvent]) -> LoanState:
