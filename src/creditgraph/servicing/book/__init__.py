@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import RowMapping, and_, bindparam, insert, or_, select
 from sqlalchemy.engine import Connection
@@ -92,8 +92,6 @@ _UNSETTLED_DUE = (
 )
 # The last completed end of day: walks the primary key (business_date) down from the newest
 # run and stops at the first completed one (at most a running date or two above it).
-_LOAN_COLUMNS = (*LOANS.c.keys(), CLOSED_THROUGH)
-_ROW_COLUMNS = tuple(INSTALMENTS.c.keys())
 _LOAN_OWING = (
     select(
         LOANS,
@@ -104,8 +102,10 @@ _LOAN_OWING = (
     .where(LOANS.c.id == bindparam("loan_id"))
     .order_by(INSTALMENTS.c.number)
 )
-_LOAN_OWING_FOR_UPDATE = _LOAN_OWING.with_for_update(of=LOANS)
-LOAN_OWING, LOAN_OWING_FOR_UPDATE = _LOAN_OWING, _LOAN_OWING_FOR_UPDATE
+LOAN_OWING_FOR_UPDATE = _LOAN_OWING.with_for_update(of=LOANS)
+LOAN_OWING = _LOAN_OWING
+"""The loan, the books' last closed date and its owing instalments, in one outer join: what a
+repayment reads (the loan's columns come once per owing instalment, or once with none)."""
 _LOAN_UPDATES: dict[tuple[str, ...], str] = {}
 
 
@@ -125,28 +125,6 @@ def lock_loan(conn: Connection, loan_id: str) -> RowMapping | None:
     """
     statement = _LOAN_FOR_UPDATE if conn.dialect.name == "postgresql" else _LOAN_BY_ID
     return conn.execute(statement, {"loan_id": loan_id}).mappings().first()
-
-
-def lock_loan_with_owing(
-    conn: Connection, loan_id: str
-) -> tuple[RowMapping | None, list[RowMapping]]:
-    """:func:`lock_loan` and :func:`owing_rows` in one round trip: what a repayment reads (the
-    rows due by its date to pay, and all of them to know the most it may take).
-
-    One outer join: the loan's columns come once per owing instalment (or once with none).
-    """
-    statement = _LOAN_OWING_FOR_UPDATE if conn.dialect.name == "postgresql" else _LOAN_OWING
-    rows = conn.execute(statement, {"loan_id": loan_id}).mappings().all()
-    if not rows:
-        return None, []
-    first = rows[0]
-    loan = cast(RowMapping, {name: first[name] for name in _LOAN_COLUMNS})
-    due = [
-        cast(RowMapping, {name: row[f"i_{name}"] for name in _ROW_COLUMNS})
-        for row in rows
-        if row["i_id"] is not None
-    ]
-    return loan, due
 
 
 def current_instalments(conn: Connection, loan_id: str) -> list[RowMapping]:
@@ -184,27 +162,6 @@ def open_business_date(conn: Connection) -> date | None:
     """
     last = closed_through(conn)
     return None if last is None else last + timedelta(days=1)
-
-
-def check_open_date(
-    conn: Connection,
-    loan_id: str,
-    business_date: date,
-    what: str,
-    loan: RowMapping | None = None,
-) -> date | None:
-    """Check ``what`` against the open business date (see :func:`date_rule`); returns the last
-    closed date, None when no end of day has run. Pass the locked ``loan`` row to save a query.
-
-    While an end of day is running, the day it processes is not closed yet, but the loans it
-    has already done are: for them the loan's own ``accrued_through`` counts as closed too.
-    """
-    last = closed_through(conn, loan)
-    if loan is not None and loan.get("accrued_through") is not None:
-        done = loan["accrued_through"]
-        last = done if last is None or done > last else last
-    date_rule(loan_id, business_date, what, last)
-    return last
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,11 +354,6 @@ def update_loan(conn: Connection, loan_id: str, values: Mapping[str, Any]) -> No
     driver = DriverValues(conn)
     row = (*(driver.value(values[name]) for name in names), driver.instant(now()), loan_id)
     driver.executemany(sql, [row])
-
-
-def transaction_lines(conn: Connection, transaction_id: str) -> Sequence[RowMapping]:
-    statement = select(JOURNAL).where(JOURNAL.c.transaction_id == transaction_id)
-    return conn.execute(statement.order_by(JOURNAL.c.id)).mappings().all()
 
 
 def eod_event(

@@ -106,8 +106,9 @@ def lock(conn: Connection, loan_id: str) -> LoanSnapshot | None:
 
 
 def lock_with_owing(conn: Connection, loan_id: str) -> tuple[LoanSnapshot | None, list[Instalment]]:
-    """The locked loan and its owing instalments, in one round trip (see
-    :func:`book.lock_loan_with_owing`), as values built straight from the joined rows."""
+    """The locked loan and its owing instalments (due or not), in one round trip
+    (``book.LOAN_OWING``), as values built straight from the joined rows: a repayment pays the
+    due ones and sizes its ceiling on all of them."""
     statement = book.LOAN_OWING_FOR_UPDATE if conn.dialect.name == "postgresql" else book.LOAN_OWING
     rows = conn.execute(statement, {"loan_id": loan_id}).all()
     if not rows:
