@@ -23,8 +23,7 @@ from creditgraph.servicing.book.uow import UnitOfWork, WriteConflictError, readi
 from creditgraph.servicing.errors import LoanError, LoanInputError, LoanNotFoundError
 from creditgraph.servicing.lifecycle import require_serviced
 from creditgraph.servicing.loans import LoanService
-from creditgraph.servicing.posting import PostingResult, parse_amount
-from creditgraph.servicing.refunds import check_name
+from creditgraph.servicing.posting import PostingResult, check_name, parse_amount
 
 METHODS = ("bank_card", "bank_transfer", "alipay", "wechat_pay")
 

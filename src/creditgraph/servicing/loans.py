@@ -30,8 +30,7 @@ from creditgraph.servicing.errors import LoanInputError, LoanNotFoundError, Refu
 from creditgraph.servicing.lifecycle import LoanEvent, LoanState, transition
 from creditgraph.servicing.model import Method
 from creditgraph.servicing.payments import Payment, Payments
-from creditgraph.servicing.posting import PostingResult, check_date
-from creditgraph.servicing.refunds import check_name
+from creditgraph.servicing.posting import PostingResult, check_date, check_name
 from creditgraph.servicing.reversals import Reversals
 from creditgraph.servicing.runner import no_such_loan
 

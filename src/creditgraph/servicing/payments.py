@@ -20,11 +20,11 @@ from creditgraph.servicing.posting import (
     PostingResult,
     check_date,
     check_key,
+    check_name,
     parse_amount,
     request_hash,
 )
 from creditgraph.servicing.prepayment import PrepayMode
-from creditgraph.servicing.refunds import check_name
 from creditgraph.servicing.runner import RETRYABLE, OnPosted, Plan, PostingRunner, no_such_loan
 
 CHUNK = 500  # payments of a batch per commit

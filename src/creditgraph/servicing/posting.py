@@ -127,3 +127,10 @@ def check_date(value: object, loan_id: str, what: str = "business date") -> date
     if not isinstance(value, date):
         raise LoanInputError(f"loan {loan_id}: {what} must be a date, got {value!r}")
     return value
+
+
+def check_name(value: object, what: str) -> str:
+    """A channel's or an officer's name: 1 to 100 characters without surrounding spaces."""
+    if not isinstance(value, str) or not 1 <= len(value.strip()) <= 100 or value != value.strip():
+        raise LoanInputError(f"{what} must be 1 to 100 characters without surrounding spaces")
+    return value

@@ -15,15 +15,9 @@ from creditgraph.servicing.book.refunds import RefundStatus, as_dict, listing
 from creditgraph.servicing.book.uow import UnitOfWork
 from creditgraph.servicing.core.refund import refund_payout
 from creditgraph.servicing.errors import LoanInputError, LoanNotFoundError, RefundStateError
+from creditgraph.servicing.posting import check_name
 
 __all__ = ["RefundStateError", "RefundStatus", "approve", "as_dict", "listing"]
-
-
-def check_name(value: object, what: str) -> str:
-    """A channel's or an officer's name: 1 to 100 characters without surrounding spaces."""
-    if not isinstance(value, str) or not 1 <= len(value.strip()) <= 100 or value != value.strip():
-        raise LoanInputError(f"{what} must be 1 to 100 characters without surrounding spaces")
-    return value
 
 
 def approve(
