@@ -83,8 +83,11 @@ class FakeDecisionService:
         applicant_ref: str | None = None,
         *,
         within: Within | None = None,
+        pseudonym_of: Callable[[str], str] | None = None,
     ) -> dict[str, Any]:
         assert isinstance(amount, Decimal)
+        if pseudonym_of is not None and person_id not in self.known:
+            person_id = pseudonym_of(person_id)  # as the real lookup resolves a submitted id
         if product_code != "CONSUMER_GENERAL":
             raise DecisionInputError("product_code", f"unknown product {product_code!r}")
         if not Decimal("1000") <= amount <= Decimal("50000"):

@@ -58,18 +58,11 @@ class ApiContext:
                     self._loans = LoanService(self.engine)
         return self._loans
 
-    def person_id(self, submitted: str) -> str:
-        """The pseudonym for a person id as a client sent it, mapped at the door as the CLI does.
-
-        A value that is already a known pseudonym (it has online features) is taken as it is;
-        otherwise the lender's own id is looked up, or pseudonymised with the platform's key.
-        """
+    def person_pseudonym(self, external_id: str) -> str:
+        """The platform's pseudonym of a lender's person id that has no stored identity."""
         from creditgraph.contracts.schema import Namespace
-        from creditgraph.features.store import resolve_person
 
-        return resolve_person(
-            self.engine, submitted, lambda p: self.pseudonyms.one(Namespace.PERSON, p)
-        )
+        return self.pseudonyms.one(Namespace.PERSON, external_id)
 
     def warm_up(self) -> None:
         """Load the decision service and its models before the first request, if they exist.

@@ -80,7 +80,9 @@ async def create_application(
 
     def decide(within: Within | None) -> dict[str, Any]:
         return ctx.service().decide_for(
-            person_id=ctx.person_id(app_in.person_id),
+            # resolved in the decision's own read of the applicant: a known pseudonym as it is,
+            # else the lender's id, else the platform's pseudonym of it
+            person_id=app_in.person_id,
             product_code=app_in.product_code,
             amount=app_in.amount_decimal,
             term=app_in.term,
@@ -88,6 +90,7 @@ async def create_application(
             schedule_type=app_in.schedule_type,
             applicant_ref=str(key.id),
             within=within,
+            pseudonym_of=ctx.person_pseudonym,
         )
 
     return await run_in_threadpool(idempotency.once, ctx, key, idem_key, request, payload, decide)

@@ -30,6 +30,7 @@ class DecisionServicePort(Protocol):
         applicant_ref: str | None = None,
         *,
         within: Within | None = None,
+        pseudonym_of: Callable[[str], str] | None = None,
     ) -> dict[str, Any]: ...
 
     def get(self, decision_id: str) -> dict[str, Any]: ...

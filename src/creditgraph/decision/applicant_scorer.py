@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from creditgraph.decision.applicant import Applicant
 from creditgraph.decision.context import raw_context
-from creditgraph.decision.lookup import Applicant
 from creditgraph.decision.rules import Policy
 from creditgraph.decision.service_errors import NoModelError
 from creditgraph.features.catalogue import social_feature_names

@@ -8,12 +8,12 @@ statement costs more than running it. A submitted id may be a pseudonym or the l
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, literal_column, select, union_all
 
+from creditgraph.decision.applicant import Applicant, ConsentState
 from creditgraph.decision.service_errors import UnknownPersonError
 from creditgraph.store.models import Consent, OnlineFeatures, PersonIdentity, table_of
 
@@ -59,23 +59,6 @@ _FEATURES_OF_SUBMITTED = union_all(
     .join(_IDENTITIES, _IDENTITY.person_id == _FEATURES.person_id)
     .where(_IDENTITY.external_id == bindparam("submitted")),
 )
-
-
-@dataclass(frozen=True)
-class ConsentState:
-    valid: bool
-    sources: int
-
-
-@dataclass
-class Applicant:
-    """What the service read for one person (features row and consents)."""
-
-    person_id: str
-    features: dict[str, Any]
-    as_of: date
-    snapshot_id: str
-    consent: ConsentState
 
 
 def _consents(conn: Connection, person_ids: list[str], at: datetime) -> dict[str, set[str]]:

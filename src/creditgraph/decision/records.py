@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from creditgraph.decision.applicant import Applicant
 from creditgraph.decision.engine import Application, Decision
-from creditgraph.decision.lookup import Applicant
 from creditgraph.decision.rules import Outcome
 from creditgraph.ids import time_ordered_id
 from creditgraph.money import from_fen, to_fen

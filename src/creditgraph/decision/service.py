@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from creditgraph.decision import record_store
+from creditgraph.decision.applicant import ConsentState
 from creditgraph.decision.applicant_scorer import ApplicantScorer
 from creditgraph.decision.batch import BatchResult
 from creditgraph.decision.batch_decisions import BatchDecider
@@ -29,7 +30,6 @@ from creditgraph.decision.engine import decide
 from creditgraph.decision.intake import application_of
 from creditgraph.decision.lookup import (
     CONSENT_PURPOSE,
-    ConsentState,
     read_applicant,
     read_submitted,
 )
