@@ -3,6 +3,8 @@ NPA, write-off and labels from values alone, each day's plan applied to an in-me
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -570,3 +572,12 @@ def test_every_plan_balances_dpd_is_never_negative_and_accrual_meets_the_schedul
                 # every day of every period ran: the row accrued exactly its interest
                 assert row.interest_accrued == row.interest_due
             assert row.interest_accrued <= row.interest_due
+
+
+def test_the_day_core_loads_no_database_or_web_library() -> None:
+    code = (
+        "import sys; import creditgraph.servicing.core.day, creditgraph.servicing.core.day_labels; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'duckdb', 'fastapi'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

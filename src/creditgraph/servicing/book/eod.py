@@ -329,20 +329,21 @@ def _write_entries(
     if batch.loan.size == 0:
         return
     stem = f"TX-{plan.day:%Y%m%d}{POSTING_CODES[kind]}"
+    ids, day, lines = plan.loans.ids, plan.day, batch.entry  # hoisted: a million postings a day
     postings = []
     for position, fen, detail in zip(
         batch.loan.tolist(), batch.amount_fen.tolist(), batch.detail, strict=True
     ):
-        loan_id = plan.loans.ids[position]
+        loan_id = ids[position]
         postings.append(
             Posting(
                 transaction_id=posting_id(stem, loan_id),
                 loan_id=loan_id,
                 kind=kind,
-                business_date=plan.day,
+                business_date=day,
                 amount_fen=fen,
                 actor=ACTOR,
-                lines=batch.entry(fen),
+                lines=lines(fen),
                 detail=detail,
             )
         )

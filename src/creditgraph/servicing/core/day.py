@@ -368,7 +368,9 @@ def entry_batch(
             row_loan[paid].tolist(), row_ids[paid].tolist(), row_amounts[paid].tolist(), strict=True
         ):
             parts.setdefault(owner, []).append(f"[{row_id},{fen}]")
-    detail = tuple('{"instalments":[' + ",".join(parts.get(k, ())) + "]}" for k in posting.tolist())
+    detail = tuple(
+        ['{"instalments":[' + ",".join(parts.get(k, ())) + "]}" for k in posting.tolist()]
+    )
     return EntryBatch(posting, amounts[posting], debit_account, credit_account, detail)
 
 
