@@ -21,13 +21,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
-from sqlalchemy.engine import Connection
-
 from creditgraph.servicing import credit_sweep
 from creditgraph.servicing.book import closed_through
 from creditgraph.servicing.book import eod as repository
-from creditgraph.servicing.book.eod import posting_id
+from creditgraph.servicing.book.eod import posting_id, write_transaction
+from creditgraph.servicing.book.uow import Connection, Engine
 from creditgraph.servicing.config import ServicingConfig
 from creditgraph.servicing.config_file import load_servicing_config
 from creditgraph.servicing.core.day import (
@@ -39,7 +37,6 @@ from creditgraph.servicing.core.day import (
 )
 from creditgraph.servicing.core.day_labels import good_labels
 from creditgraph.servicing.delinquency import DelinquencyRules
-from creditgraph.store.db import write_transaction
 
 __all__ = [
     "CHUNK_LOANS",

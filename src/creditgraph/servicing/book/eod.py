@@ -63,6 +63,7 @@ from creditgraph.servicing.core.day import (
 from creditgraph.servicing.core.day_labels import Label, LabelFacts, window_starts
 from creditgraph.servicing.delinquency import BUCKETS, InstalmentArrays
 from creditgraph.servicing.lifecycle import LoanEvent, LoanState
+from creditgraph.store.db import write_transaction as write_transaction  # one per chunk
 from creditgraph.store.models import IngestBatch, LoanOutcome, Person, table_of
 
 ACTOR = "eod"
