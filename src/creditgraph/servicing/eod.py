@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from creditgraph.servicing import credit_sweep
 from creditgraph.servicing.book import closed_through
 from creditgraph.servicing.book import eod as repository
+from creditgraph.servicing.book import eod_labels as label_store
 from creditgraph.servicing.book.eod import posting_id, write_transaction
 from creditgraph.servicing.book.uow import Connection, Engine
 from creditgraph.servicing.config import ServicingConfig
@@ -200,11 +201,11 @@ def _run_day(
         if progress is not None:
             progress(label, start + len(chunk), len(ids))
     with write_transaction(engine) as conn:
-        candidates = repository.good_label_candidates(conn, day, rules.outcome_months)
+        candidates = label_store.good_label_candidates(conn, day, rules.outcome_months)
         goods = good_labels(day, candidates, rules, zone)
-        repository.insert_labels(conn, day, goods)
+        label_store.insert_labels(conn, day, goods)
         total.goods_labelled += len(goods)
-        repository.finish_label_batch(conn, day)
+        label_store.finish_label_batch(conn, day)
         repository.mark_completed(conn, day, total.loans)
     total.seconds = clock.perf_counter() - started
     return total
@@ -234,7 +235,7 @@ def _process_chunk(
     plan = complete_day(
         planned,
         repository.receivables(conn, planned.write_off_ids()),
-        repository.unlabelled_facts(conn, list(planned.default_candidates(rules))),
+        label_store.unlabelled_facts(conn, list(planned.default_candidates(rules))),
         rules,
         zone,
     )
