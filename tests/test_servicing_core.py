@@ -435,7 +435,15 @@ def _reverse(loan: LoanSnapshot, tx: PostedTransaction, found: list[Instalment])
     context = ReversalContext(
         tx=tx, rows=found, later_payment=None, refund=None, first_run_after=None, npa_dpd=90
     )
-    return reversal(loan, context, None, actor="officer", note="bounced", catch_up_id="TX-C")
+    return reversal(
+        loan,
+        context,
+        None,
+        actor="officer",
+        note="bounced",
+        reversal_id="TX-R",
+        catch_up_id="TX-C",
+    )
 
 
 def test_reversal_mirrors_the_lines_and_takes_back_the_deltas() -> None:
@@ -455,6 +463,7 @@ def test_reversal_mirrors_the_lines_and_takes_back_the_deltas() -> None:
     assert undo.state_after == "overdue"
     assert undo.loan_values["overdue_since"] == date(2026, 8, 2)
     assert undo.mark_reversed == ("TX-1",)
+    assert undo.transaction_id == "TX-R"  # the service's id, so a catch-up can name it
 
 
 def test_reversal_of_a_closing_payment_reopens_the_loan() -> None:
@@ -495,7 +504,9 @@ def test_a_reversal_is_refused_when_a_later_payment_depends_on_it() -> None:
         npa_dpd=90,
     )
     with pytest.raises(LoanInputError, match="later payment TX-2"):
-        reversal(a_loan(), context, None, actor="o", note=None, catch_up_id="TX-C")
+        reversal(
+            a_loan(), context, None, actor="o", note=None, reversal_id="TX-R", catch_up_id="TX-C"
+        )
 
 
 # ---- refund -----------------------------------------------------------------------------------

@@ -77,12 +77,16 @@ class Reversals(PostingRunner):
                 if business_date is None
                 else check_date(business_date, loan.id, "reversal date")
             )
+            # The reversal's id first: ids sort by creation time, and the catch-up penalty
+            # follows the reversal it catches up for on the statement.
+            reversal_id = uow.new_transaction_id()
             return reversal(
                 loan,
                 context,
                 requested,
                 actor=actor,
                 note=note,
+                reversal_id=reversal_id,
                 catch_up_id=uow.new_transaction_id(),
             )
 

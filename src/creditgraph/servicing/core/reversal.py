@@ -208,11 +208,12 @@ def reversal(
     *,
     actor: str,
     note: str | None,
+    reversal_id: str,
     catch_up_id: str,
 ) -> PostingPlan:
-    """The plan that reverses ``ctx.tx``, dated ``requested`` (default: the open date), with
-    the catch-up penalty posting (id ``catch_up_id``) as its follow-up when end of day skipped
-    any."""
+    """The plan that reverses ``ctx.tx`` as transaction ``reversal_id``, dated ``requested``
+    (default: the open date), with the catch-up penalty posting (id ``catch_up_id``, which
+    names the reversal it catches up for) as its follow-up when end of day skipped any."""
     tx = ctx.tx
     state = check_reversible(loan, tx, ctx.later_payment)
     detail = tx.detail
@@ -284,7 +285,7 @@ def reversal(
     follow_up = None
     if catch:
         new_detail["catch_up"] = {**catch, "transaction": catch_up_id}
-        charges, follow_up = _catch_up_plan(loan.id, catch_up_id, on, actor, catch, tx.id)
+        charges, follow_up = _catch_up_plan(loan.id, catch_up_id, on, actor, catch, reversal_id)
     new_detail["version_after"] = loan.version + 1
     prepayment = tx.kind == TransactionKind.PREPAYMENT.value
     return PostingPlan(
@@ -307,6 +308,7 @@ def reversal(
         cancel_refund=cancel,
         penalty_charges=charges,
         follow_up=follow_up,
+        transaction_id=reversal_id,
     )
 
 
@@ -388,7 +390,7 @@ def _catch_up_plan(
     on: date,
     actor: str,
     catch_up: Mapping[str, Any],
-    reversal_of: str,
+    reversal_id: str,
 ) -> tuple[tuple[PenaltyCharge, ...], PostingPlan | None]:
     """Charge the skipped penalty: rows' accrued penalty (and memo) up; the booked part posted
     Dr penalty_receivable, Cr penalty_income; the memo part has no journal line."""
@@ -413,7 +415,7 @@ def _catch_up_plan(
         detail={
             "instalments": [list(item) for item in catch_up["booked"]],
             "memo": [list(item) for item in catch_up["memo"]],
-            "catch_up_for": reversal_of,
+            "catch_up_for": reversal_id,
         },
         transaction_id=tx_id,
     )
