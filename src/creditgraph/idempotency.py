@@ -9,7 +9,6 @@ module holds the rule so the HTTP edge, the loan service and the decision servic
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
@@ -17,9 +16,6 @@ from typing import Any
 from creditgraph.canonical import sha256_of
 
 MAX_KEY_LENGTH = 200
-# Printable ASCII, no space at either end (HTTP would strip it): the API schema states the same rule.
-KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$"
-_KEY = re.compile(KEY_PATTERN)
 
 
 class IdempotencyKeyError(ValueError):
@@ -39,11 +35,18 @@ class Seen(StrEnum):
 
 
 def check_key(value: str) -> str:
-    """``value`` when it is 1 to 200 printable ASCII characters with no space at either end."""
-    if not isinstance(value, str) or len(value) > MAX_KEY_LENGTH or not _KEY.fullmatch(value):
+    """``value`` when it is 1 to 200 characters with no whitespace at either end.
+
+    Any characters: a payment file's keys may be in any script. Narrower rules belong to the
+    carrier (an HTTP header is printable ASCII, see :mod:`creditgraph.api.deps`).
+    """
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= MAX_KEY_LENGTH
+        or value != value.strip()
+    ):
         raise IdempotencyKeyError(
-            f"idempotency key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters "
-            "without surrounding spaces"
+            f"idempotency key must be 1 to {MAX_KEY_LENGTH} characters without surrounding spaces"
         )
     return value
 
@@ -59,3 +62,12 @@ def judge(stored_sha256: str | None, sha256: str) -> Seen:
     if stored_sha256 is None:
         return Seen.NEW
     return Seen.REPLAY if stored_sha256 == sha256 else Seen.CONFLICT
+
+
+def judge_stored(stored_sha256: str | None, sha256: str) -> Seen:
+    """What to do with a request whose key is already stored with ``stored_sha256``: the same
+    request is replayed; any other is a conflict, including under a key stored without a hash
+    (a posting the service made itself vouches for no client request)."""
+    if stored_sha256 is not None and stored_sha256 == sha256:
+        return Seen.REPLAY
+    return Seen.CONFLICT

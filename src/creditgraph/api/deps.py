@@ -8,6 +8,7 @@ loan, which errors a client may read) is stated once.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -63,12 +64,28 @@ def require(*roles: Role) -> Callable[..., Awaitable[KeyInfo]]:
     return check
 
 
+# An HTTP header carries printable ASCII, and a proxy may strip a space at either end: the header's
+# own rule, narrower than the idempotency rule a key must also keep (1 to 200 characters).
+HEADER_KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$"
+_HEADER_KEY = re.compile(HEADER_KEY_PATTERN)
+
+
+def check_header_key(value: str) -> str:
+    """``value`` when it is 1 to 200 printable ASCII characters with no space at either end."""
+    if len(value) > idempotency.MAX_KEY_LENGTH or not _HEADER_KEY.fullmatch(value):
+        raise idempotency.IdempotencyKeyError(
+            f"idempotency key must be 1 to {idempotency.MAX_KEY_LENGTH} printable ASCII "
+            "characters without surrounding spaces"
+        )
+    return idempotency.check_key(value)
+
+
 IDEMPOTENCY_KEY: Any = Header(
     default=None,
     alias="Idempotency-Key",
     min_length=1,
     max_length=idempotency.MAX_KEY_LENGTH,
-    pattern=idempotency.KEY_PATTERN,
+    pattern=HEADER_KEY_PATTERN,
     description="Retry-safe key, per API key: a retry with the same key and body replays the "
     "first successful answer (with `Idempotent-Replayed: true`); the same key with another "
     "body is a 409; a failed request does not use the key up. 1 to 200 printable ASCII "

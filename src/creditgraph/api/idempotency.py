@@ -18,12 +18,12 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from creditgraph.api.context import ApiContext
-from creditgraph.api.deps import call
+from creditgraph.api.deps import call, check_header_key
 from creditgraph.api.errors import ApiError
 from creditgraph.api.jsonable import JsonResponse, to_json
 from creditgraph.api.keys import KeyInfo
 from creditgraph.api.service import Within
-from creditgraph.idempotency import IdempotencyKeyError, Seen, check_key, judge, request_sha256
+from creditgraph.idempotency import IdempotencyKeyError, Seen, judge, request_sha256
 from creditgraph.store import idempotency_keys
 from creditgraph.store.idempotency_keys import StoredAnswer
 
@@ -34,7 +34,7 @@ REPLAYED = {"Idempotent-Replayed": "true"}
 def checked(header: str) -> str:
     """The header's key, or a 400 naming the header."""
     try:
-        return check_key(header)
+        return check_header_key(header)
     except IdempotencyKeyError as exc:
         raise ApiError(400, "invalid_idempotency_key", str(exc), "Idempotency-Key") from None
 

@@ -67,8 +67,9 @@ class PostingResult:
     @classmethod
     def replay(cls, stored: Mapping[Any, Any], key: str, digest: str) -> PostingResult:
         """The first result of ``key`` (a stored transaction row) for a request hashed
-        ``digest``; a different request under the same key is refused."""
-        if idempotency.judge(stored["request_sha256"], digest) is idempotency.Seen.CONFLICT:
+        ``digest``; a different request under the same key is refused, and so is any request
+        under a key stored without a hash (a refund's payout, say)."""
+        if idempotency.judge_stored(stored["request_sha256"], digest) is idempotency.Seen.CONFLICT:
             raise IdempotencyConflictError(
                 f"idempotency key {key!r} was used for a different request "
                 f"({stored['kind']} on loan {stored['loan_id']}); nothing was posted"
