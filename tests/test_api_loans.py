@@ -123,6 +123,24 @@ def test_postings_are_idempotent_per_key(api: Api) -> None:
     assert _lines(api.engine) > lines and _balanced(api.engine)
 
 
+def test_a_missing_loan_is_404_even_under_a_key_used_on_another_loan(api: Api) -> None:
+    """The key names nothing of a loan that does not exist: no lookup, no 409 naming the
+    caller's other loan, just the missing loan."""
+    loan = _active_loan(api)
+    body = {"amount": "500.00", "business_date": "2026-08-01"}
+    first = api.client.post(
+        f"/v1/loans/{loan}/repayments", json=body, headers=api.as_("channel", "k-1")
+    )
+    assert first.status_code == 201, first.text
+    lines = _lines(api.engine)
+    missing = api.client.post(
+        "/v1/loans/LN-NOPE/repayments", json=body, headers=api.as_("channel", "k-1")
+    )
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    assert loan not in missing.text
+    assert _lines(api.engine) == lines
+
+
 @pytest.mark.parametrize(
     ("amount", "status"),
     [("-5.00", 422), ("1.234", 422), (1000, 422), ("0.00", 422), ("abc", 422)],

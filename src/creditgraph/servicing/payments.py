@@ -147,7 +147,6 @@ class Payments(PostingRunner):
             "amount": amount_fen,
             "date": business_date.isoformat(),
         }
-        named = None if channel is None else check_name(channel, "channel")
         config = self.config
 
         def plan_of(
@@ -155,6 +154,7 @@ class Payments(PostingRunner):
         ) -> PostingPlan:
             tolerance = config.for_product(loan.product_code).overpayment_tolerance
             closed = check_repayment(loan, owing, amount_fen, business_date, tolerance)
+            named = _channel(channel)
             plan = repayment(
                 loan,
                 owing,
@@ -212,10 +212,18 @@ class Payments(PostingRunner):
         chosen = mode
 
         def plan_of(uow: UnitOfWork, loan: LoanSnapshot, _: Sequence[Instalment]) -> PostingPlan:
-            named = None if channel is None else check_name(channel, "channel")
             rows = uow.current(loan.id)
-            return prepayment(
-                loan, rows, business_date, principal_fen, chosen, actor=actor, channel=named
+            plan = prepayment(
+                loan, rows, business_date, principal_fen, chosen, actor=actor, channel=channel
             )
+            _channel(channel)
+            return plan
 
         return self._posting(loan_id, key, body, plan_of, visible_to=visible_to)
+
+
+def _channel(channel: str | None) -> str | None:
+    """The payment channel's name, checked inside the posting after the loan's own checks (as
+    every posting input of a payment is), so a rerun of a file with a bad name still replays
+    what was posted under its keys and refuses the rest entry by entry."""
+    return None if channel is None else check_name(channel, "channel")

@@ -115,8 +115,8 @@ class PostingRunner:
         The key is checked by the database (a unique column), not by a query first: the happy
         path stays one statement shorter. A posting refused, or stopped by the unique key, is
         rolled back and then looked up by key, so a retry gets the first result and a reused key
-        with another body gets :class:`IdempotencyConflictError`. A loan hidden from the caller
-        is refused as missing, with no lookup.
+        with another body gets :class:`IdempotencyConflictError`. A missing loan, or one hidden
+        from the caller, is refused as missing, with no lookup.
         """
         key = check_key(key)
         digest = request_hash(body)
@@ -133,8 +133,8 @@ class PostingRunner:
                     on_posted=on_posted,
                     hidden=hidden,
                 )
-        except HiddenLoanError:
-            raise
+        except LoanNotFoundError:
+            raise  # no posting of a missing (or hidden) loan can be stored under the key
         except RETRYABLE:
             seen = self._replay(key, digest)
             if seen is None:
