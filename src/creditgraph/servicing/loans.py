@@ -20,8 +20,8 @@ from creditgraph.servicing import refunds as refund_service
 from creditgraph.servicing.book import loans as loan_rows
 from creditgraph.servicing.book.refunds import listing
 from creditgraph.servicing.book.uow import UnitOfWork, reading, unit_of_work
-from creditgraph.servicing.calendar import Frequency
 from creditgraph.servicing.core.disbursement import disbursement
+from creditgraph.servicing.core.frequency import offer_frequency
 from creditgraph.servicing.core.plan import PostingPlan
 from creditgraph.servicing.core.values import Instalment, LoanSnapshot
 from creditgraph.servicing.daycount import DayCount
@@ -101,7 +101,7 @@ class LoanService(Payments, Reversals):
 
     def _loan_row(self, loan_id: str, decision: Mapping[Any, Any], index: int) -> dict[str, Any]:
         """The loan's row from the accepted offer: the offer carries every term servicing
-        needs (an offer stored before it carried its frequency is monthly)."""
+        needs (an offer stored before it carried its frequency has it read from its due dates)."""
         offer = decision["offers"][index]
         params = self.config.for_product(offer["product_code"])
         rate = Decimal(offer["nominal_rate"])
@@ -125,7 +125,7 @@ class LoanService(Payments, Reversals):
             "prepayment_fee_rate": str(Decimal(offer.get("prepayment_fee_rate", "0"))),
             "allocation_order": params.allocation.encode(),
             "method": Method(offer["schedule_type"]).value,
-            "frequency": Frequency(offer.get("frequency", Frequency.MONTHLY.value)).value,
+            "frequency": offer_frequency(offer).value,
             "day_count": DayCount.PERIODIC.value,
             "periods": int(offer["term_months"]),
             "credit_fen": 0,
