@@ -592,3 +592,74 @@ class AuthEvent(Base):
     key_prefix: Mapped[str | None] = mapped_column(String(16))
     client: Mapped[str] = mapped_column(String(32))
     outcome: Mapped[str] = mapped_column(String(20))
+
+
+# --- the event bus's embedded outbox (monitoring.outbox) --------------------------------------
+
+# An offset is a 64-bit integer; SQLite's auto-increment needs its own INTEGER row id.
+EVENT_OFFSET = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class EventOutbox(Base):
+    """The append-only event log: each event once, at an offset that only grows.
+
+    ``partition`` is fixed at publish from the person's pseudonym, so one person's events are read
+    by one consumer in offset order; ``recorded_at`` is when the event was published (replay from a
+    date starts at the first offset recorded on or after it). Rows are never updated or deleted.
+    """
+
+    __tablename__ = "event_outbox"
+    __table_args__ = (Index("ix_event_outbox_partition_offset", "partition", "offset"),)
+
+    offset: Mapped[int] = mapped_column(EVENT_OFFSET, primary_key=True, autoincrement=True)
+    partition: Mapped[int] = mapped_column(Integer)
+    event_id: Mapped[str] = mapped_column(String(64), index=True)
+    person_id: Mapped[str | None] = mapped_column(PSEUDONYM)
+    type: Mapped[str | None] = mapped_column(String(60))
+    occurred_at: Mapped[str | None] = mapped_column(String(40))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class EventConsumerOffset(Base):
+    """How far a consumer group has handled each partition of the outbox (inclusive).
+
+    Written in the same transaction as the handler's effects, so a consumer that dies before its
+    commit starts again from the last committed offset: at-least-once.
+    """
+
+    __tablename__ = "event_consumer_offsets"
+
+    group: Mapped[str] = mapped_column(String(100), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class ProcessedEvent(Base):
+    """An event a consumer group has applied: redelivery of the same ``event_id`` is skipped.
+
+    Inserted in the transaction of the handler's effects, on either bus.
+    """
+
+    __tablename__ = "processed_events"
+
+    group: Mapped[str] = mapped_column(String(100), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class EventDeadLetter(Base):
+    """A poison event a consumer group gave up on, with the reason; the stream went on."""
+
+    __tablename__ = "event_dead_letters"
+    __table_args__ = (Index("ix_event_dead_letters_group_at", "group", "dead_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group: Mapped[str] = mapped_column(String(100))
+    delivery_id: Mapped[str] = mapped_column(String(100))
+    event_id: Mapped[str | None] = mapped_column(String(64))
+    person_id: Mapped[str | None] = mapped_column(PSEUDONYM)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(String(1000))
+    dead_at: Mapped[datetime] = mapped_column(DateTime())
