@@ -83,7 +83,9 @@ class FieldKind(StrEnum):
     """JSON shapes a field accepts, each with one parse rule and one typed value."""
 
     STRING = "string"  # JSON string, trimmed; kept as str
-    ENUM = "enum"  # JSON string, one of the allowed values (case-insensitive); kept lower-case
+    ENUM = (
+        "enum"  # JSON string, one of the allowed values (case-insensitive); kept as spelled there
+    )
     INT = "int"  # JSON integer (not a boolean, not a float); kept as int
     MONEY = "money"  # JSON string of yuan with at most 2 decimals; kept as integer fen
     DATE = "date"  # JSON string YYYY-MM-DD; kept as datetime.date
@@ -182,7 +184,7 @@ COMMON_FIELDS: tuple[EventField, ...] = (
     EventField(
         "version",
         FieldKind.INT,
-        f"Contract version; must be {EVENT_CONTRACT_VERSION}.",
+        "Contract version of the event.",
         minimum=EVENT_CONTRACT_VERSION,
         maximum=EVENT_CONTRACT_VERSION,
     ),
@@ -237,10 +239,7 @@ _PERIOD_ENDED = EventRule(
     "period_end must not be after the day of occurred_at",
     lambda v: v["period_end"] <= _day(v["occurred_at"]),  # type: ignore[operator]
 )
-_SERVICING_NOTE = (
-    "none: written by servicing in the same transaction as the posting or end of day; "
-    f"source must be `{SERVICING_SOURCE}`"
-)
+_SERVICING_NOTE = "written by servicing in the same transaction as the posting or end of day"
 
 SPECS: tuple[EventSpec, ...] = (
     EventSpec(
@@ -385,7 +384,7 @@ SPECS: tuple[EventSpec, ...] = (
                 lambda v: v["opened_at"] <= v["occurred_at"],  # type: ignore[operator]
             ),
         ),
-        gate_note="none: a credit report, as `external_loans` in the input contract",
+        gate_note="a credit report, as `external_loans` in the input contract",
     ),
     EventSpec(
         EventType.CREDIT_INQUIRY,
@@ -395,7 +394,7 @@ SPECS: tuple[EventSpec, ...] = (
             EventField("inquirer", FieldKind.STRING, "Who inquired.", max_length=LENDER_LENGTH),
             EventField("reason", FieldKind.ENUM, "Why they inquired.", allowed=INQUIRY_REASONS),
         ),
-        gate_note="none: a credit report, as `external_loans` in the input contract",
+        gate_note="a credit report, as `external_loans` in the input contract",
     ),
     EventSpec(
         EventType.INCOME_SUMMARY,

@@ -128,9 +128,14 @@ def _string(value: object, spec: EventField) -> str:
     return text
 
 
+@lru_cache(maxsize=256)
+def _spellings(allowed: tuple[str, ...]) -> dict[str, str]:
+    return {value.lower(): str(value) for value in allowed}
+
+
 def _enum(value: object, spec: EventField) -> str:
-    text = _text(value, spec).lower()
-    if text not in spec.allowed:
+    text = _spellings(spec.allowed).get(_text(value, spec).lower())
+    if text is None:
         raise _Bad("allowed", "must be one of " + ", ".join(spec.allowed))
     return text
 
