@@ -4,9 +4,10 @@ The detectors need, for one person, exact counts over the last 7, 30 and 90 days
 interactions, new and ended ties, loans and credit inquiries elsewhere, incoming transfers, missed
 instalments, partial repayments) and the person's own baseline to compare them with. Recomputing
 those from the event history on every event would cost the history's length; here each person
-keeps one bucket per UTC day for the last ``HORIZON`` days and a running sum per window, so an
-event adds to one bucket and to the sums whose window holds its day, and moving the clock forward
-expires the days that leave each window (each day leaves each window once: O(1) amortised).
+keeps one bucket per UTC day with a counted event in the last ``HORIZON`` days and a running sum
+per window, so an event adds to one bucket and to the sums whose window holds its day, and moving
+the clock forward expires the buckets that leave each window. Each bucket leaves each window once
+and empty days cost nothing, so an update is O(1) amortised over the events.
 
 Windows are calendar days in UTC ending at the state's clock: the ``n``-day window as of day ``c``
 holds the days ``c - n + 1 .. c`` (today and the ``n - 1`` days before). The clock is the latest
@@ -23,6 +24,7 @@ Pure: no database, no files, no clock of its own. Times are arguments.
 
 from __future__ import annotations
 
+from bisect import bisect_right, insort
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import IntEnum
@@ -149,8 +151,12 @@ class PersonState:
     """The clock: the UTC epoch day the windows end on (None before the first event)."""
     first_day: int | None = None
     """The earliest day observed (by an event or an explicit start), for the baseline's length."""
-    buckets: list[list[int]] = field(default_factory=lambda: [[0] * HORIZON for _ in METRICS])
-    sums: list[list[int]] = field(default_factory=lambda: [[0] * len(_SPANS) for _ in METRICS])
+    rows: dict[int, list[int]] = field(default_factory=dict)
+    """Day -> the value of every metric on that day, only for days with a counted event."""
+    days: list[int] = field(default_factory=list)
+    """The keys of ``rows`` in ascending order (days within the horizon)."""
+    sums: list[list[int]] = field(default_factory=lambda: [[0] * len(METRICS) for _ in _SPANS])
+    """Per window (7, 30, 90, then the horizon), the sum of each metric over its days."""
     loan_buckets: dict[str, tuple[datetime, str]] = field(default_factory=dict)
     """Each loan's latest DPD bucket by ``occurred_at`` (a written-off loan is ``M3+``)."""
     ties_net: int = 0
@@ -164,26 +170,34 @@ class PersonState:
     # -- the clock ----------------------------------------------------------------------------
 
     def advance_to(self, day: int) -> None:
-        """Move the clock forward to ``day``, expiring the days that leave each window."""
-        if self.day is None:
+        """Move the clock forward to ``day``, expiring the days that leave each window.
+
+        Only days holding a counted event are visited (found by bisection), and each leaves each
+        window once, so the cost is amortised over the events, not over the days that passed.
+        """
+        now = self.day
+        if now is None or day > now:
             self.day = day
+        if now is None or day <= now:
             return
-        if day <= self.day:
+        days, rows = self.days, self.rows
+        if not days:
             return
-        if day - self.day >= HORIZON:
-            for metric in METRICS:
-                self.buckets[metric] = [0] * HORIZON
-                self.sums[metric] = [0] * len(_SPANS)
-            self.day = day
-            return
-        buckets, sums = self.buckets, self.sums
-        for new_day in range(self.day + 1, day + 1):
-            for metric in METRICS:
-                row, total = buckets[metric], sums[metric]
-                for index, span in enumerate(_SPANS):
-                    total[index] -= row[(new_day - span) % HORIZON]
-                row[new_day % HORIZON] = 0  # the slot held new_day - HORIZON, gone above
-        self.day = day
+        for index, span in enumerate(_SPANS):
+            low = bisect_right(days, now - span)
+            high = bisect_right(days, day - span)
+            if low == high:
+                continue
+            total = self.sums[index]
+            for leaving in days[low:high]:
+                for metric, value in enumerate(rows[leaving]):
+                    if value:
+                        total[metric] -= value
+        gone = bisect_right(days, day - HORIZON)
+        if gone:
+            for leaving in days[:gone]:
+                del rows[leaving]
+            del days[:gone]
 
     def advance_to_instant(self, instant: datetime) -> None:
         """``advance_to`` the UTC day of ``instant``."""
@@ -196,27 +210,25 @@ class PersonState:
 
         ``ACTIVE_DAYS`` is a flag per day: a second activity on the same day changes nothing.
         """
-        if self.day is None:
-            self.advance_to(day)
+        self.advance_to(day)
         assert self.day is not None
-        if day > self.day:
-            self.advance_to(day)
         age = self.day - day
         if age >= HORIZON:
             return False
         if self.first_day is None or day < self.first_day:
             self.first_day = day
-        row = self.buckets[metric]
-        slot = day % HORIZON
-        if metric is Metric.ACTIVE_DAYS:
-            value = 1 if value and not row[slot] else 0
+        row = self.rows.get(day)
+        if metric is Metric.ACTIVE_DAYS and value:
+            value = 0 if row is not None and row[metric] else 1
         if not value:
             return True
-        row[slot] += value
-        total = self.sums[metric]
+        if row is None:
+            row = self.rows[day] = [0] * len(METRICS)
+            insort(self.days, day)
+        row[metric] += value
         for index, span in enumerate(_SPANS):
             if age < span:
-                total[index] += value
+                self.sums[index][metric] += value
         return True
 
     def apply(self, event: Any) -> None:
@@ -268,7 +280,7 @@ class PersonState:
 
     def count(self, metric: Metric, window: int) -> int:
         """The sum of ``metric`` over the ``window``-day window ending on the clock's day."""
-        return self.sums[metric][_SPAN_INDEX[window]]
+        return self.sums[_SPAN_INDEX[window]][metric]
 
     def baseline_days(self) -> int:
         """How many of the ``BASELINE`` days before the recent window the person was observed."""
@@ -279,8 +291,8 @@ class PersonState:
 
     def baseline_total(self, metric: Metric) -> int:
         """The sum of ``metric`` over the ``BASELINE`` days before the recent window."""
-        total = self.sums[metric]
-        return total[_SPAN_INDEX[HORIZON]] - total[_SPAN_INDEX[RECENT]]
+        sums = self.sums
+        return sums[_SPAN_INDEX[HORIZON]][metric] - sums[_SPAN_INDEX[RECENT]][metric]
 
     def baseline_daily(self, metric: Metric) -> float | None:
         """The daily mean of ``metric`` before the recent window, or None with no observed days."""
