@@ -427,3 +427,36 @@ def test_phone_digits_match_ingest() -> None:
 
     for phone in ("+86 138-0000-0000", "8613800000000", "138 1234 5678"):
         assert phone_digits(phone) == _digits(phone)
+
+
+@pytest.mark.parametrize(
+    ("text", "fen"),
+    [
+        ("0", 0),
+        ("1.", 100),
+        ("300.1", 30010),
+        (" 12.50 ", 1250),
+        ("12.500", 1250),
+        ("+5", 500),
+        ("0.01", 1),
+        ("92233720368547758.07", 2**63 - 1),
+    ],
+)
+def test_money_text_becomes_exact_fen(text: str, fen: int) -> None:
+    result = validate_batch([make_event("loan_written_off", amount=text)], NOW)
+    assert result.ok, result.errors
+    assert result.events[0].get("amount") == fen
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("0.001", "decimals"),
+        ("92233720368547758.08", "out_of_range"),
+        ("1,000", "type"),
+        ("", "required"),
+    ],
+)
+def test_money_text_refused(text: str, rule: str) -> None:
+    error = only_error(validate_batch([make_event("loan_written_off", amount=text)], NOW))
+    assert (error.field, error.rule) == ("amount", rule)

@@ -58,6 +58,7 @@ RULES: dict[str, str] = {
 
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
 _MONEY = re.compile(r"[+-]?[0-9]+(\.[0-9]*)?")
+_PLAIN_MONEY = re.compile(r"([0-9]{1,18})(?:\.([0-9]{0,2}))?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +146,25 @@ def _int(value: object, spec: EventField) -> int:
         raise _Bad("type", f"must be an integer, not {_json_type(value)}")
     if not -INT64_MAX <= value <= INT64_MAX:
         raise _Bad("out_of_range", "must fit in 64 bits")
-    _range(value, spec, str(spec.minimum), str(spec.maximum))
+    _range(value, spec)
     return value
 
 
 def _money(value: object, spec: EventField) -> int:
+    if type(value) is str and (plain := _PLAIN_MONEY.fullmatch(value.strip())):
+        # the common case, whole yuan and up to two decimals, in integer arithmetic
+        whole, cents = plain.groups()
+        fen = int(whole) * 100 + (int(cents.ljust(2, "0")) if cents else 0)
+    else:
+        fen = _money_exact(value)
+    if not fen <= INT64_MAX:
+        raise _Bad("out_of_range", "is too large to be stored in fen")
+    _range(fen, spec, _yuan)
+    return fen
+
+
+def _money_exact(value: object) -> int:
+    """Fen of any other money text (signs, trailing zeros, Decimals), refusing fractions of a fen."""
     if isinstance(value, Decimal) and value.is_finite():
         amount = value
     else:
@@ -168,21 +183,20 @@ def _money(value: object, spec: EventField) -> int:
     if scaled != scaled.to_integral_value():
         raise _Bad("decimals", "must have at most 2 decimals (whole fen)")
     fen = int(scaled)
-    if not -INT64_MAX <= fen <= INT64_MAX:
+    if not fen >= -INT64_MAX:
         raise _Bad("out_of_range", "is too large to be stored in fen")
-    _range(fen, spec, _yuan(spec.minimum), _yuan(spec.maximum))
     return fen
 
 
-def _yuan(fen: int | None) -> str:
-    return "" if fen is None else f"{Decimal(fen).scaleb(-2):f}"
+def _yuan(fen: int) -> str:
+    return f"{Decimal(fen).scaleb(-2):f}"
 
 
-def _range(value: int, spec: EventField, low: str, high: str) -> None:
+def _range(value: int, spec: EventField, show: Callable[[int], str] = str) -> None:
     if spec.minimum is not None and value < spec.minimum:
-        raise _Bad("minimum", f"must be at least {low}")
+        raise _Bad("minimum", f"must be at least {show(spec.minimum)}")
     if spec.maximum is not None and value > spec.maximum:
-        raise _Bad("maximum", f"must be at most {high}")
+        raise _Bad("maximum", f"must be at most {show(spec.maximum)}")
 
 
 def _date(value: object, spec: EventField) -> date:
@@ -265,6 +279,10 @@ _COMPILED: dict[str, _Compiled] = {
 }
 
 
+_CONTRACT_NAMES = frozenset(name for c in _COMPILED.values() for name in c.fields)
+"""Every field name of the contract: none reads like content, so the hot loop skips the check."""
+
+
 def _missing(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -307,7 +325,7 @@ def _check_one(
             )
         seen.add(event_id)
     for name in raw:
-        if isinstance(name, str) and is_content_name(name):
+        if name not in _CONTRACT_NAMES and isinstance(name, str) and is_content_name(name):
             check.add(name, "content", f"{name}: events carry counts, never content; remove it")
     type_value = raw.get("type")
     compiled = _COMPILED.get(type_value.strip().lower()) if isinstance(type_value, str) else None
@@ -339,8 +357,8 @@ def _check_one(
                     str(name), "extra_field", f"{name} is not a field of {compiled.spec.type.value}"
                 )
             continue
-        if _missing(value):
-            continue
+        if value is None or (type(value) is str and not value.strip()):
+            continue  # missing: reported below when required
         field_spec, parse = entry
         try:
             values[name] = parse(value, field_spec)
