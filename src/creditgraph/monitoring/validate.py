@@ -46,7 +46,7 @@ RULES: dict[str, str] = {
     "pattern": "text not of the field's format",
     "nul_character": "text containing a NUL character",
     "decimals": "money with more than 2 decimals",
-    "out_of_range": "a number beyond 64 bits (money in fen)",
+    "out_of_range": "a number beyond 64 bits (money in fen), or a time outside years 1-9999 in UTC",
     "version": "an event version this contract does not describe",
     "extra_field": "a field the event type does not have",
     "content": "a field named like message content: events carry counts, never content",
@@ -224,7 +224,10 @@ def _timestamp(value: object, spec: EventField) -> datetime:
             raise _Bad("type", "must be an ISO 8601 date-time with an offset") from None
     if when.tzinfo is None or when.utcoffset() is None:
         raise _Bad("timezone", "must carry a UTC offset (`Z` or `+08:00`)")
-    return when.astimezone(UTC)
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:
+        raise _Bad("out_of_range", "must be a time between years 1 and 9999 in UTC") from None
 
 
 def _bool(value: object, spec: EventField) -> bool:
