@@ -218,10 +218,10 @@ def _below_baseline(
 ) -> Finding | None:
     """This week's ``metric`` below ``ratio`` times the baseline's weekly mean, when that mean is
     at least ``min_weekly`` over at least ``min_days`` observed days."""
-    daily = state.baseline_daily(metric)
-    if daily is None or state.baseline_days() < min_days:
+    days = state.baseline_days()
+    if days < min_days:
         return None
-    expected = daily * RECENT
+    expected = state.baseline_total(metric) * RECENT / days
     recent = state.count(metric, RECENT)
     if expected < min_weekly or recent >= ratio * expected:
         return None
@@ -233,7 +233,7 @@ def _below_baseline(
         state,
         event,
         (),
-        baseline_days=state.baseline_days(),
+        baseline_days=days,
         before={f"{rule}_weekly_baseline": expected},
         after={f"{rule}_7d": recent},
     )
