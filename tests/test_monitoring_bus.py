@@ -28,6 +28,7 @@ from sqlalchemy import (
     Table,
     func,
     select,
+    text,
 )
 from sqlalchemy.engine import Connection
 
@@ -41,7 +42,7 @@ from creditgraph.monitoring.bus import (
 from creditgraph.monitoring.consumer import Consumer, processed_count
 from creditgraph.monitoring.outbox import OutboxBus, publish_in_transaction
 from creditgraph.monitoring.redis_bus import RedisStreamsBus
-from creditgraph.store.db import write_transaction
+from creditgraph.store.db import make_engine, upgrade, write_transaction
 
 REDIS_URL = os.environ.get("CREDITGRAPH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -83,10 +84,34 @@ def redis_client() -> Any:
     return client
 
 
-@pytest.fixture(params=["outbox", "redis"])
-def make_bus(request: pytest.FixtureRequest, engine: Engine) -> Iterator[MakeBus]:
+BUS_CASES = [
+    pytest.param(("outbox", "sqlite"), id="outbox-sqlite"),
+    pytest.param(("outbox", "postgres"), id="outbox-postgresql", marks=pytest.mark.postgres),
+    pytest.param(("redis", "sqlite"), id="redis-sqlite"),
+]
+
+
+@pytest.fixture(params=BUS_CASES)
+def bus_case(request: pytest.FixtureRequest) -> Iterator[tuple[str, Engine]]:
+    """A transport and the consumer's database (Redis with SQLite: PostgreSQL under the
+    consumer is covered by the outbox's runs)."""
+    kind, database = request.param
+    db = make_engine(str(request.getfixturevalue(f"{database}_url")))
+    upgrade(db)
+    yield kind, db
+    db.dispose()
+
+
+@pytest.fixture
+def bus_engine(bus_case: tuple[str, Engine]) -> Engine:
+    return bus_case[1]
+
+
+@pytest.fixture
+def make_bus(request: pytest.FixtureRequest, bus_case: tuple[str, Engine]) -> Iterator[MakeBus]:
     """A factory of buses on one log: each call is another consumer process's view of it."""
-    if request.param == "outbox":
+    kind, engine = bus_case
+    if kind == "outbox":
 
         def outbox(partitions: tuple[int, ...] | None = None, **_: Any) -> EventBus:
             return OutboxBus(engine, partitions)
@@ -111,6 +136,8 @@ def recorder(seen: list[dict[str, Any]]) -> Callable[[Any, Connection], None]:
     def handle(event: Any, _conn: Connection) -> None:
         if event["type"] == "poison":
             raise ValueError(f"cannot apply {event['event_id']}")
+        if event["type"] == "bad_sql":  # fails inside the database: only its savepoint rolls back
+            _conn.execute(text("SELECT no_such_column FROM no_such_table"))
         seen.append(dict(event))
 
     return handle
@@ -151,7 +178,7 @@ def test_unacknowledged_deliveries_come_back_to_another_consumer(make_bus: MakeB
 
 
 def test_a_consumer_dying_before_its_commit_loses_nothing(
-    make_bus: MakeBus, engine: Engine
+    make_bus: MakeBus, bus_engine: Engine
 ) -> None:
     make_bus().publish([event(n) for n in range(20)])
 
@@ -160,41 +187,45 @@ def test_a_consumer_dying_before_its_commit_loses_nothing(
             raise SystemExit("killed mid-batch")
 
     with pytest.raises(SystemExit):
-        Consumer(make_bus(claim_idle_ms=50), engine, "g", "c1", dies).run_once()
-    assert processed_count(engine, "g") == 0  # the batch's effects rolled back together
+        Consumer(make_bus(claim_idle_ms=50), bus_engine, "g", "c1", dies).run_once()
+    assert processed_count(bus_engine, "g") == 0  # the batch's effects rolled back together
     seen: list[dict[str, Any]] = []
     time.sleep(0.12)
-    stats = Consumer(make_bus(claim_idle_ms=50), engine, "g", "c1", recorder(seen)).run(
+    stats = Consumer(make_bus(claim_idle_ms=50), bus_engine, "g", "c1", recorder(seen)).run(
         until_idle=True
     )
     assert [e["seq"] for e in seen] == list(range(20))
     assert stats.applied == 20 and stats.duplicates == 0
-    assert processed_count(engine, "g") == 20
+    assert processed_count(bus_engine, "g") == 20
 
 
-def test_an_idempotent_handler_applies_each_event_once(make_bus: MakeBus, engine: Engine) -> None:
+def test_an_idempotent_handler_applies_each_event_once(
+    make_bus: MakeBus, bus_engine: Engine
+) -> None:
     bus = make_bus()
     ids = bus.publish([event(n) for n in range(6)] + [event(2), event(4)])  # two published twice
     seen: list[dict[str, Any]] = []
-    consumer = Consumer(bus, engine, "g", "c1", recorder(seen), batch=3)
+    consumer = Consumer(bus, bus_engine, "g", "c1", recorder(seen), batch=3)
     stats = consumer.run(until_idle=True)
     assert [e["seq"] for e in seen] == list(range(6))
     assert (stats.delivered, stats.applied, stats.duplicates) == (8, 6, 2)
     bus.replay("g", from_position=ids[0])  # everything again: all skipped
     again = consumer.run(until_idle=True)
     assert (again.applied, again.duplicates) == (0, 8)
-    assert len(seen) == 6 and processed_count(engine, "g") == 6
+    assert len(seen) == 6 and processed_count(bus_engine, "g") == 6
 
 
 def test_one_persons_events_keep_their_order_across_two_consumers(
-    make_bus: MakeBus, engine: Engine
+    make_bus: MakeBus, bus_engine: Engine
 ) -> None:
     people = [f"person-{k}" for k in range(12)]
     assert len({partition_of(p) for p in people}) > 2  # the people spread over partitions
     make_bus().publish([event(n, person=people[n % len(people)]) for n in range(600)])
     seen: list[dict[str, Any]] = []
     consumers = [
-        Consumer(make_bus(split_partitions(2, i)), engine, "g", f"c{i}", recorder(seen), batch=25)
+        Consumer(
+            make_bus(split_partitions(2, i)), bus_engine, "g", f"c{i}", recorder(seen), batch=25
+        )
         for i in range(2)
     ]
     while True:  # the two take turns, batch by batch
@@ -207,19 +238,23 @@ def test_one_persons_events_keep_their_order_across_two_consumers(
 
 
 def test_a_poison_event_goes_to_the_dead_letters_and_the_stream_goes_on(
-    make_bus: MakeBus, engine: Engine
+    make_bus: MakeBus, bus_engine: Engine
 ) -> None:
     bus = make_bus()
     events = [event(n) for n in range(10)]
     events[4] = event(4, kind="poison")
+    events[7] = event(7, kind="bad_sql")
     bus.publish(events)
     seen: list[dict[str, Any]] = []
-    stats = Consumer(bus, engine, "g", "c1", recorder(seen)).run(until_idle=True)
-    assert [e["seq"] for e in seen] == [0, 1, 2, 3, 5, 6, 7, 8, 9]
-    assert (stats.applied, stats.dead) == (9, 1)
-    (letter,) = bus.dead_letters("g")
-    assert letter.event["event_id"] == "e000004"
-    assert letter.reason == "ValueError: cannot apply e000004"
+    stats = Consumer(bus, bus_engine, "g", "c1", recorder(seen)).run(until_idle=True)
+    assert [e["seq"] for e in seen] == [0, 1, 2, 3, 5, 6, 8, 9]
+    assert (stats.applied, stats.dead) == (8, 2)
+    assert processed_count(bus_engine, "g") == 8
+    poison, bad_sql = bus.dead_letters("g")
+    assert poison.event["event_id"] == "e000004"
+    assert poison.reason == "ValueError: cannot apply e000004"
+    assert bad_sql.event["event_id"] == "e000007"
+    assert bad_sql.reason.startswith(("OperationalError", "ProgrammingError"))
     assert bus.dead_letters("other") == []
     assert make_bus().consume("g", "c1") == []  # acknowledged: not delivered again
 

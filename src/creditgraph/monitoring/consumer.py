@@ -29,6 +29,9 @@ PROCESSED = table_of(ProcessedEvent)
 # A handler gets the event and the batch's connection: what it writes commits with the offsets.
 Handler = Callable[[Event, Connection], None]
 LOOKUP_CHUNK = 500
+SAVEPOINT = "SAVEPOINT creditgraph_event"
+ROLLBACK_TO = "ROLLBACK TO SAVEPOINT creditgraph_event"
+RELEASE = "RELEASE SAVEPOINT creditgraph_event"
 
 
 @dataclass
@@ -121,28 +124,35 @@ class Consumer:
         self, conn: Connection, deliveries: Sequence[Delivery], stats: LoopStats
     ) -> list[tuple[Delivery, str]]:
         seen = self._already_processed(conn, deliveries)
+        # Savepoints through the driver's own cursor: through SQLAlchemy each cost about 70 us
+        # (its transaction bookkeeping), more than the whole of a small event's handling.
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         applied: list[str] = []
         poisoned: list[tuple[Delivery, str]] = []
-        for delivery in deliveries:
-            event = delivery.event
-            missing = missing_fields(event)
-            if missing:
-                poisoned.append((delivery, f"missing fields: {', '.join(missing)}"))
-                continue
-            event_id = str(event["event_id"])
-            if event_id in seen:
-                stats.duplicates += 1
-                continue
-            savepoint = conn.begin_nested()
-            try:
-                self.handler(event, conn)
-            except Exception as exc:  # a poison event: set aside, the stream goes on
-                savepoint.rollback()
-                poisoned.append((delivery, poison_reason(exc)))
-                continue
-            savepoint.commit()
-            seen.add(event_id)
-            applied.append(event_id)
+        try:
+            for delivery in deliveries:
+                event = delivery.event
+                missing = missing_fields(event)
+                if missing:
+                    poisoned.append((delivery, f"missing fields: {', '.join(missing)}"))
+                    continue
+                event_id = str(event["event_id"])
+                if event_id in seen:
+                    stats.duplicates += 1
+                    continue
+                cursor.execute(SAVEPOINT)
+                try:
+                    self.handler(event, conn)
+                except Exception as exc:  # a poison event: set aside, the stream goes on
+                    cursor.execute(ROLLBACK_TO)
+                    cursor.execute(RELEASE)
+                    poisoned.append((delivery, poison_reason(exc)))
+                    continue
+                cursor.execute(RELEASE)
+                seen.add(event_id)
+                applied.append(event_id)
+        finally:
+            cursor.close()
         if applied:
             now = datetime.now(UTC).replace(tzinfo=None)
             conn.execute(
