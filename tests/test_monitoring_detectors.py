@@ -44,6 +44,7 @@ from creditgraph.monitoring.state import (
     epoch_day,
     event_day,
 )
+from creditgraph.monitoring.validate import validate_batch
 
 CONFIG = MonitoringConfig()
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
@@ -529,3 +530,46 @@ def test_state_and_detectors_import_nothing_impure(module: str) -> None:
 def test_the_purity_check_sees_the_loader_reach_the_file_system() -> None:
     chains = list(impure_chains("creditgraph.monitoring.config_file"))
     assert ("creditgraph.monitoring.config_file", "creditgraph.configfile") in chains
+
+
+def test_validated_contract_events_feed_the_state_and_detectors() -> None:
+    def raw(kind: str, when: str, **fields: Any) -> dict[str, Any]:
+        return {
+            "event_id": f"{kind}-{when}",
+            "type": kind,
+            "person_id": "p1",
+            "occurred_at": when,
+            "source": "servicing" if kind == "instalment_missed" else "bank",
+            "version": 1,
+            **fields,
+        }
+
+    batch = [
+        raw(
+            "income_summary",
+            "2026-03-01T10:00:00+08:00",
+            period_start="2026-02-01",
+            period_end="2026-02-28",
+            amount="1234.56",
+        ),
+        raw(
+            "instalment_missed",
+            "2026-03-02T00:00:00Z",
+            loan_id="L1",
+            instalment=3,
+            due_date="2026-03-01",
+            amount_due="500.00",
+            amount_paid="0",
+        ),
+    ]
+    result = validate_batch(batch, datetime(2026, 3, 3, tzinfo=UTC))
+    assert result.ok, result.errors
+    store = StateStore()
+    found = []
+    for event in result.events:
+        found.extend(detect(store.apply(event), event, CONFIG))
+    state = store.get("p1")
+    assert state.count(Metric.TRANSFERS_IN_FEN, 7) == 123_456
+    assert [(f.rule, f.dedup_key) for f in found] == [
+        ("missed_instalment", "repayment_stress:missed_instalment:p1:L1:3")
+    ]
