@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--db-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
     args = parser.parse_args()
-    args.prefix = f"cgbench:{uuid.uuid4().hex}"
+    args.prefix = f"{{cgbench:{uuid.uuid4().hex}}}"
     with tempfile.TemporaryDirectory() as home:
         if args.db_url is None:
             args.db_url = f"sqlite:///{os.path.join(home, 'bench.db')}"

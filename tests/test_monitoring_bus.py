@@ -119,7 +119,7 @@ def make_bus(request: pytest.FixtureRequest, bus_case: tuple[str, Engine]) -> It
         yield outbox
         return
     client = request.getfixturevalue("redis_client")
-    prefix = f"cgtest:{uuid.uuid4().hex}"
+    prefix = f"{{cgtest:{uuid.uuid4().hex}}}"
     made: list[RedisStreamsBus] = []
 
     def on_redis(partitions: tuple[int, ...] | None = None, **options: Any) -> EventBus:
