@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from creditgraph.monitoring.bus import Delivery, Event, EventBus, TransactionalAck, missing_fields
@@ -123,12 +125,13 @@ class Consumer:
     def _handle(
         self, conn: Connection, deliveries: Sequence[Delivery], stats: LoopStats
     ) -> list[tuple[Delivery, str]]:
-        seen = self._already_processed(conn, deliveries)
+        fresh = self._mark_processed(conn, deliveries)
         # Savepoints through the driver's own cursor: through SQLAlchemy each cost about 70 us
         # (its transaction bookkeeping), more than the whole of a small event's handling.
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        applied: list[str] = []
+        applied = 0
         poisoned: list[tuple[Delivery, str]] = []
+        failed: list[str] = []
         try:
             for delivery in deliveries:
                 event = delivery.event
@@ -137,9 +140,10 @@ class Consumer:
                     poisoned.append((delivery, f"missing fields: {', '.join(missing)}"))
                     continue
                 event_id = str(event["event_id"])
-                if event_id in seen:
+                if event_id not in fresh:
                     stats.duplicates += 1
                     continue
+                fresh.discard(event_id)  # a second copy in this batch is a duplicate
                 cursor.execute(SAVEPOINT)
                 try:
                     self.handler(event, conn)
@@ -147,24 +151,41 @@ class Consumer:
                     cursor.execute(ROLLBACK_TO)
                     cursor.execute(RELEASE)
                     poisoned.append((delivery, poison_reason(exc)))
+                    failed.append(event_id)
                     continue
                 cursor.execute(RELEASE)
-                seen.add(event_id)
-                applied.append(event_id)
+                applied += 1
         finally:
             cursor.close()
-        if applied:
-            now = datetime.now(UTC).replace(tzinfo=None)
+        if failed:  # not applied: a replay may try them again
             conn.execute(
-                insert(PROCESSED),
-                [{"group": self.group, "event_id": e, "processed_at": now} for e in applied],
+                delete(PROCESSED).where(
+                    PROCESSED.c.group == self.group, PROCESSED.c.event_id.in_(failed)
+                )
             )
-        stats.applied += len(applied)
+        stats.applied += applied
         stats.dead += len(poisoned)
         return poisoned
 
-    def _already_processed(self, conn: Connection, deliveries: Sequence[Delivery]) -> set[str]:
-        ids = sorted({str(d.event["event_id"]) for d in deliveries if d.event.get("event_id")})
+    def _mark_processed(self, conn: Connection, deliveries: Sequence[Delivery]) -> set[str]:
+        """Insert the batch's ``processed_events`` rows up front and return the ids that were
+        new: one statement that uses the primary key per row. (A lookup with ``IN`` of hundreds
+        of ids went to a generic plan on PostgreSQL that scanned the whole group: 400 events/s.)
+        Rows of events that then fail are deleted before the commit."""
+        ids = list(
+            dict.fromkeys(
+                str(d.event["event_id"]) for d in deliveries if not missing_fields(d.event)
+            )
+        )
+        if not ids:
+            return set()
+        now = datetime.now(UTC).replace(tzinfo=None)
+        rows = [{"group": self.group, "event_id": e, "processed_at": now} for e in ids]
+        dialect = conn.dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            statement = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(PROCESSED)
+            returning = statement.on_conflict_do_nothing().returning(PROCESSED.c.event_id)
+            return set(conn.execute(returning, rows).scalars())
         seen: set[str] = set()
         for start in range(0, len(ids), LOOKUP_CHUNK):
             chunk = ids[start : start + LOOKUP_CHUNK]
@@ -175,7 +196,10 @@ class Consumer:
                     )
                 ).scalars()
             )
-        return seen
+        new = [row for row in rows if row["event_id"] not in seen]
+        if new:
+            conn.execute(insert(PROCESSED), new)
+        return {str(row["event_id"]) for row in new}
 
 
 def processed_count(engine: Engine, group: str) -> int:
