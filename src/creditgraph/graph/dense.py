@@ -34,7 +34,12 @@ left inside), so the rest of the old order stands. The result equals a full stat
 current graph after every update; a node left with no edge leaves the graph, as it would in a
 recomputation.
 
-Pure: numpy and the standard library only, no I/O.
+Cost. A repair is proportional to the part of the order it replays, and the replay must go on
+until the order is back in step, so on a large sparse graph with many tied weights one new edge
+may still replay much of the order (measured in ``bench/ring_detection.py``); copied runs are
+vectorised, tracked nodes go through the heap one by one.
+
+Pure: numpy, scipy and the standard library, no I/O.
 """
 
 from __future__ import annotations
