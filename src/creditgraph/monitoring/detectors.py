@@ -50,10 +50,12 @@ from creditgraph.monitoring.state import (
 
 
 class Detector(StrEnum):
-    """A finding's type: which detector raised it (the fraud-ring detector's is ``fraud_ring``)."""
+    """A finding's type: which of the five detectors raised it (the fraud-ring detector works on
+    the graph, in ``monitoring.rings``, and raises ``fraud_ring``)."""
 
     CONTAGION = "contagion"
     ACTIVITY_COLLAPSE = "activity_collapse"
+    FRAUD_RING = "fraud_ring"
     MULTI_LENDING = "multi_lending"
     REPAYMENT_STRESS = "repayment_stress"
 
