@@ -663,3 +663,93 @@ class EventDeadLetter(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     reason: Mapped[str] = mapped_column(String(1000))
     dead_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+# --- alerts and the actions they take (monitoring.alerts, monitoring.actions) -----------------
+
+
+class Alert(Base):
+    """A detector's finding about one person, folded with its repeats, and what became of it.
+
+    ``occurred_at`` is the triggering event's time (a replay gives the same alerts);
+    ``repeat_count`` counts the findings with the same ``dedup_key`` suppressed into it. The
+    lifecycle is open, acknowledged, resolved, each step with who and a note.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_status_id", "status", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    type: Mapped[str] = mapped_column(String(30), index=True)
+    rule: Mapped[str] = mapped_column(String(60))
+    severity: Mapped[str] = mapped_column(String(10))
+    person_id: Mapped[str] = mapped_column(PSEUDONYM, index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    dedup_key: Mapped[str] = mapped_column(String(300), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime())
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime())
+    repeat_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    actions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime())
+    acknowledged_note: Mapped[str | None] = mapped_column(String(1000))
+    resolved_by: Mapped[str | None] = mapped_column(String(100))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime())
+    resolved_note: Mapped[str | None] = mapped_column(String(1000))
+
+
+class AlertAction(Base):
+    """The audit trail of alerts: every action a policy took, and every lifecycle step."""
+
+    __tablename__ = "alert_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    person_id: Mapped[str | None] = mapped_column(PSEUDONYM, index=True)
+    action: Mapped[str] = mapped_column(String(40))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    outcome: Mapped[str] = mapped_column(String(200))
+    policy_version: Mapped[str | None] = mapped_column(String(40))
+    policy_hash: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class CreditLimitControl(Base):
+    """A limit frozen or lowered for a person by an alert's action, until an officer lifts it.
+
+    Servicing refuses to accept an offer that breaks an active control; the decision service
+    caps or declines new decisions. No money moves: a control only stops new credit.
+    """
+
+    __tablename__ = "credit_limit_controls"
+    __table_args__ = (Index("ix_credit_limit_controls_person_lifted", "person_id", "lifted_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(PSEUDONYM)
+    kind: Mapped[str] = mapped_column(String(10))
+    cap_fen: Mapped[int | None] = mapped_column(BigInteger)
+    alert_id: Mapped[str | None] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(300))
+    actor: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    lifted_at: Mapped[datetime | None] = mapped_column(DateTime())
+    lifted_by: Mapped[str | None] = mapped_column(String(100))
+    lift_note: Mapped[str | None] = mapped_column(String(1000))
+
+
+class CollectionsEntry(Base):
+    """A person (and each of their active loans) put on the collections list by an alert."""
+
+    __tablename__ = "collections_list"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(PSEUDONYM, index=True)
+    loan_id: Mapped[str | None] = mapped_column(String(40))
+    alert_id: Mapped[str | None] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20))
+    added_at: Mapped[datetime] = mapped_column(DateTime())
+    added_by: Mapped[str] = mapped_column(String(100))
