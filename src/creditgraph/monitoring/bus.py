@@ -14,22 +14,37 @@ This module is pure: no database, no Redis, no file I/O.
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-Event = Mapping[str, Any]
+# The envelope's rules live below the store, which publishes servicing's events with their
+# postings; re-exported here as the bus's own vocabulary.
+from creditgraph.event_envelope import (
+    PARTITIONS,
+    REQUIRED_FIELDS,
+    Event,
+    delivery_id,
+    missing_fields,
+    partition_of,
+)
 
-# Fixed for the life of a store: a person's partition is computed at publish and must not move.
-PARTITIONS = 8
-REQUIRED_FIELDS = ("event_id", "person_id", "occurred_at", "type")
-
-
-def partition_of(person_id: object, partitions: int = PARTITIONS) -> int:
-    """The partition of a person's events: a stable hash (CRC-32), the same in every process."""
-    return zlib.crc32(str(person_id).encode()) % partitions
+__all__ = [
+    "PARTITIONS",
+    "REQUIRED_FIELDS",
+    "DeadLetter",
+    "Delivery",
+    "Event",
+    "EventBus",
+    "TransactionalAck",
+    "delivery_id",
+    "missing_fields",
+    "one_start",
+    "parse_delivery_id",
+    "partition_of",
+    "split_partitions",
+]
 
 
 def split_partitions(consumers: int, index: int, partitions: int = PARTITIONS) -> tuple[int, ...]:
@@ -37,11 +52,6 @@ def split_partitions(consumers: int, index: int, partitions: int = PARTITIONS) -
     if not 0 <= index < consumers:
         raise ValueError(f"consumer index {index} is outside 0..{consumers - 1}")
     return tuple(range(index, partitions, consumers))
-
-
-def missing_fields(event: Event) -> list[str]:
-    """The required fields an event lacks (empty when it can travel)."""
-    return [name for name in REQUIRED_FIELDS if event.get(name) in (None, "")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +65,6 @@ class Delivery:
     partition: int
     position: str
     event: Event
-
-
-def delivery_id(partition: int, position: object) -> str:
-    return f"{partition}:{position}"
 
 
 def parse_delivery_id(value: str) -> tuple[int, str]:

@@ -7,10 +7,10 @@ partition (``event_consumer_offsets``) in the same transaction as their handler'
 (``ack_in``), so a consumer killed before its commit starts again where the last commit left it:
 at-least-once, and exactly-once in effect with handlers keyed by ``event_id``.
 
-Offsets only grow: SQLite has a single writer, and on PostgreSQL a publisher takes a
-transaction-scoped advisory lock, so offsets become visible in the order they were taken and a
-reader never skips an offset that commits later. The price is that publishing transactions on
-PostgreSQL commit one after another from their first publish on; keep them short.
+Publishing (``publish_in_transaction``, ``outbox_rows``) lives in ``store.event_outbox``, below
+servicing, and is re-exported here. Offsets only grow: SQLite has a single writer, and on
+PostgreSQL a publisher takes a transaction-scoped advisory lock, so offsets become visible in the
+order they were taken and a reader never skips an offset that commits later.
 
 The ack is cumulative per partition, as in a log: the committed offset advances to just below the
 oldest delivery not yet acknowledged. Several consumers of one group split the partitions
@@ -22,10 +22,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import Engine, func, insert, select, text, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -35,67 +34,33 @@ from creditgraph.monitoring.bus import (
     Delivery,
     Event,
     delivery_id,
-    missing_fields,
     one_start,
     parse_delivery_id,
-    partition_of,
 )
 from creditgraph.store.db import write_transaction
-from creditgraph.store.models import (
-    EventConsumerOffset,
-    EventDeadLetter,
-    EventOutbox,
-    table_of,
-)
 
-OUTBOX = table_of(EventOutbox)
+# Publishing lives in the store so that servicing's book can append in its own transactions.
+from creditgraph.store.event_outbox import (
+    OUTBOX,
+    PUBLISH_LOCK_KEY,
+    outbox_rows,
+    publish_in_transaction,
+    utcnow,
+)
+from creditgraph.store.models import EventConsumerOffset, EventDeadLetter, table_of
+
+__all__ = [
+    "OUTBOX",
+    "PUBLISH_LOCK_KEY",
+    "OutboxBus",
+    "outbox_rows",
+    "publish_in_transaction",
+    "utcnow",
+]
+
 OFFSETS = table_of(EventConsumerOffset)
 DEAD = table_of(EventDeadLetter)
-# pg_advisory_xact_lock key of the outbox's publishers ("cg-outbx" as 8 bytes)
-PUBLISH_LOCK_KEY = int.from_bytes(b"cg-outbx", "big") & 0x7FFF_FFFF_FFFF_FFFF
 REASON_LIMIT = 1000
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def outbox_rows(events: Iterable[Event], recorded_at: datetime) -> list[dict[str, Any]]:
-    """The rows of ``events``, refusing any that lacks a required field (nothing is written)."""
-    rows = []
-    for index, event in enumerate(events):
-        missing = missing_fields(event)
-        if missing:
-            raise ValueError(f"event {index} lacks {', '.join(missing)}")
-        rows.append(
-            {
-                "partition": partition_of(event["person_id"]),
-                "event_id": str(event["event_id"]),
-                "person_id": str(event["person_id"])[:40],
-                "type": str(event["type"])[:60],
-                "occurred_at": str(event["occurred_at"])[:40],
-                "recorded_at": recorded_at,
-                "payload": dict(event),
-            }
-        )
-    return rows
-
-
-def publish_in_transaction(conn: Connection, events: Iterable[Event]) -> list[str]:
-    """Append ``events`` inside the caller's transaction: they exist only if it commits.
-
-    Returns the delivery ids (``partition:offset``) in the order given.
-    """
-    rows = outbox_rows(events, utcnow())
-    if not rows:
-        return []
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PUBLISH_LOCK_KEY})
-    statement = insert(OUTBOX).returning(OUTBOX.c.offset, sort_by_parameter_order=True)
-    offsets = conn.execute(statement, rows).scalars().all()
-    return [
-        delivery_id(row["partition"], offset) for row, offset in zip(rows, offsets, strict=True)
-    ]
 
 
 @dataclass
