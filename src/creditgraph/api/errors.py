@@ -56,6 +56,7 @@ _BY_NAME: dict[str, tuple[int, str, str | None, str | None]] = {
     "NotFoundError": (404, "not_found", None, "no such resource"),
     "NoModelError": (503, "no_model", None, None),
     "LoanNotFoundError": (404, "not_found", None, "no such loan"),
+    "LimitControlError": (409, "limit_controlled", None, None),
 }
 # Fields whose submitted value identifies a person: an error about them never repeats it.
 _IDENTIFYING = frozenset({"person_id", "external_id", "phone", "name"})

@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from creditgraph.decision.applicant_scorer import ApplicantScorer
 from creditgraph.decision.batch import ApplicationRow, BatchResult, RowError, read_applications
 from creditgraph.decision.config import DecisionConfig
+from creditgraph.decision.controls import active_controls, apply_control
 from creditgraph.decision.engine import decide
 from creditgraph.decision.errors import DecisionInputError
 from creditgraph.decision.intake import application_of
@@ -94,6 +95,7 @@ class BatchDecider:
         """Decide and store one chunk in one transaction; bad rows become ``RowError``s."""
         with self.engine.connect() as read:
             found = read_applicants(read, sorted({p for _, p, _ in part}), at)
+            controls = active_controls(read, (x.person_id for x in found.values()))
         ready: list[Decided] = []
         numbers: list[int] = []
         errors: list[RowError] = []
@@ -115,7 +117,10 @@ class BatchDecider:
                         f"unknown person {app_row.person_id!r}: no online features"
                     )
                 context = self.applicants.context(lookup, self.policy)
-                decision = decide(application, context, self.products, self.policy, self.config)
+                decision = apply_control(
+                    decide(application, context, self.products, self.policy, self.config),
+                    controls.get(lookup.person_id),
+                )
             except UnknownPersonError as exc:
                 errors.append(RowError(label, number, "person", "unknown_person", str(exc)))
                 continue

@@ -23,7 +23,7 @@ from creditgraph.decision.service_errors import (
 from creditgraph.decision.within import Within, finish
 from creditgraph.store.db import write_transaction
 
-REVIEW_KINDS = ("referral", "borrower_request")
+REVIEW_KINDS = ("referral", "borrower_request", "monitoring")
 REVIEW_STATUSES = ("open", "taken", "approved", "declined")
 
 

@@ -26,6 +26,7 @@ from creditgraph.decision.batch import BatchResult
 from creditgraph.decision.batch_decisions import BatchDecider
 from creditgraph.decision.config import DecisionConfig
 from creditgraph.decision.config_files import load_catalogue, load_config, load_policy
+from creditgraph.decision.controls import active_control, apply_control
 from creditgraph.decision.engine import decide
 from creditgraph.decision.intake import application_of
 from creditgraph.decision.lookup import (
@@ -127,10 +128,13 @@ class DecisionService:
                 found = read_applicant(conn, person_id, at)
             else:
                 found = read_submitted(conn, person_id, pseudonym_of, at)
+            control = active_control(conn, found.person_id)
         if found.person_id != application.person_id:
             application = dataclasses.replace(application, person_id=found.person_id)
         context = self.applicants.context(found, self.policy)
-        decision = decide(application, context, self.products, self.policy, self.config)
+        decision = apply_control(
+            decide(application, context, self.products, self.policy, self.config), control
+        )
         with write_transaction(self.engine) as conn:
             (stored,) = record_store.store_decisions(
                 conn, [(application, decision, found, applicant_ref)], at

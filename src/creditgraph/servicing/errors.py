@@ -25,6 +25,12 @@ class LoanInputError(LoanError):
     """Bad input to a loan command: an amount, date, mode or offer that breaks a rule."""
 
 
+class LimitControlError(LoanError):
+    """Risk monitoring froze the borrower's limit, or capped it below the offer: the offer
+    cannot be accepted until an officer lifts the control. The message is in English and
+    Chinese."""
+
+
 class IdempotencyConflictError(LoanError, idempotency.IdempotencyConflictError):
     """An idempotency key reused with a different request body; nothing was posted (the
     shared rule's conflict, and a loan command's error)."""

@@ -17,6 +17,7 @@ from typing import Any
 from creditgraph.money import from_fen, to_fen
 from creditgraph.servicing import book
 from creditgraph.servicing import refunds as refund_service
+from creditgraph.servicing.book import controls
 from creditgraph.servicing.book import loans as loan_rows
 from creditgraph.servicing.book.refunds import listing
 from creditgraph.servicing.book.uow import UnitOfWork, reading, unit_of_work
@@ -26,7 +27,12 @@ from creditgraph.servicing.core.plan import PostingPlan
 from creditgraph.servicing.core.values import Instalment, LoanSnapshot
 from creditgraph.servicing.daycount import DayCount
 from creditgraph.servicing.delinquency import penalty_rate
-from creditgraph.servicing.errors import LoanInputError, LoanNotFoundError, RefundStateError
+from creditgraph.servicing.errors import (
+    LimitControlError,
+    LoanInputError,
+    LoanNotFoundError,
+    RefundStateError,
+)
 from creditgraph.servicing.lifecycle import LoanEvent, LoanState, transition
 from creditgraph.servicing.model import Method
 from creditgraph.servicing.payments import Payment, Payments
@@ -92,6 +98,7 @@ class LoanService(Payments, Reversals):
                     f"decision {decision_id}: offer index {offer_index} is out of range "
                     f"(the decision has {len(offers)} offer(s))"
                 )
+            _check_controls(uow, decision, offer_index)
             loan_id = book.new_id("LN")
             loan_rows.insert(uow.conn, self._loan_row(loan_id, decision, offer_index))
             book.record_event(
@@ -200,6 +207,27 @@ class LoanService(Payments, Reversals):
 
         result: dict[str, Any] = statement(self.engine, loan_id)
         return result
+
+
+def _check_controls(uow: UnitOfWork, decision: Mapping[Any, Any], index: int) -> None:
+    """Refuse an offer that breaks an active limit control set by risk monitoring."""
+    control = controls.active(uow.conn, decision["person_id"])
+    if control is None:
+        return
+    alert = f" (alert {control.alert_id})" if control.alert_id else ""
+    if control.frozen:
+        raise LimitControlError(
+            f"decision {decision['id']}: the borrower's credit limit is frozen by risk "
+            f"monitoring{alert}; the offer cannot be accepted until the freeze is lifted / "
+            "该借款人的授信额度已被风险监控冻结，解除冻结前不能接受此要约"
+        )
+    amount = to_fen(Decimal(decision["offers"][index]["amount"]))
+    if control.cap_fen is not None and amount > control.cap_fen:
+        raise LimitControlError(
+            f"decision {decision['id']}: offer {index} of {from_fen(amount)} is above the "
+            f"limit of {from_fen(control.cap_fen)} set by risk monitoring{alert} / "
+            f"该要约金额超过风险监控调低后的授信额度 {from_fen(control.cap_fen)}"
+        )
 
 
 def _show(uow: UnitOfWork, loan_id: str) -> dict[str, Any]:

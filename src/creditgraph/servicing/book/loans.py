@@ -154,7 +154,10 @@ def review_approved(conn: Connection, decision_id: str) -> bool:
     """Whether a human review approved the decision (an accepted offer of a referred case)."""
     found = conn.execute(
         select(REVIEWS.c.id).where(
-            REVIEWS.c.decision_id == decision_id, REVIEWS.c.status == "approved"
+            REVIEWS.c.decision_id == decision_id,
+            REVIEWS.c.status == "approved",
+            # a monitoring review judges the borrower, not the application: it approves nothing
+            REVIEWS.c.kind != "monitoring",
         )
     ).first()
     return found is not None
