@@ -106,12 +106,40 @@ class RepaymentStressConfig(FrozenConfig):
         return self
 
 
+class FraudRingConfig(FrozenConfig):
+    """Dense blocks of recent applicants sharing devices and phones (``monitoring.rings``)."""
+
+    window_days: int = Field(default=30, ge=1, le=365)
+    """Person -> device/phone edges last seen this long ago leave the graph (the sliding window)."""
+    weighting: str = "fraudar"
+    """``fraudar`` (an edge into a popular object weighs little) or ``average``."""
+    min_density: ConfigDecimal = Decimal("0.5")
+    """The least density (FRAUDAR weight per node) of a block that raises an alert."""
+    min_persons: int = Field(default=3, ge=2)
+    """Fewer persons than this sharing objects is a family or a couple, not a ring."""
+    max_persons: int = Field(default=60, ge=2)
+    """A block larger than this is a shared place (an office network), not a ring."""
+    max_blocks: int = Field(default=20, ge=1)
+    """Blocks the daily sweep peels off one after another."""
+    high_density: ConfigDecimal = Decimal("1.0")
+    """A block at least this dense is high severity."""
+
+    @model_validator(mode="after")
+    def _known_weighting(self) -> FraudRingConfig:
+        if self.weighting not in ("fraudar", "average"):
+            raise ValueError("weighting must be 'fraudar' or 'average'")
+        if self.max_persons < self.min_persons:
+            raise ValueError("max_persons must be at least min_persons")
+        return self
+
+
 class MonitoringConfig(FrozenConfig):
-    """All four detectors' thresholds (the fraud-ring detector's live with it)."""
+    """All five detectors' thresholds."""
 
     version: str = "1"
     contagion: ContagionConfig = ContagionConfig()
     activity_collapse: ActivityCollapseConfig = ActivityCollapseConfig()
+    fraud_ring: FraudRingConfig = FraudRingConfig()
     multi_lending: MultiLendingConfig = MultiLendingConfig()
     repayment_stress: RepaymentStressConfig = RepaymentStressConfig()
 
