@@ -4,7 +4,8 @@ A batch is handled in one database transaction. Events the group already applied
 ``processed_events``) are skipped, so redelivery never applies an event twice; each new event's
 handler runs in a savepoint, and one that raises (or an event without the required fields) is
 rolled back alone and goes to the dead letters with its reason while the batch goes on. The
-applied events' ``processed_events`` rows commit with the handlers' effects; on the outbox the
+applied events' ``processed_events`` rows commit with the handlers' effects and with what
+``on_batch`` writes at the end of the batch (the monitor's alerts); on the outbox the
 group's offsets and dead letters commit in the same transaction too (``TransactionalAck``), on
 Redis the dead letters and ``XACK`` follow the commit (a crash in between redelivers, and the
 processed rows make that harmless).
@@ -70,8 +71,10 @@ class Consumer:
         name: str,
         handler: Handler,
         batch: int = 500,
+        on_batch: Callable[[Connection], None] | None = None,
     ) -> None:
         self.bus = bus
+        self.on_batch = on_batch
         self.engine = engine
         self.group = group
         self.name = name
@@ -89,6 +92,8 @@ class Consumer:
         try:
             with write_transaction(self.engine) as conn:
                 poisoned = self._handle(conn, deliveries, stats)
+                if self.on_batch is not None:  # the batch's own work, committed with it
+                    self.on_batch(conn)
                 if transactional is not None:
                     for delivery, reason in poisoned:
                         transactional.dead_letter_in(conn, self.group, delivery, reason)
