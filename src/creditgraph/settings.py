@@ -70,6 +70,17 @@ class Settings(BaseSettings):
     auth_lockout_seconds: int = Field(
         default=900, ge=1, description="How long a lock-out lasts; 429 with Retry-After."
     )
+    # Monitoring (docs/monitoring.md): the event bus and the files that steer the detectors.
+    event_bus_url: str | None = Field(
+        default=None,
+        description="redis://... for Redis Streams; unset: the embedded outbox in the database.",
+    )
+    monitoring_config: Path | None = Field(
+        default=None, description="Detector thresholds (TOML); unset: the packaged default."
+    )
+    action_policy: Path | None = Field(
+        default=None, description="What alerts do (TOML); unset: the packaged default."
+    )
 
     @property
     def home_dir(self) -> Path:

@@ -13,6 +13,7 @@ from creditgraph import __version__
 from creditgraph.api import errors
 from creditgraph.api.access_log import AccessLog
 from creditgraph.api.context import ApiContext
+from creditgraph.api.event_routes import router as event_router
 from creditgraph.api.keys import KeyVerifier
 from creditgraph.api.limits import BodyLimit, RequestGuard
 from creditgraph.api.loan_routes import router as loan_router
@@ -72,6 +73,7 @@ def create_app(
     app.include_router(router)
     app.include_router(loan_router)
     app.include_router(payment_router)
+    app.include_router(event_router)
     # Outermost last: the guard sees everything, the access log every answer, limits the body.
     app.add_middleware(
         BodyLimit,

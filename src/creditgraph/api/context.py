@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -32,6 +32,7 @@ class ApiContext:
     pseudonyms: Pseudonymiser
     _service: DecisionServicePort | None = None
     _loans: LoanService | None = None
+    _event_bus: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def service(self) -> DecisionServicePort:
@@ -57,6 +58,19 @@ class ApiContext:
 
                     self._loans = LoanService(self.engine)
         return self._loans
+
+    def event_bus(self) -> Any:
+        """The Redis Streams bus when one is configured, else None: events then go to the
+        embedded outbox inside the transaction that checked them."""
+        if not self.settings.event_bus_url:
+            return None
+        if self._event_bus is None:
+            with self._lock:
+                if self._event_bus is None:
+                    from creditgraph.monitoring.bus_factory import bus_for
+
+                    self._event_bus = bus_for(self.settings, self.engine)
+        return self._event_bus
 
     def person_pseudonym(self, external_id: str) -> str:
         """The platform's pseudonym of a lender's person id that has no stored identity."""

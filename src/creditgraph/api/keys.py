@@ -33,6 +33,8 @@ class Role(StrEnum):
     ANALYST = "analyst"
     ADMIN = "admin"
     PAYMENT_CHANNEL = "payment-channel"
+    PARTNER = "partner"  # a data partner: sends monitoring events, reads nothing
+    INGEST = "ingest"  # the lender's own feeds: sends monitoring events, reads nothing
 
 
 class KeyStoreError(ValueError):

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "creditgraph.cli.loan_cmd",
     "creditgraph.cli.ledger_cmd",
     "creditgraph.cli.servicing_cmd",
+    "creditgraph.cli.events_cmd",
     "creditgraph.cli.keys_cmd",
     "creditgraph.cli.serve_cmd",
 )
