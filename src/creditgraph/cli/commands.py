@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "creditgraph.cli.ledger_cmd",
     "creditgraph.cli.servicing_cmd",
     "creditgraph.cli.events_cmd",
+    "creditgraph.cli.monitor_cmd",
     "creditgraph.cli.keys_cmd",
     "creditgraph.cli.serve_cmd",
 )
