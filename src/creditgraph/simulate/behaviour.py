@@ -153,10 +153,12 @@ def _active_days(
     base = np.where(pop.ring[people] >= 0, 0.03, base)
     day = first_day[:, None] + np.arange(days)[None, :]
     allowed = day * DAY >= pop.data_start[people][:, None] + DAY  # the day after data began
+    # defaulters fall quiet in the weeks before their first missed instalment
+    collapse = world.distress.factor(people[:, None], day * DAY + DAY // 2)
     parts = []
     for source, share in ((WECHAT, 1.0), (DOUYIN, 0.4)):
         p = base * share * pop.uses[people, source]
-        hit = (rng.random((len(people), days)) < p[:, None]) & allowed
+        hit = (rng.random((len(people), days)) < p[:, None] * collapse) & allowed
         who, k = np.nonzero(hit)
         person = people[who]
         ee = pop.engagement[person]
@@ -203,3 +205,18 @@ def activity(world: World, rng: np.random.Generator, chunk_people: int) -> Itera
             first = pop.applied_at[people] // DAY - days
             table = _active_days(world, people, first, days, rng)
             yield table, len(order) + a + len(people), total
+
+
+def activity_span(
+    world: World, rng: np.random.Generator, first_day: int, days: int, chunk_people: int
+) -> Iterator[pa.Table]:
+    """Active days of everyone over ``[first_day, first_day + days)`` (epoch days), drawn like the
+    table's: for an event stream reaching back before the days ``activity_daily`` keeps."""
+    order = world.pop.by_id
+    if days <= 0:
+        return
+    step = max(chunk_people // days, 1000)
+    for a in range(0, len(order), step):
+        people = order[a : a + step]
+        first = np.full(len(people), first_day, dtype=np.int64)
+        yield _active_days(world, people, first, days, rng)

@@ -23,6 +23,7 @@ from creditgraph.simulate import vocab
 from creditgraph.simulate.arrays import rank_within, unique_sorted
 from creditgraph.simulate.clock import DAY, epoch
 from creditgraph.simulate.graph import FAMILY, RELATIONS
+from creditgraph.simulate.rng import stream
 from creditgraph.simulate.world import Chunk, World
 
 WECHAT, WEIBO, DOUYIN = (vocab.SOURCES.index(s) for s in ("wechat", "weibo", "douyin"))
@@ -144,7 +145,10 @@ def _rates(world: World, rows: _Directed, rng: np.random.Generator) -> NDArray[n
     return rate
 
 
-def _interactions_table(world: World, rows: _Directed, rng: np.random.Generator) -> pa.Table:
+def _interactions_table(
+    world: World, rows: _Directed, rng: np.random.Generator, quiet: np.random.Generator
+) -> pa.Table:
+    """Interaction rows of the tie rows; ``quiet`` thins those of people in distress."""
     tl = world.timeline
     g = world.graph
     start = np.maximum(rows.created, tl.history_start)
@@ -201,6 +205,12 @@ def _interactions_table(world: World, rows: _Directed, rng: np.random.Generator)
     amount = np.where(kind == TRANSFER, transfer_fen, np.where(kind == RED_PACKET, red_fen, 0))
     amount = np.minimum(amount, 100_000_000).astype(np.int64)  # at most 1,000,000 CNY a row
 
+    # a defaulter starts fewer interactions in the weeks before the first missed instalment;
+    # thinned after every draw of ``rng`` and by a stream of its own, so everyone else's rows
+    # stay exactly as they were
+    kept = quiet.random(len(row)) < world.distress.factor(src, ts)
+    row, src, kind, ts, count, amount = (x[kept] for x in (row, src, kind, ts, count, amount))
+    money = money[kept]
     ids = world.person_ids
     return col.table(
         INTERACTIONS,
@@ -222,10 +232,12 @@ def social_chunks(
     """Yields ``(ties, interactions, edges_done, edges_total)`` chunk by chunk."""
     m = world.graph.edges
     step = max(chunk_rows // 4, 1000)
+    quiet = stream(world.config.seed, "distress-interactions")
     for a in range(0, m, step):
         edges = np.arange(a, min(a + step, m))
         rows = _tie_rows(world, edges, rng)
-        yield _ties_table(world, rows), _interactions_table(world, rows, rng), int(edges[-1]) + 1, m
+        inter = _interactions_table(world, rows, rng, quiet)
+        yield _ties_table(world, rows), inter, int(edges[-1]) + 1, m
 
 
 EMERGENCY_COUNTS = (np.array([1, 2, 3]), np.array([0.45, 0.40, 0.15]))

@@ -17,6 +17,7 @@ from creditgraph.simulate import columns as col
 from creditgraph.simulate.book import LoanBook, draw_book
 from creditgraph.simulate.clock import Timeline
 from creditgraph.simulate.config import SimulationConfig
+from creditgraph.simulate.distress import Distress, plant_distress
 from creditgraph.simulate.fraud import RingPlan, plan_rings, ring_edges
 from creditgraph.simulate.graph import SocialGraph, build_graph
 from creditgraph.simulate.population import draw_population
@@ -45,6 +46,8 @@ class World:
     # when each direction of a tie was first observed by the wechat connector
     created_uv: NDArray[np.int64]
     created_vu: NDArray[np.int64]
+    # activity collapse before each default and income shocks (``distress.py``)
+    distress: Distress
 
 
 def _observed(
@@ -69,6 +72,7 @@ def build_world(config: SimulationConfig, progress: Progress | None = None) -> W
     note("world", 2, 4)
     risk = draw_risk(pop, graph, config.default_rate, stream(config.seed, "risk"))
     book = draw_book(pop, risk, stream(config.seed, "book"))
+    distress = plant_distress(pop.n, book, stream(config.seed, "distress"))
     note("world", 3, 4)
     rng = stream(config.seed, "observed")
     created_uv = _observed(graph.formed_at, pop.data_start[graph.u], rng)
@@ -86,4 +90,5 @@ def build_world(config: SimulationConfig, progress: Progress | None = None) -> W
         person_ids=person_ids,
         created_uv=created_uv,
         created_vu=created_vu,
+        distress=distress,
     )
