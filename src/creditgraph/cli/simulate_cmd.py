@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -44,6 +45,27 @@ def _format_value(name: str, value: float) -> str:
     return f"{value:.4f}"
 
 
+def contract_check() -> Callable[[list[dict[str, object]]], None]:
+    """Every simulated event checked against the event contract before it is written."""
+    from datetime import UTC, datetime
+
+    from creditgraph.monitoring.validate import validate_batch
+
+    now = datetime.now(UTC)
+
+    def check(events: list[dict[str, object]]) -> None:
+        result = validate_batch(events, now)
+        if result.errors:
+            first = result.errors[0]
+            raise ValueError(
+                f"simulated event {first.event_id} breaks the event contract: field "
+                f"{first.field}, rule {first.rule}: {first.message} "
+                f"({len(result.errors)} errors in its chunk)"
+            )
+
+    return check
+
+
 def print_report(metrics: dict[str, float], console: Console) -> None:
     table = Table(title="Calibration", show_lines=False)
     table.add_column("metric")
@@ -73,6 +95,20 @@ def simulate_command(
         12, "--months", help="Months of history before the first application."
     ),
     activity_days: int = typer.Option(30, "--activity-days", help="Days of activity_daily kept."),
+    events: bool = typer.Option(
+        False,
+        "--events",
+        help="Also write the event stream of the same world (_events/events.jsonl, "
+        "_events/servicing_events.jsonl) and its planted ground truth (_truth/events_truth.json).",
+    ),
+    event_months: int = typer.Option(
+        3, "--event-months", help="With --events: months of events, ending at --event-end."
+    ),
+    event_end: str | None = typer.Option(
+        None,
+        "--event-end",
+        help="With --events: last day of the event window (default: the world's last day).",
+    ),
     show_report: bool = typer.Option(
         False, "--report", help="Print calibration metrics (alone: measure an existing --out)."
     ),
@@ -81,6 +117,7 @@ def simulate_command(
     # imported here so that other commands do not pay for numpy, duckdb and igraph at startup
     from creditgraph.simulate import SimulationConfig, report, simulate
     from creditgraph.simulate.config import FORMATS
+    from creditgraph.simulate.events import write_events_of
 
     console = Console()
     if people is None:
@@ -115,6 +152,17 @@ def simulate_command(
     except ValueError as exc:
         raise _fail(str(exc)) from None
 
+    window_end: date | None = None
+    if event_end is not None:
+        try:
+            window_end = date.fromisoformat(event_end)
+        except ValueError:
+            raise _fail(
+                f"--event-end must be an ISO date such as 2025-06-30 (got {event_end!r})"
+            ) from None
+    if event_months < 1:
+        raise _fail(f"--event-months must be at least 1 (got {event_months})")
+
     err = Console(stderr=True)
     columns = (
         TextColumn("{task.description:<18}"),
@@ -133,6 +181,12 @@ def simulate_command(
                 bar.update(tasks[stage], completed=done, total=max(total, 1))
 
             result = simulate(config, out, progress)
+            if events:
+                progress("events", 0, 1)
+                stream = write_events_of(
+                    config, out, event_months, window_end, check=contract_check()
+                )
+                progress("events", 1, 1)
         measured = report(out) if show_report else None
     except Exception as exc:  # one clean line, never a traceback
         raise _fail(f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)) from None
@@ -144,6 +198,14 @@ def simulate_command(
         highlight=False,
         soft_wrap=True,
     )
+    if events:
+        console.print(
+            f"wrote {stream.events:,} events from {stream.start:%Y-%m-%d} to "
+            f"{stream.end:%Y-%m-%d} in {stream.seconds:.1f} s to {stream.events_path.parent} "
+            f"(ground truth: {stream.truth_path})",
+            highlight=False,
+            soft_wrap=True,
+        )
     if result.bad_rows:
         console.print(
             f"bad rows: {sum(result.bad_rows.values()):,} (listed in {result.bad_rows_path})",

@@ -22,6 +22,12 @@ from creditgraph.simulate.config import (
     SimulationResult,
 )
 from creditgraph.simulate.corrupt import Corruptor
+from creditgraph.simulate.events import (
+    EVENTS_DIR,
+    EVENTS_FILE,
+    EVENTS_TRUTH_FILE,
+    SERVICING_FILE,
+)
 from creditgraph.simulate.rng import stream
 from creditgraph.simulate.world import Chunk, Progress, World, build_world
 from creditgraph.simulate.writer import TableWriter
@@ -32,8 +38,10 @@ def _clear_outputs(out_dir: Path) -> None:
     for name in TABLES:
         for fmt in FORMATS:
             (out_dir / f"{name}.{fmt}").unlink(missing_ok=True)
-    for fname in (TRUTH_FILE, BAD_ROWS_FILE):
+    for fname in (TRUTH_FILE, BAD_ROWS_FILE, EVENTS_TRUTH_FILE):
         (out_dir / TRUTH_DIR / fname).unlink(missing_ok=True)
+    for fname in (EVENTS_FILE, SERVICING_FILE):
+        (out_dir / EVENTS_DIR / fname).unlink(missing_ok=True)
 
 
 def _stages(world: World) -> Iterator[tuple[str, str, Iterator[Chunk]]]:
