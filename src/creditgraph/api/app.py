@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from creditgraph import __version__
 from creditgraph.api import errors
 from creditgraph.api.access_log import AccessLog
+from creditgraph.api.alert_routes import router as alert_router
 from creditgraph.api.context import ApiContext
 from creditgraph.api.event_routes import router as event_router
 from creditgraph.api.keys import KeyVerifier
@@ -74,6 +75,7 @@ def create_app(
     app.include_router(loan_router)
     app.include_router(payment_router)
     app.include_router(event_router)
+    app.include_router(alert_router)
     # Outermost last: the guard sees everything, the access log every answer, limits the body.
     app.add_middleware(
         BodyLimit,

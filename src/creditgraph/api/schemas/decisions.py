@@ -63,7 +63,10 @@ class ReviewOut(BaseModel):
 
     id: str
     decision_id: str
-    kind: str = Field(description="referral (the policy referred it) or borrower_request.")
+    kind: str = Field(
+        description="referral (the policy referred it), borrower_request, or monitoring (an "
+        "alert of risk monitoring asked for it)."
+    )
     status: str = Field(description="open, taken, approved or declined.")
     requested_by: str
     note: str | None
