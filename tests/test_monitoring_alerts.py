@@ -361,3 +361,19 @@ def test_the_monitor_commands(home_engine: Engine) -> None:
     assert missing.exit_code == 2 and "no such alert" in missing.output
     nothing = runner.invoke(app, ["monitor", "lift", "p1", "--by", "amy", "--note", "x"])
     assert nothing.exit_code == 2 and "no active limit control" in nothing.output
+
+
+def test_the_policy_file_comes_from_the_option_the_setting_or_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from creditgraph.monitoring.action_policy_file import configured_action_policy
+    from creditgraph.settings import Settings
+
+    mine = tmp_path / "actions.toml"
+    mine.write_text('version = "site-7"\n', encoding="utf-8")
+    option = tmp_path / "option.toml"
+    option.write_text('version = "option-1"\n', encoding="utf-8")
+    assert configured_action_policy(Settings(home=tmp_path)).version == load_action_policy().version
+    monkeypatch.setenv("CREDITGRAPH_MONITORING_ACTIONS_FILE", str(mine))
+    assert configured_action_policy(Settings(home=tmp_path)).version == "site-7"
+    assert configured_action_policy(Settings(home=tmp_path), option).version == "option-1"

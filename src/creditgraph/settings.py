@@ -24,6 +24,11 @@ class Settings(BaseSettings):
         default=None,
         description="Key for identifier pseudonyms; default <home>/keys/pseudonym.key.",
     )
+    monitoring_actions_file: Path | None = Field(
+        default=None,
+        description="Action policy of risk monitoring's alerts (TOML); default the packaged "
+        "monitoring/actions.toml.",
+    )
     ingest_chunk_rows: int = Field(
         default=200_000, ge=1_000, description="Rows per streamed chunk."
     )

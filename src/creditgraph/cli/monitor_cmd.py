@@ -65,7 +65,9 @@ def alerts_cmd(
         "--type",
         help="contagion, activity_collapse, fraud_ring, multi_lending or repayment_stress.",
     ),
-    person: str | None = typer.Option(None, "--person", help="One person's pseudonym."),
+    person: str | None = typer.Option(
+        None, "--person", help="Only the alerts of this person (a pseudonym)."
+    ),
     limit: int = typer.Option(100, "--limit", help="At most this many, newest first (1-1000)."),
     cursor: str | None = typer.Option(None, "--cursor", help="The next page after this id."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array of the alerts."),
@@ -122,7 +124,7 @@ def _print_alert(alert: dict[str, Any], as_json: bool) -> None:
 
 @monitor_app.command("acknowledge")
 def acknowledge_cmd(
-    alert_id: str = typer.Argument(..., help="The alert's id."),
+    alert_id: str = typer.Argument(..., help="The id of the alert."),
     by: str = typer.Option(..., "--by", help="Who acknowledges it."),
     note: str | None = typer.Option(None, "--note", help="What is being done."),
     as_json: bool = typer.Option(False, "--json", help="Print the alert as JSON."),
@@ -135,7 +137,7 @@ def acknowledge_cmd(
 
 @monitor_app.command("resolve")
 def resolve_cmd(
-    alert_id: str = typer.Argument(..., help="The alert's id."),
+    alert_id: str = typer.Argument(..., help="The id of the alert."),
     by: str = typer.Option(..., "--by", help="Who resolves it."),
     note: str = typer.Option(..., "--note", help="How it was resolved (required)."),
     as_json: bool = typer.Option(False, "--json", help="Print the alert as JSON."),
@@ -148,7 +150,7 @@ def resolve_cmd(
 
 @monitor_app.command("lift")
 def lift_cmd(
-    person: str = typer.Argument(..., help="The person's pseudonym."),
+    person: str = typer.Argument(..., help="The person (a pseudonym)."),
     by: str = typer.Option(..., "--by", help="Who lifts the controls."),
     note: str = typer.Option(..., "--note", help="Why (required)."),
     as_json: bool = typer.Option(False, "--json", help="Print the lifted controls as JSON."),

@@ -15,6 +15,7 @@ from creditgraph.monitoring.action_policy import (
     ActionPolicyError,
     parse_action_policy,
 )
+from creditgraph.settings import Settings
 
 PACKAGED_NAME = "actions.toml"
 
@@ -26,3 +27,9 @@ def load_action_policy(path: Path | None = None) -> ActionPolicy:
     packaged = resources.files("creditgraph.monitoring").joinpath(PACKAGED_NAME)
     with resources.as_file(packaged) as packaged_path:
         return configfile.load(packaged_path, PACKAGED_NAME, parse_action_policy, ActionPolicyError)
+
+
+def configured_action_policy(settings: Settings, path: Path | None = None) -> ActionPolicy:
+    """The policy named on the command line (``path``), else by the setting
+    ``CREDITGRAPH_MONITORING_ACTIONS_FILE``, else the packaged default."""
+    return load_action_policy(path or settings.monitoring_actions_file)
