@@ -196,7 +196,7 @@ def _run_day(
         progress(label, 0, len(ids))
     for start in range(0, len(ids), chunk_loans):
         chunk = ids[start : start + chunk_loans]
-        with write_transaction(engine) as conn:
+        with write_transaction(engine) as conn, repository.chunk_events(conn):
             total.add(_process_chunk(conn, day, chunk[0], chunk[-1], config, rules, zone))
         if progress is not None:
             progress(label, start + len(chunk), len(ids))
@@ -239,7 +239,7 @@ def _process_chunk(
         rules,
         zone,
     )
-    repository.write_plan(conn, plan)
+    repository.write_plan(conn, plan, rows, zone)
     _count(result, plan)
     return result
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from creditgraph.servicing.book.outbox import events_at_end
 from creditgraph.servicing.book.uow import UnitOfWork, reading, unit_of_work
 from creditgraph.servicing.ceiling import Ceiling, ceiling_of
 from creditgraph.servicing.core.plan import PostingPlan
@@ -104,7 +105,7 @@ class Payments(PostingRunner):
         out: list[PostingResult | ValueError] = []
         for start in range(0, len(payments), chunk_size):
             chunk = payments[start : start + chunk_size]
-            with unit_of_work(self.engine) as uow:
+            with unit_of_work(self.engine) as uow, events_at_end(uow.conn):
                 out.extend(self._post_payment(uow, p, actor, channel) for p in chunk)
         return out
 

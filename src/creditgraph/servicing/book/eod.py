@@ -5,14 +5,18 @@ Reads and writes only; what the day does to a loan is decided by
 :mod:`creditgraph.servicing.core.day`. Every function takes an open ``Connection`` inside a
 transaction and never commits. Writes go through ``executemany`` (thousands of rows in one
 statement) and the postings through :func:`~creditgraph.servicing.book.write_postings`, like
-every posting.
+every posting. The chunk's monitoring events (its credit sweep's repayments, instalments missed,
+bucket changes, write-offs) are published to the outbox in the chunk's own transaction, in one
+insert at its end (:func:`chunk_events`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date, timedelta
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import (
@@ -50,6 +54,7 @@ from creditgraph.servicing.book import (
 )
 from creditgraph.servicing.book.eod_labels import insert_labels
 from creditgraph.servicing.book.ledger import account_totals
+from creditgraph.servicing.book.outbox import emit, events_at_end
 from creditgraph.servicing.core.day import (
     DayPlan,
     EntryBatch,
@@ -58,6 +63,12 @@ from creditgraph.servicing.core.day import (
     OpenRows,
     from_day_number,
     ints,
+)
+from creditgraph.servicing.core.monitoring_events import (
+    day_closed_at,
+    day_event_loans,
+    day_events,
+    missed_instalments,
 )
 from creditgraph.servicing.delinquency import BUCKETS, InstalmentArrays
 from creditgraph.servicing.lifecycle import LoanEvent
@@ -144,6 +155,14 @@ def mark_completed(conn: Connection, day: date, loans: int) -> None:
 def pending_loan_ids(conn: Connection, day: date) -> list[str]:
     rows = conn.execute(select(LOANS.c.id).where(book.pending_filter(day)).order_by(LOANS.c.id))
     return [row[0] for row in rows]
+
+
+@contextmanager
+def chunk_events(conn: Connection) -> Iterator[None]:
+    """Open around a chunk's work in its transaction: every monitoring event of the chunk is
+    published in one insert when the block ends (see :mod:`.outbox` for why at the end)."""
+    with events_at_end(conn):
+        yield
 
 
 # --- reading one chunk -----------------------------------------------------------------------------
@@ -241,9 +260,11 @@ def receivables(
 # --- writing one chunk's plan ----------------------------------------------------------------------
 
 
-def write_plan(conn: Connection, plan: EodPlan) -> None:
+def write_plan(conn: Connection, plan: EodPlan, rows: OpenRows, zone: ZoneInfo) -> None:
     """The chunk's plan, in order: postings, instalments, loan status and events, write-offs,
-    default labels, and every loan of the chunk marked accrued through the day."""
+    default labels, the monitoring events, and every loan of the chunk marked accrued through
+    the day. ``rows`` are the open instalments the plan was made from (before today's
+    postings), ``zone`` the business day's time zone (when the day closed)."""
     day = plan.day
     _write_entries(conn, TransactionKind.ACCRUAL, day, day.accrual)
     _write_entries(conn, TransactionKind.PENALTY, day, day.penalty)
@@ -255,11 +276,38 @@ def write_plan(conn: Connection, plan: EodPlan) -> None:
     )
     _write_offs(conn, plan)
     insert_labels(conn, day.day, plan.default_labels)
+    publish_day_events(conn, plan, rows, zone)
     conn.execute(
         update(LOANS)
         .where(LOANS.c.id.in_(list(day.loans.ids)))
         .values(accrued_through=day.day, version=LOANS.c.version + 1, updated_at=now())
     )
+
+
+def publish_day_events(conn: Connection, plan: EodPlan, rows: OpenRows, zone: ZoneInfo) -> None:
+    """The chunk's monitoring events, published in its transaction: two small reads (the people
+    of the loans with events, the numbers of the missed rows) and one insert, and none of them
+    when the day reports nothing."""
+    missed = missed_instalments(plan.day.day, rows)
+    loan_ids = day_event_loans(plan, missed)
+    if not loan_ids:
+        return
+    persons = {
+        str(loan_id): str(person)
+        for loan_id, person in conn.execute(
+            select(LOANS.c.id, LOANS.c.person_id).where(LOANS.c.id.in_(loan_ids))
+        )
+    }
+    numbers: dict[int, int] = {}
+    if missed:
+        found = conn.execute(
+            select(INSTALMENTS.c.id, INSTALMENTS.c.number).where(
+                INSTALMENTS.c.id.in_([m.row_id for m in missed])
+            )
+        )
+        numbers = {int(row_id): int(number) for row_id, number in found}
+    at = day_closed_at(plan.day.day, zone, datetime.now(UTC))
+    emit(conn, day_events(plan, missed, numbers, persons, at))
 
 
 def _write_entries(

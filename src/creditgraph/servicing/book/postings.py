@@ -4,12 +4,16 @@ its events, all inside the caller's transaction.
 
 Statements are few and batched: one ``executemany`` for every instalment delta of the plan,
 two for the transaction rows and their lines (a reversal's catch-up penalty rides with it).
+A repayment or prepayment also publishes its ``repayment_posted`` monitoring event to the
+outbox in the same transaction (one read of the person and what is still due, one insert), and
+a posting that moves the loan's bucket its ``dpd_bucket_changed``, so an event exists if and
+only if its posting does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, and_, bindparam, delete, or_, select, update
@@ -17,8 +21,15 @@ from sqlalchemy.engine import Connection
 
 from creditgraph.servicing import book
 from creditgraph.servicing.accounts import Line, check_balanced
-from creditgraph.servicing.book import EOD_RUNS, INSTALMENTS, JOURNAL, TRANSACTIONS
+from creditgraph.servicing.book import EOD_RUNS, INSTALMENTS, JOURNAL, LOANS, TRANSACTIONS
 from creditgraph.servicing.book import refunds as refund_rows
+from creditgraph.servicing.book.outbox import emit
+from creditgraph.servicing.core.monitoring_events import (
+    LoanStatus,
+    moves_bucket,
+    posting_emits,
+    posting_events,
+)
 from creditgraph.servicing.core.plan import (
     REVERSIBLE_KINDS,
     InstalmentDelta,
@@ -91,6 +102,19 @@ _FIRST_RUN_SINCE = (
     .order_by(EOD_RUNS.c.business_date)
     .limit(1)
 )
+
+
+# The loan's person and what its current instalments due by a date still owe (penalty included):
+# what a repayment's event reports, read after the posting's own writes.
+_PERSON_AND_DUE_SQL = (
+    "SELECT l.person_id, (SELECT COALESCE(SUM(principal_due_fen - principal_paid_fen "
+    "+ interest_due_fen - interest_paid_fen + fee_due_fen - fee_paid_fen "
+    "+ penalty_accrued_fen - penalty_paid_fen), 0) FROM loan_instalments "
+    "WHERE loan_id = ? AND superseded = ? AND due_date <= ?) FROM loans l WHERE l.id = ?"
+)
+
+
+_STATUS_OF = select(LOANS.c.bucket, LOANS.c.dpd).where(LOANS.c.id == bindparam("loan_id"))
 
 
 def apply_deltas(conn: Connection, deltas: Iterable[InstalmentDelta]) -> None:
@@ -199,6 +223,7 @@ def apply_plan(
     if plan.supersede:
         conn.execute(SUPERSEDE, [{"row_id": i, "flag": True} for i in plan.supersede])
     apply_deltas(conn, plan.deltas)
+    before = _status(conn, plan.loan_id) if moves_bucket(plan) else None
     book.update_loan(conn, plan.loan_id, plan.loan_values)
     if hook is not None:
         hook("before_journal")
@@ -247,7 +272,31 @@ def apply_plan(
         refund_rows.mark_paid(
             conn, payout.refund_id, payout.approved_by, book.now(), payout.paid_on, tx_id
         )
+    if posting_emits(plan):
+        publish_events(conn, plan, tx_id, before)
     return tx_id, detail
+
+
+def _status(conn: Connection, loan_id: str) -> LoanStatus | None:
+    found = conn.execute(_STATUS_OF, {"loan_id": loan_id}).first()
+    return None if found is None else LoanStatus(str(found[0]), int(found[1]))
+
+
+def publish_events(
+    conn: Connection, plan: PostingPlan, tx_id: str, before: LoanStatus | None = None
+) -> None:
+    """Publish the applied ``plan``'s monitoring events to the outbox on ``conn`` (the posting's
+    own transaction: they commit or roll back with it; see :mod:`.outbox`); ``before`` is the
+    loan's bucket before the posting, when the plan sets it. The person and what is still due
+    are read now, right after the posting's own writes."""
+    driver = book.DriverValues(conn)
+    sql = _PERSON_AND_DUE_SQL if driver.sqlite else _PERSON_AND_DUE_SQL.replace("?", "%s")
+    params = (plan.loan_id, False, driver.day(plan.business_date), plan.loan_id)
+    found = conn.exec_driver_sql(sql, params).first()
+    if found is None or not found[0]:
+        return
+    at = datetime.now(UTC)
+    emit(conn, posting_events(plan, tx_id, str(found[0]), int(found[1]), at, before), tx_id)
 
 
 def by_key(conn: Connection, key: str) -> RowMapping | None:
