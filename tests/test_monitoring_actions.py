@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -316,3 +317,59 @@ def test_new_decisions_are_declined_when_frozen_and_capped_when_lowered() -> Non
     assert nothing_left.outcome is Outcome.DECLINE
     declined = dataclasses.replace(decision, outcome=Outcome.DECLINE, offers=())
     assert apply_control(declined, LimitControl(frozen=True, cap_fen=None)) is declined
+
+
+# -- the decision service honours the controls (a scored world) ----------------------------------
+
+
+@pytest.mark.slow
+def test_the_decision_service_declines_or_caps_a_controlled_person(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    from creditgraph.decision.service import DecisionService
+    from creditgraph.store.db import make_engine
+    from creditgraph.store.models import OnlineFeatures
+    from tests.scored_world import scored_world
+
+    world = scored_world(tmp_path_factory.mktemp("controls"), people=600, seed=5)
+    engine = make_engine(world.database_url)
+    try:
+        service = DecisionService(engine, world)
+        with engine.connect() as conn:
+            people = list(
+                conn.execute(
+                    select(OnlineFeatures.person_id).order_by(OnlineFeatures.person_id).limit(300)
+                ).scalars()
+            )
+        approved = next(
+            record
+            for person in people
+            if (record := service.decide_for(person, "XFD-MED", "8000", 12, purpose="medical"))[
+                "outcome"
+            ]
+            == "approve"
+        )
+        person = approved["person_id"]
+        alert_for(engine, person, FREEZE)
+        frozen = service.decide_for(person, "XFD-MED", "8000", 12, purpose="medical")
+        assert frozen["outcome"] == "decline" and frozen["offers"] == []
+        assert "monitoring_limit_frozen" in [r["code"] for r in frozen["reasons"]]
+        path = tmp_path / "apps.csv"
+        path.write_text(f"person,product,amount,term,purpose\n{person},XFD-MED,8000,12,medical\n")
+        (batched,) = service.decide_batch(path).decisions
+        assert batched["outcome"] == "decline"
+        lift_control(engine, person, by="officer-1", note="cleared")
+
+        lower = policy(
+            {"type": "*", "min_severity": "low", "actions": ["lower_limit"], "factor": "0.1"}
+        )
+        alert_for(engine, person, lower, detector=Detector.MULTI_LENDING)
+        (control,) = [
+            c for c in rows(engine, CreditLimitControl, person_id=person) if c["lifted_at"] is None
+        ]
+        capped = service.decide_for(person, "XFD-MED", "8000", 12, purpose="medical")
+        assert "monitoring_limit_lowered" in [r["code"] for r in capped["reasons"]]
+        assert Decimal(capped["limit"]) * 100 <= control["cap_fen"]
+        assert all(Decimal(o["amount"]) * 100 <= control["cap_fen"] for o in capped["offers"])
+    finally:
+        engine.dispose()
