@@ -2,8 +2,8 @@
 
 ``record_findings`` runs inside the event consumer's transaction, so alerts commit with the
 consumer's offsets and a redelivered batch cannot raise an alert twice. A finding whose dedup key
-has an unresolved alert with a triggering event within the suppression window (event time, so a
-replay gives the same alerts) folds into it: the repeat is counted, the severity raised if higher,
+has an unresolved alert whose latest triggering event is within the suppression window (event
+time, so a replay gives the same alerts) folds into it: the repeat is counted, the severity raised if higher,
 the event ids kept up to a cap. Otherwise a new alert opens and the action policy runs
 (``monitoring.actions``). A batch costs one SELECT per 500 dedup keys and bulk writes.
 
@@ -140,12 +140,30 @@ def _load(conn: Connection, keys: list[str]) -> dict[str, list[_Open]]:
     return found
 
 
+def _latest_at(alert: _Open) -> datetime:
+    """The latest triggering event folded into ``alert`` (its first one when none since)."""
+    text = alert.evidence.get("last_occurred_at")
+    return datetime.fromisoformat(text) if isinstance(text, str) else alert.occurred_at
+
+
+def _gap(alert: _Open, at: datetime) -> timedelta:
+    """How far ``at`` lies from the span of the alert's triggering events (0 inside it)."""
+    first, latest = alert.occurred_at, _latest_at(alert)
+    if at < first:
+        return first - at
+    return max(timedelta(0), at - latest)
+
+
 def _absorbing(candidates: list[_Open], at: datetime, window: timedelta) -> _Open | None:
-    """The unresolved alert whose triggering event is nearest ``at``, within the window."""
+    """The unresolved alert whose triggering events come nearest ``at``, within the window.
+
+    The window runs from the alert's latest repeat, not its first event: a condition that holds
+    day after day (a ring still sharing devices, activity still collapsed) stays one alert while
+    it is unresolved, and opens a new one only after a quiet spell longer than the window."""
     best: _Open | None = None
     for alert in candidates:
-        gap = abs(at - alert.occurred_at)
-        if gap <= window and (best is None or gap < abs(at - best.occurred_at)):
+        gap = _gap(alert, at)
+        if gap <= window and (best is None or gap < _gap(best, at)):
             best = alert
     return best
 
@@ -226,6 +244,8 @@ def record_findings(
             alert.repeat_count += 1
             alert.last_seen_at = now
             _merge_evidence(alert, finding, cap)
+            if at > _latest_at(alert):
+                alert.evidence["last_occurred_at"] = at.isoformat()
             steps = []
             severity = Severity(finding.severity)
             if SEVERITY_RANK[severity] > SEVERITY_RANK[Severity(alert.severity)]:
