@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -17,6 +18,7 @@ from creditgraph.store.db import make_engine, upgrade
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 POSTGRES_URL = os.environ.get("CREDITGRAPH_TEST_POSTGRES_URL")
+REDIS_URL = os.environ.get("CREDITGRAPH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 def shared_path(*parts: str) -> Path:
@@ -87,3 +89,23 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
 @pytest.fixture
 def sqlite_settings(tmp_path: Path, sqlite_url: str) -> Settings:
     return Settings(home=tmp_path / "home", db_url=sqlite_url)
+
+
+@pytest.fixture
+def redis_client() -> Any:
+    """A client of the test Redis server: a skip locally when none answers, a failure in CI."""
+    in_ci = os.environ.get("CI") == "true"
+    try:
+        import redis
+    except ImportError:
+        if in_ci:
+            pytest.fail("the redis client is not installed")
+        pytest.skip("the redis client is not installed")
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except Exception as exc:
+        if in_ci:
+            pytest.fail(f"Redis at {REDIS_URL} is unreachable: {exc}")
+        pytest.skip(f"Redis at {REDIS_URL} is unreachable: {exc}")
+    return client

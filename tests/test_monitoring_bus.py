@@ -64,26 +64,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-@pytest.fixture
-def redis_client() -> Any:
-    """A client of the test Redis server: a skip locally when none answers, a failure in CI."""
-    in_ci = os.environ.get("CI") == "true"
-    try:
-        import redis
-    except ImportError:
-        if in_ci:
-            pytest.fail("the redis client is not installed")
-        pytest.skip("the redis client is not installed")
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except Exception as exc:
-        if in_ci:
-            pytest.fail(f"Redis at {REDIS_URL} is unreachable: {exc}")
-        pytest.skip(f"Redis at {REDIS_URL} is unreachable: {exc}")
-    return client
-
-
 BUS_CASES = [
     pytest.param(("outbox", "sqlite"), id="outbox-sqlite"),
     pytest.param(("outbox", "postgres"), id="outbox-postgresql", marks=pytest.mark.postgres),

@@ -154,10 +154,16 @@ class Monitor:
 
     def apply(self, event: Any) -> list[Finding]:
         """Fold one event; the per-person detectors' findings. Rings and contagion wait for
-        ``finish_batch`` (one repair and one exact refresh per batch, not per event)."""
+        ``finish_batch`` (one repair and one exact refresh per batch, not per event), or for the
+        first event of a later UTC day, which closes the day before it is folded: so what a day
+        raises does not depend on how the stream was cut into batches."""
+        occurred_at: datetime = field_of(event, "occurred_at")
+        findings: list[Finding] = []
+        day = epoch_day(occurred_at)
+        if self._daily_day is not None and day > self._daily_day:
+            findings.extend(self._close_day(day))
         state = self.states.apply(event)
         kind = field_of(event, "type")
-        occurred_at: datetime = field_of(event, "occurred_at")
         if self._latest is None or occurred_at > self._latest:
             self._latest = occurred_at
         if kind in TIE_EVENTS:
@@ -171,11 +177,9 @@ class Monitor:
         trigger = contagion_trigger(state, event, self.config.contagion)
         if trigger is not None:
             self._triggers.append((state, event, trigger))
-        findings = [
-            *activity_collapse(state, event, self.config),
-            *multi_lending(state, event, self.config),
-            *repayment_stress(state, event, self.config),
-        ]
+        findings.extend(activity_collapse(state, event, self.config))
+        findings.extend(multi_lending(state, event, self.config))
+        findings.extend(repayment_stress(state, event, self.config))
         self.stats.events += 1
         self.stats.findings += len(findings)
         return findings
@@ -183,6 +187,27 @@ class Monitor:
     def finish_batch(self) -> list[Finding]:
         """The batch's rings (one repair), contagion (one exact refresh) and, when event time
         reached a new UTC day, the daily pass."""
+        findings = self._flush()
+        if self._latest is not None:
+            day = epoch_day(self._latest)
+            if self._daily_day is None:
+                self._daily_day = day
+            elif day > self._daily_day:
+                findings.extend(self._close_day(day))
+        self.stats.batches += 1
+        self.stats.findings += len(findings)
+        return findings
+
+    def _close_day(self, day: int) -> list[Finding]:
+        """What waits (rings, contagion), then the daily pass as of the new day's midnight."""
+        findings = self._flush()
+        self._daily_day = day
+        if self.daily_pass:
+            findings.extend(self.daily(datetime.fromtimestamp(day * 86_400, UTC)))
+        return findings
+
+    def _flush(self) -> list[Finding]:
+        """The rings of the edges seen since the last flush, and contagion of the new delinquents."""
         findings: list[Finding] = []
         ring_events, self._ring_events = self._ring_events, []
         if ring_events and self._latest is not None:
@@ -193,16 +218,6 @@ class Monitor:
         triggers, self._triggers = self._triggers, []
         if triggers:
             findings.extend(self._contagion(triggers))
-        if self.daily_pass and self._latest is not None:
-            day = epoch_day(self._latest)
-            if self._daily_day is None:
-                self._daily_day = day
-            elif day > self._daily_day:
-                self._daily_day = day
-                midnight = datetime.fromtimestamp(day * 86_400, UTC)
-                findings.extend(self.daily(midnight))
-        self.stats.batches += 1
-        self.stats.findings += len(findings)
         return findings
 
     def _tie_event(self, event: Any, kind: str, person: str, at: datetime) -> None:
