@@ -160,7 +160,9 @@ class Monitor:
         occurred_at: datetime = field_of(event, "occurred_at")
         findings: list[Finding] = []
         day = epoch_day(occurred_at)
-        if self._daily_day is not None and day > self._daily_day:
+        if self._daily_day is None:
+            self._daily_day = day
+        elif day > self._daily_day:
             findings.extend(self._close_day(day))
         state = self.states.apply(event)
         kind = field_of(event, "type")
