@@ -327,9 +327,9 @@ def test_mass_tie_removal_is_measured_against_a_habit_of_ending_ties() -> None:
     assert "ties_ended" in rules(six, Detector.ACTIVITY_COLLAPSE)
 
 
-def test_money_in_stopping_fires_after_30_silent_days_and_not_after_29() -> None:
+def test_money_in_stopping_fires_after_45_silent_days_and_not_after_44() -> None:
     salary = [ev("income_summary", d, amount=500_000) for d in (0, 30, 60)]
-    for silent, fires in ((29, False), (30, True)):
+    for silent, fires in ((31, False), (44, False), (45, True)):
         _, found = run([*salary, ev("activity_day", 60 + silent)])
         assert ("transfers_stopped" in rules(found, Detector.ACTIVITY_COLLAPSE)) is fires
 

@@ -66,7 +66,7 @@ class ActivityCollapseConfig(FrozenConfig):
     """Mass tie removal: at least this many ties ended in the last 7 days..."""
     ties_ended_over_baseline: ConfigDecimal = Field(default=Decimal("3"), ge=1)
     """...and at least this many times the baseline's weekly mean of ended ties (or of 1)."""
-    transfer_silence_days: int = Field(default=30, ge=7, le=97)
+    transfer_silence_days: int = Field(default=45, ge=7, le=97)
     """A sudden stop: no incoming transfer for this many days..."""
     min_baseline_transfers_fen: int = Field(default=300_000, ge=1)
     """...after at least this much (fen) came in over the baseline."""
