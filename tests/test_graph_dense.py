@@ -1,5 +1,6 @@
 """Dense-subgraph ring detection: planted rings found; the incremental peeling equals a full static
-peeling after every update (random streams, a 100k-edge stream, window expiry)."""
+peeling after every update (random streams, a 100k-edge stream, window expiry), with the compiled
+repair and with the Python one it falls back to without numba."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from creditgraph.graph import dense_kernels
 from creditgraph.graph.dense import (
     SCALE,
     DenseBlock,
@@ -22,6 +24,12 @@ from creditgraph.graph.dense import (
     peel,
     person_code,
 )
+
+ENGINES = [
+    pytest.param(True, id="compiled", marks=pytest.mark.skipif(
+        not dense_kernels.AVAILABLE, reason="numba is not installed")),
+    pytest.param(False, id="python"),
+]  # fmt: skip
 
 
 def planted_ring(seed: int, people: int = 4000, objects: int = 4000, edges: int = 4000):
@@ -61,10 +69,11 @@ def test_static_peeling_finds_a_planted_ring(weighting: Weighting) -> None:
     assert block.density == pytest.approx(60 * units / SCALE / 23)
 
 
-def test_incremental_finds_the_ring_as_it_forms_in_a_stream() -> None:
+@pytest.mark.parametrize("compiled", ENGINES)
+def test_incremental_finds_the_ring_as_it_forms_in_a_stream(compiled: bool) -> None:
     persons, objects, ring_people, ring_objects = planted_ring(11)
     order = np.random.default_rng(3).permutation(len(persons))
-    inc = IncrementalPeeler()
+    inc = IncrementalPeeler(compiled=compiled)
     for t, k in enumerate(order):
         inc.insert(int(persons[k]), int(objects[k]), float(t))
     block = inc.block()
@@ -101,9 +110,10 @@ def test_small_cases_and_ties_are_deterministic() -> None:
         IncrementalPeeler(weighting="nope")  # type: ignore[arg-type]
 
 
-def test_priors_count_in_the_density_and_match_incrementally() -> None:
+@pytest.mark.parametrize("compiled", ENGINES)
+def test_priors_count_in_the_density_and_match_incrementally(compiled: bool) -> None:
     priors = {1: 2.0, 2: 0.5}
-    inc = IncrementalPeeler(person_priors=priors, object_priors={7: 1.0})
+    inc = IncrementalPeeler(person_priors=priors, object_priors={7: 1.0}, compiled=compiled)
     for t, (p, o) in enumerate([(1, 7), (2, 7), (3, 8), (1, 8), (4, 9)]):
         inc.insert(p, o, float(t))
         assert_same(inc, person_priors=priors, object_priors={7: 1.0})
@@ -113,13 +123,16 @@ def test_priors_count_in_the_density_and_match_incrementally() -> None:
 edge = st.tuples(st.integers(0, 12), st.integers(0, 5))
 
 
+@pytest.mark.parametrize("compiled", ENGINES)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     weighting=st.sampled_from(["fraudar", "average"]),
     ops=st.lists(st.tuples(st.sampled_from(["add", "add", "add", "del"]), edge), max_size=80),
 )
-def test_incremental_equals_static_after_every_update(weighting: Weighting, ops: list) -> None:
-    inc = IncrementalPeeler(weighting=weighting)
+def test_incremental_equals_static_after_every_update(
+    compiled: bool, weighting: Weighting, ops: list
+) -> None:
+    inc = IncrementalPeeler(weighting=weighting, compiled=compiled)
     for t, (kind, (p, o)) in enumerate(ops):
         if kind == "add":
             inc.insert(p, o, float(t))
@@ -128,16 +141,17 @@ def test_incremental_equals_static_after_every_update(weighting: Weighting, ops:
         assert_same(inc)
 
 
+@pytest.mark.parametrize("compiled", ENGINES)
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), weighting=st.sampled_from(["fraudar", "average"]))
 def test_incremental_equals_static_on_random_streams_of_thousands(
-    seed: int, weighting: Weighting
+    compiled: bool, seed: int, weighting: Weighting
 ) -> None:
     rng = np.random.default_rng(seed)
     m = int(rng.integers(500, 2500))
     persons = rng.integers(0, m // 3 + 1, m)
     objects = np.minimum((m // 4 * rng.random(m) ** 2).astype(np.int64), m // 4)
-    inc = IncrementalPeeler(weighting=weighting, window=float(m // 2))
+    inc = IncrementalPeeler(weighting=weighting, window=float(m // 2), compiled=compiled)
     batch = int(rng.integers(1, 50))
     for start in range(0, m, batch):
         stop = min(m, start + batch)
@@ -145,10 +159,11 @@ def test_incremental_equals_static_on_random_streams_of_thousands(
         assert_same(inc)
 
 
-def test_window_expiry_equals_recomputation_on_the_remaining_edges() -> None:
+@pytest.mark.parametrize("compiled", ENGINES)
+def test_window_expiry_equals_recomputation_on_the_remaining_edges(compiled: bool) -> None:
     rng = np.random.default_rng(5)
     window = 40.0
-    inc = IncrementalPeeler(window=window)
+    inc = IncrementalPeeler(window=window, compiled=compiled)
     seen: dict[tuple[int, int], float] = {}
     for t in range(400):
         p, o = int(rng.integers(0, 30)), int(rng.integers(0, 8))
@@ -163,8 +178,9 @@ def test_window_expiry_equals_recomputation_on_the_remaining_edges() -> None:
     assert inc.n_edges == 0 and inc.n_nodes == 0 and inc.block() == DenseBlock((), (), 0.0)
 
 
-def test_a_refreshed_edge_outlives_its_first_sighting() -> None:
-    inc = IncrementalPeeler(window=10.0)
+@pytest.mark.parametrize("compiled", ENGINES)
+def test_a_refreshed_edge_outlives_its_first_sighting(compiled: bool) -> None:
+    inc = IncrementalPeeler(window=10.0, compiled=compiled)
     inc.insert(1, 1, 0.0)
     inc.insert(1, 1, 8.0)
     inc.expire(12.0)
@@ -173,10 +189,13 @@ def test_a_refreshed_edge_outlives_its_first_sighting() -> None:
     assert inc.n_edges == 0
 
 
-def test_a_warm_start_from_history_equals_static_and_keeps_updating() -> None:
+@pytest.mark.parametrize("compiled", ENGINES)
+def test_a_warm_start_from_history_equals_static_and_keeps_updating(compiled: bool) -> None:
     rng = np.random.default_rng(9)
     persons, objects = rng.integers(0, 300, 1000), rng.integers(0, 120, 1000)
-    inc = IncrementalPeeler.from_edges(persons, objects, np.arange(1000.0), window=600.0)
+    inc = IncrementalPeeler.from_edges(
+        persons, objects, np.arange(1000.0), window=600.0, compiled=compiled
+    )
     assert inc.n_edges == len(set(zip(persons[400:].tolist(), objects[400:].tolist(), strict=True)))
     assert_same(inc)
     for t in range(1000, 1100):
@@ -184,8 +203,13 @@ def test_a_warm_start_from_history_equals_static_and_keeps_updating() -> None:
     assert_same(inc)
 
 
-@pytest.mark.slow
-def test_incremental_equals_static_on_a_100k_edge_stream_at_sampled_points() -> None:
+@pytest.mark.parametrize(
+    "compiled",
+    [ENGINES[0], pytest.param(False, id="python", marks=pytest.mark.slow)],  # ~100 s in Python
+)
+def test_incremental_equals_static_on_a_100k_edge_stream_at_sampled_points(
+    compiled: bool,
+) -> None:
     rng = np.random.default_rng(2023)
     m = 100_000
     persons = np.arange(m) // 2 + rng.integers(0, 3, m)  # applicants arrive over time
@@ -194,7 +218,7 @@ def test_incremental_equals_static_on_a_100k_edge_stream_at_sampled_points() -> 
     stream = list(zip(persons.tolist(), objects.tolist(), strict=True))
     for k, e in enumerate(ring):  # the ring forms in the middle of the stream
         stream.insert(50_000 + 7 * k, e)
-    inc = IncrementalPeeler(window=30_000.0)
+    inc = IncrementalPeeler(window=30_000.0, compiled=compiled)
     batch = 100  # detection after every 100 edges, compared with static peeling at sampled points
     checkpoints = {1_000, 25_000, 50_500, 75_000, len(stream) // batch * batch}
     for start in range(0, len(stream), batch):
@@ -207,3 +231,41 @@ def test_incremental_equals_static_on_a_100k_edge_stream_at_sampled_points() -> 
             assert_same(inc)
     block = inc.block()
     assert math.isfinite(block.density) and block.size > 0
+
+
+@pytest.mark.skipif(not dense_kernels.AVAILABLE, reason="numba is not installed")
+def test_the_compiled_and_the_python_repair_agree_step_for_step() -> None:
+    """Same stream, with deletions, expiry and new and vanishing nodes, through both repairs:
+    the same order and weights after every batch, and the same number of replayed steps."""
+    rng = np.random.default_rng(17)
+    fast = IncrementalPeeler(window=300.0, compiled=True)
+    slow = IncrementalPeeler(window=300.0, compiled=False)
+    for t in range(0, 1500, 25):
+        batch = [
+            (int(rng.integers(0, 400)), int(min(150 * rng.random() ** 2, 149)), float(t + k))
+            for k in range(25)
+        ]
+        gone = [(int(rng.integers(0, 400)), int(rng.integers(0, 150))) for _ in range(3)]
+        for inc in (fast, slow):
+            inc.update(batch, deletions=gone)
+        a, b = fast.peeling(), slow.peeling()
+        assert np.array_equal(a.order, b.order) and np.array_equal(a.weights, b.weights)
+        assert fast.block() == b.block and fast.n_edges == slow.n_edges
+    assert fast.repaired_steps == slow.repaired_steps
+
+
+def test_the_compiled_densest_suffix_equals_the_numpy_one() -> None:
+    rng = np.random.default_rng(4)
+    for n in (1, 2, 7, 1000):
+        w = rng.integers(0, 5 * SCALE, n).astype(np.int64)
+        w[rng.random(n) < 0.3] = SCALE  # ties between suffixes of equal density
+        start, best = dense_kernels.densest_suffix_kernel(w)
+        suffix = np.cumsum(w[::-1].astype(np.float64))[::-1] / np.arange(n, 0, -1)
+        assert start == int(np.argmax(suffix)) and best == float(suffix.max())
+
+
+def test_compiled_needs_numba(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dense_kernels, "AVAILABLE", False)
+    with pytest.raises(ValueError, match="numba"):
+        IncrementalPeeler(compiled=True)
+    assert IncrementalPeeler().compiled is False  # the default falls back to the Python repair

@@ -36,10 +36,13 @@ recomputation.
 
 Cost. A repair is proportional to the part of the order it replays, and the replay must go on
 until the order is back in step, so on a large sparse graph with many tied weights one new edge
-may still replay much of the order (measured in ``bench/ring_detection.py``); copied runs are
-vectorised, tracked nodes go through the heap one by one.
+may still replay much of the order, and under FRAUDAR weights every neighbour of an object whose
+degree moved is tracked (its peeling weight changed, so its place may have); measured in
+``bench/ring_detection.py``. The repair therefore runs compiled (``graph.dense_kernels``, numba,
+the ``fast`` extra) on flat arrays when numba is installed, and as the Python loop below
+otherwise; both are the same algorithm and give the same order, step for step.
 
-Pure: numpy, scipy and the standard library, no I/O.
+Pure: numpy, scipy, optionally numba, and the standard library; no I/O.
 """
 
 from __future__ import annotations
@@ -49,11 +52,13 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
+
+from creditgraph.graph import dense_kernels as kernels
 
 Weighting = Literal["fraudar", "average"]
 IntArray = npt.NDArray[np.int64]
@@ -130,6 +135,9 @@ def densest_suffix(weights: IntArray) -> tuple[int, float]:
     n = len(weights)
     if n == 0:
         return 0, 0.0
+    if kernels.AVAILABLE:
+        start, best = kernels.densest_suffix_kernel(np.ascontiguousarray(weights, dtype=np.int64))
+        return int(start), float(best) / SCALE
     suffix = np.cumsum(weights[::-1].astype(np.float64))[::-1]  # exact: sums stay below 2**53
     density = suffix / np.arange(n, 0, -1, dtype=np.float64)
     start = int(np.argmax(density))
@@ -237,6 +245,10 @@ class IncrementalPeeler:
     ``window``, every update at time ``now`` first expires the edges last seen at or before
     ``now - window`` (an edge seen again is refreshed, not doubled). ``block()`` is the densest
     block, ``peeling()`` the whole order: both equal :func:`peel` on :meth:`edges`.
+
+    ``compiled`` chooses the repair: the numba kernels of ``graph.dense_kernels`` on flat arrays
+    (the default when numba is installed) or the Python repair on sets (``False``); both give
+    the same order.
     """
 
     def __init__(
@@ -247,10 +259,14 @@ class IncrementalPeeler:
         window: float | None = None,
         person_priors: Mapping[int, float] | None = None,
         object_priors: Mapping[int, float] | None = None,
+        compiled: bool | None = None,
     ) -> None:
         edge_weight_units(1, weighting, c)  # validates the weighting
         if window is not None and window <= 0:
             raise ValueError("window must be positive")
+        if compiled and not kernels.AVAILABLE:
+            raise ValueError("compiled=True needs numba (the 'fast' extra)")
+        self.compiled = kernels.AVAILABLE if compiled is None else compiled
         self.weighting: Weighting = weighting
         self.c = c
         self.window = window
@@ -276,6 +292,8 @@ class IncrementalPeeler:
         self._now = -math.inf
         self._cached: tuple[int, float] | None = None
         self.repaired_steps = 0  # steps replayed by repairs, for diagnostics and benchmarks
+        if self.compiled:
+            self._flat = _FlatState(weighting, c)
 
     @classmethod
     def from_edges(
@@ -303,15 +321,19 @@ class IncrementalPeeler:
                 raise ValueError("ids must be >= 0")
             pi, oi = inc._node(person_code(person)), inc._node(object_code(obj))
             inc._seen[(pi, oi)] = at
-            inc._adj[pi].add(oi)
-            inc._adj[oi].add(pi)
             if inc.window is not None:
                 inc._arrivals.append((at, pi, oi))
         if t.size:
             inc._now = float(t.max())
-        for x, nbrs in enumerate(inc._adj):
-            if inc._is_obj[x] and nbrs:
-                inc._obj_w[x] = edge_weight_units(len(nbrs), inc.weighting, inc.c)
+        if inc.compiled:
+            inc._flat.load(inc._seen, len(inc._code))
+        else:
+            for pi, oi in inc._seen:
+                inc._adj[pi].add(oi)
+                inc._adj[oi].add(pi)
+            for x, nbrs in enumerate(inc._adj):
+                if inc._is_obj[x] and nbrs:
+                    inc._obj_w[x] = edge_weight_units(len(nbrs), inc.weighting, inc.c)
         kept_p, kept_o = inc.edges()
         static = peel(
             kept_p,
@@ -321,9 +343,12 @@ class IncrementalPeeler:
             person_priors=inc._person_priors,
             object_priors=inc._object_priors,
         )
-        inc._seq = np.array([inc._index[code] for code in static.order.tolist()], dtype=np.int64)
-        inc._delta = static.weights.copy()
-        inc._pos[inc._seq] = np.arange(len(inc._seq), dtype=np.int64)
+        seq = np.array([inc._index[code] for code in static.order.tolist()], dtype=np.int64)
+        inc._pos[seq] = np.arange(len(seq), dtype=np.int64)
+        if inc.compiled:
+            inc._seq, inc._delta = inc._flat.set_order(seq, static.weights)
+        else:
+            inc._seq, inc._delta = seq, static.weights.copy()
         return inc
 
     # ---- graph -----------------------------------------------------------------------------
@@ -338,16 +363,22 @@ class IncrementalPeeler:
         is_obj = bool(code & 1)
         self._is_obj.append(is_obj)
         table = self._object_priors if is_obj else self._person_priors
-        self._prior.append(_prior_units(table.get(code >> 1, 0.0)) if table else 0)
-        self._adj.append(set())
-        self._obj_w.append(0)
+        prior = _prior_units(table.get(code >> 1, 0.0)) if table else 0
+        self._prior.append(prior)
         if idx >= len(self._pos):
             grow = max(1024, 2 * len(self._pos))
             self._pos = np.concatenate([self._pos, np.full(grow, -1, dtype=np.int64)])
             self._emitted = np.concatenate([self._emitted, np.zeros(grow, dtype=bool)])
             self._attn = np.concatenate([self._attn, np.zeros(grow, dtype=bool)])
             self._codes = np.concatenate([self._codes, np.zeros(grow, dtype=np.int64)])
+            if self.compiled:
+                self._seq, self._delta = self._flat.grow(len(self._pos), len(self._seq))
         self._codes[idx] = code
+        if self.compiled:
+            self._flat.prior[idx] = prior
+        else:
+            self._adj.append(set())
+            self._obj_w.append(0)
         return idx
 
     def edges(self) -> tuple[IntArray, IntArray]:
@@ -417,7 +448,24 @@ class IncrementalPeeler:
                     del self._seen[(pi, oi)]
                     removed.append((pi, oi))
         if inserted or removed:
-            self._apply(inserted, removed)
+            if self.compiled:
+                self._apply_compiled(inserted, removed)
+            else:
+                self._apply(inserted, removed)
+
+    def _apply_compiled(
+        self, inserted: list[tuple[int, int]], removed: list[tuple[int, int]]
+    ) -> None:
+        """The batch through the compiled kernel: adjacency, re-weighting and repair in one call."""
+        fresh = set(inserted)
+        add = [e for e in inserted if e in self._seen]  # not removed again in this batch
+        drop = [e for e in removed if e not in fresh]  # in the adjacency before the batch
+        self._seq, self._delta, steps = self._flat.apply(
+            self._codes, self._pos, self._emitted, self._attn, len(self._seq), add, drop,
+            inserted + removed,
+        )  # fmt: skip
+        self.repaired_steps += steps
+        self._cached = None
 
     def _apply(self, inserted: list[tuple[int, int]], removed: list[tuple[int, int]]) -> None:
         adj = self._adj
@@ -652,6 +700,116 @@ class IncrementalPeeler:
         """The densest block of the current graph."""
         start, density = self._densest()
         return _block(self._codes[self._seq[start:]], 0, density)
+
+
+_A = TypeVar("_A", bound=npt.NDArray[Any])
+
+
+def _more(a: _A, size: int, fill: int = 0) -> _A:
+    """``a`` extended to ``size`` entries filled with ``fill``."""
+    out = np.full(size, fill, dtype=a.dtype)
+    out[: len(a)] = a
+    return cast(_A, out)
+
+
+class _FlatState:
+    """The compiled repair's arrays: the adjacency as blocks with slack in one pool, the node
+    priors and object weights, the order with room to grow, the kernel's scratch and heap.
+    Node-indexed arrays share the peeler's capacity (``grow``)."""
+
+    def __init__(self, weighting: Weighting, c: float) -> None:
+        self.weighting: Weighting = weighting
+        self.c = c
+        self.wtable: IntArray = np.zeros(1, dtype=np.int64)  # edge weight by object degree
+        self.pool: IntArray = np.zeros(1024, dtype=np.int64)
+        self.used = np.zeros(1, dtype=np.int64)
+        self.hw: IntArray = np.zeros(1024, dtype=np.int64)
+        self.hc: IntArray = np.zeros(1024, dtype=np.int64)
+        self.hx: IntArray = np.zeros(1024, dtype=np.int64)
+        self.stats = np.zeros(2, dtype=np.int64)  # replayed steps, tracked nodes
+        self.size = 0
+        self.grow(0, 0)
+
+    def grow(self, size: int, n_seq: int) -> tuple[IntArray, IntArray]:
+        """Make room for ``size`` nodes; the order's views (its first ``n_seq`` steps)."""
+
+        if self.size == 0:
+            i64, u8 = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint8)
+            self.prior, self.obj_w, self.a_start, self.a_len, self.a_cap = (i64,) * 5
+            self.seq, self.delta, self.weight, self.head, self.tlist = (i64,) * 5
+            self.out_x, self.out_w = i64, i64
+            self.tracked: BoolArray = np.zeros(0, dtype=bool)
+            self.flag: npt.NDArray[np.uint8] = u8
+            self.mark: npt.NDArray[np.uint8] = u8
+        self.prior, self.obj_w = _more(self.prior, size), _more(self.obj_w, size)
+        self.a_start, self.a_len = _more(self.a_start, size), _more(self.a_len, size)
+        self.a_cap = _more(self.a_cap, size)
+        self.seq, self.delta = _more(self.seq, size), _more(self.delta, size)
+        self.weight, self.head = _more(self.weight, size), _more(self.head, size, -1)
+        self.tlist = _more(self.tlist, size)
+        self.out_x, self.out_w = _more(self.out_x, size), _more(self.out_w, size)
+        self.tracked = _more(self.tracked, size)
+        self.flag, self.mark = _more(self.flag, size), _more(self.mark, size)
+        self.size = size
+        return self.seq[:n_seq], self.delta[:n_seq]
+
+    def _weights_up_to(self, degree: int) -> None:
+        """Extend the table of edge weights by object degree to ``degree`` (exact Python
+        ``round`` and ``math.log``, as the static peeling computes them)."""
+        have = len(self.wtable)
+        if degree < have:
+            return
+        top = max(degree + 1, 2 * have)
+        extra = [edge_weight_units(d, self.weighting, self.c) for d in range(have, top)]
+        self.wtable = np.concatenate([self.wtable, np.array(extra, dtype=np.int64)])
+
+    def load(self, edges: Iterable[tuple[int, int]], n_nodes: int) -> None:
+        """Fill the adjacency with ``edges`` (node indices) and weigh the objects."""
+        pairs = np.array(list(edges), dtype=np.int64).reshape(-1, 2)
+        self.pool = kernels.load_edges(
+            pairs[:, 0], pairs[:, 1], self.a_start, self.a_len, self.a_cap, self.pool, self.used
+        )
+        degree = self.a_len[:n_nodes]
+        self._weights_up_to(int(degree.max()) if n_nodes else 0)
+        is_obj = np.zeros(n_nodes, dtype=bool)
+        if len(pairs):
+            is_obj[pairs[:, 1]] = True
+        self.obj_w[:n_nodes] = np.where(is_obj & (degree > 0), self.wtable[degree], 0)
+
+    def set_order(self, seq: IntArray, delta: IntArray) -> tuple[IntArray, IntArray]:
+        n = len(seq)
+        self.seq[:n] = seq
+        self.delta[:n] = delta
+        return self.seq[:n], self.delta[:n]
+
+    def apply(
+        self,
+        codes: IntArray,
+        pos: IntArray,
+        emitted: BoolArray,
+        attn: BoolArray,
+        n_seq: int,
+        add: list[tuple[int, int]],
+        drop: list[tuple[int, int]],
+        changed: list[tuple[int, int]],
+    ) -> tuple[IntArray, IntArray, int]:
+        """One kernel call for the batch; the order's new views and the steps replayed."""
+        add_a = np.array(add, dtype=np.int64).reshape(-1, 2)
+        drop_a = np.array(drop, dtype=np.int64).reshape(-1, 2)
+        chg = np.array(changed, dtype=np.int64).reshape(-1, 2)
+        if len(chg):
+            self._weights_up_to(int(self.a_len[chg[:, 1]].max()) + len(add_a))
+        before = int(self.stats[0])
+        self.pool, self.hw, self.hc, self.hx, n_total = kernels.apply_batch(
+            codes, self.prior, self.obj_w, self.wtable, self.a_start, self.a_len, self.a_cap,
+            self.pool, self.used, self.seq, self.delta, n_seq, pos, emitted, attn, self.tracked,
+            self.flag, self.mark, self.weight, self.head, self.tlist, self.out_x, self.out_w,
+            self.hw, self.hc, self.hx, add_a[:, 0].copy(), add_a[:, 1].copy(),
+            drop_a[:, 0].copy(), drop_a[:, 1].copy(), chg[:, 0].copy(), chg[:, 1].copy(),
+            self.stats,
+        )  # fmt: skip
+        n = int(n_total)
+        return self.seq[:n], self.delta[:n], int(self.stats[0]) - before
 
 
 def _run_stops(

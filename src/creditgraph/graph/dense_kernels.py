@@ -1,0 +1,603 @@
+"""Compiled kernels of the incremental peeler (``graph.dense``): the same repair on flat arrays.
+
+The repair of :class:`creditgraph.graph.dense.IncrementalPeeler` is a sequential loop (a heap of
+tracked nodes against the old order), so its cost is per step; in Python one step is a few
+microseconds, compiled with numba it is a few nanoseconds. These kernels run the same algorithm as
+the Python repair in ``graph.dense`` (same stopping rule, same tie-breaking, so the same order,
+bit for bit) on flat arrays:
+
+- the adjacency as per-node blocks of neighbours with slack in one pool (``start``, ``length``,
+  ``capacity``; a full block moves to the end of the pool with twice the room);
+- sets as flag arrays cleared after each call (``tracked``, ``flag``: delayed 1, early 2;
+  ``mark``: object visited 1, object re-weighted 2), the heap as three parallel arrays keyed
+  by (weight, code) with lazy deletion;
+- the changed edges as explicit pairs (inserted and removed) plus, for an object whose FRAUDAR
+  weight moved, *all* its edges implicitly (``mark & 2``), so a popular object costs its degree
+  once, not a set of pairs.
+
+numba is optional (the ``fast`` extra): without it ``AVAILABLE`` is false, the functions below are
+plain Python, and ``graph.dense`` uses its own Python repair instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import numpy as np
+import numpy.typing as npt
+
+_njit: Any
+try:
+    from numba import njit as _njit
+
+    AVAILABLE = True
+except ImportError:  # pragma: no cover - the fallback path is tested by forcing it
+    _njit = None
+    AVAILABLE = False
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+ByteArray = npt.NDArray[np.uint8]
+FloatArray = npt.NDArray[np.float64]
+F = TypeVar("F", bound=Callable[..., Any])
+
+_DELAYED, _EARLY = 1, 2
+_VISITED, _REWEIGHTED = 1, 2
+_MIN_BLOCK = 4
+
+
+def _jit(fn: F) -> F:
+    if _njit is None:
+        return fn
+    return cast(F, _njit(cache=True, nogil=True)(fn))
+
+
+def _inline(fn: F) -> F:
+    """A helper inlined into its callers at numba's IR level: no call, no reference counting
+    of the array arguments per call (which costs more than the helper's work)."""
+    if _njit is None:
+        return fn
+    return cast(F, _njit(cache=True, nogil=True, inline="always")(fn))
+
+
+@_jit
+def densest_suffix_kernel(weights: IntArray) -> tuple[int, float]:
+    """Start and density (fixed-point units) of the first densest suffix, as ``densest_suffix``:
+    sums of integers below 2**53 are exact in float64, so the divisions are the same numbers."""
+    n = weights.shape[0]
+    best = -1.0
+    start = 0
+    acc = 0.0
+    for i in range(n - 1, -1, -1):
+        acc += float(weights[i])
+        d = acc / float(n - i)
+        if d >= best:
+            best = d
+            start = i
+    return start, best
+
+
+@_jit
+def _append(
+    x: int,
+    y: int,
+    a_start: IntArray,
+    a_len: IntArray,
+    a_cap: IntArray,
+    pool: IntArray,
+    used: IntArray,
+) -> IntArray:
+    """Add y to x's block (moving the block when full); the pool, grown if it had to be."""
+    n = a_len[x]
+    if n == a_cap[x]:
+        cap = max(_MIN_BLOCK, 2 * a_cap[x])
+        if used[0] + cap > pool.shape[0]:
+            bigger = np.empty(max(2 * pool.shape[0], used[0] + cap), dtype=np.int64)
+            bigger[: used[0]] = pool[: used[0]]
+            pool = bigger
+        start = used[0]
+        old = a_start[x]
+        for k in range(n):
+            pool[start + k] = pool[old + k]
+        a_start[x] = start
+        a_cap[x] = cap
+        used[0] = start + cap
+    pool[a_start[x] + n] = y
+    a_len[x] = n + 1
+    return pool
+
+
+@_jit
+def _remove(x: int, y: int, a_start: IntArray, a_len: IntArray, pool: IntArray) -> None:
+    b = a_start[x]
+    n = a_len[x]
+    for k in range(n):
+        if pool[b + k] == y:
+            pool[b + k] = pool[b + n - 1]
+            a_len[x] = n - 1
+            return
+
+
+@_jit
+def load_edges(
+    persons: IntArray,
+    objects: IntArray,
+    a_start: IntArray,
+    a_len: IntArray,
+    a_cap: IntArray,
+    pool: IntArray,
+    used: IntArray,
+) -> IntArray:
+    """Add edges (node indices, both directions) to the adjacency; the pool."""
+    for k in range(persons.shape[0]):
+        pool = _append(persons[k], objects[k], a_start, a_len, a_cap, pool, used)
+        pool = _append(objects[k], persons[k], a_start, a_len, a_cap, pool, used)
+    return pool
+
+
+@_inline
+def _less(w1: int, c1: int, w2: int, c2: int) -> bool:
+    return w1 < w2 or (w1 == w2 and c1 < c2)
+
+
+@_inline
+def _room(
+    hw: IntArray, hc: IntArray, hx: IntArray, hn: int, more: int
+) -> tuple[IntArray, IntArray, IntArray]:
+    """The heap's arrays with room for ``more`` pushes (grown by doubling when short)."""
+    if hn + more <= hw.shape[0]:
+        return hw, hc, hx
+    size = max(1024, 2 * hw.shape[0], hn + more)
+    bw = np.empty(size, dtype=np.int64)
+    bc = np.empty(size, dtype=np.int64)
+    bx = np.empty(size, dtype=np.int64)
+    bw[:hn] = hw[:hn]
+    bc[:hn] = hc[:hn]
+    bx[:hn] = hx[:hn]
+    return bw, bc, bx
+
+
+@_inline
+def _push(hw: IntArray, hc: IntArray, hx: IntArray, hn: int, w: int, c: int, x: int) -> int:
+    """Push (w, c, x) on a heap with room for it; the new size."""
+    i = hn
+    while i > 0:
+        p = (i - 1) >> 1
+        if _less(w, c, hw[p], hc[p]):
+            hw[i] = hw[p]
+            hc[i] = hc[p]
+            hx[i] = hx[p]
+            i = p
+        else:
+            break
+    hw[i] = w
+    hc[i] = c
+    hx[i] = x
+    return hn + 1
+
+
+@_inline
+def _pop(hw: IntArray, hc: IntArray, hx: IntArray, hn: int) -> int:
+    """Drop the top; the new size."""
+    hn -= 1
+    if hn == 0:
+        return 0
+    w, c, x = hw[hn], hc[hn], hx[hn]
+    i = 0
+    while True:
+        left = 2 * i + 1
+        if left >= hn:
+            break
+        m = left
+        if left + 1 < hn and _less(hw[left + 1], hc[left + 1], hw[left], hc[left]):
+            m = left + 1
+        if _less(hw[m], hc[m], w, c):
+            hw[i] = hw[m]
+            hc[i] = hc[m]
+            hx[i] = hx[m]
+            i = m
+        else:
+            break
+    hw[i] = w
+    hc[i] = c
+    hx[i] = x
+    return hn
+
+
+@_inline
+def _present(x: int, s: int, a_len: IntArray, emitted: BoolArray, pos: IntArray) -> bool:
+    return a_len[x] > 0 and not emitted[x] and (pos[x] >= s or pos[x] < 0)
+
+
+@_inline
+def _track(
+    x: int,
+    s: int,
+    codes: IntArray,
+    prior: IntArray,
+    obj_w: IntArray,
+    a_start: IntArray,
+    a_len: IntArray,
+    pool: IntArray,
+    pos: IntArray,
+    emitted: BoolArray,
+    attn: BoolArray,
+    tracked: BoolArray,
+    weight: IntArray,
+    tlist: IntArray,
+    tn: int,
+    hw: IntArray,
+    hc: IntArray,
+    hx: IntArray,
+    hn: int,
+) -> tuple[int, int]:
+    """Track x: its exact weight among the present nodes goes on the heap (which has room for
+    it); x and its neighbours get attention (a copied run stops at them)."""
+    tracked[x] = True
+    tlist[tn] = x
+    tn += 1
+    attn[x] = True
+    n = a_len[x]
+    if n > 0:
+        b = a_start[x]
+        w = prior[x]
+        is_obj = codes[x] & 1
+        for k in range(n):
+            y = pool[b + k]
+            attn[y] = True
+            if _present(y, s, a_len, emitted, pos):
+                w += obj_w[x] if is_obj else obj_w[y]
+        weight[x] = w
+        hn = _push(hw, hc, hx, hn, w, codes[x], x)
+    return tn, hn
+
+
+@_inline
+def _release(
+    x: int,
+    w: int,
+    s: int,
+    codes: IntArray,
+    a_start: IntArray,
+    a_len: IntArray,
+    pool: IntArray,
+    pos: IntArray,
+    emitted: BoolArray,
+    mark: ByteArray,
+    head: IntArray,
+    nxt: IntArray,
+    to: IntArray,
+    out_x: IntArray,
+    out_w: IntArray,
+    ne: int,
+    live: int,
+) -> tuple[int, int]:
+    """Peel x now with weight w; retire the changed edges it leaves (explicit and re-weighted)."""
+    emitted[x] = True
+    out_x[ne] = x
+    out_w[ne] = w
+    e = head[x]
+    while e >= 0:
+        if _present(to[e], s, a_len, emitted, pos):
+            live -= 1
+        e = nxt[e]
+    b = a_start[x]
+    if codes[x] & 1:
+        if mark[x] & _REWEIGHTED:
+            for k in range(a_len[x]):
+                if _present(pool[b + k], s, a_len, emitted, pos):
+                    live -= 1
+    else:
+        for k in range(a_len[x]):
+            y = pool[b + k]
+            if mark[y] & _REWEIGHTED and _present(y, s, a_len, emitted, pos):
+                live -= 1
+    return ne + 1, live
+
+
+@_jit
+def apply_batch(
+    codes: IntArray,
+    prior: IntArray,
+    obj_w: IntArray,
+    wtable: IntArray,
+    a_start: IntArray,
+    a_len: IntArray,
+    a_cap: IntArray,
+    pool: IntArray,
+    used: IntArray,
+    seq: IntArray,
+    delta: IntArray,
+    n_old: int,
+    pos: IntArray,
+    emitted: BoolArray,
+    attn: BoolArray,
+    tracked: BoolArray,
+    flag: ByteArray,
+    mark: ByteArray,
+    weight: IntArray,
+    head: IntArray,
+    tlist: IntArray,
+    out_x: IntArray,
+    out_w: IntArray,
+    hw: IntArray,
+    hc: IntArray,
+    hx: IntArray,
+    add_p: IntArray,
+    add_o: IntArray,
+    drop_p: IntArray,
+    drop_o: IntArray,
+    chg_p: IntArray,
+    chg_o: IntArray,
+    stats: IntArray,
+) -> tuple[IntArray, IntArray, IntArray, IntArray, int]:
+    """Apply a batch of edge changes and repair the order in place.
+
+    ``add`` are edges to put in the adjacency, ``drop`` edges to take out, ``chg`` every edge
+    inserted or removed in the batch (node indices). Returns the pool and heap arrays (grown if
+    they had to be) and the new number of nodes in the order. ``stats[0]`` counts replayed steps,
+    ``stats[1]`` tracked nodes.
+    """
+    for k in range(drop_p.shape[0]):
+        _remove(drop_p[k], drop_o[k], a_start, a_len, pool)
+        _remove(drop_o[k], drop_p[k], a_start, a_len, pool)
+    for k in range(add_p.shape[0]):
+        pool = _append(add_p[k], add_o[k], a_start, a_len, a_cap, pool, used)
+        pool = _append(add_o[k], add_p[k], a_start, a_len, a_cap, pool, used)
+
+    # objects whose edge weight moved: all their edges changed
+    n_chg = chg_p.shape[0]
+    objs = np.empty(n_chg, dtype=np.int64)
+    n_objs = 0
+    n_implicit = 0
+    for k in range(n_chg):
+        o = chg_o[k]
+        if mark[o] & _VISITED:
+            continue
+        mark[o] |= _VISITED
+        objs[n_objs] = o
+        n_objs += 1
+        d = a_len[o]
+        w = wtable[d] if d > 0 else 0
+        if w != obj_w[o]:
+            obj_w[o] = w
+            mark[o] |= _REWEIGHTED
+            n_implicit += d
+
+    # seeds: ends of changed edges, neighbours of re-weighted objects; new and gone nodes
+    seeds = np.empty(2 * n_chg + n_implicit, dtype=np.int64)
+    n_seeds = 0
+    for k in range(n_chg):
+        seeds[n_seeds] = chg_p[k]
+        seeds[n_seeds + 1] = chg_o[k]
+        n_seeds += 2
+    for i in range(n_objs):
+        o = objs[i]
+        if mark[o] & _REWEIGHTED:
+            b = a_start[o]
+            for k in range(a_len[o]):
+                seeds[n_seeds] = pool[b + k]
+                n_seeds += 1
+    gone = np.empty(2 * n_chg, dtype=np.int64)
+    n_gone = 0
+    n_delayed = 0
+    n_early = 0
+    s0 = n_old
+    for i in range(n_seeds):
+        x = seeds[i]
+        if 0 <= pos[x] < s0:
+            s0 = pos[x]
+    for i in range(2 * n_chg):
+        x = seeds[i]
+        if a_len[x] > 0 and pos[x] < 0 and not flag[x] & _DELAYED:
+            flag[x] |= _DELAYED
+            n_delayed += 1
+        elif a_len[x] == 0 and pos[x] >= 0 and not flag[x] & _EARLY:
+            flag[x] |= _EARLY
+            n_early += 1
+            gone[n_gone] = x
+            n_gone += 1
+
+    # no seed can be peeled before the old order reaches the least weight a seed can have
+    s = s0
+    if s0 > 0:
+        bound = np.iinfo(np.int64).max
+        alive = False
+        for i in range(n_seeds):
+            x = seeds[i]
+            if a_len[x] == 0:
+                continue
+            alive = True
+            w = prior[x]
+            b = a_start[x]
+            is_obj = codes[x] & 1
+            for k in range(a_len[x]):
+                y = pool[b + k]
+                if pos[y] >= s0 or pos[y] < 0:
+                    w += obj_w[x] if is_obj else obj_w[y]
+            bound = min(bound, w)
+        if alive:
+            s = 0
+            while s < s0 and delta[s] < bound:
+                s += 1
+
+    # the explicit changed edges by endpoint, and how many still lie inside the present graph
+    nxt = np.empty(2 * n_chg, dtype=np.int64)
+    to = np.empty(2 * n_chg, dtype=np.int64)
+    for k in range(n_chg):
+        p, o = chg_p[k], chg_o[k]
+        to[2 * k] = o
+        nxt[2 * k] = head[p]
+        head[p] = 2 * k
+        to[2 * k + 1] = p
+        nxt[2 * k + 1] = head[o]
+        head[o] = 2 * k + 1
+    live = 0
+    for k in range(n_chg):
+        if _present(chg_p[k], s, a_len, emitted, pos) and _present(
+            chg_o[k], s, a_len, emitted, pos
+        ):
+            live += 1
+    for i in range(n_objs):
+        o = objs[i]
+        if mark[o] & _REWEIGHTED and _present(o, s, a_len, emitted, pos):
+            b = a_start[o]
+            for k in range(a_len[o]):
+                if _present(pool[b + k], s, a_len, emitted, pos):
+                    live += 1
+
+    tn = 0
+    hn = 0
+    hw, hc, hx = _room(hw, hc, hx, hn, n_seeds)
+    for i in range(n_seeds):
+        x = seeds[i]
+        if not tracked[x]:
+            tn, hn = _track(
+                x, s, codes, prior, obj_w, a_start, a_len, pool, pos, emitted, attn, tracked,
+                weight, tlist, tn, hw, hc, hx, hn,
+            )  # fmt: skip
+
+    ne = 0
+    c = s  # cursor in the old order: every old step before it is done or delayed
+    j = s  # first untracked present node at or after c
+    while True:
+        while c < n_old and not _present(seq[c], s, a_len, emitted, pos):
+            x = seq[c]
+            if flag[x] & _EARLY:
+                flag[x] &= ~_EARLY
+                n_early -= 1
+            c += 1
+        if j < c:
+            j = c
+        if n_delayed == 0 and n_early == 0 and live == 0:
+            break
+        while j < n_old and (tracked[seq[j]] or not _present(seq[j], s, a_len, emitted, pos)):
+            j += 1
+        while hn > 0 and (not _present(hx[0], s, a_len, emitted, pos) or hw[0] != weight[hx[0]]):
+            hn = _pop(hw, hc, hx, hn)
+        if hn == 0 and j >= n_old:
+            break
+        if hn > 0 and (j >= n_old or _less(hw[0], hc[0], delta[j], codes[seq[j]])):
+            x = hx[0]
+            hn = _pop(hw, hc, hx, hn)
+            was_early = False
+            if flag[x] & _DELAYED:
+                flag[x] &= ~_DELAYED
+                n_delayed -= 1
+            elif pos[x] != c:
+                if not flag[x] & _EARLY:
+                    flag[x] |= _EARLY
+                    n_early += 1
+                was_early = True
+            ne, live = _release(
+                x, weight[x], s, codes, a_start, a_len, pool, pos, emitted, mark, head, nxt,
+                to, out_x, out_w, ne, live,
+            )  # fmt: skip
+            b = a_start[x]
+            is_obj = codes[x] & 1
+            hw, hc, hx = _room(hw, hc, hx, hn, a_len[x])
+            for k in range(a_len[x]):
+                y = pool[b + k]
+                if not _present(y, s, a_len, emitted, pos):
+                    continue
+                if tracked[y]:
+                    weight[y] -= obj_w[x] if is_obj else obj_w[y]
+                    hn = _push(hw, hc, hx, hn, weight[y], codes[y], y)
+                elif was_early:
+                    tn, hn = _track(
+                        y, s, codes, prior, obj_w, a_start, a_len, pool, pos, emitted, attn,
+                        tracked, weight, tlist, tn, hw, hc, hx, hn,
+                    )  # fmt: skip
+            continue
+        # the old order's next untracked node wins: pass the tracked nodes before it
+        for i in range(c, j):
+            x = seq[i]
+            if _present(x, s, a_len, emitted, pos):
+                if not flag[x] & _DELAYED:
+                    flag[x] |= _DELAYED
+                    n_delayed += 1
+                b = a_start[x]
+                hw, hc, hx = _room(hw, hc, hx, hn, a_len[x])
+                for k in range(a_len[x]):
+                    y = pool[b + k]
+                    if not tracked[y] and _present(y, s, a_len, emitted, pos):
+                        tn, hn = _track(
+                            y, s, codes, prior, obj_w, a_start, a_len, pool, pos, emitted,
+                            attn, tracked, weight, tlist, tn, hw, hc, hx, hn,
+                        )  # fmt: skip
+            elif flag[x] & _EARLY:
+                flag[x] &= ~_EARLY
+                n_early -= 1
+        if c < j:  # passing may have tracked seq[j] or lowered the heap's top: look again
+            c = j
+            continue
+        x = seq[j]
+        if attn[x]:
+            ne, live = _release(
+                x, delta[j], s, codes, a_start, a_len, pool, pos, emitted, mark, head, nxt, to,
+                out_x, out_w, ne, live,
+            )  # fmt: skip
+            b = a_start[x]
+            is_obj = codes[x] & 1
+            hw, hc, hx = _room(hw, hc, hx, hn, a_len[x])
+            for k in range(a_len[x]):
+                y = pool[b + k]
+                if tracked[y] and _present(y, s, a_len, emitted, pos):
+                    weight[y] -= obj_w[x] if is_obj else obj_w[y]
+                    hn = _push(hw, hc, hx, hn, weight[y], codes[y], y)
+            j += 1
+            c = j
+            continue
+        # a run of untracked nodes with no tracked neighbour, below the heap's top: copied
+        while j < n_old:
+            x = seq[j]
+            if attn[x] or (hn > 0 and not _less(delta[j], codes[x], hw[0], hc[0])):
+                break
+            emitted[x] = True
+            out_x[ne] = x
+            out_w[ne] = delta[j]
+            ne += 1
+            j += 1
+        c = j
+
+    stats[0] += c - s
+    stats[1] += tn
+
+    # splice the replayed steps [s, c) into the order
+    for i in range(n_gone):
+        pos[gone[i]] = -1
+    n_total = n_old - (c - s) + ne
+    new_c = s + ne
+    if new_c > c:
+        for i in range(n_old - 1, c - 1, -1):
+            seq[i + new_c - c] = seq[i]
+            delta[i + new_c - c] = delta[i]
+    elif new_c < c:
+        for i in range(c, n_old):
+            seq[i + new_c - c] = seq[i]
+            delta[i + new_c - c] = delta[i]
+    for i in range(ne):
+        x = out_x[i]
+        seq[s + i] = x
+        delta[s + i] = out_w[i]
+        emitted[x] = False
+    last = n_total if new_c != c else new_c
+    for i in range(s, last):
+        pos[seq[i]] = i
+
+    # clear the scratch for the next call
+    for i in range(tn):
+        x = tlist[i]
+        tracked[x] = False
+        flag[x] = 0
+        attn[x] = False
+        b = a_start[x]
+        for k in range(a_len[x]):
+            attn[pool[b + k]] = False
+    for k in range(n_chg):
+        head[chg_p[k]] = -1
+        head[chg_o[k]] = -1
+    for i in range(n_objs):
+        mark[objs[i]] = 0
+    return pool, hw, hc, hx, n_total
