@@ -20,11 +20,16 @@ from sqlalchemy import insert, text
 from sqlalchemy.engine import Connection
 
 from creditgraph.event_envelope import Event, delivery_id, missing_fields, partition_of
+from creditgraph.store.db import json_dumps
 from creditgraph.store.models import EventOutbox, table_of
 
 OUTBOX = table_of(EventOutbox)
 # pg_advisory_xact_lock key of the outbox's publishers ("cg-outbx" as 8 bytes)
 PUBLISH_LOCK_KEY = int.from_bytes(b"cg-outbx", "big") & 0x7FFF_FFFF_FFFF_FFFF
+_APPEND = (
+    'INSERT INTO event_outbox ("partition", "event_id", "person_id", "type", "occurred_at", '
+    '"recorded_at", "payload") VALUES (?, ?, ?, ?, ?, ?, ?)'
+)
 
 
 def utcnow() -> datetime:
@@ -62,10 +67,43 @@ def publish_in_transaction(conn: Connection, events: Iterable[Event]) -> list[st
     rows = outbox_rows(events, utcnow())
     if not rows:
         return []
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PUBLISH_LOCK_KEY})
+    _lock(conn)
     statement = insert(OUTBOX).returning(OUTBOX.c.offset, sort_by_parameter_order=True)
     offsets = conn.execute(statement, rows).scalars().all()
     return [
         delivery_id(row["partition"], offset) for row, offset in zip(rows, offsets, strict=True)
     ]
+
+
+def append_in_transaction(conn: Connection, events: Iterable[Event]) -> int:
+    """:func:`publish_in_transaction` for a writer that needs no delivery ids (servicing's
+    postings): the same rows and lock, one ``executemany`` straight to the driver, as the
+    book's own inserts go, since it runs on every repayment. Returns how many were appended."""
+    rows = outbox_rows(events, utcnow())
+    if not rows:
+        return 0
+    _lock(conn)
+    sqlite = conn.dialect.name == "sqlite"
+    recorded = rows[0]["recorded_at"]
+    stamp = recorded.isoformat(sep=" ", timespec="microseconds") if sqlite else recorded
+    values = [
+        (
+            row["partition"],
+            row["event_id"],
+            row["person_id"],
+            row["type"],
+            row["occurred_at"],
+            stamp,
+            json_dumps(row["payload"]),
+        )
+        for row in rows
+    ]
+    sql = _APPEND if conn.dialect.paramstyle == "qmark" else _APPEND.replace("?", "%s")
+    conn.exec_driver_sql(sql, values)
+    return len(values)
+
+
+def _lock(conn: Connection) -> None:
+    """On PostgreSQL, the publishers' lock until commit: offsets become visible in order."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PUBLISH_LOCK_KEY})

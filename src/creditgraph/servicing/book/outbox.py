@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from creditgraph.servicing.book import TRANSACTIONS
-from creditgraph.store.event_outbox import publish_in_transaction
+from creditgraph.store.event_outbox import append_in_transaction
 
 Event = dict[str, Any]
 _PENDING = "creditgraph.servicing.pending_events"
@@ -58,7 +58,7 @@ def emit(conn: Connection, events: Sequence[Event], transaction_id: str | None =
         return
     pending: list[tuple[str | None, Event]] | None = conn.info.get(_PENDING)
     if pending is None:
-        publish_in_transaction(conn, events)
+        append_in_transaction(conn, events)
     else:
         pending.extend((transaction_id, event) for event in events)
 
@@ -73,4 +73,4 @@ def _publish_pending(conn: Connection, pending: list[tuple[str | None, Event]]) 
         present.update(
             conn.execute(select(TRANSACTIONS.c.id).where(TRANSACTIONS.c.id.in_(chunk))).scalars()
         )
-    publish_in_transaction(conn, [e for tx, e in pending if tx is None or tx in present])
+    append_in_transaction(conn, [e for tx, e in pending if tx is None or tx in present])

@@ -292,7 +292,13 @@ def publish_events(
     driver = book.DriverValues(conn)
     sql = _PERSON_AND_DUE_SQL if driver.sqlite else _PERSON_AND_DUE_SQL.replace("?", "%s")
     params = (plan.loan_id, False, driver.day(plan.business_date), plan.loan_id)
-    found = conn.exec_driver_sql(sql, params).first()
+    # On the driver's own cursor: SQLAlchemy's execution costs more than this small read.
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        found = cursor.fetchone()
+    finally:
+        cursor.close()
     if found is None or not found[0]:
         return
     at = datetime.now(UTC)
