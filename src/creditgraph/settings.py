@@ -83,9 +83,6 @@ class Settings(BaseSettings):
     monitoring_config: Path | None = Field(
         default=None, description="Detector thresholds (TOML); unset: the packaged default."
     )
-    action_policy: Path | None = Field(
-        default=None, description="What alerts do (TOML); unset: the packaged default."
-    )
 
     @property
     def home_dir(self) -> Path:

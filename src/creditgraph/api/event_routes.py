@@ -1,9 +1,11 @@
 """Monitoring events over HTTP: ``POST /v1/events``, a batch from a partner or an ingest key.
 
 The route is a door, not a store: ``monitoring.intake`` validates, pseudonymises, consent-gates
-and publishes; refused events are answered per event and counted, never kept. The answer is 200
-when at least one event was accepted (or the batch held none the contract could read as a
-person's) and 422 when every event was refused, each with its index, field and rule.
+and publishes; refused events are answered per event and counted, never kept. A batch the
+route could read is answered 200 with what became of each event (``accepted`` and the refusals
+with their index, field and rule), even when every event was refused: the batch itself was
+handled, and a sender retries only the refused events it can mend. A body that is not a batch
+(no ``events`` list, too many events) is a 422 in the API's usual error shape.
 """
 
 from __future__ import annotations
@@ -27,8 +29,7 @@ EVENT_SENDERS = (Role.PARTNER, Role.INGEST, Role.ADMIN)
     "/events",
     summary="Send monitoring events (a batch); each is validated, pseudonymised and consent-gated",
     response_model=EventsOut,
-    responses=ERRORS
-    | {422: {"description": "Every event of the batch was refused", "model": EventsOut}},
+    responses=ERRORS,
     openapi_extra=request_body_doc(EventsIn),
 )
 async def post_events(
@@ -44,5 +45,4 @@ async def post_events(
     result = await in_worker(
         lambda: submit_events(ctx.engine, Door(ctx.pseudonyms), body.events, bus=bus)
     )
-    status = 422 if result.received and not result.accepted else 200
-    return JsonResponse(result.as_dict(), status_code=status)
+    return JsonResponse(result.as_dict())
