@@ -466,6 +466,10 @@ def _income_falling(
         return None
     if recent >= float(settings.income_drop_ratio) * expected:
         return None
+    if recent == 0:
+        # nothing came in: a payday just outside the window (monthly pay, a 31-day month) or a
+        # stop, which ``transfers_stopped`` judges over a longer silence
+        return None
     return _finding(
         Detector.REPAYMENT_STRESS,
         "income_falling",
