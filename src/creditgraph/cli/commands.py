@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "creditgraph.cli.servicing_cmd",
     "creditgraph.cli.events_cmd",
     "creditgraph.cli.monitor_cmd",
+    "creditgraph.cli.monitor_run_cmd",
     "creditgraph.cli.keys_cmd",
     "creditgraph.cli.serve_cmd",
 )
