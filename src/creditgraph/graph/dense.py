@@ -723,9 +723,7 @@ class _FlatState:
         self.wtable: IntArray = np.zeros(1, dtype=np.int64)  # edge weight by object degree
         self.pool: IntArray = np.zeros(1024, dtype=np.int64)
         self.used = np.zeros(1, dtype=np.int64)
-        self.hw: IntArray = np.zeros(1024, dtype=np.int64)
-        self.hc: IntArray = np.zeros(1024, dtype=np.int64)
-        self.hx: IntArray = np.zeros(1024, dtype=np.int64)
+        self.heap: IntArray = np.zeros(3 * 1024, dtype=np.int64)  # (weight, code, node) triples
         self.stats = np.zeros(2, dtype=np.int64)  # replayed steps, tracked nodes
         self.size = 0
         self.grow(0, 0)
@@ -800,11 +798,11 @@ class _FlatState:
         if len(chg):
             self._weights_up_to(int(self.a_len[chg[:, 1]].max()) + len(add_a))
         before = int(self.stats[0])
-        self.pool, self.hw, self.hc, self.hx, n_total = kernels.apply_batch(
+        self.pool, self.heap, n_total = kernels.apply_batch(
             codes, self.prior, self.obj_w, self.wtable, self.a_start, self.a_len, self.a_cap,
             self.pool, self.used, self.seq, self.delta, n_seq, pos, emitted, attn, self.tracked,
             self.flag, self.mark, self.weight, self.head, self.tlist, self.out_x, self.out_w,
-            self.hw, self.hc, self.hx, add_a[:, 0].copy(), add_a[:, 1].copy(),
+            self.heap, add_a[:, 0].copy(), add_a[:, 1].copy(),
             drop_a[:, 0].copy(), drop_a[:, 1].copy(), chg[:, 0].copy(), chg[:, 1].copy(),
             self.stats,
         )  # fmt: skip

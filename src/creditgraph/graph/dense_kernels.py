@@ -9,14 +9,18 @@ bit for bit) on flat arrays:
 - the adjacency as per-node blocks of neighbours with slack in one pool (``start``, ``length``,
   ``capacity``; a full block moves to the end of the pool with twice the room);
 - sets as flag arrays cleared after each call (``tracked``, ``flag``: delayed 1, early 2;
-  ``mark``: object visited 1, object re-weighted 2), the heap as three parallel arrays keyed
-  by (weight, code) with lazy deletion;
+  ``mark``: object visited 1, object re-weighted 2, seed 4), the heap as one array of
+  (weight, code, node) triples with lazy deletion;
 - the changed edges as explicit pairs (inserted and removed) plus, for an object whose FRAUDAR
   weight moved, *all* its edges implicitly (``mark & 2``), so a popular object costs its degree
   once, not a set of pairs.
 
 numba is optional (the ``fast`` extra): without it ``AVAILABLE`` is false, the functions below are
 plain Python, and ``graph.dense`` uses its own Python repair instead.
+
+The repair loop is written out in one function with the few helpers that take one array: numba
+reference-counts every array passed to a helper, inlined or not, with an atomic increment and
+decrement per call, which cost more than the helpers' work (half the time, measured).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ FloatArray = npt.NDArray[np.float64]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _DELAYED, _EARLY = 1, 2
-_VISITED, _REWEIGHTED = 1, 2
+_VISITED, _REWEIGHTED, _SEED = 1, 2, 4
 _MIN_BLOCK = 4
 
 
@@ -142,158 +146,60 @@ def _less(w1: int, c1: int, w2: int, c2: int) -> bool:
 
 
 @_inline
-def _room(
-    hw: IntArray, hc: IntArray, hx: IntArray, hn: int, more: int
-) -> tuple[IntArray, IntArray, IntArray]:
-    """The heap's arrays with room for ``more`` pushes (grown by doubling when short)."""
-    if hn + more <= hw.shape[0]:
-        return hw, hc, hx
-    size = max(1024, 2 * hw.shape[0], hn + more)
-    bw = np.empty(size, dtype=np.int64)
-    bc = np.empty(size, dtype=np.int64)
-    bx = np.empty(size, dtype=np.int64)
-    bw[:hn] = hw[:hn]
-    bc[:hn] = hc[:hn]
-    bx[:hn] = hx[:hn]
-    return bw, bc, bx
+def _room(h: IntArray, hn: int, more: int) -> IntArray:
+    """The heap with room for ``more`` pushes (grown by doubling when short)."""
+    if 3 * (hn + more) <= h.shape[0]:
+        return h
+    bigger = np.empty(max(3 * 1024, 2 * h.shape[0], 3 * (hn + more)), dtype=np.int64)
+    bigger[: 3 * hn] = h[: 3 * hn]
+    return bigger
 
 
 @_inline
-def _push(hw: IntArray, hc: IntArray, hx: IntArray, hn: int, w: int, c: int, x: int) -> int:
-    """Push (w, c, x) on a heap with room for it; the new size."""
+def _push(h: IntArray, hn: int, w: int, c: int, x: int) -> int:
+    """Push (w, c, x) on a heap with room for it; the new size. Entries are triples
+    (weight, code, node) side by side, so a comparison reads one cache line."""
     i = hn
     while i > 0:
         p = (i - 1) >> 1
-        if _less(w, c, hw[p], hc[p]):
-            hw[i] = hw[p]
-            hc[i] = hc[p]
-            hx[i] = hx[p]
+        if _less(w, c, h[3 * p], h[3 * p + 1]):
+            h[3 * i] = h[3 * p]
+            h[3 * i + 1] = h[3 * p + 1]
+            h[3 * i + 2] = h[3 * p + 2]
             i = p
         else:
             break
-    hw[i] = w
-    hc[i] = c
-    hx[i] = x
+    h[3 * i] = w
+    h[3 * i + 1] = c
+    h[3 * i + 2] = x
     return hn + 1
 
 
 @_inline
-def _pop(hw: IntArray, hc: IntArray, hx: IntArray, hn: int) -> int:
+def _pop(h: IntArray, hn: int) -> int:
     """Drop the top; the new size."""
     hn -= 1
     if hn == 0:
         return 0
-    w, c, x = hw[hn], hc[hn], hx[hn]
+    w, c, x = h[3 * hn], h[3 * hn + 1], h[3 * hn + 2]
     i = 0
     while True:
-        left = 2 * i + 1
-        if left >= hn:
+        m = 2 * i + 1
+        if m >= hn:
             break
-        m = left
-        if left + 1 < hn and _less(hw[left + 1], hc[left + 1], hw[left], hc[left]):
-            m = left + 1
-        if _less(hw[m], hc[m], w, c):
-            hw[i] = hw[m]
-            hc[i] = hc[m]
-            hx[i] = hx[m]
+        if m + 1 < hn and _less(h[3 * m + 3], h[3 * m + 4], h[3 * m], h[3 * m + 1]):
+            m += 1
+        if _less(h[3 * m], h[3 * m + 1], w, c):
+            h[3 * i] = h[3 * m]
+            h[3 * i + 1] = h[3 * m + 1]
+            h[3 * i + 2] = h[3 * m + 2]
             i = m
         else:
             break
-    hw[i] = w
-    hc[i] = c
-    hx[i] = x
+    h[3 * i] = w
+    h[3 * i + 1] = c
+    h[3 * i + 2] = x
     return hn
-
-
-@_inline
-def _present(x: int, s: int, a_len: IntArray, emitted: BoolArray, pos: IntArray) -> bool:
-    return a_len[x] > 0 and not emitted[x] and (pos[x] >= s or pos[x] < 0)
-
-
-@_inline
-def _track(
-    x: int,
-    s: int,
-    codes: IntArray,
-    prior: IntArray,
-    obj_w: IntArray,
-    a_start: IntArray,
-    a_len: IntArray,
-    pool: IntArray,
-    pos: IntArray,
-    emitted: BoolArray,
-    attn: BoolArray,
-    tracked: BoolArray,
-    weight: IntArray,
-    tlist: IntArray,
-    tn: int,
-    hw: IntArray,
-    hc: IntArray,
-    hx: IntArray,
-    hn: int,
-) -> tuple[int, int]:
-    """Track x: its exact weight among the present nodes goes on the heap (which has room for
-    it); x and its neighbours get attention (a copied run stops at them)."""
-    tracked[x] = True
-    tlist[tn] = x
-    tn += 1
-    attn[x] = True
-    n = a_len[x]
-    if n > 0:
-        b = a_start[x]
-        w = prior[x]
-        is_obj = codes[x] & 1
-        for k in range(n):
-            y = pool[b + k]
-            attn[y] = True
-            if _present(y, s, a_len, emitted, pos):
-                w += obj_w[x] if is_obj else obj_w[y]
-        weight[x] = w
-        hn = _push(hw, hc, hx, hn, w, codes[x], x)
-    return tn, hn
-
-
-@_inline
-def _release(
-    x: int,
-    w: int,
-    s: int,
-    codes: IntArray,
-    a_start: IntArray,
-    a_len: IntArray,
-    pool: IntArray,
-    pos: IntArray,
-    emitted: BoolArray,
-    mark: ByteArray,
-    head: IntArray,
-    nxt: IntArray,
-    to: IntArray,
-    out_x: IntArray,
-    out_w: IntArray,
-    ne: int,
-    live: int,
-) -> tuple[int, int]:
-    """Peel x now with weight w; retire the changed edges it leaves (explicit and re-weighted)."""
-    emitted[x] = True
-    out_x[ne] = x
-    out_w[ne] = w
-    e = head[x]
-    while e >= 0:
-        if _present(to[e], s, a_len, emitted, pos):
-            live -= 1
-        e = nxt[e]
-    b = a_start[x]
-    if codes[x] & 1:
-        if mark[x] & _REWEIGHTED:
-            for k in range(a_len[x]):
-                if _present(pool[b + k], s, a_len, emitted, pos):
-                    live -= 1
-    else:
-        for k in range(a_len[x]):
-            y = pool[b + k]
-            if mark[y] & _REWEIGHTED and _present(y, s, a_len, emitted, pos):
-                live -= 1
-    return ne + 1, live
 
 
 @_jit
@@ -321,9 +227,7 @@ def apply_batch(
     tlist: IntArray,
     out_x: IntArray,
     out_w: IntArray,
-    hw: IntArray,
-    hc: IntArray,
-    hx: IntArray,
+    h: IntArray,
     add_p: IntArray,
     add_o: IntArray,
     drop_p: IntArray,
@@ -331,7 +235,7 @@ def apply_batch(
     chg_p: IntArray,
     chg_o: IntArray,
     stats: IntArray,
-) -> tuple[IntArray, IntArray, IntArray, IntArray, int]:
+) -> tuple[IntArray, IntArray, int]:
     """Apply a batch of edge changes and repair the order in place.
 
     ``add`` are edges to put in the adjacency, ``drop`` edges to take out, ``chg`` every edge
@@ -368,17 +272,22 @@ def apply_batch(
     # seeds: ends of changed edges, neighbours of re-weighted objects; new and gone nodes
     seeds = np.empty(2 * n_chg + n_implicit, dtype=np.int64)
     n_seeds = 0
-    for k in range(n_chg):
-        seeds[n_seeds] = chg_p[k]
-        seeds[n_seeds + 1] = chg_o[k]
-        n_seeds += 2
+    for k in range(2 * n_chg):
+        x = chg_p[k >> 1] if k & 1 == 0 else chg_o[k >> 1]
+        if not mark[x] & _SEED:
+            mark[x] |= _SEED
+            seeds[n_seeds] = x
+            n_seeds += 1
     for i in range(n_objs):
         o = objs[i]
         if mark[o] & _REWEIGHTED:
             b = a_start[o]
             for k in range(a_len[o]):
-                seeds[n_seeds] = pool[b + k]
-                n_seeds += 1
+                x = pool[b + k]
+                if not mark[x] & _SEED:
+                    mark[x] |= _SEED
+                    seeds[n_seeds] = x
+                    n_seeds += 1
     gone = np.empty(2 * n_chg, dtype=np.int64)
     n_gone = 0
     n_delayed = 0
@@ -388,8 +297,8 @@ def apply_batch(
         x = seeds[i]
         if 0 <= pos[x] < s0:
             s0 = pos[x]
-    for i in range(2 * n_chg):
-        x = seeds[i]
+    for k in range(2 * n_chg):
+        x = chg_p[k >> 1] if k & 1 == 0 else chg_o[k >> 1]
         if a_len[x] > 0 and pos[x] < 0 and not flag[x] & _DELAYED:
             flag[x] |= _DELAYED
             n_delayed += 1
@@ -435,35 +344,52 @@ def apply_batch(
         head[o] = 2 * k + 1
     live = 0
     for k in range(n_chg):
-        if _present(chg_p[k], s, a_len, emitted, pos) and _present(
-            chg_o[k], s, a_len, emitted, pos
+        if (
+            a_len[chg_p[k]] > 0
+            and not emitted[chg_p[k]]
+            and (pos[chg_p[k]] >= s or pos[chg_p[k]] < 0)
+        ) and (
+            a_len[chg_o[k]] > 0
+            and not emitted[chg_o[k]]
+            and (pos[chg_o[k]] >= s or pos[chg_o[k]] < 0)
         ):
             live += 1
     for i in range(n_objs):
         o = objs[i]
-        if mark[o] & _REWEIGHTED and _present(o, s, a_len, emitted, pos):
+        if mark[o] & _REWEIGHTED and (
+            a_len[o] > 0 and not emitted[o] and (pos[o] >= s or pos[o] < 0)
+        ):
             b = a_start[o]
             for k in range(a_len[o]):
-                if _present(pool[b + k], s, a_len, emitted, pos):
+                if (
+                    a_len[pool[b + k]] > 0
+                    and not emitted[pool[b + k]]
+                    and (pos[pool[b + k]] >= s or pos[pool[b + k]] < 0)
+                ):
                     live += 1
 
+    # tracked nodes are queued (``tlist[tq:tn]``) and weighed in one place, just before the heap
+    # is next read; between the two no node leaves, so their weights are the same as if weighed
+    # when queued. (One site for the work keeps the compiled loop free of helper calls, whose
+    # array arguments numba would reference-count on every call.)
     tn = 0
+    tq = 0
     hn = 0
-    hw, hc, hx = _room(hw, hc, hx, hn, n_seeds)
     for i in range(n_seeds):
         x = seeds[i]
         if not tracked[x]:
-            tn, hn = _track(
-                x, s, codes, prior, obj_w, a_start, a_len, pool, pos, emitted, attn, tracked,
-                weight, tlist, tn, hw, hc, hx, hn,
-            )  # fmt: skip
+            tracked[x] = True
+            tlist[tn] = x
+            tn += 1
 
     ne = 0
     c = s  # cursor in the old order: every old step before it is done or delayed
     j = s  # first untracked present node at or after c
     while True:
-        while c < n_old and not _present(seq[c], s, a_len, emitted, pos):
+        while c < n_old:
             x = seq[c]
+            if a_len[x] > 0 and not emitted[x] and (pos[x] >= s or pos[x] < 0):
+                break
             if flag[x] & _EARLY:
                 flag[x] &= ~_EARLY
                 n_early -= 1
@@ -472,15 +398,46 @@ def apply_batch(
             j = c
         if n_delayed == 0 and n_early == 0 and live == 0:
             break
-        while j < n_old and (tracked[seq[j]] or not _present(seq[j], s, a_len, emitted, pos)):
+        while j < n_old:
+            x = seq[j]
+            if not tracked[x] and a_len[x] > 0 and not emitted[x] and (pos[x] >= s or pos[x] < 0):
+                break
             j += 1
-        while hn > 0 and (not _present(hx[0], s, a_len, emitted, pos) or hw[0] != weight[hx[0]]):
-            hn = _pop(hw, hc, hx, hn)
+        if tq < tn:  # weigh the queued nodes: exact weights among the present nodes
+            h = _room(h, hn, tn - tq)
+            for i in range(tq, tn):
+                x = tlist[i]
+                attn[x] = True
+                n = a_len[x]
+                if n == 0:
+                    continue
+                b = a_start[x]
+                w = prior[x]
+                is_obj = codes[x] & 1
+                for k in range(n):
+                    y = pool[b + k]
+                    attn[y] = True
+                    if a_len[y] > 0 and not emitted[y] and (pos[y] >= s or pos[y] < 0):
+                        w += obj_w[x] if is_obj else obj_w[y]
+                weight[x] = w
+                hn = _push(h, hn, w, codes[x], x)
+            tq = tn
+        while hn > 0:
+            x = h[2]
+            if (
+                h[0] == weight[x]
+                and a_len[x] > 0
+                and not emitted[x]
+                and (pos[x] >= s or pos[x] < 0)
+            ):
+                break
+            hn = _pop(h, hn)  # stale: x left, or its weight moved on
         if hn == 0 and j >= n_old:
             break
-        if hn > 0 and (j >= n_old or _less(hw[0], hc[0], delta[j], codes[seq[j]])):
-            x = hx[0]
-            hn = _pop(hw, hc, hx, hn)
+        if hn > 0 and (j >= n_old or _less(h[0], h[1], delta[j], codes[seq[j]])):
+            x = h[2]
+            w = weight[x]
+            hn = _pop(h, hn)
             was_early = False
             if flag[x] & _DELAYED:
                 flag[x] &= ~_DELAYED
@@ -490,76 +447,77 @@ def apply_batch(
                     flag[x] |= _EARLY
                     n_early += 1
                 was_early = True
-            ne, live = _release(
-                x, weight[x], s, codes, a_start, a_len, pool, pos, emitted, mark, head, nxt,
-                to, out_x, out_w, ne, live,
-            )  # fmt: skip
-            b = a_start[x]
-            is_obj = codes[x] & 1
-            hw, hc, hx = _room(hw, hc, hx, hn, a_len[x])
-            for k in range(a_len[x]):
-                y = pool[b + k]
-                if not _present(y, s, a_len, emitted, pos):
-                    continue
-                if tracked[y]:
-                    weight[y] -= obj_w[x] if is_obj else obj_w[y]
-                    hn = _push(hw, hc, hx, hn, weight[y], codes[y], y)
-                elif was_early:
-                    tn, hn = _track(
-                        y, s, codes, prior, obj_w, a_start, a_len, pool, pos, emitted, attn,
-                        tracked, weight, tlist, tn, hw, hc, hx, hn,
-                    )  # fmt: skip
-            continue
-        # the old order's next untracked node wins: pass the tracked nodes before it
-        for i in range(c, j):
-            x = seq[i]
-            if _present(x, s, a_len, emitted, pos):
-                if not flag[x] & _DELAYED:
-                    flag[x] |= _DELAYED
-                    n_delayed += 1
-                b = a_start[x]
-                hw, hc, hx = _room(hw, hc, hx, hn, a_len[x])
-                for k in range(a_len[x]):
-                    y = pool[b + k]
-                    if not tracked[y] and _present(y, s, a_len, emitted, pos):
-                        tn, hn = _track(
-                            y, s, codes, prior, obj_w, a_start, a_len, pool, pos, emitted,
-                            attn, tracked, weight, tlist, tn, hw, hc, hx, hn,
-                        )  # fmt: skip
-            elif flag[x] & _EARLY:
-                flag[x] &= ~_EARLY
-                n_early -= 1
-        if c < j:  # passing may have tracked seq[j] or lowered the heap's top: look again
-            c = j
-            continue
-        x = seq[j]
-        if attn[x]:
-            ne, live = _release(
-                x, delta[j], s, codes, a_start, a_len, pool, pos, emitted, mark, head, nxt, to,
-                out_x, out_w, ne, live,
-            )  # fmt: skip
-            b = a_start[x]
-            is_obj = codes[x] & 1
-            hw, hc, hx = _room(hw, hc, hx, hn, a_len[x])
-            for k in range(a_len[x]):
-                y = pool[b + k]
-                if tracked[y] and _present(y, s, a_len, emitted, pos):
-                    weight[y] -= obj_w[x] if is_obj else obj_w[y]
-                    hn = _push(hw, hc, hx, hn, weight[y], codes[y], y)
-            j += 1
-            c = j
-            continue
-        # a run of untracked nodes with no tracked neighbour, below the heap's top: copied
-        while j < n_old:
+        else:
+            # the old order's next untracked node wins: pass the tracked nodes before it
+            for i in range(c, j):
+                x = seq[i]
+                if a_len[x] > 0 and not emitted[x] and (pos[x] >= s or pos[x] < 0):
+                    if not flag[x] & _DELAYED:
+                        flag[x] |= _DELAYED
+                        n_delayed += 1
+                    b = a_start[x]
+                    for k in range(a_len[x]):
+                        y = pool[b + k]
+                        if not tracked[y] and (
+                            a_len[y] > 0 and not emitted[y] and (pos[y] >= s or pos[y] < 0)
+                        ):
+                            tracked[y] = True
+                            tlist[tn] = y
+                            tn += 1
+                elif flag[x] & _EARLY:
+                    flag[x] &= ~_EARLY
+                    n_early -= 1
+            if c < j:  # passing may have tracked seq[j] or lowered the heap's top: look again
+                c = j
+                continue
             x = seq[j]
-            if attn[x] or (hn > 0 and not _less(delta[j], codes[x], hw[0], hc[0])):
-                break
-            emitted[x] = True
-            out_x[ne] = x
-            out_w[ne] = delta[j]
-            ne += 1
+            if not attn[x]:
+                # a run of untracked nodes with no tracked neighbour, below the heap's top: copied
+                while j < n_old:
+                    x = seq[j]
+                    if attn[x] or (hn > 0 and not _less(delta[j], codes[x], h[0], h[1])):
+                        break
+                    emitted[x] = True
+                    out_x[ne] = x
+                    out_w[ne] = delta[j]
+                    ne += 1
+                    j += 1
+                c = j
+                continue
+            w = delta[j]  # in step, with a tracked neighbour: peeled as before
+            was_early = False
             j += 1
-        c = j
+            c = j
+        # peel x now with weight w: retire the changed edges it leaves (explicit ones, and all
+        # of a re-weighted object's), lower its tracked neighbours, and track the untracked
+        # ones of a node peeled early
+        emitted[x] = True
+        out_x[ne] = x
+        out_w[ne] = w
+        ne += 1
+        e = head[x]
+        while e >= 0:
+            y = to[e]
+            if a_len[y] > 0 and not emitted[y] and (pos[y] >= s or pos[y] < 0):
+                live -= 1
+            e = nxt[e]
+        b = a_start[x]
+        is_obj = codes[x] & 1
+        reweighted = is_obj and mark[x] & _REWEIGHTED
+        h = _room(h, hn, a_len[x])
+        for k in range(a_len[x]):
+            y = pool[b + k]
+            if not (a_len[y] > 0 and not emitted[y] and (pos[y] >= s or pos[y] < 0)):
+                continue
+            if reweighted or (not is_obj and mark[y] & _REWEIGHTED):
+                live -= 1
+            if tracked[y]:
+                weight[y] -= obj_w[x] if is_obj else obj_w[y]
+                hn = _push(h, hn, weight[y], codes[y], y)
+            elif was_early:
+                tracked[y] = True
+                tlist[tn] = y
+                tn += 1
 
     stats[0] += c - s
     stats[1] += tn
@@ -600,4 +558,6 @@ def apply_batch(
         head[chg_o[k]] = -1
     for i in range(n_objs):
         mark[objs[i]] = 0
-    return pool, hw, hc, hx, n_total
+    for i in range(n_seeds):
+        mark[seeds[i]] = 0
+    return pool, h, n_total
