@@ -155,7 +155,7 @@ def test_a_ring_is_the_densest_block_and_equals_a_static_peeling() -> None:
     assert ring is not None and ring.found_by == "incremental"
     assert ring.persons == tuple(sorted(f"r{m}" for m in range(7)))
     persons, objects = watch.peeler.edges()
-    static = peel(persons, objects)
+    static = peel(persons, objects, weighting=watch.peeler.weighting)
     assert static.block.density == pytest.approx(ring.density)
     assert len(static.block.persons) == len(ring.persons)
     findings = watch.findings(ring, T0, ["e1"])
@@ -291,3 +291,18 @@ def test_findings_do_not_depend_on_how_the_stream_is_batched() -> None:
     assert one == many
     assert any(key.startswith("fraud_ring") for key in one)
     assert any(key.startswith("multi_lending") for key in one)
+
+
+def test_only_shared_objects_enter_the_ring_graph_within_the_window() -> None:
+    watch = RingWatch(ring_config(window_days=30))
+    watch.seen("a", "device", "own-a", T0)
+    watch.seen("a", "device", "own-a", T0 + timedelta(days=1))
+    watch.flush()
+    assert watch.n_edges == 0  # one person's own handset says nothing
+    watch.seen("b", "device", "own-a", T0 + timedelta(days=2))
+    watch.flush()
+    assert watch.n_edges == 2  # shared now: both people's edges
+    watch.seen("c", "device", "lone", T0)
+    watch.seen("d", "device", "lone", T0 + timedelta(days=40))  # not within the window
+    watch.flush()
+    assert watch.n_edges == 2

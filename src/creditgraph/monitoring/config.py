@@ -111,17 +111,21 @@ class FraudRingConfig(FrozenConfig):
 
     window_days: int = Field(default=30, ge=1, le=365)
     """Person -> device/phone edges last seen this long ago leave the graph (the sliding window)."""
-    weighting: str = "fraudar"
-    """``fraudar`` (an edge into a popular object weighs little) or ``average``."""
-    min_density: ConfigDecimal = Decimal("0.5")
-    """The least density (FRAUDAR weight per node) of a block that raises an alert."""
-    min_persons: int = Field(default=3, ge=2)
-    """Fewer persons than this sharing objects is a family or a couple, not a ring."""
+    weighting: str = "average"
+    """``average`` (every edge weighs 1: density is edges per node) or ``fraudar`` (an edge into a
+    popular object weighs ``1 / log(d + 5)``, which resists camouflage edges to popular objects
+    but rates a ring around one handset like a family around one)."""
+    shared_objects_only: bool = True
+    """Only devices and phones seen with two or more people enter the graph."""
+    min_density: ConfigDecimal = Decimal("0.85")
+    """The least density (edge weight per node, persons and objects) of a block that alerts."""
+    min_persons: int = Field(default=5, ge=2)
+    """Fewer persons than this sharing objects is a household, not a ring."""
     max_persons: int = Field(default=60, ge=2)
     """A block larger than this is a shared place (an office network), not a ring."""
     max_blocks: int = Field(default=20, ge=1)
     """Blocks the daily sweep peels off one after another."""
-    high_density: ConfigDecimal = Decimal("1.0")
+    high_density: ConfigDecimal = Decimal("1.5")
     """A block at least this dense is high severity."""
 
     @model_validator(mode="after")

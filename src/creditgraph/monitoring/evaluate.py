@@ -13,9 +13,10 @@ the simulator's consents are not what is measured) and scores each detector:
   the time of their first alert; **precision at K** is the share of the first K who became
   distressed after (or at) the alert, **recall at K** the share of all distressed people among
   them.
-- **fraud rings**: the positives are the members of rings planted in the window; precision and
-  recall at K count members, and a planted ring is *found* when at least half its members are
-  in one alerted block.
+- **fraud rings**: the positives are the members of the planted rings that show in the stream
+  (at least three members seen on a device or phone in the window); precision and recall at K
+  count members, and a planted ring is *found* when at least half its members are in one alerted
+  block.
 
 The baseline is **no monitoring**: the lender learns of distress at the first missed
 instalment (lead time 0) and, with no ranking, picks K people at the base rate.
@@ -134,13 +135,20 @@ def distress_times(
     return first
 
 
-def planted_rings(truth: Mapping[str, Any], start: datetime, end: datetime) -> list[set[str]]:
-    """Members of the rings whose members applied (or struck) inside the window."""
+RING_EVENTS = ("device_seen", "phone_changed")
+MIN_RING_SEEN = 3
+"""A planted ring counts as in the window when this many members show a device or phone there:
+a ring that leaves no trace in the stream cannot be found by it."""
+
+
+def planted_rings(truth: Mapping[str, Any], events: Iterable[Mapping[str, Any]]) -> list[set[str]]:
+    """Members of the planted rings that show in the stream (see ``MIN_RING_SEEN``)."""
+    seen = {str(e["person_id"]) for e in events if e.get("type") in RING_EVENTS}
     rings = []
     for ring in truth.get("fraud_rings", []):
-        times = [_at(t) for t in ring.get("applied_at", {}).values()] or [_at(ring["strike_at"])]
-        if any(t is not None and start <= t < end for t in times):
-            rings.append(set(ring["members"]))
+        members = set(ring["members"])
+        if len(members & seen) >= MIN_RING_SEEN:
+            rings.append(members)
     return rings
 
 
@@ -271,7 +279,7 @@ def evaluate(folder: Path, config: MonitoringConfig, k: int | None = None) -> Ev
     findings, people = replay(events, config, end + timedelta(days=1))
     size = k or max(10, len(distress))
     scores = [score_distress(kind, findings, distress, people, size) for kind in DISTRESS_TYPES]
-    rings = planted_rings(truth, start, end)
+    rings = planted_rings(truth, events)
     scores.insert(2, score_rings(findings, rings, people, k or max(10, sum(map(len, rings)))))
     examples = _examples(findings, distress)
     return Evaluation(

@@ -66,6 +66,9 @@ class RingWatch:
         self._object_names: list[str] = []
         self._pending: list[tuple[int, int, float]] = []
         self._now = float("-inf")
+        self._lone: dict[int, tuple[int, float]] = {}
+        """Objects seen with one person only so far: that person and when (shared-only mode)."""
+        self._shared: set[int] = set()
 
     def _person(self, name: str) -> int:
         index = self._persons.get(name)
@@ -83,10 +86,27 @@ class RingWatch:
         return index
 
     def seen(self, person: str, kind: str, obj: str, at: datetime) -> None:
-        """Queue the edge person -> object (``kind`` is ``device`` or ``phone``) seen at ``at``."""
+        """Queue the edge person -> object (``kind`` is ``device`` or ``phone``) seen at ``at``.
+
+        With ``shared_objects_only`` an object enters the graph when a second person is seen on
+        it within the window (both edges then), so the graph holds only what people share: a
+        phone or a handset of one's own says nothing about a ring and would only dilute it.
+        """
         t = epoch_seconds(at)
         self._now = max(self._now, t)
-        self._pending.append((self._person(person), self._object(kind, obj), t))
+        p, o = self._person(person), self._object(kind, obj)
+        if not self.config.shared_objects_only or o in self._shared:
+            self._pending.append((p, o, t))
+            return
+        lone = self._lone.get(o)
+        window = self.config.window_days * _DAY
+        if lone is None or lone[0] == p or lone[1] <= t - window:
+            self._lone[o] = (p, t)
+            return
+        del self._lone[o]
+        self._shared.add(o)
+        self._pending.append((lone[0], o, lone[1]))
+        self._pending.append((p, o, t))
 
     def flush(self) -> Ring | None:
         """Apply the queued edges in one repair; the densest block if it alerts."""
