@@ -183,7 +183,8 @@ def _earlier_activity(world: World, out: rows.Stream) -> None:
     from a stream of its own; days the table holds before an application keep the table's rows."""
     cfg = world.config
     kept_from = world.timeline.world_end // DAY - cfg.activity_days
-    first, stop = out.start // DAY, min(out.end // DAY + 1, kept_from)
+    first = max(out.start, world.timeline.history_start) // DAY
+    stop = min(out.end // DAY + 1, kept_from)
     if stop <= first:
         return
     rng = stream(cfg.seed, "event-activity")
