@@ -269,3 +269,16 @@ def test_compiled_needs_numba(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="numba"):
         IncrementalPeeler(compiled=True)
     assert IncrementalPeeler().compiled is False  # the default falls back to the Python repair
+
+
+@pytest.mark.skipif(not dense_kernels.AVAILABLE, reason="numba is not installed")
+@pytest.mark.parametrize("weighting", ["fraudar", "average"])
+def test_the_compiled_static_peeling_equals_the_python_one(weighting: Weighting) -> None:
+    persons, objects, _, _ = planted_ring(21)
+    priors = {int(p): 0.25 for p in persons[:50]}
+    for kwargs in ({}, {"person_priors": priors, "object_priors": {int(objects[0]): 3.0}}):
+        fast = peel(persons, objects, weighting=weighting, compiled=True, **kwargs)  # type: ignore[arg-type]
+        slow = peel(persons, objects, weighting=weighting, compiled=False, **kwargs)  # type: ignore[arg-type]
+        assert np.array_equal(fast.order, slow.order)
+        assert np.array_equal(fast.weights, slow.weights)
+        assert fast.start == slow.start and fast.block == slow.block

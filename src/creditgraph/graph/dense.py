@@ -173,11 +173,14 @@ def peel(
     c: float = DEFAULT_C,
     person_priors: Mapping[int, float] | None = None,
     object_priors: Mapping[int, float] | None = None,
+    compiled: bool | None = None,
 ) -> Peeling:
     """Static greedy peeling of the person -> object graph given as two id arrays (one row per
     edge; a repeated pair is one edge). A binary heap with lazy deletion: O(E log V).
 
     This is the baseline the incremental detector must equal, and its recomputation cost.
+    ``compiled`` runs the heap loop in ``dense_kernels`` (default: when numba is installed);
+    the two loops pop the same (weight, code) keys, so they return the same peeling.
     """
     p = np.asarray(persons, dtype=np.int64).ravel()
     o = np.asarray(objects, dtype=np.int64).ravel()
@@ -207,12 +210,26 @@ def peel(
         (np.concatenate([ew, ew]), (np.concatenate([pi, oi]), np.concatenate([oi, pi]))),
         shape=(n, n),
     )
-    indptr, indices, data = adj.indptr.tolist(), adj.indices.tolist(), adj.data.tolist()
-    weight = (
+    initial = (
         _priors_of(codes, person_priors, object_priors)
         + np.bincount(pi, ew, n).astype(np.int64)
         + np.bincount(oi, ew, n).astype(np.int64)
-    ).tolist()
+    )
+    if compiled and not kernels.AVAILABLE:
+        raise ValueError("compiled=True needs numba (the 'fast' extra)")
+    if kernels.AVAILABLE if compiled is None else compiled:
+        idx, peeled = kernels.static_peel_kernel(
+            adj.indptr.astype(np.int64),
+            adj.indices.astype(np.int64),
+            adj.data.astype(np.int64),
+            initial,
+            codes.astype(np.int64),
+        )
+        order = codes[idx]
+        start, density = densest_suffix(peeled)
+        return Peeling(order, peeled, start, _block(order, start, density))
+    indptr, indices, data = adj.indptr.tolist(), adj.indices.tolist(), adj.data.tolist()
+    weight = initial.tolist()
     code_list = codes.tolist()
     heap = [(weight[i], code_list[i], i) for i in range(n)]
     heapq.heapify(heap)

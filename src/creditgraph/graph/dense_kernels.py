@@ -203,6 +203,40 @@ def _pop(h: IntArray, hn: int) -> int:
 
 
 @_jit
+def static_peel_kernel(
+    indptr: IntArray, indices: IntArray, data: IntArray, weight: IntArray, codes: IntArray
+) -> tuple[IntArray, IntArray]:
+    """Greedy peeling of a CSR graph from the initial weights, least (weight, code) first, with
+    a lazy-deletion heap: ``peel``'s loop, compiled. Returns node indices in removal order and
+    their peeling weights; ``weight`` is consumed."""
+    n = weight.shape[0]
+    h = np.empty(3 * max(1024, n + indices.shape[0] // 2 + 1), dtype=np.int64)
+    hn = 0
+    for i in range(n):
+        hn = _push(h, hn, weight[i], codes[i], i)
+    gone = np.zeros(n, dtype=np.bool_)
+    order = np.empty(n, dtype=np.int64)
+    peeled = np.empty(n, dtype=np.int64)
+    step = 0
+    while hn > 0:
+        w, i = h[0], h[2]
+        hn = _pop(h, hn)
+        if gone[i] or w != weight[i]:
+            continue
+        gone[i] = True
+        order[step] = i
+        peeled[step] = w
+        step += 1
+        h = _room(h, hn, indptr[i + 1] - indptr[i])
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            if not gone[j]:
+                weight[j] -= data[k]
+                hn = _push(h, hn, weight[j], codes[j], j)
+    return order, peeled
+
+
+@_jit
 def apply_batch(
     codes: IntArray,
     prior: IntArray,
