@@ -160,6 +160,8 @@ def simulate_command(
             raise _fail(
                 f"--event-end must be an ISO date such as 2025-06-30 (got {event_end!r})"
             ) from None
+        if window_end > end:
+            raise _fail(f"--event-end must not be after --end-date {end} (got {window_end})")
     if event_months < 1:
         raise _fail(f"--event-months must be at least 1 (got {event_months})")
 
