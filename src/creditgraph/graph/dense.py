@@ -393,6 +393,7 @@ class IncrementalPeeler:
         self._codes[idx] = code
         if self.compiled:
             self._flat.prior[idx] = prior
+            self._flat.code[idx] = code
         else:
             self._adj.append(set())
             self._obj_w.append(0)
@@ -478,7 +479,7 @@ class IncrementalPeeler:
         add = [e for e in inserted if e in self._seen]  # not removed again in this batch
         drop = [e for e in removed if e not in fresh]  # in the adjacency before the batch
         self._seq, self._delta, steps = self._flat.apply(
-            self._codes, self._pos, self._emitted, self._attn, len(self._seq), add, drop,
+            len(self._seq), add, drop,
             inserted + removed,
         )  # fmt: skip
         self.repaired_steps += steps
@@ -729,6 +730,16 @@ def _more(a: _A, size: int, fill: int = 0) -> _A:
     return cast(_A, out)
 
 
+def _aligned_records(rec: IntArray, size: int) -> IntArray:
+    """``rec`` extended to ``size`` rows of zeros, each row starting on a 64-byte boundary."""
+    width = rec.shape[1]
+    buf = np.zeros(size * width + 8, dtype=np.int64)
+    skip = (-buf.ctypes.data % 64) // 8
+    out = buf[skip : skip + size * width].reshape(size, width)
+    out[: len(rec)] = rec
+    return out
+
+
 class _FlatState:
     """The compiled repair's arrays: the adjacency as blocks with slack in one pool, the node
     priors and object weights, the order with room to grow, the kernel's scratch and heap.
@@ -749,22 +760,18 @@ class _FlatState:
         """Make room for ``size`` nodes; the order's views (its first ``n_seq`` steps)."""
 
         if self.size == 0:
-            i64, u8 = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint8)
-            self.prior, self.obj_w, self.a_start, self.a_len, self.a_cap = (i64,) * 5
-            self.seq, self.delta, self.weight, self.head, self.tlist = (i64,) * 5
+            i64 = np.zeros(0, dtype=np.int64)
+            self.rec: IntArray = np.zeros((0, len(kernels.RECORD)), dtype=np.int64)
+            self.a_cap, self.seq, self.delta, self.head, self.tlist = (i64,) * 5
             self.out_x, self.out_w = i64, i64
-            self.tracked: BoolArray = np.zeros(0, dtype=bool)
-            self.flag: npt.NDArray[np.uint8] = u8
-            self.mark: npt.NDArray[np.uint8] = u8
-        self.prior, self.obj_w = _more(self.prior, size), _more(self.obj_w, size)
-        self.a_start, self.a_len = _more(self.a_start, size), _more(self.a_len, size)
+        self.rec = _aligned_records(self.rec, size)
+        (self.q, self.bits, self.weight, self.code, self.obj_w, self.a_start, self.a_len,
+         self.prior) = (self.rec[:, k] for k in range(len(kernels.RECORD)))  # fmt: skip
         self.a_cap = _more(self.a_cap, size)
         self.seq, self.delta = _more(self.seq, size), _more(self.delta, size)
-        self.weight, self.head = _more(self.weight, size), _more(self.head, size, -1)
+        self.head = _more(self.head, size, -1)
         self.tlist = _more(self.tlist, size)
         self.out_x, self.out_w = _more(self.out_x, size), _more(self.out_w, size)
-        self.tracked = _more(self.tracked, size)
-        self.flag, self.mark = _more(self.flag, size), _more(self.mark, size)
         self.size = size
         return self.seq[:n_seq], self.delta[:n_seq]
 
@@ -795,14 +802,11 @@ class _FlatState:
         n = len(seq)
         self.seq[:n] = seq
         self.delta[:n] = delta
+        self.q[seq] = np.arange(1, n + 1, dtype=np.int64)
         return self.seq[:n], self.delta[:n]
 
     def apply(
         self,
-        codes: IntArray,
-        pos: IntArray,
-        emitted: BoolArray,
-        attn: BoolArray,
         n_seq: int,
         add: list[tuple[int, int]],
         drop: list[tuple[int, int]],
@@ -816,9 +820,8 @@ class _FlatState:
             self._weights_up_to(int(self.a_len[chg[:, 1]].max()) + len(add_a))
         before = int(self.stats[0])
         self.pool, self.heap, n_total = kernels.apply_batch(
-            codes, self.prior, self.obj_w, self.wtable, self.a_start, self.a_len, self.a_cap,
-            self.pool, self.used, self.seq, self.delta, n_seq, pos, emitted, attn, self.tracked,
-            self.flag, self.mark, self.weight, self.head, self.tlist, self.out_x, self.out_w,
+            self.rec, self.wtable, self.a_cap, self.pool, self.used, self.seq, self.delta, n_seq,
+            self.head, self.tlist, self.out_x, self.out_w,
             self.heap, add_a[:, 0].copy(), add_a[:, 1].copy(),
             drop_a[:, 0].copy(), drop_a[:, 1].copy(), chg[:, 0].copy(), chg[:, 1].copy(),
             self.stats,

@@ -8,12 +8,16 @@ bit for bit) on flat arrays:
 
 - the adjacency as per-node blocks of neighbours with slack in one pool (``start``, ``length``,
   ``capacity``; a full block moves to the end of the pool with twice the room);
-- sets as flag arrays cleared after each call (``tracked``, ``flag``: delayed 1, early 2;
-  ``mark``: object visited 1, object re-weighted 2, seed 4), the heap as one array of
-  (weight, code, node) triples with lazy deletion;
+- the fields the loop reads together per node (place in the order, flags, weight, code, object
+  weight, adjacency block, prior) as one 64-byte record, so visiting a neighbour is one cache
+  miss; the place is stored plus one (0: not in the order) with a high bit set once the node is
+  peeled in a repair, so "present" is one read;
+- sets as flag bits cleared after each call (tracked, attention, delayed, early; object
+  visited, object re-weighted, seed), the heap as one array of (weight, code, node) triples
+  with lazy deletion;
 - the changed edges as explicit pairs (inserted and removed) plus, for an object whose FRAUDAR
-  weight moved, *all* its edges implicitly (``mark & 2``), so a popular object costs its degree
-  once, not a set of pairs.
+  weight moved, *all* its edges implicitly (the re-weighted bit), so a popular object costs its
+  degree once, not a set of pairs.
 
 numba is optional (the ``fast`` extra): without it ``AVAILABLE`` is false, the functions below are
 plain Python, and ``graph.dense`` uses its own Python repair instead.
@@ -41,13 +45,15 @@ except ImportError:  # pragma: no cover - the fallback path is tested by forcing
     AVAILABLE = False
 
 IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
-ByteArray = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float64]
 F = TypeVar("F", bound=Callable[..., Any])
 
-_DELAYED, _EARLY = 1, 2
-_VISITED, _REWEIGHTED, _SEED = 1, 2, 4
+_TRACKED, _ATTN, _DELAYED, _EARLY = 1, 2, 4, 8
+_VISITED, _REWEIGHTED, _SEED = 16, 32, 64
+EMITTED = 1 << 62
+"""Set in ``q[x]`` while x is peeled (or gone) within a repair."""
+RECORD = ("q", "bits", "weight", "code", "obj_w", "a_start", "a_len", "prior")
+"""The columns of a node's record (int64 each, 64 bytes a node)."""
 _MIN_BLOCK = 4
 
 
@@ -238,25 +244,14 @@ def static_peel_kernel(
 
 @_jit
 def apply_batch(
-    codes: IntArray,
-    prior: IntArray,
-    obj_w: IntArray,
+    rec: IntArray,
     wtable: IntArray,
-    a_start: IntArray,
-    a_len: IntArray,
     a_cap: IntArray,
     pool: IntArray,
     used: IntArray,
     seq: IntArray,
     delta: IntArray,
     n_old: int,
-    pos: IntArray,
-    emitted: BoolArray,
-    attn: BoolArray,
-    tracked: BoolArray,
-    flag: ByteArray,
-    mark: ByteArray,
-    weight: IntArray,
     head: IntArray,
     tlist: IntArray,
     out_x: IntArray,
@@ -273,10 +268,18 @@ def apply_batch(
     """Apply a batch of edge changes and repair the order in place.
 
     ``add`` are edges to put in the adjacency, ``drop`` edges to take out, ``chg`` every edge
-    inserted or removed in the batch (node indices). Returns the pool and heap arrays (grown if
-    they had to be) and the new number of nodes in the order. ``stats[0]`` counts replayed steps,
-    ``stats[1]`` tracked nodes.
+    inserted or removed in the batch (node indices). ``q[x]`` is x's place in the order plus
+    one (0: not in it) and, during the call, ``EMITTED`` once x is peeled (or gone), so that
+    "x is present" is one read for a node with edges: ``s < q[x] < EMITTED or q[x] == 0``.
+    ``bits`` holds the per-node flags. Returns the pool and heap (grown if they had to be) and
+    the new number of nodes in the order. ``stats[0]`` counts replayed steps, ``stats[1]``
+    tracked nodes.
+
+    The per-node fields the loop reads together are one 64-byte record per node (``rec``, see
+    ``RECORD``), so visiting a neighbour costs one cache miss instead of one per field.
     """
+    q, bits, weight, codes = rec[:, 0], rec[:, 1], rec[:, 2], rec[:, 3]
+    obj_w, a_start, a_len, prior = rec[:, 4], rec[:, 5], rec[:, 6], rec[:, 7]
     for k in range(drop_p.shape[0]):
         _remove(drop_p[k], drop_o[k], a_start, a_len, pool)
         _remove(drop_o[k], drop_p[k], a_start, a_len, pool)
@@ -291,16 +294,16 @@ def apply_batch(
     n_implicit = 0
     for k in range(n_chg):
         o = chg_o[k]
-        if mark[o] & _VISITED:
+        if bits[o] & _VISITED:
             continue
-        mark[o] |= _VISITED
+        bits[o] |= _VISITED
         objs[n_objs] = o
         n_objs += 1
         d = a_len[o]
         w = wtable[d] if d > 0 else 0
         if w != obj_w[o]:
             obj_w[o] = w
-            mark[o] |= _REWEIGHTED
+            bits[o] |= _REWEIGHTED
             n_implicit += d
 
     # seeds: ends of changed edges, neighbours of re-weighted objects; new and gone nodes
@@ -308,39 +311,41 @@ def apply_batch(
     n_seeds = 0
     for k in range(2 * n_chg):
         x = chg_p[k >> 1] if k & 1 == 0 else chg_o[k >> 1]
-        if not mark[x] & _SEED:
-            mark[x] |= _SEED
+        if not bits[x] & _SEED:
+            bits[x] |= _SEED
             seeds[n_seeds] = x
             n_seeds += 1
     for i in range(n_objs):
         o = objs[i]
-        if mark[o] & _REWEIGHTED:
+        if bits[o] & _REWEIGHTED:
             b = a_start[o]
             for k in range(a_len[o]):
                 x = pool[b + k]
-                if not mark[x] & _SEED:
-                    mark[x] |= _SEED
+                if not bits[x] & _SEED:
+                    bits[x] |= _SEED
                     seeds[n_seeds] = x
                     n_seeds += 1
+    s0 = n_old
+    for i in range(n_seeds):
+        v = q[seeds[i]]
+        if 0 < v <= s0:
+            s0 = v - 1
     gone = np.empty(2 * n_chg, dtype=np.int64)
     n_gone = 0
     n_delayed = 0
     n_early = 0
-    s0 = n_old
-    for i in range(n_seeds):
-        x = seeds[i]
-        if 0 <= pos[x] < s0:
-            s0 = pos[x]
     for k in range(2 * n_chg):
         x = chg_p[k >> 1] if k & 1 == 0 else chg_o[k >> 1]
-        if a_len[x] > 0 and pos[x] < 0 and not flag[x] & _DELAYED:
-            flag[x] |= _DELAYED
+        if a_len[x] > 0 and q[x] == 0 and not bits[x] & _DELAYED:
+            bits[x] |= _DELAYED  # new: present, although the old order never passes it
             n_delayed += 1
-        elif a_len[x] == 0 and pos[x] >= 0 and not flag[x] & _EARLY:
-            flag[x] |= _EARLY
+        elif a_len[x] == 0 and q[x] > 0 and not bits[x] & _EARLY:
+            bits[x] |= _EARLY  # gone: absent, although the old order still holds it
             n_early += 1
             gone[n_gone] = x
             n_gone += 1
+    for i in range(n_gone):
+        q[gone[i]] |= EMITTED
 
     # no seed can be peeled before the old order reaches the least weight a seed can have
     s = s0
@@ -357,7 +362,8 @@ def apply_batch(
             is_obj = codes[x] & 1
             for k in range(a_len[x]):
                 y = pool[b + k]
-                if pos[y] >= s0 or pos[y] < 0:
+                v = q[y]
+                if v > s0 or v == 0:
                     w += obj_w[x] if is_obj else obj_w[y]
             bound = min(bound, w)
         if alive:
@@ -378,28 +384,23 @@ def apply_batch(
         head[o] = 2 * k + 1
     live = 0
     for k in range(n_chg):
+        p, o = chg_p[k], chg_o[k]
+        vp, vo = q[p], q[o]
         if (
-            a_len[chg_p[k]] > 0
-            and not emitted[chg_p[k]]
-            and (pos[chg_p[k]] >= s or pos[chg_p[k]] < 0)
-        ) and (
-            a_len[chg_o[k]] > 0
-            and not emitted[chg_o[k]]
-            and (pos[chg_o[k]] >= s or pos[chg_o[k]] < 0)
+            a_len[p] > 0
+            and a_len[o] > 0
+            and ((s < vp < EMITTED) or vp == 0)
+            and ((s < vo < EMITTED) or vo == 0)
         ):
             live += 1
     for i in range(n_objs):
         o = objs[i]
-        if mark[o] & _REWEIGHTED and (
-            a_len[o] > 0 and not emitted[o] and (pos[o] >= s or pos[o] < 0)
-        ):
+        v = q[o]
+        if bits[o] & _REWEIGHTED and a_len[o] > 0 and ((s < v < EMITTED) or v == 0):
             b = a_start[o]
             for k in range(a_len[o]):
-                if (
-                    a_len[pool[b + k]] > 0
-                    and not emitted[pool[b + k]]
-                    and (pos[pool[b + k]] >= s or pos[pool[b + k]] < 0)
-                ):
+                v = q[pool[b + k]]
+                if (s < v < EMITTED) or v == 0:
                     live += 1
 
     # tracked nodes are queued (``tlist[tq:tn]``) and weighed in one place, just before the heap
@@ -411,8 +412,8 @@ def apply_batch(
     hn = 0
     for i in range(n_seeds):
         x = seeds[i]
-        if not tracked[x]:
-            tracked[x] = True
+        if not bits[x] & _TRACKED:
+            bits[x] |= _TRACKED
             tlist[tn] = x
             tn += 1
 
@@ -422,10 +423,10 @@ def apply_batch(
     while True:
         while c < n_old:
             x = seq[c]
-            if a_len[x] > 0 and not emitted[x] and (pos[x] >= s or pos[x] < 0):
+            if q[x] < EMITTED:  # in the order and at or after s: present unless peeled
                 break
-            if flag[x] & _EARLY:
-                flag[x] &= ~_EARLY
+            if bits[x] & _EARLY:
+                bits[x] &= ~_EARLY
                 n_early -= 1
             c += 1
         if j < c:
@@ -434,14 +435,14 @@ def apply_batch(
             break
         while j < n_old:
             x = seq[j]
-            if not tracked[x] and a_len[x] > 0 and not emitted[x] and (pos[x] >= s or pos[x] < 0):
+            if not bits[x] & _TRACKED and q[x] < EMITTED:
                 break
             j += 1
         if tq < tn:  # weigh the queued nodes: exact weights among the present nodes
             h = _room(h, hn, tn - tq)
             for i in range(tq, tn):
                 x = tlist[i]
-                attn[x] = True
+                bits[x] |= _ATTN
                 n = a_len[x]
                 if n == 0:
                     continue
@@ -450,20 +451,17 @@ def apply_batch(
                 is_obj = codes[x] & 1
                 for k in range(n):
                     y = pool[b + k]
-                    attn[y] = True
-                    if a_len[y] > 0 and not emitted[y] and (pos[y] >= s or pos[y] < 0):
+                    bits[y] |= _ATTN
+                    v = q[y]
+                    if (s < v < EMITTED) or v == 0:
                         w += obj_w[x] if is_obj else obj_w[y]
                 weight[x] = w
                 hn = _push(h, hn, w, codes[x], x)
             tq = tn
         while hn > 0:
             x = h[2]
-            if (
-                h[0] == weight[x]
-                and a_len[x] > 0
-                and not emitted[x]
-                and (pos[x] >= s or pos[x] < 0)
-            ):
+            v = q[x]
+            if h[0] == weight[x] and ((s < v < EMITTED) or v == 0):
                 break
             hn = _pop(h, hn)  # stale: x left, or its weight moved on
         if hn == 0 and j >= n_old:
@@ -473,45 +471,44 @@ def apply_batch(
             w = weight[x]
             hn = _pop(h, hn)
             was_early = False
-            if flag[x] & _DELAYED:
-                flag[x] &= ~_DELAYED
+            if bits[x] & _DELAYED:
+                bits[x] &= ~_DELAYED
                 n_delayed -= 1
-            elif pos[x] != c:
-                if not flag[x] & _EARLY:
-                    flag[x] |= _EARLY
+            elif q[x] != c + 1:
+                if not bits[x] & _EARLY:
+                    bits[x] |= _EARLY
                     n_early += 1
                 was_early = True
         else:
             # the old order's next untracked node wins: pass the tracked nodes before it
             for i in range(c, j):
                 x = seq[i]
-                if a_len[x] > 0 and not emitted[x] and (pos[x] >= s or pos[x] < 0):
-                    if not flag[x] & _DELAYED:
-                        flag[x] |= _DELAYED
+                if q[x] < EMITTED:
+                    if not bits[x] & _DELAYED:
+                        bits[x] |= _DELAYED
                         n_delayed += 1
                     b = a_start[x]
                     for k in range(a_len[x]):
                         y = pool[b + k]
-                        if not tracked[y] and (
-                            a_len[y] > 0 and not emitted[y] and (pos[y] >= s or pos[y] < 0)
-                        ):
-                            tracked[y] = True
+                        v = q[y]
+                        if not bits[y] & _TRACKED and ((s < v < EMITTED) or v == 0):
+                            bits[y] |= _TRACKED
                             tlist[tn] = y
                             tn += 1
-                elif flag[x] & _EARLY:
-                    flag[x] &= ~_EARLY
+                elif bits[x] & _EARLY:
+                    bits[x] &= ~_EARLY
                     n_early -= 1
             if c < j:  # passing may have tracked seq[j] or lowered the heap's top: look again
                 c = j
                 continue
             x = seq[j]
-            if not attn[x]:
+            if not bits[x] & _ATTN:
                 # a run of untracked nodes with no tracked neighbour, below the heap's top: copied
                 while j < n_old:
                     x = seq[j]
-                    if attn[x] or (hn > 0 and not _less(delta[j], codes[x], h[0], h[1])):
+                    if bits[x] & _ATTN or (hn > 0 and not _less(delta[j], codes[x], h[0], h[1])):
                         break
-                    emitted[x] = True
+                    q[x] |= EMITTED
                     out_x[ne] = x
                     out_w[ne] = delta[j]
                     ne += 1
@@ -525,31 +522,33 @@ def apply_batch(
         # peel x now with weight w: retire the changed edges it leaves (explicit ones, and all
         # of a re-weighted object's), lower its tracked neighbours, and track the untracked
         # ones of a node peeled early
-        emitted[x] = True
+        q[x] |= EMITTED
         out_x[ne] = x
         out_w[ne] = w
         ne += 1
         e = head[x]
         while e >= 0:
-            y = to[e]
-            if a_len[y] > 0 and not emitted[y] and (pos[y] >= s or pos[y] < 0):
+            v = q[to[e]]
+            if ((s < v < EMITTED) or v == 0) and a_len[to[e]] > 0:
                 live -= 1
             e = nxt[e]
         b = a_start[x]
         is_obj = codes[x] & 1
-        reweighted = is_obj and mark[x] & _REWEIGHTED
+        reweighted = is_obj and bits[x] & _REWEIGHTED
         h = _room(h, hn, a_len[x])
         for k in range(a_len[x]):
             y = pool[b + k]
-            if not (a_len[y] > 0 and not emitted[y] and (pos[y] >= s or pos[y] < 0)):
+            v = q[y]
+            if not ((s < v < EMITTED) or v == 0):
                 continue
-            if reweighted or (not is_obj and mark[y] & _REWEIGHTED):
+            f = bits[y]
+            if reweighted or (not is_obj and f & _REWEIGHTED):
                 live -= 1
-            if tracked[y]:
+            if f & _TRACKED:
                 weight[y] -= obj_w[x] if is_obj else obj_w[y]
                 hn = _push(h, hn, weight[y], codes[y], y)
             elif was_early:
-                tracked[y] = True
+                bits[y] = f | _TRACKED
                 tlist[tn] = y
                 tn += 1
 
@@ -558,7 +557,7 @@ def apply_batch(
 
     # splice the replayed steps [s, c) into the order
     for i in range(n_gone):
-        pos[gone[i]] = -1
+        q[gone[i]] = 0
     n_total = n_old - (c - s) + ne
     new_c = s + ne
     if new_c > c:
@@ -570,28 +569,24 @@ def apply_batch(
             seq[i + new_c - c] = seq[i]
             delta[i + new_c - c] = delta[i]
     for i in range(ne):
-        x = out_x[i]
-        seq[s + i] = x
+        seq[s + i] = out_x[i]
         delta[s + i] = out_w[i]
-        emitted[x] = False
     last = n_total if new_c != c else new_c
     for i in range(s, last):
-        pos[seq[i]] = i
+        q[seq[i]] = i + 1
 
     # clear the scratch for the next call
     for i in range(tn):
         x = tlist[i]
-        tracked[x] = False
-        flag[x] = 0
-        attn[x] = False
+        bits[x] = 0
         b = a_start[x]
         for k in range(a_len[x]):
-            attn[pool[b + k]] = False
+            bits[pool[b + k]] = 0
     for k in range(n_chg):
         head[chg_p[k]] = -1
         head[chg_o[k]] = -1
     for i in range(n_objs):
-        mark[objs[i]] = 0
+        bits[objs[i]] = 0
     for i in range(n_seeds):
-        mark[seeds[i]] = 0
+        bits[seeds[i]] = 0
     return pool, h, n_total
