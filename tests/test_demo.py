@@ -39,6 +39,12 @@ def test_demo_runs_every_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         "written off 已核销",
         "labels for scoring",
         "trial balance 试算平衡: difference 0.00, balanced",
+        "7. Real-time monitoring",
+        "alerts by type",
+        "against the planted truth",
+        "rings found vs planted",
+        "median lead time",
+        "alert 预警",
         "demo finished",
     ):
         assert marker in result.output, marker
@@ -128,5 +134,6 @@ def test_stages_run_in_the_order_the_demo_prints_them() -> None:
         "scoring",
         "decisions",
         "servicing",
+        "monitoring",
     ]
     assert all(stage.__module__.startswith("creditgraph.demo.") for _, stage in STAGES)

@@ -1,7 +1,8 @@
 """The end-to-end demo: each stage of the money flow runs in turn on one synthetic world.
 
 What belongs here: the demo's stages, one module each in the order the demo prints them
-(world, ingest, features, scoring, decisions, servicing), and what they share (``context``).
+(world, ingest, features, scoring, decisions, servicing, monitoring), and what they share
+(``context``).
 A stage is a function ``run(ctx)`` listed in ``STAGES``; later parts of the platform
 (monitoring, audit) add theirs without touching the others. The demo is an interface like
 the CLI: it calls the services and prints through ``creditgraph.console``, never through the
@@ -18,6 +19,7 @@ from creditgraph.demo.context import DemoContext, Stage
 from creditgraph.demo.decisions import decisions_stage
 from creditgraph.demo.features import features_stage
 from creditgraph.demo.ingest import ingest_stage
+from creditgraph.demo.monitoring import monitoring_stage
 from creditgraph.demo.scoring import scoring_stage
 from creditgraph.demo.servicing import servicing_stage
 from creditgraph.demo.world import simulate_stage
@@ -30,6 +32,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("scoring", scoring_stage),
     ("decisions", decisions_stage),
     ("servicing", servicing_stage),
+    ("monitoring", monitoring_stage),
 ]
 
 
