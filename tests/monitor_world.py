@@ -25,8 +25,10 @@ class MonitorWorld:
         out = []
         for person, rows in sorted(self.grants.items()):
             for source, granted, expires, revoked in rows:
-                if granted <= at and (expires is None or expires > at) and (
-                    revoked is None or revoked > at
+                if (
+                    granted <= at
+                    and (expires is None or expires > at)
+                    and (revoked is None or revoked > at)
                 ):
                     out.append((person, source))
                     break

@@ -69,7 +69,11 @@ def test_batch_keeps_the_good_refuses_the_bad_by_reason(world: MonitorWorld) -> 
     assert result.refused["no_consent"] == 1 and result.refused["unknown_person"] == 1
     assert result.refused["invalid"] == 2 and result.refused["servicing_only"] == 1
     stored = _outbox(world)[before:]
-    assert [p["event_id"] for p in stored] == [batch[0]["event_id"], batch[1]["event_id"], batch[7]["event_id"]]
+    assert [p["event_id"] for p in stored] == [
+        batch[0]["event_id"],
+        batch[1]["event_id"],
+        batch[7]["event_id"],
+    ]
     door = Door.from_settings(world.settings)
     # pseudonymised at the door: no raw identifier reaches the bus
     assert stored[0]["person_id"] == door.identifier(Namespace.PERSON, alice)

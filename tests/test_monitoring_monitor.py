@@ -306,3 +306,13 @@ def test_only_shared_objects_enter_the_ring_graph_within_the_window() -> None:
     watch.seen("d", "device", "lone", T0 + timedelta(days=40))  # not within the window
     watch.flush()
     assert watch.n_edges == 2
+
+
+def test_one_platforms_tie_ending_leaves_anothers() -> None:
+    ledger = ties.TieLedger()
+    ledger.tie_added("a", "b", "follow", T0, "weibo")
+    ledger.tie_added("a", "b", "follow", T0, "douyin")
+    ledger.tie_ended("a", "b", "follow", "weibo")
+    assert ledger.strength("a", "b", T0) == pytest.approx(0.2 * NON_RECIPROCAL_FACTOR)
+    ledger.tie_ended("a", "b", "follow", "douyin")
+    assert ledger.strength("a", "b", T0) == 0.0

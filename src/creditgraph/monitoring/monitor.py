@@ -51,6 +51,10 @@ from creditgraph.monitoring.state import (
 )
 from creditgraph.monitoring.ties import TieLedger, epoch_seconds
 
+DEFAULT_EXPOSURE_EPS = 1e-7
+"""Push threshold of the exposure per unit of tie strength: about ``0.1 / n`` at a million
+people (max-abs error near 2e-7 there, ``bench/exposure.py``); on a few hundred people a smaller
+one spreads each change over the whole graph many times (0.1 s a tie at 1e-9)."""
 TIE_EVENTS = frozenset({"tie_added", "tie_ended", "interaction_batch"})
 RING_OBJECTS = {"device_seen": ("device", "device_id"), "phone_changed": ("phone", "phone")}
 """Events that tie a person to a shared object of the ring graph: (object kind, field)."""
@@ -79,7 +83,7 @@ class Monitor:
         self,
         config: MonitoringConfig,
         *,
-        exposure_eps: float = 1e-9,
+        exposure_eps: float = DEFAULT_EXPOSURE_EPS,
         half_life_days: float = 60.0,
         daily_pass: bool = True,
     ) -> None:
@@ -224,10 +228,11 @@ class Monitor:
 
     def _tie_event(self, event: Any, kind: str, person: str, at: datetime) -> None:
         other = str(field_of(event, "other_person_id"))
+        source = str(field_of(event, "source", ""))
         if kind == "tie_added":
-            self.ties.tie_added(person, other, str(field_of(event, "kind")), at)
+            self.ties.tie_added(person, other, str(field_of(event, "kind")), at, source)
         elif kind == "tie_ended":
-            self.ties.tie_ended(person, other, str(field_of(event, "kind")))
+            self.ties.tie_ended(person, other, str(field_of(event, "kind")), source)
         else:
             count = int(field_of(event, "count", 0))
             self.ties.interaction(person, other, count, field_of(event, "period_start"))

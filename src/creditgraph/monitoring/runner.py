@@ -31,7 +31,7 @@ from creditgraph.monitoring.codec import from_payload
 from creditgraph.monitoring.config import MonitoringConfig
 from creditgraph.monitoring.consumer import PROCESSED, Consumer, LoopStats
 from creditgraph.monitoring.detectors import Finding
-from creditgraph.monitoring.monitor import Monitor
+from creditgraph.monitoring.monitor import DEFAULT_EXPOSURE_EPS, Monitor
 from creditgraph.monitoring.outbox import OUTBOX, OutboxBus
 from creditgraph.store.models import Loan, table_of
 
@@ -70,7 +70,7 @@ class MonitorService:
         name: str = "monitor-1",
         batch: int = 500,
         suppression: timedelta | None = None,
-        exposure_eps: float = 1e-9,
+        exposure_eps: float = DEFAULT_EXPOSURE_EPS,
         daily_pass: bool = True,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:

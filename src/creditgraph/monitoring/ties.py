@@ -52,8 +52,10 @@ def epoch_seconds(instant: datetime) -> float:
 class PairState:
     """What one undirected pair ``a < b`` has declared and exchanged."""
 
-    declared: dict[tuple[bool, str], float] = field(default_factory=dict)
-    """(forward, kind) -> creation time (epoch s) of the declarations alive now."""
+    declared: dict[tuple[bool, str, str], float] = field(default_factory=dict)
+    """(forward, kind, source) -> creation time (epoch s) of the declarations alive now: one
+    platform's follow ending leaves another platform's follow of the same pair, as in the
+    ``ties`` table, whose rows are per source."""
     decayed_ref: float = 0.0
     """Σ count × e^{-λ (t₀ - period start)}: the decayed interactions, relative to ``t₀``."""
     interaction_directions: set[bool] = field(default_factory=set)
@@ -80,17 +82,17 @@ class TieLedger:
             pair = self.pairs[key] = PairState()
         return pair, forward
 
-    def tie_added(self, src: str, dst: str, kind: str, at: datetime) -> None:
+    def tie_added(self, src: str, dst: str, kind: str, at: datetime, source: str = "") -> None:
         if src == dst:
             return
         pair, forward = self._pair(src, dst)
-        pair.declared.setdefault((forward, kind), epoch_seconds(at))
+        pair.declared.setdefault((forward, kind, source), epoch_seconds(at))
 
-    def tie_ended(self, src: str, dst: str, kind: str) -> None:
+    def tie_ended(self, src: str, dst: str, kind: str, source: str = "") -> None:
         key, forward = self.key(src, dst)
         pair = self.pairs.get(key)
         if pair is not None:
-            pair.declared.pop((forward, kind), None)
+            pair.declared.pop((forward, kind, source), None)
 
     def interaction(self, src: str, dst: str, count: int, period_start: datetime) -> None:
         if src == dst or count <= 0:
@@ -111,11 +113,11 @@ class TieLedger:
         if not alive and not pair.interaction_directions:
             return 0.0
         if alive:
-            kind_weight = max(KIND_WEIGHTS.get(kind, OTHER_KIND_WEIGHT) for _, kind in alive)
+            kind_weight = max(KIND_WEIGHTS.get(kind, OTHER_KIND_WEIGHT) for _, kind, _ in alive)
         else:
             kind_weight = INTERACTION_ONLY_WEIGHT
         decayed = pair.decayed_ref * math.exp(-self.rate * (at_epoch - _REFERENCE))
-        reciprocal = len({forward for forward, _ in alive}) >= 2 or (
+        reciprocal = len({forward for forward, _, _ in alive}) >= 2 or (
             len(pair.interaction_directions) >= 2
         )
         factor = 1.0 if reciprocal else NON_RECIPROCAL_FACTOR
