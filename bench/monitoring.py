@@ -40,7 +40,7 @@ from sqlalchemy import select
 from creditgraph.monitoring.action_policy_file import load_action_policy
 from creditgraph.monitoring.bus import EventBus, partition_of, split_partitions
 from creditgraph.monitoring.config_file import load_monitoring_config
-from creditgraph.monitoring.consumer import Consumer, noop_handler, processed_count
+from creditgraph.monitoring.consumer import Consumer, noop_handler
 from creditgraph.monitoring.outbox import OutboxBus
 from creditgraph.monitoring.redis_bus import RedisStreamsBus
 from creditgraph.monitoring.runner import MonitorService
@@ -81,10 +81,11 @@ class Stream:
             **fields,
         }
 
-    def events(self, count: int) -> list[dict[str, Any]]:
-        """``count`` events spread over days in time order (about ``people / 2`` a day)."""
+    def events(self, count: int, per_day: int | None = None) -> list[dict[str, Any]]:
+        """``count`` events spread over days in time order (``per_day`` a day, by default about
+        ``people / 2``)."""
         rng, out = self.rng, []
-        per_day = max(1000, self.people // 2)
+        per_day = per_day or max(1000, self.people // 2)
         day = 0
         while len(out) < count:
             base = START + timedelta(days=day)
@@ -133,9 +134,7 @@ class Stream:
                 elif roll < 0.75:
                     other = f"p{rng.randrange(self.people):07d}"
                     out.append(
-                        self._event(
-                            "tie_added", person, at, other_person_id=other, kind="friend"
-                        )
+                        self._event("tie_added", person, at, other_person_id=other, kind="friend")
                     )
                 elif roll < 0.80:
                     if rng.random() < 0.2:
@@ -290,6 +289,21 @@ def alert_latencies(args: argparse.Namespace, published_at: dict[str, float]) ->
     return sorted(out)
 
 
+def time_daily_pass(events: list[dict[str, Any]]) -> tuple[float, int]:
+    """Milliseconds of one daily pass over the state the throughput stream leaves."""
+    from creditgraph.monitoring.codec import from_payload
+    from creditgraph.monitoring.monitor import Monitor
+
+    monitor = Monitor(load_monitoring_config(), daily_pass=False)
+    typed = [from_payload(e) for e in events]
+    for start in range(0, len(typed), 5000):
+        monitor.process_batch(typed[start : start + 5000])
+    at = typed[-1].occurred_at
+    started = time.perf_counter()
+    monitor.daily(at)
+    return (time.perf_counter() - started) * 1000.0, len(monitor.ties.pairs)
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -324,10 +338,14 @@ def main() -> None:
             prefixes.append(args.prefix)
             stream = Stream(args.people, args.seed + 1)
             stream.n = 10**8  # ids apart from the throughput runs'
-            paced = stream.events(int(args.rate * args.seconds))
+            # one day of event time: a day closes every few seconds otherwise, which no live
+            # stream does; the daily pass is timed on its own below
+            size = int(args.rate * args.seconds)
+            paced = stream.events(size, per_day=size)
             paced_run = run_once(args, "monitor", paced, args.rate)
             prefixes.append(args.prefix)
             latencies = alert_latencies(args, paced_run["published_at"])
+            daily_ms, ties_count = time_daily_pass(events)
         finally:
             if args.bus == "redis":
                 for prefix in prefixes:
@@ -341,6 +359,10 @@ def main() -> None:
         f"target {target:,.0f}/s -> {monitored['per_s'] / target:.2f}x"
     )
     print(f"  paced run: {len(paced):,} events in {paced_run['seconds']:.1f} s")
+    print(
+        f"  daily pass (re-weigh {ties_count:,} ties, exact exposure refresh, ring sweep), once a "
+        f"day of event time: {daily_ms:.0f} ms"
+    )
     print(
         f"  latency at {args.rate:,.0f} events/s for {args.seconds:.0f} s "
         f"(kept up: {paced_run['per_s']:,.0f}/s): {len(latencies)} alerts, event to alert "
