@@ -762,12 +762,13 @@ class _FlatState:
         if self.size == 0:
             i64 = np.zeros(0, dtype=np.int64)
             self.rec: IntArray = np.zeros((0, len(kernels.RECORD)), dtype=np.int64)
-            self.a_cap, self.seq, self.delta, self.head, self.tlist = (i64,) * 5
+            self.q, self.seq, self.delta, self.head, self.tlist = (i64,) * 5
             self.out_x, self.out_w = i64, i64
+            self.fl: npt.NDArray[np.uint8] = np.zeros(0, dtype=np.uint8)
         self.rec = _aligned_records(self.rec, size)
-        (self.q, self.bits, self.weight, self.code, self.obj_w, self.a_start, self.a_len,
-         self.prior) = (self.rec[:, k] for k in range(len(kernels.RECORD)))  # fmt: skip
-        self.a_cap = _more(self.a_cap, size)
+        (self.bits, self.weight, self.code, self.obj_w, self.a_start, self.a_len, self.prior,
+         self.a_cap) = (self.rec[:, k] for k in range(len(kernels.RECORD)))  # fmt: skip
+        self.q, self.fl = _more(self.q, size), _more(self.fl, size)
         self.seq, self.delta = _more(self.seq, size), _more(self.delta, size)
         self.head = _more(self.head, size, -1)
         self.tlist = _more(self.tlist, size)
@@ -820,8 +821,8 @@ class _FlatState:
             self._weights_up_to(int(self.a_len[chg[:, 1]].max()) + len(add_a))
         before = int(self.stats[0])
         self.pool, self.heap, n_total = kernels.apply_batch(
-            self.rec, self.wtable, self.a_cap, self.pool, self.used, self.seq, self.delta, n_seq,
-            self.head, self.tlist, self.out_x, self.out_w,
+            self.rec, self.q, self.fl, self.wtable, self.pool, self.used, self.seq, self.delta,
+            n_seq, self.head, self.tlist, self.out_x, self.out_w,
             self.heap, add_a[:, 0].copy(), add_a[:, 1].copy(),
             drop_a[:, 0].copy(), drop_a[:, 1].copy(), chg[:, 0].copy(), chg[:, 1].copy(),
             self.stats,

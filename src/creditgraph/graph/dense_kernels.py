@@ -8,13 +8,12 @@ bit for bit) on flat arrays:
 
 - the adjacency as per-node blocks of neighbours with slack in one pool (``start``, ``length``,
   ``capacity``; a full block moves to the end of the pool with twice the room);
-- the fields the loop reads together per node (place in the order, flags, weight, code, object
-  weight, adjacency block, prior) as one 64-byte record, so visiting a neighbour is one cache
-  miss; the place is stored plus one (0: not in the order) with a high bit set once the node is
-  peeled in a repair, so "present" is one read;
-- sets as flag bits cleared after each call (tracked, attention, delayed, early; object
-  visited, object re-weighted, seed), the heap as one array of (weight, code, node) triples
-  with lazy deletion;
+- the fields a visit reads together per node (flags, weight, code, object weight, adjacency
+  block, prior) as one 64-byte record, so visiting a neighbour is one cache miss, while what
+  every step of the order reads (the place in the order, plus one, 0 when absent; a byte of
+  flags: tracked, attention, peeled in this repair) stays in small arrays that stay in cache;
+- sets as flag bits cleared after each call, the heap as one array of (weight, code, node)
+  triples with lazy deletion;
 - the changed edges as explicit pairs (inserted and removed) plus, for an object whose FRAUDAR
   weight moved, *all* its edges implicitly (the re-weighted bit), so a popular object costs its
   degree once, not a set of pairs.
@@ -45,14 +44,13 @@ except ImportError:  # pragma: no cover - the fallback path is tested by forcing
     AVAILABLE = False
 
 IntArray = npt.NDArray[np.int64]
+ByteArray = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float64]
 F = TypeVar("F", bound=Callable[..., Any])
 
-_TRACKED, _ATTN, _DELAYED, _EARLY = 1, 2, 4, 8
-_VISITED, _REWEIGHTED, _SEED = 16, 32, 64
-EMITTED = 1 << 62
-"""Set in ``q[x]`` while x is peeled (or gone) within a repair."""
-RECORD = ("q", "bits", "weight", "code", "obj_w", "a_start", "a_len", "prior")
+_TRACKED, _ATTN, _EMIT = 1, 2, 4  # in ``fl``: a byte a node, read on every step of the order
+_DELAYED, _EARLY, _VISITED, _REWEIGHTED, _SEED = 8, 16, 32, 64, 128  # in the record's ``bits``
+RECORD = ("bits", "weight", "code", "obj_w", "a_start", "a_len", "prior", "a_cap")
 """The columns of a node's record (int64 each, 64 bytes a node)."""
 _MIN_BLOCK = 4
 
@@ -245,8 +243,9 @@ def static_peel_kernel(
 @_jit
 def apply_batch(
     rec: IntArray,
+    q: IntArray,
+    fl: ByteArray,
     wtable: IntArray,
-    a_cap: IntArray,
     pool: IntArray,
     used: IntArray,
     seq: IntArray,
@@ -269,17 +268,15 @@ def apply_batch(
 
     ``add`` are edges to put in the adjacency, ``drop`` edges to take out, ``chg`` every edge
     inserted or removed in the batch (node indices). ``q[x]`` is x's place in the order plus
-    one (0: not in it) and, during the call, ``EMITTED`` once x is peeled (or gone), so that
-    "x is present" is one read for a node with edges: ``s < q[x] < EMITTED or q[x] == 0``.
-    ``bits`` holds the per-node flags. Returns the pool and heap (grown if they had to be) and
-    the new number of nodes in the order. ``stats[0]`` counts replayed steps, ``stats[1]``
-    tracked nodes.
-
-    The per-node fields the loop reads together are one 64-byte record per node (``rec``, see
-    ``RECORD``), so visiting a neighbour costs one cache miss instead of one per field.
+    one (0: not in it); ``fl[x]`` holds the flags read on every step (tracked, attention,
+    peeled in this repair), a byte a node so that walking the order stays in cache; the other
+    fields a visit reads together are one 64-byte record per node (``rec``, see ``RECORD``),
+    one cache miss instead of one per field. Returns the pool and heap (grown if they had to
+    be) and the new number of nodes in the order. ``stats[0]`` counts replayed steps,
+    ``stats[1]`` tracked nodes.
     """
-    q, bits, weight, codes = rec[:, 0], rec[:, 1], rec[:, 2], rec[:, 3]
-    obj_w, a_start, a_len, prior = rec[:, 4], rec[:, 5], rec[:, 6], rec[:, 7]
+    bits, weight, codes, obj_w = rec[:, 0], rec[:, 1], rec[:, 2], rec[:, 3]
+    a_start, a_len, prior, a_cap = rec[:, 4], rec[:, 5], rec[:, 6], rec[:, 7]
     for k in range(drop_p.shape[0]):
         _remove(drop_p[k], drop_o[k], a_start, a_len, pool)
         _remove(drop_o[k], drop_p[k], a_start, a_len, pool)
@@ -345,7 +342,7 @@ def apply_batch(
             gone[n_gone] = x
             n_gone += 1
     for i in range(n_gone):
-        q[gone[i]] |= EMITTED
+        fl[gone[i]] |= _EMIT
 
     # no seed can be peeled before the old order reaches the least weight a seed can have
     s = s0
@@ -389,18 +386,21 @@ def apply_batch(
         if (
             a_len[p] > 0
             and a_len[o] > 0
-            and ((s < vp < EMITTED) or vp == 0)
-            and ((s < vo < EMITTED) or vo == 0)
+            and not fl[p] & _EMIT
+            and not fl[o] & _EMIT
+            and (vp > s or vp == 0)
+            and (vo > s or vo == 0)
         ):
             live += 1
     for i in range(n_objs):
         o = objs[i]
         v = q[o]
-        if bits[o] & _REWEIGHTED and a_len[o] > 0 and ((s < v < EMITTED) or v == 0):
+        if bits[o] & _REWEIGHTED and a_len[o] > 0 and not fl[o] & _EMIT and (v > s or v == 0):
             b = a_start[o]
             for k in range(a_len[o]):
-                v = q[pool[b + k]]
-                if (s < v < EMITTED) or v == 0:
+                y = pool[b + k]
+                v = q[y]
+                if not fl[y] & _EMIT and (v > s or v == 0):
                     live += 1
 
     # tracked nodes are queued (``tlist[tq:tn]``) and weighed in one place, just before the heap
@@ -412,8 +412,8 @@ def apply_batch(
     hn = 0
     for i in range(n_seeds):
         x = seeds[i]
-        if not bits[x] & _TRACKED:
-            bits[x] |= _TRACKED
+        if not fl[x] & _TRACKED:
+            fl[x] |= _TRACKED
             tlist[tn] = x
             tn += 1
 
@@ -423,7 +423,7 @@ def apply_batch(
     while True:
         while c < n_old:
             x = seq[c]
-            if q[x] < EMITTED:  # in the order and at or after s: present unless peeled
+            if not fl[x] & _EMIT:  # in the order and at or after s: present unless peeled
                 break
             if bits[x] & _EARLY:
                 bits[x] &= ~_EARLY
@@ -435,14 +435,14 @@ def apply_batch(
             break
         while j < n_old:
             x = seq[j]
-            if not bits[x] & _TRACKED and q[x] < EMITTED:
+            if not fl[x] & (_TRACKED | _EMIT):
                 break
             j += 1
         if tq < tn:  # weigh the queued nodes: exact weights among the present nodes
             h = _room(h, hn, tn - tq)
             for i in range(tq, tn):
                 x = tlist[i]
-                bits[x] |= _ATTN
+                fl[x] |= _ATTN
                 n = a_len[x]
                 if n == 0:
                     continue
@@ -451,9 +451,9 @@ def apply_batch(
                 is_obj = codes[x] & 1
                 for k in range(n):
                     y = pool[b + k]
-                    bits[y] |= _ATTN
+                    fl[y] |= _ATTN
                     v = q[y]
-                    if (s < v < EMITTED) or v == 0:
+                    if not fl[y] & _EMIT and (v > s or v == 0):
                         w += obj_w[x] if is_obj else obj_w[y]
                 weight[x] = w
                 hn = _push(h, hn, w, codes[x], x)
@@ -461,7 +461,7 @@ def apply_batch(
         while hn > 0:
             x = h[2]
             v = q[x]
-            if h[0] == weight[x] and ((s < v < EMITTED) or v == 0):
+            if h[0] == weight[x] and not fl[x] & _EMIT and (v > s or v == 0):
                 break
             hn = _pop(h, hn)  # stale: x left, or its weight moved on
         if hn == 0 and j >= n_old:
@@ -483,7 +483,7 @@ def apply_batch(
             # the old order's next untracked node wins: pass the tracked nodes before it
             for i in range(c, j):
                 x = seq[i]
-                if q[x] < EMITTED:
+                if not fl[x] & _EMIT:
                     if not bits[x] & _DELAYED:
                         bits[x] |= _DELAYED
                         n_delayed += 1
@@ -491,8 +491,8 @@ def apply_batch(
                     for k in range(a_len[x]):
                         y = pool[b + k]
                         v = q[y]
-                        if not bits[y] & _TRACKED and ((s < v < EMITTED) or v == 0):
-                            bits[y] |= _TRACKED
+                        if not fl[y] & (_TRACKED | _EMIT) and (v > s or v == 0):
+                            fl[y] |= _TRACKED
                             tlist[tn] = y
                             tn += 1
                 elif bits[x] & _EARLY:
@@ -502,13 +502,16 @@ def apply_batch(
                 c = j
                 continue
             x = seq[j]
-            if not bits[x] & _ATTN:
+            if not fl[x] & _ATTN:
                 # a run of untracked nodes with no tracked neighbour, below the heap's top: copied
                 while j < n_old:
                     x = seq[j]
-                    if bits[x] & _ATTN or (hn > 0 and not _less(delta[j], codes[x], h[0], h[1])):
+                    if fl[x] & _ATTN:
                         break
-                    q[x] |= EMITTED
+                    d = delta[j]  # the code is read only on a tie: it is in the record
+                    if hn > 0 and (d > h[0] or (d == h[0] and codes[x] > h[1])):
+                        break
+                    fl[x] |= _EMIT
                     out_x[ne] = x
                     out_w[ne] = delta[j]
                     ne += 1
@@ -522,14 +525,15 @@ def apply_batch(
         # peel x now with weight w: retire the changed edges it leaves (explicit ones, and all
         # of a re-weighted object's), lower its tracked neighbours, and track the untracked
         # ones of a node peeled early
-        q[x] |= EMITTED
+        fl[x] |= _EMIT
         out_x[ne] = x
         out_w[ne] = w
         ne += 1
         e = head[x]
         while e >= 0:
-            v = q[to[e]]
-            if ((s < v < EMITTED) or v == 0) and a_len[to[e]] > 0:
+            y = to[e]
+            v = q[y]
+            if not fl[y] & _EMIT and (v > s or v == 0) and a_len[y] > 0:
                 live -= 1
             e = nxt[e]
         b = a_start[x]
@@ -538,17 +542,17 @@ def apply_batch(
         h = _room(h, hn, a_len[x])
         for k in range(a_len[x]):
             y = pool[b + k]
+            g = fl[y]
             v = q[y]
-            if not ((s < v < EMITTED) or v == 0):
+            if g & _EMIT or not (v > s or v == 0):
                 continue
-            f = bits[y]
-            if reweighted or (not is_obj and f & _REWEIGHTED):
+            if reweighted or (not is_obj and bits[y] & _REWEIGHTED):
                 live -= 1
-            if f & _TRACKED:
+            if g & _TRACKED:
                 weight[y] -= obj_w[x] if is_obj else obj_w[y]
                 hn = _push(h, hn, weight[y], codes[y], y)
             elif was_early:
-                bits[y] = f | _TRACKED
+                fl[y] = g | _TRACKED
                 tlist[tn] = y
                 tn += 1
 
@@ -571,6 +575,7 @@ def apply_batch(
     for i in range(ne):
         seq[s + i] = out_x[i]
         delta[s + i] = out_w[i]
+        fl[out_x[i]] &= ~_EMIT
     last = n_total if new_c != c else new_c
     for i in range(s, last):
         q[seq[i]] = i + 1
@@ -579,9 +584,11 @@ def apply_batch(
     for i in range(tn):
         x = tlist[i]
         bits[x] = 0
+        fl[x] = 0
         b = a_start[x]
         for k in range(a_len[x]):
             bits[pool[b + k]] = 0
+            fl[pool[b + k]] = 0
     for k in range(n_chg):
         head[chg_p[k]] = -1
         head[chg_o[k]] = -1
