@@ -56,3 +56,19 @@ def load(
 ) -> Parsed:
     """The configuration at ``path`` (or the packaged default), validated by ``parse``."""
     return parse(read_toml(path, default_name, error))
+
+
+def load_file_or_packaged(
+    path: Path | None,
+    package: str,
+    name: str,
+    parse: Callable[[dict[str, Any]], Parsed],
+    error: type[ValueError],
+) -> Parsed:
+    """The configuration at ``path``, or the file ``name`` shipped in ``package`` (package data
+    beside the code that reads it, e.g. ``creditgraph.monitoring``'s TOML files)."""
+    if path is not None:
+        return load(path, name, parse, error)
+    packaged = resources.files(package).joinpath(name)
+    with resources.as_file(packaged) as packaged_path:
+        return load(packaged_path, name, parse, error)

@@ -14,7 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from creditgraph.features.build import DEFAULT_HALF_LIFE_DAYS, assemble, relational_tables
+from creditgraph.features.build import assemble, relational_tables
+from creditgraph.features.tie_weights import DEFAULT_HALF_LIFE_DAYS
 from creditgraph.settings import Settings
 
 Progress = Callable[[int, int, int], None]  # (dates done, dates, applications done)

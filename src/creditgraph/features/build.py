@@ -24,7 +24,6 @@ from creditgraph.features.labels import Seeds, seeds_as_of
 from creditgraph.features.neighbours import neighbour_aggregates
 
 FEATURE_SET_VERSION = "1"
-DEFAULT_HALF_LIFE_DAYS = 60.0
 Step = Callable[[str], None]
 
 

@@ -13,18 +13,13 @@ import ibis
 import ibis.expr.types as ir
 
 from creditgraph.features.asof import DAY
+from creditgraph.features.tie_weights import (
+    INTERACTION_ONLY_WEIGHT,
+    KIND_WEIGHTS,
+    NON_RECIPROCAL_FACTOR,
+    OTHER_KIND_WEIGHT,
+)
 
-# How much a declared tie says about closeness, before any interaction is seen.
-KIND_WEIGHTS: dict[str, float] = {
-    "family": 1.0,
-    "emergency_contact": 1.0,
-    "friend": 0.8,
-    "colleague": 0.6,
-    "contact": 0.4,
-    "follow": 0.2,
-}
-INTERACTION_ONLY_WEIGHT = 0.3
-NON_RECIPROCAL_FACTOR = 0.75
 LN2 = 0.6931471805599453
 
 
@@ -46,7 +41,7 @@ def _epoch(column: ir.TimestampValue) -> ir.IntegerValue:
 
 
 def _kind_weight(kind: ir.StringValue) -> ir.FloatingValue:
-    return kind.cases(*KIND_WEIGHTS.items(), else_=0.1).cast("float64")
+    return kind.cases(*KIND_WEIGHTS.items(), else_=OTHER_KIND_WEIGHT).cast("float64")
 
 
 def active_ties(ties: ir.Table, t: int) -> ir.Table:

@@ -10,7 +10,6 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from creditgraph.features.build import (
-    DEFAULT_HALF_LIFE_DAYS,
     FeatureBuild,
     GraphEngine,
     NeighbourEngine,
@@ -21,6 +20,7 @@ from creditgraph.features.graph_features import compute
 from creditgraph.features.inputs import database_tables, duckdb_inputs
 from creditgraph.features.neighbours import neighbour_aggregates
 from creditgraph.features.store import SnapshotInfo, update_online, write_snapshot
+from creditgraph.features.tie_weights import DEFAULT_HALF_LIFE_DAYS
 from creditgraph.features.training import Granularity, assemble_training_set
 from creditgraph.settings import Settings
 from creditgraph.store.db import migrated_engine

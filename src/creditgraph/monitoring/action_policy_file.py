@@ -6,7 +6,6 @@ parsing go through ``creditgraph.configfile`` like every other configuration.
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 from creditgraph import configfile
@@ -22,11 +21,9 @@ PACKAGED_NAME = "actions.toml"
 
 def load_action_policy(path: Path | None = None) -> ActionPolicy:
     """The policy at ``path``, or the packaged default ``monitoring/actions.toml``."""
-    if path is not None:
-        return configfile.load(path, PACKAGED_NAME, parse_action_policy, ActionPolicyError)
-    packaged = resources.files("creditgraph.monitoring").joinpath(PACKAGED_NAME)
-    with resources.as_file(packaged) as packaged_path:
-        return configfile.load(packaged_path, PACKAGED_NAME, parse_action_policy, ActionPolicyError)
+    return configfile.load_file_or_packaged(
+        path, "creditgraph.monitoring", PACKAGED_NAME, parse_action_policy, ActionPolicyError
+    )
 
 
 def configured_action_policy(settings: Settings, path: Path | None = None) -> ActionPolicy:

@@ -7,7 +7,6 @@ and parsing go through ``creditgraph.configfile`` like every other configuration
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 from creditgraph import configfile
@@ -22,10 +21,10 @@ PACKAGED_NAME = "monitoring.toml"
 
 def load_monitoring_config(path: Path | None = None) -> MonitoringConfig:
     """The configuration at ``path``, or the packaged default ``monitoring/monitoring.toml``."""
-    if path is not None:
-        return configfile.load(path, PACKAGED_NAME, parse_monitoring_config, MonitoringConfigError)
-    packaged = resources.files("creditgraph.monitoring").joinpath(PACKAGED_NAME)
-    with resources.as_file(packaged) as packaged_path:
-        return configfile.load(
-            packaged_path, PACKAGED_NAME, parse_monitoring_config, MonitoringConfigError
-        )
+    return configfile.load_file_or_packaged(
+        path,
+        "creditgraph.monitoring",
+        PACKAGED_NAME,
+        parse_monitoring_config,
+        MonitoringConfigError,
+    )

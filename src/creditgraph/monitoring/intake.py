@@ -92,27 +92,11 @@ def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
         yield values[start : start + LOOKUP_CHUNK]
 
 
-def _known(conn: Connection, ids: Sequence[str]) -> set[str]:
-    persons = table_of(Person)
+def _present(conn: Connection, column: Any, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` appear in ``column`` (a primary key), read in chunks."""
     found: set[str] = set()
     for chunk in _chunks(ids):
-        found.update(
-            conn.execute(
-                select(persons.c.person_id).where(persons.c.person_id.in_(chunk))
-            ).scalars()
-        )
-    return found
-
-
-def _erased(conn: Connection, ids: Sequence[str]) -> set[str]:
-    erasures = table_of(Erasure)
-    found: set[str] = set()
-    for chunk in _chunks(ids):
-        found.update(
-            conn.execute(
-                select(erasures.c.person_id).where(erasures.c.person_id.in_(chunk))
-            ).scalars()
-        )
+        found.update(conn.execute(select(column).where(column.in_(chunk))).scalars())
     return found
 
 
@@ -223,8 +207,8 @@ def _admit(
             if event.get("other_person_id")
         }
     )
-    known = _known(conn, subjects)
-    erased = _erased(conn, sorted(set(subjects) | set(others)))
+    known = _present(conn, table_of(Person).c.person_id, subjects)
+    erased = _present(conn, table_of(Erasure).c.person_id, sorted(set(subjects) | set(others)))
     gated = sorted({event.person_id for _, event in candidates if event.spec.gate is not None})
     grants = _grants(conn, gated)
     accepted: list[Event] = []

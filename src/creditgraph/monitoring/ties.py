@@ -15,7 +15,7 @@ relative to a fixed reference ``t₀`` and any instant's value is one multiplica
 are kept per direction and kind with their creation time, so an ended tie leaves the pair only
 when no other declaration of it is alive.
 
-Pure: the standard library.
+Pure: the standard library and the build's constants (``features.tie_weights``).
 """
 
 from __future__ import annotations
@@ -24,19 +24,14 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-KIND_WEIGHTS: dict[str, float] = {
-    "family": 1.0,
-    "emergency_contact": 1.0,
-    "friend": 0.8,
-    "colleague": 0.6,
-    "contact": 0.4,
-    "follow": 0.2,
-}
-"""Equal to ``features.relational.KIND_WEIGHTS`` (a test keeps them equal)."""
-OTHER_KIND_WEIGHT = 0.1
-INTERACTION_ONLY_WEIGHT = 0.3
-NON_RECIPROCAL_FACTOR = 0.75
-DEFAULT_HALF_LIFE_DAYS = 60.0
+from creditgraph.features.tie_weights import (
+    DEFAULT_HALF_LIFE_DAYS,
+    INTERACTION_ONLY_WEIGHT,
+    KIND_WEIGHTS,
+    NON_RECIPROCAL_FACTOR,
+    OTHER_KIND_WEIGHT,
+)
+
 _DAY = 86_400.0
 _REFERENCE = datetime(2020, 1, 1, tzinfo=UTC).timestamp()
 
