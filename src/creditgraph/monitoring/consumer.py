@@ -117,15 +117,7 @@ class Consumer:
         idle_sleep: float = 0.05,
     ) -> LoopStats:
         """Batches until ``stop()`` says so, or (``until_idle``) until a consume comes back empty."""
-        total = LoopStats()
-        while stop is None or not stop():
-            stats = self.run_once()
-            total.add(stats)
-            if not stats.delivered:
-                if until_idle:
-                    break
-                time.sleep(idle_sleep)
-        return total
+        return run_loop(self.run_once, until_idle=until_idle, stop=stop, idle_sleep=idle_sleep)
 
     def _handle(
         self, conn: Connection, deliveries: Sequence[Delivery], stats: LoopStats
@@ -205,6 +197,26 @@ class Consumer:
         if new:
             conn.execute(insert(PROCESSED), new)
         return {str(row["event_id"]) for row in new}
+
+
+def run_loop(
+    step: Callable[[], LoopStats],
+    *,
+    until_idle: bool = False,
+    stop: Callable[[], bool] | None = None,
+    idle_sleep: float = 0.05,
+) -> LoopStats:
+    """Call ``step`` (one batch) until ``stop()`` says so, or (``until_idle``) until a batch
+    comes back empty, sleeping ``idle_sleep`` when idle; the batches' counts added up."""
+    total = LoopStats()
+    while stop is None or not stop():
+        stats = step()
+        total.add(stats)
+        if not stats.delivered:
+            if until_idle:
+                break
+            time.sleep(idle_sleep)
+    return total
 
 
 def processed_count(engine: Engine, group: str) -> int:

@@ -29,7 +29,7 @@ from creditgraph.monitoring.alerts import record_findings
 from creditgraph.monitoring.bus import Event, EventBus
 from creditgraph.monitoring.codec import from_payload
 from creditgraph.monitoring.config import MonitoringConfig
-from creditgraph.monitoring.consumer import PROCESSED, Consumer, LoopStats
+from creditgraph.monitoring.consumer import PROCESSED, Consumer, LoopStats, run_loop
 from creditgraph.monitoring.detectors import Finding
 from creditgraph.monitoring.monitor import DEFAULT_EXPOSURE_EPS, Monitor
 from creditgraph.monitoring.outbox import OUTBOX, OutboxBus
@@ -163,14 +163,8 @@ class MonitorService:
         stop: Callable[[], bool] | None = None,
         idle_sleep: float = 0.05,
     ) -> RunSummary:
-        import time
-
-        while stop is None or not stop():
-            stats = self.run_once()
-            if not stats.delivered:
-                if until_idle:
-                    break
-                time.sleep(idle_sleep)
+        """Batches until ``stop()`` says so, or (``until_idle``) until the bus is empty."""
+        run_loop(self.run_once, until_idle=until_idle, stop=stop, idle_sleep=idle_sleep)
         return self.summary
 
 
