@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from creditgraph.event_envelope import partition_of
+from creditgraph.money import from_fen
 from creditgraph.monitoring.events import DPD_BUCKETS, SERVICING_SOURCE, EventType
 from creditgraph.monitoring.outbox import OUTBOX, OutboxBus
 from creditgraph.monitoring.validate import validate_batch
@@ -376,7 +377,8 @@ def test_a_day_closes_at_midnight_in_its_zone_unless_that_is_still_ahead() -> No
     assert events.day_closed_at(date(2027, 1, 5), SHANGHAI, now) == now
     with pytest.raises(ValueError, match="timezone-aware"):
         events.day_closed_at(date(2026, 8, 2), SHANGHAI, now.replace(tzinfo=None))
-    assert events.yuan(5) == "0.05" and events.yuan(106_619) == "1066.19"
+    for fen in (0, 5, 99, 100, 106_619, -1, -250, 10**17 + 1):
+        assert events.yuan(fen) == str(from_fen(fen))
 
 
 def test_the_outbox_bus_delivers_servicing_events_in_order_per_person(

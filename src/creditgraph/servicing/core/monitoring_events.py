@@ -34,7 +34,6 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from creditgraph.money import from_fen
 from creditgraph.servicing.core.day import EodPlan, OpenRows, day_number
 from creditgraph.servicing.core.plan import PostingPlan, TransactionKind
 from creditgraph.servicing.delinquency import BUCKETS, bucket_index
@@ -58,8 +57,10 @@ Event = dict[str, Any]
 
 
 def yuan(fen: int) -> str:
-    """Fen as the contract's decimal yuan text (``1250`` -> ``"12.50"``)."""
-    return str(from_fen(int(fen)))
+    """Fen as the contract's decimal yuan text (``1250`` -> ``"12.50"``), in integer arithmetic
+    (exact, and several times cheaper than a ``Decimal`` on every repayment)."""
+    whole, cents = divmod(abs(int(fen)), 100)
+    return f"{'-' if fen < 0 else ''}{whole}.{cents:02d}"
 
 
 def instant(at: datetime) -> str:
