@@ -285,9 +285,9 @@ def write_plan(conn: Connection, plan: EodPlan, rows: OpenRows, zone: ZoneInfo) 
 
 
 def publish_day_events(conn: Connection, plan: EodPlan, rows: OpenRows, zone: ZoneInfo) -> None:
-    """The chunk's monitoring events, published in its transaction: two small reads (the people
-    of the loans with events, the numbers of the missed rows) and one insert, and none of them
-    when the day reports nothing."""
+    """The chunk's monitoring events, in its transaction (into the chunk's one insert at its end
+    when :func:`chunk_events` is open): two small reads, the people of the loans with events and
+    the numbers of the missed rows, and none when the day reports nothing."""
     missed = missed_instalments(plan.day.day, rows)
     loan_ids = day_event_loans(plan, missed)
     if not loan_ids:
