@@ -465,7 +465,8 @@ SPECS: tuple[EventSpec, ...] = (
     EventSpec(
         EventType.DPD_BUCKET_CHANGED,
         Category.SERVICING,
-        "A loan moved from one delinquency bucket to another at end of day.",
+        "A loan moved from one delinquency bucket to another: at end of day as days past due grow, "
+        "or with the posting (a payment, a reversal) that cures or reopens its arrears.",
         (
             _loan_id(),
             EventField("from_bucket", FieldKind.ENUM, "Bucket before.", allowed=DPD_BUCKETS),
