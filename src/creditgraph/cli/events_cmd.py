@@ -1,4 +1,4 @@
-"""``creditgraph events ingest FILE.jsonl``: monitoring events from a file onto the bus.
+"""``creditgraph events ingest FILE.jsonl`` and ``events relay``: events onto the bus.
 
 Thin: ``monitoring.event_file`` reads, validates, pseudonymises, gates and publishes; this module
 draws progress and prints the counts by reason and the first refusals with their lines. Exit 2
@@ -8,6 +8,7 @@ when the file cannot be read, 3 when no event of the file was accepted (each ref
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import orjson
@@ -109,3 +110,36 @@ def ingest_cmd(
             err.print(f"... and {hidden:,} more (--errors FILE writes them all)", markup=False)
     if result.lines and not result.accepted:
         raise typer.Exit(3)
+
+
+@events_app.command("relay")
+def relay_cmd(
+    until_idle: bool = typer.Option(
+        False, "--until-idle", help="Stop when the outbox has nothing more to relay."
+    ),
+) -> None:
+    """Move servicing's events from the outbox to Redis Streams (when monitors run on Redis)."""
+    from creditgraph.monitoring.outbox import OutboxBus
+    from creditgraph.monitoring.redis_bus import RedisStreamsBus
+    from creditgraph.monitoring.relay import Relay
+    from creditgraph.store.db import migrated_engine
+
+    settings = get_settings()
+    url = settings.event_bus_url
+    if not url or not url.startswith(("redis://", "rediss://", "unix://")):
+        raise _fail(
+            "the relay moves the outbox's events to Redis Streams: set CREDITGRAPH_EVENT_BUS_URL "
+            "to a redis:// URL (with the embedded outbox the monitor reads servicing's events "
+            "directly)"
+        )
+    with migrated_engine(settings.database_url) as engine:
+        relay = Relay(OutboxBus(engine), RedisStreamsBus.from_url(url))
+        with err.status("relaying the outbox to Redis Streams") as status:
+
+            def stop() -> bool:
+                status.update(f"relayed {relay.relayed:,} events")
+                return False
+
+            with contextlib.suppress(KeyboardInterrupt):
+                relay.run(until_idle=until_idle, stop=stop)
+    console.print(f"relayed {relay.relayed:,} events to Redis Streams")
