@@ -71,44 +71,65 @@ def _timestamp(value: object) -> datetime:
     parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     if parsed.tzinfo is None:
         raise ValueError(f"a time without an offset: {value!r}")
-    return parsed.astimezone(UTC)
+    return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
 
 
-def _read(kind: FieldKind, value: object) -> object:
-    if kind is FieldKind.MONEY:
-        return _fen(value)
-    if kind is FieldKind.TIMESTAMP:
-        return _timestamp(value)
-    if kind is FieldKind.DATE:
-        return value if isinstance(value, date) else date.fromisoformat(str(value))
-    if kind is FieldKind.INT:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"not an integer: {value!r}")
-        return value
-    if kind is FieldKind.BOOL:
-        if not isinstance(value, bool):
-            raise ValueError(f"not a boolean: {value!r}")
-        return value
-    return str(value)
+def _date(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _int(value: object) -> int:
+    if type(value) is not int:  # not a bool, not a float
+        raise ValueError(f"not an integer: {value!r}")
+    return value
+
+
+def _bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"not a boolean: {value!r}")
+    return value
+
+
+def _text(value: object) -> str:
+    return value if type(value) is str else str(value)
+
+
+_READERS: dict[FieldKind, Any] = {
+    FieldKind.MONEY: _fen,
+    FieldKind.TIMESTAMP: _timestamp,
+    FieldKind.DATE: _date,
+    FieldKind.INT: _int,
+    FieldKind.BOOL: _bool,
+    FieldKind.STRING: _text,
+    FieldKind.ENUM: _text,
+}
+_PLANS = {
+    name: (spec, tuple((f.name, _READERS[f.kind], f.required) for f in spec.all_fields))
+    for name, spec in EVENT_SPECS.items()
+}
+"""Per type: its spec and, per field, the name, the reader of its kind and whether required
+(worked out once: decoding runs for every event the monitor reads)."""
 
 
 def from_payload(payload: Mapping[str, Any]) -> Event:
     """The typed event of a stored payload; ``PayloadError`` names the field that fails."""
     kind = payload.get("type")
-    spec = EVENT_SPECS.get(str(kind))
-    if spec is None:
+    plan = _PLANS.get(kind if type(kind) is str else str(kind))
+    if plan is None:
         raise PayloadError(f"unknown event type {kind!r}")
+    spec, fields = plan
     values: dict[str, object] = {}
-    for field in spec.all_fields:
-        raw = payload.get(field.name)
+    get = payload.get
+    for name, read, required in fields:
+        raw = get(name)
         if raw is None:
-            if field.required:
-                raise PayloadError(f"{spec.type.value}: field {field.name!r} is missing")
+            if required:
+                raise PayloadError(f"{spec.type.value}: field {name!r} is missing")
             continue
         try:
-            values[field.name] = _read(field.kind, raw)
+            values[name] = read(raw)
         except ValueError as exc:
-            raise PayloadError(f"{spec.type.value}: field {field.name!r}: {exc}") from None
+            raise PayloadError(f"{spec.type.value}: field {name!r}: {exc}") from None
     occurred_at = values["occurred_at"]
     assert isinstance(occurred_at, datetime)
     return Event(

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -182,3 +182,14 @@ class RingWatch:
     @property
     def n_edges(self) -> int:
         return self.peeler.n_edges
+
+
+def warm_up(config: FraudRingConfig) -> None:
+    """Run the peelers once on a toy graph, so that compiling (or loading from the disk cache)
+    their kernels happens at start, not inside the first event's latency."""
+    watch = RingWatch(config.model_copy(update={"shared_objects_only": False}))
+    at = datetime(2000, 1, 1, tzinfo=UTC)
+    for person in ("a", "b", "c"):
+        watch.seen(person, "device", "x", at)
+    watch.flush()
+    watch.sweep()

@@ -33,6 +33,7 @@ from creditgraph.monitoring.consumer import PROCESSED, Consumer, LoopStats, run_
 from creditgraph.monitoring.detectors import Finding
 from creditgraph.monitoring.monitor import DEFAULT_EXPOSURE_EPS, Monitor
 from creditgraph.monitoring.outbox import OUTBOX, OutboxBus
+from creditgraph.monitoring.rings import warm_up
 from creditgraph.store.models import Loan, table_of
 
 DEFAULT_GROUP = "monitor"
@@ -100,6 +101,7 @@ class MonitorService:
         """A fresh monitor seeded from the book, with the group's applied events replayed;
         returns how many were replayed."""
         monitor = self._fresh()
+        warm_up(self.config.fraud_ring)
         defaulters, borrowers = book_seeds(self.engine)
         monitor.seed(active_borrowers=borrowers)
         replayed = 0
