@@ -16,17 +16,18 @@ aggregates exactly, the tie graph and the ring graph exactly, the exposure to th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 
 from creditgraph.monitoring.action_policy import ActionPolicy
 from creditgraph.monitoring.alerts import record_findings
-from creditgraph.monitoring.bus import Event, EventBus
+from creditgraph.monitoring.bus import PARTITIONS, Event, EventBus, partition_of
 from creditgraph.monitoring.codec import from_payload
 from creditgraph.monitoring.config import MonitoringConfig
 from creditgraph.monitoring.consumer import PROCESSED, Consumer, LoopStats, run_loop
@@ -34,8 +35,9 @@ from creditgraph.monitoring.detectors import Finding
 from creditgraph.monitoring.monitor import DEFAULT_EXPOSURE_EPS, Monitor
 from creditgraph.monitoring.outbox import OUTBOX, OutboxBus
 from creditgraph.monitoring.rings import warm_up
-from creditgraph.store.models import Loan, table_of
+from creditgraph.store.models import Erasure, Loan, table_of
 
+log = logging.getLogger("creditgraph.monitoring")
 DEFAULT_GROUP = "monitor"
 HISTORY_CHUNK = 5000
 DELINQUENT_BUCKETS = ("M2", "M3", "M3+")
@@ -51,6 +53,8 @@ class RunSummary:
     findings: int = 0
     alerts: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
+    missing_history: int = 0
+    """Applied events the log no longer holds (a trimmed stream): the rebuilt state lacks them."""
 
 
 def utcnow() -> datetime:
@@ -87,6 +91,9 @@ class MonitorService:
         self.monitor = self._fresh()
         self.summary = RunSummary()
         self._pending: list[Finding] = []
+        self._erased: set[str] = set()
+        self._erased_seen = -1
+        self._dirty = False
         self._started = False
         self.consumer = Consumer(
             bus, engine, group, name, self._handle, batch=batch, on_batch=self._on_batch
@@ -103,10 +110,15 @@ class MonitorService:
         monitor = self._fresh()
         warm_up(self.config.fraud_ring)
         defaulters, borrowers = book_seeds(self.engine)
-        monitor.seed(active_borrowers=borrowers)
+        self._erased_seen = erasure_count(self.engine)
+        erased = erased_people(self.engine)
+        monitor.seed(active_borrowers=[p for p in borrowers if p not in erased])
         replayed = 0
         chunk: list[Any] = []
-        for payload in applied_history(self.engine, self.bus, self.group):
+        history = applied_history(self.engine, self.bus, self.group)
+        for payload in history.payloads():
+            if mentions(payload, erased):
+                continue
             chunk.append(from_payload(payload))
             if len(chunk) >= HISTORY_CHUNK:
                 monitor.process_batch(chunk)
@@ -115,24 +127,50 @@ class MonitorService:
         if chunk:
             monitor.process_batch(chunk)
             replayed += len(chunk)
-        monitor.seed(defaulters=defaulters)
+        monitor.seed(defaulters=[p for p in defaulters if p not in erased])
         if replayed:
             monitor.reweigh(monitor.latest or self.clock())
+        if history.missing:
+            log.warning(
+                "monitor group %s: %d applied events are no longer in the log (erased people's "
+                "events, or a trimmed stream); the rebuilt state lacks them",
+                self.group,
+                history.missing,
+            )
         self.monitor = monitor
+        self._erased = erased
         self._pending = []
+        self._dirty = False
         self._started = True
         self.summary.replayed = replayed
+        self.summary.missing_history = history.missing
         return replayed
 
     # -- consuming ---------------------------------------------------------------------------------
 
     def _handle(self, payload: Event, _conn: Connection) -> None:
         event = from_payload(payload)  # a payload that does not decode is a poison event
-        self._pending.extend(self.monitor.apply(event))
+        if mentions(payload, self._erased):
+            return  # an erased person: applied as nothing, so never replayed either
+        try:
+            self._pending.extend(self.monitor.apply(event))
+        except Exception:
+            # the event goes to the dead letters, but it may have changed the state in part:
+            # rebuild once the batch is committed (the rebuild does not replay dead letters)
+            self._dirty = True
+            raise
 
     def _on_batch(self, conn: Connection) -> None:
+        count = erasure_count(conn)
+        if count != self._erased_seen:  # someone was erased while we ran: drop them
+            self._erased_seen = count
+            self._erased = erased_people(conn)
+            self._dirty = True
         findings, self._pending = self._pending, []
         findings.extend(self.monitor.finish_batch())
+        if self._dirty and self._erased:
+            # the state still holds whoever was just erased: nothing about them may be stored
+            findings = [f for f in findings if not finding_mentions(f, self._erased)]
         if not findings:
             return
         recorded = record_findings(
@@ -155,6 +193,8 @@ class MonitorService:
             self._started = False
             self._pending = []
             raise
+        if self._dirty:
+            self._started = False
         self.summary.loop.add(stats)
         return stats
 
@@ -186,19 +226,72 @@ def book_seeds(engine: Engine) -> tuple[list[str], list[str]]:
     return defaulters, borrowers
 
 
-def applied_history(engine: Engine, bus: EventBus, group: str) -> Iterator[dict[str, Any]]:
-    """The events ``group`` applied, each once, in log order (the outbox's offsets; on Redis the
-    streams' entry ids, which start with the publish time)."""
-    applied = _applied_ids(engine, group)
-    if not applied:
-        return
-    seen: set[str] = set()
-    source = _outbox_log(engine) if isinstance(bus, OutboxBus) else _redis_log(bus)
-    for payload in source:
-        event_id = str(payload.get("event_id"))
-        if event_id in applied and event_id not in seen:
+@dataclass
+class History:
+    """The events a group applied, each once, in log order, read lazily; ``missing`` counts the
+    applied ids the log no longer holds, known once ``payloads`` is exhausted."""
+
+    applied: set[str]
+    source: Iterator[dict[str, Any]]
+    owned: frozenset[int]
+    missing: int = 0
+
+    def payloads(self) -> Iterator[dict[str, Any]]:
+        seen: set[str] = set()
+        for payload in self.source:
+            event_id = str(payload.get("event_id"))
+            if event_id not in self.applied or event_id in seen:
+                continue
+            if partition_of(payload.get("person_id")) not in self.owned:
+                continue  # another consumer's share of the group
             seen.add(event_id)
             yield payload
+        owned_applied = len(self.applied) if len(self.owned) == PARTITIONS else len(seen)
+        self.missing = max(0, owned_applied - len(seen))
+
+
+def applied_history(engine: Engine, bus: EventBus, group: str) -> History:
+    """The events ``group`` applied in this consumer's partitions, each once, in log order (the
+    outbox's offsets; on Redis the streams' entry ids, which start with the publish time)."""
+    owned = frozenset(getattr(bus, "partitions", range(PARTITIONS)))
+    applied = _applied_ids(engine, group)
+    source: Iterator[dict[str, Any]] = iter(())
+    if applied:
+        source = _outbox_log(engine) if isinstance(bus, OutboxBus) else _redis_log(bus, owned)
+    return History(applied, source, owned)
+
+
+def erasure_count(conn_or_engine: Any) -> int:
+    erasures = table_of(Erasure)
+    query = select(func.count()).select_from(erasures)
+    if isinstance(conn_or_engine, Engine):
+        with conn_or_engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+    return int(conn_or_engine.execute(query).scalar() or 0)
+
+
+def erased_people(conn_or_engine: Any) -> set[str]:
+    query = select(table_of(Erasure).c.person_id)
+    if isinstance(conn_or_engine, Engine):
+        with conn_or_engine.connect() as conn:
+            return set(conn.execute(query).scalars())
+    return set(conn_or_engine.execute(query).scalars())
+
+
+def finding_mentions(finding: Finding, people: set[str]) -> bool:
+    """Whether a finding is about, or shows in its evidence, one of ``people``."""
+    if finding.person_id in people:
+        return True
+    evidence = finding.evidence
+    shown = {evidence.get("delinquent_person_id"), *evidence.get("persons", ())}
+    return not shown.isdisjoint(people)
+
+
+def mentions(payload: Mapping[str, Any], people: set[str]) -> bool:
+    """Whether an event is about, or names, one of ``people``."""
+    if not people:
+        return False
+    return payload.get("person_id") in people or payload.get("other_person_id") in people
 
 
 def _applied_ids(engine: Engine, group: str) -> set[str]:
@@ -225,11 +318,11 @@ def _outbox_log(engine: Engine) -> Iterator[dict[str, Any]]:
             yield payload
 
 
-def _redis_log(bus: Any) -> Iterator[dict[str, Any]]:
+def _redis_log(bus: Any, owned: frozenset[int]) -> Iterator[dict[str, Any]]:
     import orjson
 
     entries: list[tuple[tuple[int, int], dict[str, Any]]] = []
-    for partition in range(8):
+    for partition in sorted(owned):
         start = "-"
         while True:
             chunk = bus.client.xrange(bus.stream(partition), min=start, count=HISTORY_CHUNK)
