@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from creditgraph.monitoring.action_policy_file import load_action_policy
+from creditgraph.monitoring.bus import split_partitions
 from creditgraph.monitoring.codec import from_payload
 from creditgraph.monitoring.config_file import load_monitoring_config
 from creditgraph.monitoring.consumer import processed_count
@@ -226,7 +227,7 @@ def test_on_redis_streams_a_restart_replays_the_streams_to_the_same_state(
             assert processed_count(engine, "monitor-redis") == len(events)
             clean = Monitor(load_monitoring_config())
             clean.process_batch(
-                [from_payload(p) for p in applied_history(engine, bus, "monitor-redis")]
+                [from_payload(p) for p in applied_history(engine, bus, "monitor-redis").payloads()]
             )
         for person, state in clean.states.people.items():
             assert second.monitor.states.get(person).snapshot() == state.snapshot()
@@ -234,3 +235,87 @@ def test_on_redis_streams_a_restart_replays_the_streams_to_the_same_state(
     finally:
         for key in redis_client.keys(bus.prefix.replace("{", "\\{").replace("}", "\\}") + "*"):  # type: ignore[attr-defined]
             redis_client.delete(key)  # type: ignore[attr-defined]
+
+
+def test_consumers_that_split_the_partitions_rebuild_only_their_own_share(
+    world: MonitorWorld,
+) -> None:
+    events, _ = stream(world, days=35)
+    publish(world, events)
+    with migrated_engine(world.settings.database_url) as engine:
+
+        def consumer(index: int) -> MonitorService:
+            return MonitorService(
+                engine,
+                OutboxBus(engine, split_partitions(2, index)),
+                config=load_monitoring_config(),
+                policy=load_action_policy(),
+                name=f"c{index}",
+            )
+
+        first, second = consumer(0), consumer(1)
+        first.run(until_idle=True)
+        second.run(until_idle=True)
+        assert processed_count(engine, "monitor") == len(events)
+        restarted = consumer(0)
+        restarted.start()
+    before = {p: s.snapshot() for p, s in first.monitor.states.people.items()}
+    after = {p: s.snapshot() for p, s in restarted.monitor.states.people.items()}
+    assert after == before and before  # its own people, no one of the other share
+    assert restarted.monitor.rings.n_edges == first.monitor.rings.n_edges
+
+
+def test_an_erasure_reaches_the_events_the_alerts_and_the_running_monitor(
+    world: MonitorWorld,
+) -> None:
+    from creditgraph.contracts.schema import Namespace
+    from creditgraph.privacy.erasure import erase
+
+    events, ring = stream(world)
+    publish(world, events[: len(events) - 10])
+    door = Door.from_settings(world.settings)
+    gone = door.identifier(Namespace.PERSON, ring[0])
+    with migrated_engine(world.settings.database_url) as engine:
+        running = service(engine)
+        running.run(until_idle=True)
+        assert gone in running.monitor.states.people
+        report = erase(engine, gone, request_ref="DSR-9")
+        assert report.rows_deleted["event_outbox"] > 0 and report.rows_deleted["alerts"] == 1
+        assert report.rows_deleted["credit_limit_controls"] == 1  # the ring's freeze
+        publish(world, events[len(events) - 10 :])
+        running.run(until_idle=True)  # notices the erasure and rebuilds without them
+        assert gone not in running.monitor.states.people
+        with engine.connect() as conn:
+            outbox_text = " ".join(str(p) for p in conn.execute(select(OUTBOX.c.payload)).scalars())
+            evidence = " ".join(str(e) for e in conn.execute(select(ALERTS.c.evidence)).scalars())
+    assert gone not in outbox_text and gone not in evidence
+    assert "erased" in evidence  # the other members' ring alerts keep the ring, not the name
+
+
+def test_an_event_whose_handling_fails_is_set_aside_and_leaves_no_trace_in_the_state(
+    world: MonitorWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import creditgraph.monitoring.monitor as monitor_module
+
+    events, _ = stream(world, days=35)
+    publish(world, events)
+    poison = events[100]["event_id"]
+    real = monitor_module.multi_lending
+
+    def failing(state, event, config):  # type: ignore[no-untyped-def]
+        if event.event_id == poison:
+            raise RuntimeError("detector failed")
+        return real(state, event, config)
+
+    monkeypatch.setattr(monitor_module, "multi_lending", failing)
+    with migrated_engine(world.settings.database_url) as engine:
+        running = service(engine, batch=150)
+        running.run(until_idle=True)
+        assert running.summary.loop.dead == 1
+        running.run_once()  # the next batch (none) after the rebuild the failure asked for
+        clean = Monitor(load_monitoring_config())
+        with engine.connect() as conn:
+            payloads = conn.execute(select(OUTBOX.c.payload).order_by(OUTBOX.c.offset)).scalars()
+            clean.process_batch([from_payload(p) for p in payloads if p["event_id"] != poison])
+    for person, state in clean.states.people.items():
+        assert running.monitor.states.get(person).snapshot() == state.snapshot()
