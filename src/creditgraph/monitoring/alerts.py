@@ -121,8 +121,13 @@ def _naive(at: datetime) -> datetime:
 
 def _load(conn: Connection, keys: list[str]) -> dict[str, list[_Open]]:
     found: dict[str, list[_Open]] = {}
+    # On PostgreSQL the rows are locked until the batch commits: an officer resolving one of
+    # them meanwhile waits, instead of the batch folding a repeat into an alert just resolved.
+    query = (
+        _UNRESOLVED_OF.with_for_update() if conn.dialect.name == "postgresql" else _UNRESOLVED_OF
+    )
     for start in range(0, len(keys), _CHUNK):
-        for row in conn.execute(_UNRESOLVED_OF, {"keys": keys[start : start + _CHUNK]}):
+        for row in conn.execute(query, {"keys": keys[start : start + _CHUNK]}):
             alert = _Open(
                 id=row.id,
                 dedup_key=row.dedup_key,

@@ -8,8 +8,9 @@ consumer group hands each entry to one consumer (``XREADGROUP``) until it is ack
 Poison events go to the dead-letter stream ``<prefix>:dead`` with the group and the reason.
 
 Replay moves the group's last-delivered id (``XGROUP SETID``): from an entry id, or from a date,
-since an entry id starts with its millisecond timestamp. Streams are never trimmed here, so the
-history to replay stays; trim with ``XTRIM MINID`` in operations once every group is past it.
+since an entry id starts with its millisecond timestamp. Streams are never trimmed here, and must
+not be while a monitor may restart: a monitor rebuilds its state from every event its group
+applied (``monitoring.runner``), and counts and logs those a trimmed stream no longer holds.
 
 The ``redis`` client is the ``redis`` extra and is imported only when a bus is made.
 """
@@ -214,6 +215,12 @@ class RedisStreamsBus:
             self.client.xgroup_setid(
                 self.stream(p), group, id=_just_before(start if exact else (start[0], 0))
             )
+        self._own_pending_read = {key for key in self._own_pending_read if key[0] != group}
+
+    def rewind(self, group: str) -> None:
+        """After a transaction that handled deliveries rolled back: read this process's own
+        pending entries again first, so they come back now and in order, not after another
+        consumer's ``XAUTOCLAIM`` and behind newer entries."""
         self._own_pending_read = {key for key in self._own_pending_read if key[0] != group}
 
     def drop(self) -> None:
