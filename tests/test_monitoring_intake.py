@@ -171,3 +171,13 @@ def test_cli_ingests_a_file_naming_the_lines_it_refused(
     missing = CliRunner().invoke(app, ["events", "ingest", str(tmp_path / "nope.jsonl")])
     assert missing.exit_code == 2 and "no such file" in missing.stderr
     assert "Traceback" not in missing.output
+
+
+def test_an_outside_id_shaped_like_servicings_is_refused(world: MonitorWorld) -> None:
+    person, source = world.consented(AT)[30]
+    event = Events("x").activity(person, AT, source)
+    event["event_id"] = "writeoff:L00000001"  # would shadow servicing's write-off of that loan
+    with migrated_engine(world.settings.database_url) as engine:
+        result = submit_events(engine, Door.from_settings(world.settings), [event], now=NOW)
+    assert result.accepted == 0
+    assert [(e.field, e.rule) for e in result.errors] == [("event_id", "servicing_only")]

@@ -158,8 +158,10 @@ def test_a_ring_is_the_densest_block_and_equals_a_static_peeling() -> None:
     static = peel(persons, objects, weighting=watch.peeler.weighting)
     assert static.block.density == pytest.approx(ring.density)
     assert len(static.block.persons) == len(ring.persons)
-    findings = watch.findings(ring, T0, ["e1"])
+    findings = watch.findings(ring, T0, {"r0": ["e1"], "h1": ["e-not-a-member"]})
     assert [f.person_id for f in findings] == list(ring.persons)
+    # each member's finding carries that member's own events, never someone else's
+    assert [f.evidence["events"] for f in findings] == [["e1"]] + [[]] * 6
     assert {f.dedup_key for f in findings} == {f"fraud_ring:dense_block:r{m}" for m in range(7)}
 
 

@@ -35,10 +35,12 @@ from creditgraph.monitoring.codec import to_payload
 from creditgraph.monitoring.door import Door
 from creditgraph.monitoring.events import MONITORING_PURPOSE, Category, Event
 from creditgraph.monitoring.validate import EventError, validate_batch
+from creditgraph.servicing.core.monitoring_events import SERVICING_ID_KINDS
 from creditgraph.store.db import write_transaction
 from creditgraph.store.event_outbox import publish_in_transaction
 from creditgraph.store.models import Consent, Erasure, Person, table_of
 
+SERVICING_ID_PREFIXES = tuple(f"{kind}:" for kind in SERVICING_ID_KINDS)
 LOOKUP_CHUNK = 500
 CLOCK_TOLERANCE = timedelta(minutes=5)
 """A sender's clock may run this far ahead of ours before ``occurred_at`` counts as future."""
@@ -141,7 +143,8 @@ def consent_refusal(event: Event, grants: Sequence[_Grant]) -> str | None:
 
 
 MESSAGES = {
-    "servicing_only": "servicing events are written by the platform's own servicing, not sent in",
+    "servicing_only": "servicing events, and ids shaped like theirs (repaid:, bucket:, missed:, "
+    "writeoff:), are the platform's own servicing's, not sent in",
     "unknown_person": "person_id is not a person of this lender's book",
     "erased_person": "other_person_id may not be used",
     "no_consent": "no monitoring consent of this person from this source at occurred_at",
@@ -181,6 +184,8 @@ def submit_events(
     for index, event in zip(indexes, checked.events, strict=True):
         if event.category is Category.SERVICING:
             _refuse(result, index, event, "type", "servicing_only")
+        elif event.event_id.startswith(SERVICING_ID_PREFIXES):
+            _refuse(result, index, event, "event_id", "servicing_only")
         else:
             candidates.append((index, door.pseudonymise(event)))
     with write_transaction(engine) as conn:

@@ -99,7 +99,7 @@ class Monitor:
         self._position: dict[str, int] = {}
         self._names: list[str] = []
         self._latest: datetime | None = None
-        self._ring_events: list[str] = []
+        self._ring_events: dict[str, list[str]] = {}
         self._triggers: list[tuple[PersonState, Any, str]] = []
         self._daily_day: int | None = None
 
@@ -177,7 +177,9 @@ class Monitor:
         elif kind in RING_OBJECTS:
             obj_kind, obj_field = RING_OBJECTS[str(kind)]
             self.rings.seen(state.person_id, obj_kind, str(field_of(event, obj_field)), occurred_at)
-            self._ring_events.append(str(field_of(event, "event_id")))
+            self._ring_events.setdefault(state.person_id, []).append(
+                str(field_of(event, "event_id"))
+            )
         elif kind in BORROWER_EVENTS:
             self.active_borrowers.add(state.person_id)
         trigger = contagion_trigger(state, event, self.config.contagion)
@@ -215,12 +217,12 @@ class Monitor:
     def _flush(self) -> list[Finding]:
         """The rings of the edges seen since the last flush, and contagion of the new delinquents."""
         findings: list[Finding] = []
-        ring_events, self._ring_events = self._ring_events, []
+        ring_events, self._ring_events = self._ring_events, {}
         if ring_events and self._latest is not None:
-            self.stats.ring_updates += len(ring_events)
+            self.stats.ring_updates += sum(map(len, ring_events.values()))
             ring = self.rings.flush()
             if ring is not None:
-                findings.extend(self.rings.findings(ring, self._latest, ring_events[-20:]))
+                findings.extend(self.rings.findings(ring, self._latest, ring_events))
         triggers, self._triggers = self._triggers, []
         if triggers:
             findings.extend(self._contagion(triggers))
@@ -295,13 +297,13 @@ class Monitor:
 
     # -- daily -----------------------------------------------------------------------------------
 
-    def daily(self, at: datetime, events: Iterable[str] = ()) -> list[Finding]:
+    def daily(self, at: datetime) -> list[Finding]:
         """Re-weigh every tie as of ``at``, refresh the exposure exactly, sweep for rings."""
         self.reweigh(at)
         self.rings.advance(at)
         findings: list[Finding] = []
         for ring in self.rings.sweep():
-            findings.extend(self.rings.findings(ring, at, events))
+            findings.extend(self.rings.findings(ring, at))
         return findings
 
     def reweigh(self, at: datetime) -> None:

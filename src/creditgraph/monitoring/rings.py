@@ -21,7 +21,7 @@ Pure: identifiers are mapped to integers here; no I/O.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -33,6 +33,8 @@ from creditgraph.monitoring.detectors import Detector, Finding, Severity
 from creditgraph.monitoring.ties import epoch_seconds
 
 _DAY = 86_400.0
+MAX_EVENTS = 20
+"""A member's own triggering events kept on one finding."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,19 +155,25 @@ class RingWatch:
             found_by=found_by,
         )
 
-    def findings(self, ring: Ring, at: datetime, events: Iterable[str] = ()) -> list[Finding]:
-        """One finding per member of ``ring``, with the block as evidence."""
+    def findings(
+        self,
+        ring: Ring,
+        at: datetime,
+        events: Mapping[str, Sequence[str]] | None = None,
+    ) -> list[Finding]:
+        """One finding per member of ``ring``, with the block as evidence and, as its events,
+        that member's own device and phone events of the batch (``events`` by person)."""
         severity = (
             Severity.HIGH if ring.density >= float(self.config.high_density) else (Severity.MEDIUM)
         )
-        evidence = {
-            "events": list(events),
+        shared = {
             "ring": ring.signature,
             "persons": list(ring.persons),
             "objects": list(ring.objects),
             "density": round(ring.density, 6),
             "found_by": ring.found_by,
         }
+        own = events or {}
         return [
             Finding(
                 type=Detector.FRAUD_RING,
@@ -174,7 +182,7 @@ class RingWatch:
                 person_id=person,
                 occurred_at=at,
                 dedup_key=f"fraud_ring:dense_block:{person}",
-                evidence=evidence,
+                evidence={"events": list(own.get(person, ()))[-MAX_EVENTS:], **shared},
             )
             for person in ring.persons
         ]
