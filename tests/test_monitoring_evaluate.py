@@ -36,12 +36,12 @@ def test_precision_recall_and_lead_time_by_hand() -> None:
         finding("a", 2),  # a repeat: the first alert counts
         finding("b", 5, Severity.HIGH),  # after b's distress: late, ranked first (high)
         finding("x", 1),  # never distressed
-        finding("c", 0),  # at the moment of distress: early by 0
+        finding("c", 0),  # at the moment of distress: what no monitoring knows, late
     ]
     score = score_distress(Detector.ACTIVITY_COLLAPSE, findings, distress, people=10, k=2)
     assert score.alerted == 4 and score.positives == 3
-    assert (score.early, score.late) == (2, 1)
-    assert score.median_lead_days == 5.0  # of 10 and 0
+    assert (score.early, score.late) == (1, 2)
+    assert score.median_lead_days == 10.0
     # ranked: b (high), then a (day 0), c (day 0, by id), x: the top 2 hold one early hit
     assert score.precision_at_k == 0.5 and score.recall_at_k == pytest.approx(1 / 3)
     assert score.baseline_precision == pytest.approx(0.3)

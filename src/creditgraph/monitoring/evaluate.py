@@ -8,10 +8,11 @@ the simulator's consents are not what is measured) and scores each detector:
 
 - **distress** (contagion, activity collapse, multi-lending, repayment stress): a person is
   distressed from their first missed instalment or default in the window (the servicing events
-  and the planted collapses and contagion). An alert is *early* when it comes at or before that
-  moment; its **lead time** is the days between. People alerted are ranked by severity, then by
+  and the planted collapses and contagion). An alert is *early* when it comes before that
+  moment (an alert raised by the missed instalment itself is what no monitoring already knows:
+  it counts as late); its **lead time** is the days between. People alerted are ranked by severity, then by
   the time of their first alert; **precision at K** is the share of the first K who became
-  distressed after (or at) the alert, **recall at K** the share of all distressed people among
+  distressed after the alert, **recall at K** the share of all distressed people among
   them.
 - **fraud rings**: the positives are the members of the planted rings that show in the stream
   (at least three members seen on a device or phone in the window); precision and recall at K
@@ -212,7 +213,7 @@ def score_distress(
         if at is None:
             continue
         first = alerts[person][1]
-        if first <= at:
+        if first < at:
             early_people.add(person)
             leads.append((at - first) / timedelta(days=1))
         else:
