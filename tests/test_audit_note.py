@@ -1,4 +1,4 @@
-"""C2SP signed notes: published vectors, round trips and every malformed case."""
+"""C2SP signed notes and checkpoints: published vectors, round trips and every malformed case."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from creditgraph.audit import checkpoint as cp
 from creditgraph.audit import note
 from creditgraph.audit.note import Signature, Signer, Verifier
 
@@ -356,3 +357,153 @@ def test_any_text_round_trips_and_any_changed_byte_fails(
     changed[index] ^= 1 << bit
     with pytest.raises(note.NoteError):
         note.open(bytes(changed), [signer.verifier()])
+
+
+# --- checkpoints ---------------------------------------------------------------------------
+
+ROOT = hashlib.sha256(b"root").digest()
+
+
+def test_checkpoint_text_is_exact_and_round_trips() -> None:
+    checkpoint = cp.Checkpoint("example.com/log", 20852163, ROOT, ("ext one",))
+    text = cp.format_checkpoint(checkpoint)
+    assert text == (b"example.com/log\n20852163\n" + base64.b64encode(ROOT) + b"\next one\n")
+    assert cp.parse_checkpoint(text) == checkpoint
+
+
+def test_the_spec_example_body_parses() -> None:
+    body = b"example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+    parsed = cp.parse_checkpoint(body)
+    assert (parsed.origin, parsed.size, len(parsed.root_hash)) == (
+        "example.com/behind-the-sofa",
+        20852163,
+        32,
+    )
+    assert cp.format_checkpoint(parsed) == body
+
+
+def test_empty_tree_is_size_zero() -> None:
+    empty = hashlib.sha256(b"").digest()
+    assert cp.parse_checkpoint(cp.format_checkpoint(cp.Checkpoint("o", 0, empty))).size == 0
+
+
+B64_ROOT = base64.b64encode(ROOT)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(b"origin\n1\n" + B64_ROOT, id="no final newline"),
+        pytest.param(b"origin\n1\n", id="two lines"),
+        pytest.param(b"\n1\n" + B64_ROOT + b"\n", id="empty origin"),
+        pytest.param(b"origin\n01\n" + B64_ROOT + b"\n", id="leading zero"),
+        pytest.param(b"origin\n-1\n" + B64_ROOT + b"\n", id="negative"),
+        pytest.param(b"origin\n+1\n" + B64_ROOT + b"\n", id="plus sign"),
+        pytest.param(b"origin\n1 \n" + B64_ROOT + b"\n", id="trailing space"),
+        pytest.param(b"origin\n\xd9\xa1\n" + B64_ROOT + b"\n", id="arabic digit"),
+        pytest.param(b"origin\n18446744073709551616\n" + B64_ROOT + b"\n", id="over 2^64-1"),
+        pytest.param(b"origin\n1\n" + base64.b64encode(ROOT[:31]) + b"\n", id="31-byte root"),
+        pytest.param(b"origin\n1\n" + B64_ROOT.rstrip(b"=") + b"\n", id="unpadded root"),
+        pytest.param(b"origin\n1\n" + B64_ROOT[:-2] + b"J=\n", id="non-canonical root"),
+        pytest.param(b"origin\n1\n" + B64_ROOT + b"\n\n", id="empty extension line"),
+        pytest.param(b"origin\n1\n" + B64_ROOT + b"\nx\ty\n", id="control in extension"),
+        pytest.param(b"\xff\n1\n" + B64_ROOT + b"\n", id="invalid UTF-8"),
+    ],
+)
+def test_malformed_checkpoints_are_refused(text: bytes) -> None:
+    with pytest.raises(cp.MalformedCheckpointError):
+        cp.parse_checkpoint(text)
+
+
+@pytest.mark.parametrize(
+    ("origin", "size", "root", "extensions"),
+    [
+        ("", 1, ROOT, ()),
+        ("a\nb", 1, ROOT, ()),
+        ("o", -1, ROOT, ()),
+        ("o", 2**64, ROOT, ()),
+        ("o", 1, ROOT[:31], ()),
+        ("o", 1, ROOT, ("",)),
+        ("o", 1, ROOT, ("a\nb",)),
+    ],
+)
+def test_bad_checkpoints_cannot_be_built(
+    origin: str, size: int, root: bytes, extensions: tuple[str, ...]
+) -> None:
+    with pytest.raises(cp.MalformedCheckpointError):
+        cp.Checkpoint(origin, size, root, extensions)
+
+
+def test_signed_checkpoint_opens_for_its_origin_and_key() -> None:
+    log = _signer("example.com/log", 1)
+    checkpoint = cp.Checkpoint("example.com/log", 42, ROOT)
+    signed = cp.sign_checkpoint(checkpoint, [log])
+    opened = cp.open_checkpoint(signed, origin="example.com/log", verifier=log.verifier())
+    assert opened.checkpoint == checkpoint
+    assert opened.note.text == cp.format_checkpoint(checkpoint)
+
+
+def test_witness_cosignature_is_verified_and_ignored_when_unknown() -> None:
+    log, witness = _signer("example.com/log", 1), _signer("example.com/witness", 2)
+    signed = cp.sign_checkpoint(cp.Checkpoint("example.com/log", 42, ROOT), [log, witness])
+    known = cp.open_checkpoint(
+        signed, origin="example.com/log", verifier=log.verifier(), others=[witness.verifier()]
+    )
+    assert [s.name for s in known.note.signatures] == ["example.com/log", "example.com/witness"]
+    alone = cp.open_checkpoint(signed, origin="example.com/log", verifier=log.verifier())
+    assert [s.name for s in alone.note.unverified] == ["example.com/witness"]
+
+
+def test_checkpoint_of_another_origin_is_refused() -> None:
+    log = _signer("example.com/log", 1)
+    signed = cp.sign_checkpoint(cp.Checkpoint("example.com/other", 42, ROOT), [log])
+    with pytest.raises(cp.OriginMismatchError):
+        cp.open_checkpoint(signed, origin="example.com/log", verifier=log.verifier())
+
+
+def test_a_witness_signature_never_stands_in_for_the_log() -> None:
+    log, witness = _signer("example.com/log", 1), _signer("example.com/witness", 2)
+    signed = cp.sign_checkpoint(cp.Checkpoint("example.com/log", 42, ROOT), [witness])
+    with pytest.raises(cp.MissingLogSignatureError):
+        cp.open_checkpoint(
+            signed, origin="example.com/log", verifier=log.verifier(), others=[witness.verifier()]
+        )
+    with pytest.raises(note.UnverifiedNoteError):
+        cp.open_checkpoint(signed, origin="example.com/log", verifier=log.verifier())
+
+
+def test_a_changed_checkpoint_fails() -> None:
+    log = _signer("example.com/log", 1)
+    signed = cp.sign_checkpoint(cp.Checkpoint("example.com/log", 42, ROOT), [log])
+    with pytest.raises(note.InvalidSignatureError):
+        cp.open_checkpoint(
+            signed.replace(b"\n42\n", b"\n43\n"), origin="example.com/log", verifier=log.verifier()
+        )
+
+
+def test_signed_but_malformed_checkpoint_is_refused() -> None:
+    log = _signer("example.com/log", 1)
+    signed = note.sign(b"example.com/log\n042\n" + B64_ROOT + b"\n", [log])
+    with pytest.raises(cp.MalformedCheckpointError):
+        cp.open_checkpoint(signed, origin="example.com/log", verifier=log.verifier())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    origin=st.text(
+        alphabet=st.characters(min_codepoint=0x21, codec="utf-8"),
+        min_size=1,
+        max_size=30,
+    ),
+    size=st.integers(min_value=0, max_value=2**64 - 1),
+    root=st.binary(min_size=32, max_size=32),
+    extensions=st.lists(
+        st.text(alphabet=st.characters(min_codepoint=0x20, codec="utf-8"), min_size=1),
+        max_size=3,
+    ),
+)
+def test_any_checkpoint_round_trips(
+    origin: str, size: int, root: bytes, extensions: list[str]
+) -> None:
+    checkpoint = cp.Checkpoint(origin, size, root, tuple(extensions))
+    assert cp.parse_checkpoint(cp.format_checkpoint(checkpoint)) == checkpoint
