@@ -14,7 +14,13 @@ decides whether a proof holds. Only ``hashlib``; bytes in, bytes out.
 
 Strictness matches the transparency-dev/merkle verifier (which Trillian and Certificate
 Transparency use): every hash is 32 bytes; a consistency proof from size 0 is refused as
-meaningless, even to size 0; equal sizes need an empty proof and equal roots.
+meaningless, even to size 0; equal sizes need an empty proof and equal roots. A proof of the
+wrong length is refused up front with its expected length named; the RFC steps alone would
+refuse it too, only with a vaguer message.
+
+A proof binds the tree size only through its shape (the path of leaf 0 in 3 leaves also checks
+as leaf 0 in 4 against the 3-leaf root), so always verify against the root that a signed
+checkpoint gives for that very size, never a root taken from elsewhere.
 """
 
 from __future__ import annotations
