@@ -20,6 +20,8 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
+    SmallInteger,
     String,
     Table,
     UniqueConstraint,
@@ -753,3 +755,39 @@ class CollectionsEntry(Base):
     status: Mapped[str] = mapped_column(String(20))
     added_at: Mapped[datetime] = mapped_column(DateTime())
     added_by: Mapped[str] = mapped_column(String(100))
+
+
+class AuditTile(Base):
+    """One C2SP tlog tile of the audit log's Merkle tree: ``width`` hashes of tree level
+    ``8 * level``, concatenated. A partial tile's row is widened in place as the tree grows
+    (its hashes never change), so it also serves every narrower partial tile as a prefix."""
+
+    __tablename__ = "audit_tiles"
+    __table_args__ = (CheckConstraint("width BETWEEN 1 AND 256", name="ck_audit_tiles_width"),)
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    width: Mapped[int] = mapped_column(SmallInteger)
+    hashes: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditEntryBundle(Base):
+    """One C2SP entry bundle of the audit log: ``width`` leaves, each a uint16 length and bytes."""
+
+    __tablename__ = "audit_entry_bundles"
+    __table_args__ = (
+        CheckConstraint("width BETWEEN 1 AND 256", name="ck_audit_entry_bundles_width"),
+    )
+
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    width: Mapped[int] = mapped_column(SmallInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditTree(Base):
+    """The audit log's integrated size, one row; appenders lock it so they integrate in turn."""
+
+    __tablename__ = "audit_tree"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger)
