@@ -15,10 +15,10 @@ What is followed, in this order (the first failing check decides):
 4. The old size exceeds the checkpoint's size: 400.
 5. The old size is not the size last cosigned for the origin (0 if none): 409, whose body is
    that stored size and a newline, as ``text/x.tlog.size``.
-6. The old size equals the checkpoint's size: the root must be the stored one (409 if not;
-   none stored at size 0 means the empty tree) and the proof empty (422).
-   Otherwise the proof must verify per RFC 9162 from the stored root (none at old size 0,
-   where the proof must be empty): 422 if not. A size-0 checkpoint must carry the empty root.
+6. The old size equals the checkpoint's size: the root must be the stored one, else 409 (the
+   log shows two views), and the proof empty, else 422; a size-0 checkpoint whose root is not
+   the empty tree's is 422. Otherwise the proof must verify per RFC 9162 from the stored root
+   to the checkpoint's, else 422; from old size 0 (nothing cosigned yet) it must be empty.
 7. Otherwise: the cosignature lines to return (200), and the new state to store.
 
 Atomicity is the caller's: ``Cosigned.previous`` is the state this decision was made against
