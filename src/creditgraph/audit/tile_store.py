@@ -19,8 +19,9 @@ lays them out.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import Select, and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from creditgraph.audit import merkle
@@ -32,8 +33,8 @@ from creditgraph.audit.tiles import (
     decode_bundle,
     encode_entries,
     full_tile_root,
+    locate_subtree,
     split_hashes,
-    tile_for_subtree,
 )
 from creditgraph.store.models import AuditEntryBundle, AuditTile, AuditTree, table_of
 
@@ -41,6 +42,20 @@ TILES = table_of(AuditTile)
 BUNDLES = table_of(AuditEntryBundle)
 TREE = table_of(AuditTree)
 _TREE_ROW = 1
+
+
+@lru_cache(maxsize=64)
+def _read_tiles(count: int) -> Select[tuple[int, int, int, bytes]]:
+    """One statement per number of tiles, compiled once: ``(level, idx) = ... OR ...``, which
+    SQLite answers from the primary key where a row-value ``IN`` scans the table."""
+    return select(TILES.c.level, TILES.c.idx, TILES.c.width, TILES.c.hashes).where(
+        or_(
+            *(
+                and_(TILES.c.level == bindparam(f"l{i}"), TILES.c.idx == bindparam(f"i{i}"))
+                for i in range(count)
+            )
+        )
+    )
 
 
 class TileStoreError(Exception):
@@ -178,26 +193,30 @@ class TileSubtrees:
         self._tiles: dict[tuple[int, int], TileHashes] = {}
 
     def hash(self, start: int, end: int) -> bytes:
-        tile, height, offset = tile_for_subtree(start, end, self.size)
-        found = self._tiles.get((tile.level, tile.index))
+        level, index, visible, height, offset = locate_subtree(start, end, self.size)
+        found = self._tiles.get((level, index))
         if found is None:
-            self._fetch([tile])
-            found = self._tiles[(tile.level, tile.index)]
+            self._fetch([Tile(level, index, visible)])
+            found = self._tiles[(level, index)]
         return found.node(height, offset)
 
     def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
         """Read, in one query, the tiles of all complete subtrees ``ranges`` not read yet."""
-        wanted = {tile_for_subtree(start, end, self.size)[0] for start, end in ranges}
-        self._fetch(sorted(t for t in wanted if (t.level, t.index) not in self._tiles))
+        wanted: dict[tuple[int, int], int] = {}
+        for start, end in ranges:
+            level, index, visible, _, _ = locate_subtree(start, end, self.size)
+            if (level, index) not in self._tiles:
+                wanted[(level, index)] = visible
+        self._fetch([Tile(level, index, visible) for (level, index), visible in wanted.items()])
 
     def _fetch(self, tiles: Sequence[Tile]) -> None:
         if not tiles:
             return
         by_key = {(t.level, t.index): t for t in tiles}
-        where = or_(*(and_(TILES.c.level == t.level, TILES.c.idx == t.index) for t in tiles))
-        rows = self.conn.execute(
-            select(TILES.c.level, TILES.c.idx, TILES.c.width, TILES.c.hashes).where(where)
-        ).all()
+        params = {}
+        for i, (level, index) in enumerate(by_key):
+            params[f"l{i}"], params[f"i{i}"] = level, index
+        rows = self.conn.execute(_read_tiles(len(by_key)), params).all()
         self.queries += 1
         for row in rows:
             tile = by_key[(row.level, row.idx)]

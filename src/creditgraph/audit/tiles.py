@@ -31,8 +31,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from hashlib import sha256
 
-from creditgraph.audit.merkle import HASH_SIZE, node_hash
+from creditgraph.audit.merkle import HASH_SIZE, NODE_PREFIX
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
@@ -215,19 +216,26 @@ def tree_bundles(size: int) -> Iterator[Bundle]:
         yield Bundle(index, min(TILE_WIDTH, size - index * TILE_WIDTH))
 
 
-def tile_for_subtree(start: int, end: int, size: int) -> tuple[Tile, int, int]:
-    """Where the complete subtree over leaves [start, end) of a ``size`` tree is found: the tile
-    of level ``h // 8`` as wide as the tree shows it, and the subtree's height and offset within
-    that tile (a hash of the tile when the height is 0, else the root over 2**height of them)."""
+def locate_subtree(start: int, end: int, size: int) -> tuple[int, int, int, int, int]:
+    """``tile_for_subtree`` as plain integers (level, index, visible width, height, offset),
+    without building a ``Tile``: proofs call it once per hash."""
     width = end - start
-    if width <= 0 or width & (width - 1) or start % width or end > size:
+    if width <= 0 or width & (width - 1) or start % width or end > size or start < 0:
         raise TileError(f"[{start}, {end}) is not a complete subtree of a tree of {size} leaves")
     height = width.bit_length() - 1
     level, rest = divmod(height, TILE_HEIGHT)
     first = start >> (TILE_HEIGHT * level)
-    index = first // TILE_WIDTH
-    visible = min(TILE_WIDTH, level_count(size, level) - index * TILE_WIDTH)
-    return Tile(level, index, visible), rest, (first % TILE_WIDTH) >> rest
+    index = first >> TILE_HEIGHT
+    visible = min(TILE_WIDTH, (size >> (TILE_HEIGHT * level)) - (index << TILE_HEIGHT))
+    return level, index, visible, rest, (first & (TILE_WIDTH - 1)) >> rest
+
+
+def tile_for_subtree(start: int, end: int, size: int) -> tuple[Tile, int, int]:
+    """Where the complete subtree over leaves [start, end) of a ``size`` tree is found: the tile
+    of level ``h // 8`` as wide as the tree shows it, and the subtree's height and offset within
+    that tile (a hash of the tile when the height is 0, else the root over 2**height of them)."""
+    level, index, visible, height, offset = locate_subtree(start, end, size)
+    return Tile(level, index, visible), height, offset
 
 
 def tiles_for_subtrees(ranges: Iterable[tuple[int, int]], size: int) -> list[Tile]:
@@ -251,7 +259,7 @@ class TileHashes:
 
     ``node(height, offset)`` is the root over hashes ``offset << height`` to
     ``(offset + 1) << height`` of the tile; a proof asks for one sibling per height, so only
-    the nodes it needs are hashed (at most 255 for a whole tile).
+    the nodes it needs are hashed (247 for the eight siblings of a leaf's path).
     """
 
     def __init__(self, hashes: Sequence[bytes]) -> None:
@@ -271,29 +279,29 @@ class TileHashes:
             raise TileError(
                 f"no complete node of height {height} at {offset} in a tile of width {self.width}"
             )
-        return self._node(height, offset)
-
-    def _node(self, height: int, offset: int) -> bytes:
         if height == 0:
             return self._hashes[offset]
         key = (height, offset)
         found = self._memo.get(key)
         if found is None:
-            found = node_hash(
-                self._node(height - 1, 2 * offset), self._node(height - 1, 2 * offset + 1)
-            )
+            found = _fold(self._hashes[offset << height : (offset + 1) << height])
             self._memo[key] = found
         return found
+
+
+def _fold(row: list[bytes]) -> bytes:
+    """The root over a power-of-two run of hashes, by pairs level by level (``node_hash``
+    inlined: this loop is most of a proof's time)."""
+    while len(row) > 1:
+        row = [sha256(NODE_PREFIX + row[i] + row[i + 1]).digest() for i in range(0, len(row), 2)]
+    return row[0]
 
 
 def full_tile_root(hashes: Sequence[bytes]) -> bytes:
     """The root over the 256 hashes of a full tile, by pairs level by level."""
     if len(hashes) != TILE_WIDTH:
         raise TileError(f"a full tile has {TILE_WIDTH} hashes, not {len(hashes)}")
-    row = list(hashes)
-    while len(row) > 1:
-        row = [node_hash(row[i], row[i + 1]) for i in range(0, len(row), 2)]
-    return row[0]
+    return _fold(list(hashes))
 
 
 # -- entry bundles -------------------------------------------------------------------------------
