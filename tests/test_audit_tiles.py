@@ -4,6 +4,7 @@ roots and proofs equal to the in-memory tree's on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import random
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from hypothesis import given
@@ -30,6 +31,7 @@ from creditgraph.audit.tiles import (
     tree_bundles,
     tree_tiles,
 )
+from creditgraph.store.db import write_transaction
 
 # -- paths: the spec's own examples and its rules ------------------------------------------------
 
@@ -316,3 +318,28 @@ def test_a_proof_at_a_large_size_reads_a_handful_of_tiles_in_one_query(engine: E
             worst_tiles = max(worst_tiles, source.tiles_read)
     # the leaf's tiles on levels 0 and 1, the level-2 tile and the right edge's partial tiles
     assert worst_tiles <= 6
+
+
+def test_concurrent_appenders_integrate_one_after_another(engine: Engine) -> None:
+    def appender(worker: int) -> list[tuple[int, list[bytes]]]:
+        rng = random.Random(worker)
+        done = []
+        for n in range(15):
+            batch = [f"{worker}:{n}:{i}".encode() for i in range(rng.choice([1, 7, 200, 300]))]
+            with write_transaction(engine) as conn:
+                done.append((tile_store.append(conn, batch), batch))
+        return done
+
+    with ThreadPoolExecutor(4) as pool:
+        results = [item for done in pool.map(appender, range(4)) for item in done]
+    leaves: list[bytes] = []
+    for first, batch in sorted(results):
+        assert first == len(leaves)
+        leaves += batch
+    with engine.connect() as conn:
+        assert tile_store.tree_size(conn) == len(leaves)
+        assert tile_store.root(conn, len(leaves)) == merkle.root(leaves)
+        for bundle in tree_bundles(len(leaves)):
+            data = tile_store.read_bundle(conn, bundle)
+            assert data is not None
+            assert decode_bundle(data) == leaves[bundle.index * 256 :][: bundle.width]
