@@ -116,11 +116,16 @@ def test_tiles_of_a_tree() -> None:
     assert list(tree_tiles(0)) == []
     assert list(tree_tiles(1)) == [Tile(0, 0, 1)]
     assert list(tree_tiles(256)) == [Tile(0, 0), Tile(1, 0, 1)]
-    size = 70_000  # 273 full leaf tiles and 112 leaves; 273 level-8 nodes; 1 level-16 node
+    # the spec's example: "a tree of size 70,000 will be represented by 273 full level 0 tiles,
+    # one partial level 0 tile of width 112, one full level 1 tile, one partial level 1 tile of
+    # width 17, and one partial level 2 tile of width 1"; and 256 leaves by a full level 0 tile
+    # and a partial level 1 tile of width 1
+    size = 70_000
     tiles = list(tree_tiles(size))
     assert tiles[:2] == [Tile(0, 0), Tile(0, 1)]
     assert tiles[272:274] == [Tile(0, 272), Tile(0, 273, 112)]
     assert tiles[274:] == [Tile(1, 0), Tile(1, 1, 17), Tile(2, 0, 1)]
+    assert len(tiles) == 273 + 1 + 1 + 1 + 1
     assert list(tree_bundles(size))[-1] == Bundle(273, 112)
 
 

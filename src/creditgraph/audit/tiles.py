@@ -12,8 +12,11 @@ How the spec lays a tree of ``size`` leaves out (https://c2sp.org/tlog-tiles), a
   at most 127 pair hashes over, one tile of level ``h // 8``.
 - A tree of ``size`` leaves has ``c = size >> 8L`` complete nodes on tree level ``8L``: full
   tiles ``0 .. c//256 - 1`` and, when ``c % 256`` is not 0, one partial tile ``c // 256`` of
-  width ``c % 256``. A level exists while ``c > 0``. Hashes never change once written, so a
-  partial tile is a prefix of every wider one and of the full tile that follows it.
+  width ``c % 256``. A level exists while ``c > 0``; empty tiles are never served. A partial
+  tile is never hashed into the level above. Hashes never change once written, so a partial
+  tile is a prefix of every wider one and of the full tile that follows it: the spec requires
+  the partial tiles of every checkpointed size, and a store that keeps one row per tile,
+  widened in place, still has them all.
 - Paths, relative to the log's prefix: ``tile/<L>/<N>[.p/<W>]``. ``L`` is decimal 0..63
   without leading zeros; ``N`` is split into 3-digit zero-padded groups, every group but the
   last prefixed with ``x`` (1234067 is ``x001/x234/067``, 5 is ``005``); ``.p/<W>`` is added
