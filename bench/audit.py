@@ -3,7 +3,8 @@
 Appends ``--leaves`` commitments (41 bytes each) in transactions of ``--batch`` and reports
 leaves/s; then at the full size times inclusion and consistency proofs from the stored tiles
 (each with a fresh ``TileSubtrees``, so no tile is reused between proofs), counts the tiles and
-queries each proof reads, and times verification. The baseline, pymerkle's ``SqliteTree``,
+queries each proof reads, times inclusion proofs at one leaf less (a size no append ended at,
+so with no peaks row), and times verification. The baseline, pymerkle's ``SqliteTree``,
 is measured at ``--baseline-leaves`` in the same run when it is installed, twice: with its
 subtree-root cache warm from earlier proofs (its default), and cleared before each proof (as
 the tile store's proofs share nothing); the ratios compare its p50 to the tile store's.
@@ -79,6 +80,11 @@ def bench_store(url: str, leaves: int, batch: int, proofs: int, seed: int) -> di
         consistency = timed([lambda m=m: tile_store.consistency_proof(conn, m, size) for m in olds])
         result["inclusion_p50_ms"], result["inclusion_p99_ms"] = quantiles(inclusion)
         result["consistency_p50_ms"], result["consistency_p99_ms"] = quantiles(consistency)
+        inner = size - 1  # no append ended here: the right edge from partial tiles
+        offside = timed(
+            [lambda i=i: tile_store.inclusion_proof(conn, i % inner, inner) for i in indexes]
+        )
+        result["offside_p50_ms"], result["offside_p99_ms"] = quantiles(offside)
         tiles, queries = [], []
         for index, old in zip(indexes[:200], olds[:200], strict=True):
             for prove in (merkle.inclusion_proof_from, merkle.consistency_proof_from):
@@ -179,8 +185,13 @@ def main() -> None:
             )
         print(
             f"  reads       {ours['tiles_per_proof_mean']:.1f} tiles per proof on average, "
-            f"at most {ours['tiles_per_proof_max']:.0f}, in "
+            f"at most {ours['tiles_per_proof_max']:.0f}, and the size's peaks row, in "
             f"{ours['queries_per_proof_max']:.0f} query"
+        )
+        print(
+            f"  inclusion at {args.leaves - 1:,} (no append ended there, the edge from partial "
+            f"tiles in a second query) p50 {ours['offside_p50_ms']:.3f} ms, "
+            f"p99 {ours['offside_p99_ms']:.3f} ms"
         )
         for kind in ("inclusion", "consistency"):
             print(

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import random
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from creditgraph.audit import merkle, tile_store
 from creditgraph.audit.tiles import (
@@ -23,11 +24,12 @@ from creditgraph.audit.tiles import (
     decode_index,
     encode_entries,
     encode_index,
+    extend_peaks,
     full_tile_root,
     parse_path,
+    peak_ranges,
     tile_for_subtree,
     tile_path,
-    tiles_for_subtrees,
     tree_bundles,
     tree_tiles,
 )
@@ -290,39 +292,43 @@ def test_asking_beyond_the_stored_tree_is_an_error(engine: Engine) -> None:
             tile_store.inclusion_proof(conn, 10, 10)
 
 
-def test_a_proof_at_a_large_size_reads_a_handful_of_tiles_in_one_query(engine: Engine) -> None:
-    # 2**17 + 2**16 + 2**9 + 2**6 + 5 leaves: partial tiles on levels 0, 1 and 2
+def _measured(conn: Connection, size: int, prove: str, arg: int) -> tuple[list[bytes], Any]:
+    """A proof from tiles as ``tile_store`` makes it, with the reader that made it."""
+    build = getattr(merkle, f"{prove}_proof_from")
+    dry = tile_store._Recorder()
+    build(dry, arg, size)
+    source = tile_store.TileSubtrees(conn, size)
+    source.prefetch(dry.ranges)
+    return build(source, arg, size), source
+
+
+def test_a_proof_reads_one_tile_per_level_in_one_query(engine: Engine) -> None:
+    # 2**17 + 2**16 + 2**9 + 2**6 + 5 leaves: three tile levels, each with a partial tile
     size = 2**17 + 2**16 + 2**9 + 2**6 + 5
     batch = [i.to_bytes(4, "big") for i in range(size)]
     with engine.begin() as conn:
-        tile_store.append(conn, batch)
+        tile_store.append(conn, batch[:1000])
+        tile_store.append(conn, batch[1000:])
     memory = merkle.MemorySubtrees([merkle.leaf_hash(leaf) for leaf in batch])
     rng = random.Random(3)
-    worst_tiles = 0
     with engine.connect() as conn:
         for _ in range(40):
-            index = rng.randrange(size)
-            dry = tile_store._Recorder()
-            merkle.inclusion_proof_from(dry, index, size)
-            source = tile_store.TileSubtrees(conn, size)
-            source.prefetch(dry.ranges)
-            proof = merkle.inclusion_proof_from(source, index, size)
+            index, old = rng.randrange(size), rng.randint(1, size - 1)
+            proof, source = _measured(conn, size, "inclusion", index)
             assert proof == merkle.inclusion_proof_from(memory, index, size)
-            assert source.queries == 1
-            assert source.tiles_read == len(tiles_for_subtrees(dry.ranges, size))
-            worst_tiles = max(worst_tiles, source.tiles_read)
-            old = rng.randint(1, size - 1)
-            dry = tile_store._Recorder()
-            merkle.consistency_proof_from(dry, old, size)
-            source = tile_store.TileSubtrees(conn, size)
-            source.prefetch(dry.ranges)
-            assert merkle.consistency_proof_from(source, old, size) == (
-                merkle.consistency_proof_from(memory, old, size)
-            )
-            assert source.queries == 1
-            worst_tiles = max(worst_tiles, source.tiles_read)
-    # the leaf's tiles on levels 0 and 1, the level-2 tile and the right edge's partial tiles
-    assert worst_tiles <= 6
+            # the leaf's tile on each level; the right edge from the size's peaks row
+            assert source.queries == 1 and source.peaks_read and source.tiles_read <= 3
+            proof, source = _measured(conn, size, "consistency", old)
+            assert proof == merkle.consistency_proof_from(memory, old, size)
+            assert source.queries == 1 and source.tiles_read <= 3
+            # a size no append ended at has no peaks row: its edge comes from partial tiles
+            inner = rng.randint(1001, size - 1)
+            leaf = rng.randrange(inner)
+            proof, source = _measured(conn, inner, "inclusion", leaf)
+            assert proof == merkle.inclusion_proof_from(memory, leaf, inner)
+            assert source.queries <= 2 and not source.peaks_read and source.tiles_read <= 6
+        assert tile_store.root(conn, size) == merkle.tree_root(memory, size)
+        assert tile_store.root(conn, 1000) == merkle.tree_root(memory, 1000)
 
 
 def test_concurrent_appenders_integrate_one_after_another(engine: Engine) -> None:
@@ -348,3 +354,27 @@ def test_concurrent_appenders_integrate_one_after_another(engine: Engine) -> Non
             data = tile_store.read_bundle(conn, bundle)
             assert data is not None
             assert decode_bundle(data) == leaves[bundle.index * 256 :][: bundle.width]
+
+
+def test_peak_ranges_are_the_set_bits_of_the_size() -> None:
+    # 70,000 = 65,536 + 4,096 + 256 + 64 + 32 + 16
+    assert peak_ranges(0) == []
+    assert peak_ranges(1) == [(0, 1)]
+    assert peak_ranges(70_000) == [
+        (0, 65_536),
+        (65_536, 69_632),
+        (69_632, 69_888),
+        (69_888, 69_952),
+        (69_952, 69_984),
+        (69_984, 70_000),
+    ]
+
+
+@given(st.integers(0, 600), st.integers(0, 600))
+def test_peaks_grown_in_steps_are_the_trees_complete_subtrees(first: int, more: int) -> None:
+    hashes = [merkle.leaf_hash(i.to_bytes(2, "big")) for i in range(first + more)]
+    memory = merkle.MemorySubtrees(hashes)
+    peaks = extend_peaks(extend_peaks([], 0, hashes[:first]), first, hashes[first:])
+    assert peaks == [memory.hash(a, b) for a, b in peak_ranges(first + more)]
+    with pytest.raises(TileError, match="peaks"):
+        extend_peaks(peaks[:-1] if peaks else [hashes[0]] if hashes else [b"x"], first + more, [])

@@ -1,27 +1,42 @@
 """The audit log's Merkle tree stored as C2SP tiles in the OLTP database (SQLite or PostgreSQL).
 
 ``append`` integrates a batch of entries inside the caller's transaction: it writes the entry
-bundles, the new leaf hashes and every tile above them that the batch fills or widens, and the
-new size. It first bumps the one ``audit_tree`` row, which takes SQLite's write lock or
-PostgreSQL's row lock at once, so concurrent appenders integrate one after another instead of
-both reading the same size.
+bundles, the new leaf hashes, every tile above them that the batch fills or widens, the peaks
+of the new size (the roots of the complete subtrees the tree is made of) and the new size. It
+first bumps the one ``audit_tree`` row, which takes SQLite's write lock or PostgreSQL's row lock
+at once, so concurrent appenders integrate one after another instead of both reading one size.
 
 ``TileSubtrees(conn, size)`` answers ``merkle.SubtreeHashes`` from the tiles a tree of ``size``
 shows (a partial tile is read as a prefix of its row), keeping every tile it read for the
 object's life. ``root``, ``inclusion_proof`` and ``consistency_proof`` first walk the proof with
-dummy hashes to learn which subtrees it needs, then fetch all their tiles in one query: a proof
-at 1M leaves is one round trip and five or six tiles, whatever the leaf.
+dummy hashes to learn which subtrees it needs (a proof's shape does not depend on the hashes),
+then fetch them in one query. Every hash a proof needs from the right edge of the tree is a fold
+of its peaks, so at a size an append ended at (every size a checkpoint can name) the edge comes
+from the peaks row and the rest from one tile per level: three tiles at 1M leaves. At any other
+size the edge is read from the partial tiles in a second query.
 
 Tile rows are never shrunk or rewritten with other hashes; the tiles module says how the spec
-lays them out.
+lays them out. The peaks rows are ours, not the spec's: tiles alone still answer everything.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    Executable,
+    Select,
+    and_,
+    bindparam,
+    insert,
+    literal_column,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.engine import Connection
 
 from creditgraph.audit import merkle
@@ -32,30 +47,57 @@ from creditgraph.audit.tiles import (
     TileHashes,
     decode_bundle,
     encode_entries,
+    extend_peaks,
     full_tile_root,
     locate_subtree,
+    peak_ranges,
     split_hashes,
 )
-from creditgraph.store.models import AuditEntryBundle, AuditTile, AuditTree, table_of
+from creditgraph.store.models import (
+    AuditEntryBundle,
+    AuditPeaks,
+    AuditTile,
+    AuditTree,
+    table_of,
+)
 
 TILES = table_of(AuditTile)
 BUNDLES = table_of(AuditEntryBundle)
 TREE = table_of(AuditTree)
+PEAKS = table_of(AuditPeaks)
 _TREE_ROW = 1
 
 
-@lru_cache(maxsize=64)
-def _read_tiles(count: int) -> Select[tuple[int, int, int, bytes]]:
+_PEAKS_LEVEL = -1  # marks the peaks row among tile rows in one result
+
+
+@lru_cache(maxsize=128)
+def _read_tiles(count: int, peaks: bool) -> Executable:
     """One statement per number of tiles, compiled once: ``(level, idx) = ... OR ...``, which
-    SQLite answers from the primary key where a row-value ``IN`` scans the table."""
-    return select(TILES.c.level, TILES.c.idx, TILES.c.width, TILES.c.hashes).where(
-        or_(
-            *(
-                and_(TILES.c.level == bindparam(f"l{i}"), TILES.c.idx == bindparam(f"i{i}"))
-                for i in range(count)
+    SQLite answers from the primary key where a row-value ``IN`` scans the table; with the
+    peaks row of the size ``:size`` in the same round trip when ``peaks``."""
+    parts: list[Select[Any]] = []
+    if count:
+        parts.append(
+            select(TILES.c.level, TILES.c.idx, TILES.c.width, TILES.c.hashes).where(
+                or_(
+                    *(
+                        and_(TILES.c.level == bindparam(f"l{i}"), TILES.c.idx == bindparam(f"i{i}"))
+                        for i in range(count)
+                    )
+                )
             )
         )
-    )
+    if peaks:
+        parts.append(
+            select(
+                literal_column(str(_PEAKS_LEVEL)).label("level"),
+                PEAKS.c.size.label("idx"),
+                literal_column("0").label("width"),
+                PEAKS.c.hashes.label("hashes"),
+            ).where(PEAKS.c.size == bindparam("size"))
+        )
+    return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
 class TileStoreError(Exception):
@@ -78,14 +120,27 @@ def append(conn: Connection, entries: Sequence[bytes]) -> int:
     size = _lock_size(conn)
     if not entries:
         return size
+    peaks = _peaks_at(conn, size)
     _write_bundles(conn, size, entries)
     new_hashes = [merkle.leaf_hash(entry) for entry in entries]
+    peaks = extend_peaks(peaks, size, new_hashes)
+    conn.execute(insert(PEAKS).values(size=size + len(entries), hashes=b"".join(peaks)))
     level, old_count = 0, size
     while new_hashes:
         new_hashes = _write_level(conn, level, old_count, new_hashes)
         level, old_count = level + 1, old_count // TILE_WIDTH
     conn.execute(update(TREE).where(TREE.c.id == _TREE_ROW).values(size=size + len(entries)))
     return size
+
+
+def _peaks_at(conn: Connection, size: int) -> list[bytes]:
+    """The peaks of the tree of ``size``: its row, or hashed from the tiles when it has none."""
+    if size == 0:
+        return []
+    source = TileSubtrees(conn, size)
+    ranges = peak_ranges(size)
+    source.prefetch(ranges)
+    return [source.hash(start, end) for start, end in ranges]
 
 
 def _lock_size(conn: Connection) -> int:
@@ -190,9 +245,15 @@ class TileSubtrees:
         self.size = size
         self.tiles_read = 0
         self.queries = 0
+        self.peaks_read = False
         self._tiles: dict[tuple[int, int], TileHashes] = {}
+        self._peaks: dict[tuple[int, int], bytes] = {}
+        self._peaks_asked = False
 
     def hash(self, start: int, end: int) -> bytes:
+        peak = self._peaks.get((start, end))
+        if peak is not None:
+            return peak
         level, index, visible, height, offset = locate_subtree(start, end, self.size)
         found = self._tiles.get((level, index))
         if found is None:
@@ -201,24 +262,40 @@ class TileSubtrees:
         return found.node(height, offset)
 
     def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
-        """Read, in one query, the tiles of all complete subtrees ``ranges`` not read yet."""
+        """Read, in one query, what the complete subtrees ``ranges`` need and was not read yet:
+        the peaks row of this size for those on the right edge, tiles for the others. A size no
+        append ended at has no peaks row: its edge is then read from tiles, in a second query."""
+        edge = set() if self._peaks_asked else set(peak_ranges(self.size))
+        inner: list[tuple[int, int]] = []
+        outer: list[tuple[int, int]] = []
+        for item in ranges:
+            (outer if item in edge else inner).append(item)
+        self._fetch(self._missing(inner), peaks=bool(outer))
+        if outer and not self._peaks:
+            self._fetch(self._missing(outer))
+
+    def _missing(self, ranges: Iterable[tuple[int, int]]) -> list[Tile]:
         wanted: dict[tuple[int, int], int] = {}
         for start, end in ranges:
             level, index, visible, _, _ = locate_subtree(start, end, self.size)
             if (level, index) not in self._tiles:
                 wanted[(level, index)] = visible
-        self._fetch([Tile(level, index, visible) for (level, index), visible in wanted.items()])
+        return [Tile(level, index, visible) for (level, index), visible in wanted.items()]
 
-    def _fetch(self, tiles: Sequence[Tile]) -> None:
-        if not tiles:
+    def _fetch(self, tiles: Sequence[Tile], peaks: bool = False) -> None:
+        if not tiles and not peaks:
             return
         by_key = {(t.level, t.index): t for t in tiles}
-        params = {}
+        params = {"size": self.size} if peaks else {}
         for i, (level, index) in enumerate(by_key):
             params[f"l{i}"], params[f"i{i}"] = level, index
-        rows = self.conn.execute(_read_tiles(len(by_key)), params).all()
+        rows = self.conn.execute(_read_tiles(len(by_key), peaks), params).all()
         self.queries += 1
+        self._peaks_asked = self._peaks_asked or peaks
         for row in rows:
+            if row.level == _PEAKS_LEVEL:
+                self._read_peaks(bytes(row.hashes))
+                continue
             tile = by_key[(row.level, row.idx)]
             if row.width < tile.width:
                 raise TileStoreError(
@@ -234,6 +311,16 @@ class TileSubtrees:
                 f"tile {missing[0].level}/{missing[0].index} is not stored; "
                 f"the log holds fewer than {self.size} entries"
             )
+
+    def _read_peaks(self, data: bytes) -> None:
+        ranges = peak_ranges(self.size)
+        if len(data) != len(ranges) * merkle.HASH_SIZE:
+            raise TileStoreError(
+                f"the peaks of size {self.size} are {len(data)} bytes, not {len(ranges)} hashes"
+            )
+        hashes = [data[i : i + merkle.HASH_SIZE] for i in range(0, len(data), merkle.HASH_SIZE)]
+        self._peaks = dict(zip(ranges, hashes, strict=True))
+        self.peaks_read = True
 
 
 class _Recorder:

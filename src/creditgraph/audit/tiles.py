@@ -246,6 +246,39 @@ def tiles_for_subtrees(ranges: Iterable[tuple[int, int]], size: int) -> list[Til
     return sorted({tile_for_subtree(start, end, size)[0] for start, end in ranges})
 
 
+# -- the right edge: the complete subtrees a tree is made of ------------------------------------
+
+
+def peak_ranges(size: int) -> list[tuple[int, int]]:
+    """The complete subtrees a tree of ``size`` leaves is made of, largest first, one per set bit
+    of ``size``: every hash a proof needs from the right edge of that tree is a fold of these."""
+    _check_size(size)
+    ranges = []
+    start = 0
+    for height in range(size.bit_length() - 1, -1, -1):
+        if size >> height & 1:
+            ranges.append((start, start + (1 << height)))
+            start += 1 << height
+    return ranges
+
+
+def extend_peaks(peaks: Sequence[bytes], size: int, leaf_hashes: Iterable[bytes]) -> list[bytes]:
+    """The peaks of the tree of ``size`` leaves grown by ``leaf_hashes``: a leaf closes one
+    subtree per trailing 1 bit of the size it joins."""
+    if len(peaks) != size.bit_count():
+        raise TileError(f"a tree of {size} leaves has {size.bit_count()} peaks, not {len(peaks)}")
+    stack = list(peaks)
+    for leaf in leaf_hashes:
+        stack.append(leaf)
+        carry = size
+        while carry & 1:
+            right = stack.pop()
+            stack.append(sha256(NODE_PREFIX + stack.pop() + right).digest())
+            carry >>= 1
+        size += 1
+    return stack
+
+
 # -- hashes within a tile ------------------------------------------------------------------------
 
 

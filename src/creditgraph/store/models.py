@@ -791,3 +791,14 @@ class AuditTree(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     size: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditPeaks(Base):
+    """The roots of the complete subtrees the audit tree is made of at ``size``, largest first,
+    one row per size an append ended at: a proof at such a size reads its right edge here
+    instead of from the partial tiles."""
+
+    __tablename__ = "audit_peaks"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hashes: Mapped[bytes] = mapped_column(LargeBinary)

@@ -6,8 +6,10 @@ Create Date: 2026-12-07 15:30:00
 
 ``audit_tiles`` holds one row per tile (level, index) with its width and its hashes
 concatenated; a partial tile is widened in place until it is full. ``audit_entry_bundles``
-holds the leaves' bytes 256 to a row. ``audit_tree`` is one row with the integrated size, which
-an appender locks so batches integrate one after another.
+holds the leaves' bytes 256 to a row. ``audit_peaks`` keeps, for each size an append ended at,
+the roots of the complete subtrees the tree is made of, so a proof at that size needs no partial
+tile of the right edge. ``audit_tree`` is one row with the integrated size, which an appender
+locks so batches integrate one after another.
 """
 
 import sqlalchemy as sa
@@ -35,6 +37,11 @@ def upgrade() -> None:
         sa.Column("data", sa.LargeBinary(), nullable=False),
         sa.CheckConstraint("width BETWEEN 1 AND 256", name="ck_audit_entry_bundles_width"),
     )
+    op.create_table(
+        "audit_peaks",
+        sa.Column("size", sa.BigInteger(), primary_key=True, autoincrement=False),
+        sa.Column("hashes", sa.LargeBinary(), nullable=False),
+    )
     audit_tree = op.create_table(
         "audit_tree",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
@@ -45,5 +52,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("audit_tree")
+    op.drop_table("audit_peaks")
     op.drop_table("audit_entry_bundles")
     op.drop_table("audit_tiles")
