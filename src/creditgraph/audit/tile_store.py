@@ -113,8 +113,9 @@ def tree_size(conn: Connection) -> int:
 def append(conn: Connection, entries: Sequence[bytes]) -> int:
     """Integrate ``entries`` as the next leaves, in the caller's transaction; the first one's index.
 
-    Writes the bundles, the leaf tiles and every tile above them the batch changes, then the
-    size. Nothing is committed here: the caller's commit publishes the whole batch or none of it.
+    Writes the bundles, the leaf tiles and every tile above them the batch changes, the peaks of
+    the new size, then the size. Nothing is committed here: the caller's commit publishes the
+    whole batch or none of it.
     """
     encode_entries(entries)  # refuses an entry too long for a bundle before anything is written
     size = _lock_size(conn)
