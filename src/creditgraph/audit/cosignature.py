@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from creditgraph.audit import note
 from creditgraph.audit.checkpoint import CheckpointError, parse_checkpoint
@@ -133,11 +132,7 @@ class CosignatureSigner:
 
     @property
     def public_key(self) -> bytes:
-        return (
-            Ed25519PrivateKey.from_private_bytes(self.seed)
-            .public_key()
-            .public_bytes(Encoding.Raw, PublicFormat.Raw)
-        )
+        return note.ed25519_public_key(self.seed)
 
     @property
     def key_id(self) -> int:

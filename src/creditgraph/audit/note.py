@@ -157,6 +157,15 @@ class Verifier:
         return True
 
 
+def ed25519_public_key(seed: bytes) -> bytes:
+    """The raw 32-byte Ed25519 public key of a 32-byte seed."""
+    return (
+        Ed25519PrivateKey.from_private_bytes(seed)
+        .public_key()
+        .public_bytes(Encoding.Raw, PublicFormat.Raw)
+    )
+
+
 @dataclass(frozen=True)
 class Signer:
     """An Ed25519 private key (its 32-byte seed) under a name. The seed stays out of ``repr``."""
@@ -171,11 +180,7 @@ class Signer:
 
     @property
     def public_key(self) -> bytes:
-        return (
-            Ed25519PrivateKey.from_private_bytes(self.seed)
-            .public_key()
-            .public_bytes(Encoding.Raw, PublicFormat.Raw)
-        )
+        return ed25519_public_key(self.seed)
 
     @property
     def key_id(self) -> int:
