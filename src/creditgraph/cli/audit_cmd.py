@@ -69,7 +69,7 @@ def _fail(message: str) -> typer.Exit:
 
 @audit_app.command("key")
 def audit_key() -> None:
-    """Print the log's public verifier key (``<home>/keys/audit.pub``), making the key if new."""
+    """Print the log's public verifier key, from keys/audit.pub in the home; made at first use."""
     from creditgraph.settings import get_settings
 
     try:
