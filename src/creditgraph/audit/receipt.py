@@ -15,8 +15,13 @@ in LF::
 The ``extra`` line carries the log entry itself: the commitment bytes the lender logged (an
 HMAC of the record under its salt, never personal data). The spec leaves ``extra`` to the
 application; putting the entry there keeps a receipt one self-contained text, so the verifier
-recomputes the RFC 6962 leaf hash from it rather than trusting a hash handed over. An entry is
-never empty. Parsing is strict, one spelling per receipt: canonical base64, no leading zeros.
+recomputes the RFC 6962 leaf hash from it rather than trusting a hash handed over. The spec
+warns that extra data is not authenticated: here the inclusion proof is what authenticates it,
+so a verified receipt says "this entry is in the log", and a partner who holds the record
+compares ``VerifiedReceipt.entry`` with the commitment it computes itself. The spec lets a proof
+omit ``extra``; a receipt never does, and an entry is never empty. Parsing is strict, one
+spelling per receipt: canonical base64, no leading zeros. The spec's file extension for a
+receipt is ``.tlog-proof``.
 
 What verification proves, and what it cannot tell apart: a changed entry byte and a changed
 proof hash both lead to another root (``InclusionProofError``, with the root reached); a
