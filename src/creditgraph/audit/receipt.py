@@ -214,7 +214,9 @@ def verify_receipt(
         )
     except note.InvalidSignatureError as exc:
         raise CheckpointSignatureError(f"checkpoint signature: {exc}") from exc
-    except (note.UnverifiedNoteError, MissingLogSignatureError) as exc:
+    except MissingLogSignatureError as exc:
+        raise UntrustedCheckpointError(str(exc)) from exc
+    except note.UnverifiedNoteError as exc:
         raise UntrustedCheckpointError(
             f"checkpoint is not signed by the log key "
             f"{log_verifier.name}+{log_verifier.key_id:08x}: {exc}"
