@@ -119,6 +119,7 @@ def relay_cmd(
     ),
 ) -> None:
     """Move servicing's events from the outbox to Redis Streams (when monitors run on Redis)."""
+    from creditgraph.monitoring.bus_factory import REDIS_SCHEMES
     from creditgraph.monitoring.outbox import OutboxBus
     from creditgraph.monitoring.redis_bus import RedisStreamsBus
     from creditgraph.monitoring.relay import Relay
@@ -126,7 +127,7 @@ def relay_cmd(
 
     settings = get_settings()
     url = settings.event_bus_url
-    if not url or not url.startswith(("redis://", "rediss://", "unix://")):
+    if not url or not url.startswith(REDIS_SCHEMES):
         raise _fail(
             "the relay moves the outbox's events to Redis Streams: set CREDITGRAPH_EVENT_BUS_URL "
             "to a redis:// URL (with the embedded outbox the monitor reads servicing's events "

@@ -14,7 +14,6 @@ how many days ahead each detector warned compared with no monitoring.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
 from typing import Any
 
 from rich.table import Table
@@ -23,18 +22,11 @@ from sqlalchemy import func, select
 from creditgraph.console.display import print_table
 from creditgraph.console.progress import RowProgress
 from creditgraph.demo.context import DemoContext
+from creditgraph.servicing.calendar import add_months
 
 GROUP = "demo-monitor"
 MONTHS = 3
 YEARS_BACK = 1
-
-
-def _window_end(end: date) -> date:
-    """The same day a year earlier (28 February for a 29th)."""
-    try:
-        return end.replace(year=end.year - YEARS_BACK)
-    except ValueError:
-        return end.replace(year=end.year - YEARS_BACK, day=28)
 
 
 def monitoring_stage(ctx: DemoContext) -> None:
@@ -50,7 +42,7 @@ def monitoring_stage(ctx: DemoContext) -> None:
     from creditgraph.store.models import Alert, AlertAction, table_of
 
     config = ctx.results["simulation_config"]
-    end = _window_end(config.end_date)
+    end = add_months(config.end_date, -12 * YEARS_BACK)
     folder = ctx.input_dir / "monitoring"
     ctx.console.rule(f"7. Real-time monitoring: {MONTHS} months of events to {end} 实时监控")
     with ctx.console.status("writing the world's event stream…"):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select
@@ -26,6 +25,7 @@ from sqlalchemy.engine import Connection
 
 from creditgraph.monitoring.bus import Delivery, Event, EventBus, TransactionalAck, missing_fields
 from creditgraph.store.db import write_transaction
+from creditgraph.store.event_outbox import utcnow
 from creditgraph.store.models import ProcessedEvent, table_of
 
 PROCESSED = table_of(ProcessedEvent)
@@ -176,7 +176,7 @@ class Consumer:
         )
         if not ids:
             return set()
-        now = datetime.now(UTC).replace(tzinfo=None)
+        now = utcnow()
         rows = [{"group": self.group, "event_id": e, "processed_at": now} for e in ids]
         dialect = conn.dialect.name
         if dialect in ("sqlite", "postgresql"):

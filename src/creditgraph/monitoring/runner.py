@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -35,6 +35,7 @@ from creditgraph.monitoring.detectors import Finding
 from creditgraph.monitoring.monitor import DEFAULT_EXPOSURE_EPS, Monitor
 from creditgraph.monitoring.outbox import OUTBOX, OutboxBus
 from creditgraph.monitoring.rings import warm_up
+from creditgraph.store.event_outbox import utcnow
 from creditgraph.store.models import Erasure, Loan, table_of
 
 log = logging.getLogger("creditgraph.monitoring")
@@ -55,10 +56,6 @@ class RunSummary:
     by_type: dict[str, int] = field(default_factory=dict)
     missing_history: int = 0
     """Applied events the log no longer holds (a trimmed stream): the rebuilt state lacks them."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class MonitorService:
