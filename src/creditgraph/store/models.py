@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -527,6 +528,8 @@ class EodRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime())
     loans_processed: Mapped[int] = mapped_column(Integer, server_default="0")
     status: Mapped[str] = mapped_column(String(20))
+    # SHA-256 of the trial balance of the journal as of this date, written when the day completes
+    trial_balance_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class RepaymentIntent(Base):
@@ -802,3 +805,61 @@ class AuditPeaks(Base):
 
     size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     hashes: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditRecord(Base):
+    """One commitment the audit log holds to a record, and where it sits in the tree.
+
+    Written in the record's own transaction (the outbox); ``leaf_index`` is set when the sequencer
+    integrates it. ``commitment`` is HMAC-SHA256 under ``salt`` of the record's canonical fields:
+    erasure destroys the salt (and the pseudonym here), leaving the leaf and the tree intact but
+    no longer linkable to anyone. A record changed on purpose is committed again; the latest
+    commitment of a (kind, record id) is the one its live record must match.
+    """
+
+    __tablename__ = "audit_records"
+    __table_args__ = (
+        Index("ix_audit_records_kind_record", "kind", "record_id", "id"),
+        Index(
+            "ix_audit_records_pending",
+            "id",
+            sqlite_where=text("leaf_index IS NULL"),
+            postgresql_where=text("leaf_index IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(EVENT_OFFSET, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    record_id: Mapped[str] = mapped_column(String(80))
+    person_id: Mapped[str | None] = mapped_column(PSEUDONYM, index=True)
+    salt: Mapped[bytes | None] = mapped_column(LargeBinary)
+    commitment: Mapped[bytes] = mapped_column(LargeBinary)
+    leaf_index: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    sequenced_at: Mapped[datetime | None] = mapped_column(DateTime())
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime())
+
+
+class AuditCheckpoint(Base):
+    """A checkpoint the log signed: its note with every cosignature gathered, and whether it was
+    published (its witness policy met). The latest published one is what the log serves."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(EVENT_OFFSET, primary_key=True, autoincrement=True)
+    size: Mapped[int] = mapped_column(BigInteger, index=True)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[bytes] = mapped_column(LargeBinary)
+    published: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    detail: Mapped[str | None] = mapped_column(String(2000))
+
+
+class AuditWitnessSize(Base):
+    """The tree size each witness last cosigned for this log: the ``old`` of the next request."""
+
+    __tablename__ = "audit_witness_sizes"
+
+    witness: Mapped[str] = mapped_column(String(200), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(DateTime())
