@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from creditgraph.audit import merkle, note, tile_store
+from creditgraph.audit import keyfile, merkle, note, tile_store
 from creditgraph.audit.checkpoint import Checkpoint, format_checkpoint, sign_checkpoint
 from creditgraph.audit.cosignature import cosign, generate_cosigner
 from creditgraph.audit.receipt import (
@@ -286,7 +286,7 @@ def test_cli_key_creates_the_log_key_once(
     public = first.stdout.strip()
     assert (keys / "audit.pub").read_text() == public + "\n"
     verifier = note.parse_verifier(public)
-    assert verifier.name.startswith(audit_cmd.ORIGIN_PREFIX)
+    assert verifier.name.startswith(keyfile.ORIGIN_PREFIX)
     signer = note.parse_signer((keys / "audit.key").read_text().strip())
     assert signer.verifier() == verifier
     assert runner.invoke(app, ["audit", "key"]).stdout.strip() == public

@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         default=None, description="Detector thresholds (TOML); unset: the packaged default."
     )
 
+    # Audit log (docs/audit.md): the k-of-n witness policy a checkpoint must meet to be published.
+    audit_witness_policy: Path | None = Field(
+        default=None,
+        description="Witness policy (TOML) with each witness's key and URL; unset: no witnesses.",
+    )
+
     @property
     def home_dir(self) -> Path:
         return self.home.expanduser().resolve()
@@ -99,6 +105,10 @@ class Settings(BaseSettings):
     @property
     def quarantine_dir(self) -> Path:
         return self.home_dir / "quarantine"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home_dir / "keys"
 
     @property
     def key_file(self) -> Path:

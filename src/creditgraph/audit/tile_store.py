@@ -144,6 +144,12 @@ def _peaks_at(conn: Connection, size: int) -> list[bytes]:
     return [source.hash(start, end) for start, end in ranges]
 
 
+def lock(conn: Connection) -> int:
+    """Lock the tree for the rest of the caller's transaction and return its size: whoever
+    holds it is the only one integrating (the row lock on PostgreSQL, the write lock on SQLite)."""
+    return _lock_size(conn)
+
+
 def _lock_size(conn: Connection) -> int:
     bumped = conn.execute(
         update(TREE).where(TREE.c.id == _TREE_ROW).values(size=TREE.c.size)

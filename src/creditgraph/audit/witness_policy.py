@@ -42,6 +42,9 @@ class PolicyWitness(FrozenConfig):
 
     name: str = Field(min_length=1)
     key: str
+    url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    """Where the log sends add-checkpoint (the witness's URL prefix); a partner's copy of the
+    policy, used only to check cosignatures, may leave it out."""
 
     @field_validator("key")
     @classmethod
