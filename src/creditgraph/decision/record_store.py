@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select
 
+from creditgraph.audit import outbox as audit_log
 from creditgraph.decision.records import Decided, DecisionRows, decision_rows
 from creditgraph.store.models import DecisionEvent, DecisionRecord, ReviewRequest, table_of
 
@@ -32,9 +33,10 @@ _EVENTS_OF = select(_EVENT).where(_EVENT.c.decision_id == bindparam("id")).order
 
 
 def insert_decision_rows(conn: Connection, rows: DecisionRows) -> None:
-    """Records, their referral reviews and audit events: at most three statements."""
+    """Records (committed to the audit log), their referral reviews and audit events."""
     if rows.records:
         conn.execute(_INSERT_RECORD, rows.records)
+        audit_log.record_many(conn, "decision", [r["id"] for r in rows.records])
     if rows.reviews:
         conn.execute(_INSERT_REVIEW, rows.reviews)
     if rows.events:

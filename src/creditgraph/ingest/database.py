@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, insert, select, update
 
+from creditgraph.audit import outbox as audit_log
 from creditgraph.store.models import (
     Consent,
     ExternalLoan,
@@ -176,6 +177,8 @@ def write_rows(
         }
         condition = and_(*(table.c[p] == bindparam("pk_" + p) for p in target.primary_key))
         connection.execute(update(table).where(condition).values(values), updates)
+    if table_name == "consents":
+        _commit_consents(connection, target, inserts, updates)
     # counted as if each row had come alone: the first of a new key inserts, the rest update
     counts.updated = len(updates) + superseded
     if identities is not None:
@@ -186,6 +189,21 @@ def write_rows(
             target,
         )
     return counts
+
+
+def _commit_consents(
+    connection: Connection,
+    target: DbTarget,
+    inserts: list[dict[str, Any]],
+    updates: list[dict[str, Any]],
+) -> None:
+    """Commit each consent granted or changed (a revocation) to the audit log, with its row:
+    the ids of new rows are read back by natural key, one query per chunk of people."""
+    ids = [str(u["pk_id"]) for u in updates]
+    if inserts:
+        stored = _existing(connection, target, inserts)
+        ids += [str(stored[tuple(r[k] for k in target.key)][0]) for r in inserts]
+    audit_log.record_many(connection, "consent", ids)
 
 
 def _write_identities(

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, select, update
 
+from creditgraph.audit import outbox as audit_log
 from creditgraph.settings import Settings
 from creditgraph.store.db import write_transaction
 from creditgraph.store.models import IngestBatch, IngestFile, table_of
@@ -139,6 +140,7 @@ def recover(engine: Engine, settings: Settings) -> Recovery:
                 )
                 if done.rowcount:
                     result.failed.append(batch_id)
+            audit_log.record_many(conn, "ingest_batch", result.failed)
     with engine.connect() as conn:
         failed = set(
             conn.execute(select(batches.c.id).where(batches.c.status == "failed")).scalars()

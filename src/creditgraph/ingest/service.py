@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, Engine, insert, update
 
+from creditgraph.audit import outbox as audit_log
 from creditgraph.contracts.schema import CONTRACT_VERSION, Column, Namespace, TableSpec
 from creditgraph.contracts.validate import (
     ROW,
@@ -215,6 +216,7 @@ def ingest(
                     .where(table_of(IngestBatch).c.id == batch_id)
                     .values(status=status, finished_at=utcnow(), counts=report.by_table())
                 )
+                audit_log.record(conn, "ingest_batch", batch_id)
     return report
 
 

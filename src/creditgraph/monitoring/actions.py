@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select
 
+from creditgraph.audit import outbox as audit_log
 from creditgraph.decision.controls import LimitControl, active_controls, latest_approved_limits
 from creditgraph.decision.referrals import latest_decisions, refer
 from creditgraph.monitoring.action_policy import Action, ActionPolicy, PlannedAction
@@ -245,5 +246,6 @@ def run_actions(
         conn.execute(insert(CONTROLS), batch.control_rows)
     if batch.entry_rows:
         conn.execute(insert(COLLECTIONS), batch.entry_rows)
-    conn.execute(insert(AUDIT), batch.audit_rows)
+    inserted = conn.execute(insert(AUDIT).returning(AUDIT.c.id), batch.audit_rows).scalars()
+    audit_log.record_many(conn, "alert_action", [str(i) for i in inserted])
     return taken

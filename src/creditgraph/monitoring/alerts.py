@@ -21,6 +21,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
+from creditgraph.audit import outbox as audit_log
+from creditgraph.canonical import sha256_of
 from creditgraph.ids import time_ordered_id
 from creditgraph.monitoring.action_policy import SEVERITY_RANK, ActionPolicy
 from creditgraph.monitoring.actions import AUDIT, CONTROLS, ActionRequest, run_actions
@@ -110,6 +112,8 @@ class _Open:
     dirty: bool = False
     last_seen_at: datetime | None = None
     taken: set[str] = field(default_factory=set)
+    vouched: tuple[str, str] | None = None
+    """Severity and evidence digest as loaded: a fold that changes either is committed again."""
 
 
 def _naive(at: datetime) -> datetime:
@@ -141,6 +145,7 @@ def _load(conn: Connection, keys: list[str]) -> dict[str, list[_Open]]:
                 actions=list(row.actions or []),
             )
             alert.taken = {a["action"] for a in alert.actions}
+            alert.vouched = (alert.severity, sha256_of(alert.evidence))
             found.setdefault(row.dedup_key, []).append(alert)
     return found
 
@@ -311,6 +316,7 @@ def _write(conn: Connection, touched: list[_Open], now: datetime) -> None:
                 for a in fresh
             ],
         )
+        audit_log.record_many(conn, "alert", [a.id for a in fresh])
     if folded:
         conn.execute(
             _FOLD,
@@ -326,6 +332,8 @@ def _write(conn: Connection, touched: list[_Open], now: datetime) -> None:
                 for a in folded
             ],
         )
+        changed = [a.id for a in folded if a.vouched != (a.severity, sha256_of(a.evidence))]
+        audit_log.record_many(conn, "alert", changed)
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -458,8 +466,8 @@ def _audit(
     outcome: str,
     params: dict[str, Any] | None = None,
 ) -> None:
-    conn.execute(
-        insert(AUDIT),
+    action_id = conn.execute(
+        insert(AUDIT).returning(AUDIT.c.id),
         {
             "alert_id": alert_id,
             "person_id": person_id,
@@ -471,7 +479,8 @@ def _audit(
             "actor": by,
             "at": at,
         },
-    )
+    ).scalar_one()
+    audit_log.record(conn, "alert_action", str(action_id))
 
 
 _ALLOWED = {"acknowledged": ("open",), "resolved": ("open", "acknowledged")}
@@ -506,6 +515,7 @@ def _move(
                 f"预警 {alert_id} 已被他人修改，请重新读取",
                 "status",
             )
+        audit_log.record(conn, "alert", alert_id)
         _audit(conn, alert_id, row["person_id"], step, by, at, target)
         return public({**row, **values})
 

@@ -1,5 +1,8 @@
 """Erasure on request (PIPL Art. 47): delete the person's records and leave a tombstone.
 
+The audit log's commitments about the person lose their salt and pseudonym in the same
+transaction: the log's entries stay, verifiable, and can no longer be tied to anyone.
+
 The tombstone holds only the pseudonym, so the lake's append-only files can keep their rows
 until compaction while every read (features, graph) drops anything that mentions the person,
 and ingestion refuses new rows about them.
@@ -13,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, String, cast, delete, insert, select, update
 
+from creditgraph.audit import outbox as audit_log
 from creditgraph.store.models import (
     Alert,
     AlertAction,
@@ -74,6 +78,7 @@ def erase(engine: Engine, person_id: str, request_ref: str | None = None) -> Era
             deleted[table.name] = int(result.rowcount or 0)
         deleted["event_outbox"] += _delete_mentions(conn, person_id)
         deleted["alerts_scrubbed"] = _scrub_evidence(conn, person_id)
+        deleted["audit_records_unlinked"] = audit_log.erase_person(conn, person_id)
         conn.execute(
             insert(table_of(Erasure)).values(
                 person_id=person_id,
@@ -96,7 +101,8 @@ def _delete_mentions(conn: Connection, person_id: str) -> int:
 
 def _scrub_evidence(conn: Connection, person_id: str) -> int:
     """Other people's alerts whose evidence names the person (a ring's members, a contagion's
-    delinquent): the pseudonym is replaced by ``erased``, the alert kept."""
+    delinquent): the pseudonym is replaced by ``erased``, the alert kept and, changed on
+    purpose, committed again to the audit log."""
     alerts = table_of(Alert)
     rows = conn.execute(
         select(alerts.c.id, alerts.c.evidence).where(
@@ -109,6 +115,7 @@ def _scrub_evidence(conn: Connection, person_id: str) -> int:
             .where(alerts.c.id == alert_id)
             .values(evidence=_scrub(evidence, person_id))
         )
+    audit_log.record_many(conn, "alert", [str(alert_id) for alert_id, _ in rows])
     return len(rows)
 
 

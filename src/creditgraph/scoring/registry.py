@@ -4,7 +4,8 @@ A version is registered as a ``candidate``; ``promote`` makes it the ``champion`
 scores applicants) and retires the previous champion of its variant in the same transaction, so
 there is never more than one per variant. The ``social`` variant scores applicants who consented
 to credit assessment; the ``no_social`` variant, trained without any social feature, scores those
-who did not. Every change writes a ``model_events`` row: the audit trail a regulator asks for.
+who did not. Every change writes a ``model_events`` row: the audit trail a regulator asks for;
+and commits the version as it now stands to the audit log, in the same transaction.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from creditgraph.audit import outbox as audit_log
 from creditgraph.store.models import ModelEvent, ModelVersion
 
 CANDIDATE, CHAMPION, RETIRED = "candidate", "champion", "retired"
@@ -119,6 +121,7 @@ def register(
         session.add(row)
         session.flush()
         session.add(ModelEvent(model_id=row.id, event="registered", actor=actor, at=now))
+        audit_log.record(session.connection(), "model_version", row.id)
         record = _record(row)
     return record
 
@@ -193,6 +196,7 @@ def promote(engine: Engine, version: str, actor: str, note: str | None = None) -
         row.promoted_at = now
         session.add(ModelEvent(model_id=version, event="promoted", actor=actor, at=now, note=note))
         session.flush()
+        audit_log.record_many(session.connection(), "model_version", [*previous, version])
         return _record(row)
 
 

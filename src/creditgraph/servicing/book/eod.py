@@ -35,6 +35,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from creditgraph.audit import outbox as audit_log
+from creditgraph.audit.kinds import trial_balance_sha256
 from creditgraph.servicing import book
 from creditgraph.servicing.accounts import Account
 from creditgraph.servicing.book import (
@@ -145,11 +147,18 @@ def mark_started(conn: Connection, day: date) -> None:
 
 
 def mark_completed(conn: Connection, day: date, loans: int) -> None:
+    """The day done, with the digest of its trial balance, committed to the audit log."""
     conn.execute(
         update(EOD_RUNS)
         .where(EOD_RUNS.c.business_date == day)
-        .values(status="completed", finished_at=now(), loans_processed=loans)
+        .values(
+            status="completed",
+            finished_at=now(),
+            loans_processed=loans,
+            trial_balance_sha256=trial_balance_sha256(conn, day),
+        )
     )
+    audit_log.record(conn, "day_end", day.isoformat())
 
 
 def pending_loan_ids(conn: Connection, day: date) -> list[str]:
