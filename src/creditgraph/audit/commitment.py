@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from collections.abc import Mapping
@@ -79,10 +80,14 @@ def parse_entry(data: bytes) -> Entry:
 
 
 def opens(data: bytes, salt: bytes, message: bytes) -> bool:
-    """Does ``message`` under ``salt`` open the entry ``data``? Compared in constant time."""
+    """Does ``message`` under ``salt`` open the entry ``data``, of the kind the entry names?
+    The commitment is compared in constant time."""
     try:
         parsed = parse_entry(data)
         expected = commit(salt, message)
-    except CommitmentError:
+        said = json.loads(message)
+    except (CommitmentError, ValueError):
+        return False
+    if not isinstance(said, dict) or said.get("kind") != parsed.kind:
         return False
     return hmac.compare_digest(parsed.commitment, expected)
