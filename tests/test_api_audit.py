@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,6 +165,7 @@ def test_paths_outside_the_spec_are_refused_in_the_error_shape(
     body = got.json()
     assert set(body["error"]) == {"code", "message", "field"}
     assert body["error"]["code"] in ("invalid_tile_path", "not_found")
+    assert " / " in body["error"]["message"]  # English, then Chinese
 
 
 def test_no_checkpoint_yet_is_404_then_the_published_one_is_served(
@@ -326,6 +330,21 @@ def test_a_decisions_receipt_verifies_offline_and_opens_its_entry(
     assert verified.checkpoint.size == body["tree_size"] > body["leaf_index"]
     assert proofs.check_opening(verified.entry, body["opening"]) is None
     assert decision["id"] in body["opening"]["message"]
+
+    # What a partner runs with no database: the command, the key it was given, the opening.
+    opening_file = tmp_path / "opening.json"
+    opening_file.write_text(json.dumps(body["opening"]), encoding="utf-8")
+    command = [str(Path(sys.executable).parent / "creditgraph"), "audit", "verify-receipt"]
+    key_file = str(world.settings.keys_dir / "audit.pub")
+    environment = os.environ | {"CREDITGRAPH_HOME": str(tmp_path / "partner")}
+    checked = subprocess.run(
+        [*command, str(receipt_file), "--key", key_file, "--opening", str(opening_file)],
+        capture_output=True,
+        text=True,
+        env=environment,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert f"index {body['leaf_index']} in tree of size {body['tree_size']}" in checked.stdout
 
     # The published checkpoint the receipt carries is the one the log serves.
     served = world.client.get("/v1/audit/checkpoint")

@@ -101,7 +101,11 @@ def get_tile(path: str, ctx: ApiContext = Depends(get_context)) -> Response:
     try:
         wanted = parse_path(f"tile/{path}")
     except TileError as exc:
-        raise ApiError(400, "invalid_tile_path", f"not a tlog-tiles path: {exc}") from None
+        raise ApiError(
+            400,
+            "invalid_tile_path",
+            f"not a tlog-tiles path: {exc} / 不是 tlog-tiles 规定的瓦片路径",
+        ) from None
     with ctx.engine.connect() as conn:
         if isinstance(wanted, Tile):
             data = tile_store.read_tile(conn, wanted)
