@@ -45,6 +45,15 @@ def test_demo_runs_every_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         "rings found vs planted",
         "median lead time",
         "alert 预警",
+        "8. Audit log",
+        "what the log commits to",
+        "checkpoint 检查点 cosigned by witness.bank-a.example, witness.bank-b.example",
+        "verified offline with audit.pub",
+        "opening matches the decision",
+        "root matches the signed checkpoint: OK",
+        "tampered record caught 篡改已发现: consent",
+        "split view 分叉视图",
+        "refused (409)",
         "demo finished",
     ):
         assert marker in result.output, marker
@@ -135,5 +144,6 @@ def test_stages_run_in_the_order_the_demo_prints_them() -> None:
         "decisions",
         "servicing",
         "monitoring",
+        "audit",
     ]
     assert all(stage.__module__.startswith("creditgraph.demo.") for _, stage in STAGES)

@@ -15,6 +15,7 @@ import time
 
 from rich.console import Console
 
+from creditgraph.demo.audit import audit_stage
 from creditgraph.demo.context import DemoContext, Stage
 from creditgraph.demo.decisions import decisions_stage
 from creditgraph.demo.features import features_stage
@@ -33,6 +34,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("decisions", decisions_stage),
     ("servicing", servicing_stage),
     ("monitoring", monitoring_stage),
+    ("audit", audit_stage),
 ]
 
 
