@@ -16,6 +16,7 @@ from sqlalchemy import and_, exists, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from creditgraph.audit import outbox as audit_outbox
 from creditgraph.servicing.book import LOANS, now
 from creditgraph.servicing.core.day_labels import Label, LabelFacts, window_starts
 from creditgraph.servicing.lifecycle import LoanState
@@ -139,3 +140,4 @@ def finish_label_batch(conn: Connection, day: date) -> None:
             counts={"loan_outcomes": {"accepted": len(loan_ids)}},
         )
     )
+    audit_outbox.record(conn, "ingest_batch", batch_id)
