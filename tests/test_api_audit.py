@@ -294,6 +294,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     settings = scored_world(tmp_path_factory.mktemp("audit-api"), people=600, seed=5)
+    keyfile.load_or_create(settings.keys_dir)  # the operator makes the log's key (audit key)
     app = create_app(settings)
     engine = app.state.ctx.engine
     tokens = {role.value: create_key(engine, role.value, role.value, "t").token for role in Role}

@@ -12,7 +12,7 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, delete, select, text, update
+from sqlalchemy import Engine, delete, insert, select, text, update
 from typer.testing import CliRunner
 
 from creditgraph.audit import (
@@ -46,6 +46,7 @@ from creditgraph.audit.witness_app import Witness, create_witness_app
 from creditgraph.audit.witness_policy import parse_witness_policy
 from creditgraph.audit.witness_store import open_store
 from creditgraph.cli.main import app as cli_app
+from creditgraph.privacy.erasure import erase
 from creditgraph.store.models import (
     Alert,
     AlertAction,
@@ -60,7 +61,7 @@ from creditgraph.store.models import (
     ModelVersion,
     table_of,
 )
-from tests.audit_records import PERSON, write_all_in
+from tests.audit_records import AT, PERSON, write_all_in
 from tests.real_server import free_port
 
 RECORDS = table_of(AuditRecord)
@@ -304,14 +305,11 @@ def test_erasure_destroys_the_salt_and_the_tree_stays_verifiable(
     ids = _logged(engine, keys)
     with engine.connect() as conn:
         root_before = tile_store.root(conn, tile_store.tree_size(conn))
-    with engine.begin() as conn:
-        unlinked = outbox.erase_person(conn, PERSON)
-        consents = table_of(Consent)
-        conn.execute(delete(consents).where(consents.c.person_id == PERSON))
-    assert unlinked == 4  # consent, decision, alert, alert action
-    report = verify(engine, verifiers(keys))
-    assert report.ok, [p.describe() for p in report.problems]
-    assert report.unlinkable == 4 and report.records_checked == 9
+    report = erase(engine, PERSON, request_ref="test")
+    assert report.rows_deleted["audit_records_unlinked"] == 4  # consent, decision, alert, action
+    checked = verify(engine, verifiers(keys))
+    assert checked.ok, [p.describe() for p in checked.problems]
+    assert checked.unlinkable == 4 and checked.records_checked == 9
     with engine.connect() as conn:
         assert tile_store.root(conn, tile_store.tree_size(conn)) == root_before
         left = conn.execute(
@@ -320,6 +318,75 @@ def test_erasure_destroys_the_salt_and_the_tree_stays_verifiable(
     assert left and all(salt is None and person is None for salt, person in left)
     with pytest.raises(proofs.ProofUnavailableError, match="erased"):
         proofs.prove(engine, keys, "decision", ids["decision"])
+
+
+def test_a_salt_destroyed_without_an_erasure_is_named(
+    engine: Engine, keys: sequencer.LogKeys
+) -> None:
+    """Nulling a salt must not pass a changed record off as erased."""
+    ids = _logged(engine, keys)
+    consents = table_of(Consent)
+    with engine.begin() as conn:
+        conn.execute(
+            update(consents)
+            .where(consents.c.id == int(ids["consent"]))
+            .values(granted_at=AT - timedelta(days=30))
+        )
+        conn.execute(
+            update(RECORDS)
+            .where(RECORDS.c.kind == "consent", RECORDS.c.record_id == ids["consent"])
+            .values(salt=None)
+        )
+    first = verify(engine, verifiers(keys)).first
+    assert first is not None and (first.kind, first.record_id) == ("consent", ids["consent"])
+    assert "not by an erasure" in first.what
+    with engine.begin() as conn:  # marked erased too, but the person was not
+        conn.execute(update(RECORDS).where(RECORDS.c.salt.is_(None)).values(erased_at=AT))
+    first = verify(engine, verifiers(keys)).first
+    assert first is not None and "person was not erased" in first.what
+
+
+def test_an_immutable_record_changed_and_committed_again_is_named(
+    engine: Engine, keys: sequencer.LogKeys
+) -> None:
+    """Changing a decision and logging it afresh leaves two commitments to one decision."""
+    ids = _logged(engine, keys)
+    decisions = table_of(DecisionRecord)
+    with engine.begin() as conn:
+        _without_decision_trigger(conn, engine)
+        conn.execute(
+            update(decisions).where(decisions.c.id == ids["decision"]).values(outcome="decline")
+        )
+        outbox.record(conn, "decision", ids["decision"])
+    sequencer.integrate_all(engine)
+    report = verify(engine, verifiers(keys))
+    first = report.first
+    assert first is not None and (first.kind, first.record_id) == ("decision", ids["decision"])
+    assert first.what == "an immutable record was committed again" and first.leaf_index == 13
+
+
+def test_a_record_written_without_a_commitment_is_named_until_backfilled(
+    engine: Engine, keys: sequencer.LogKeys
+) -> None:
+    _logged(engine, keys)
+    actions = table_of(AlertAction)
+    with engine.begin() as conn:
+        written = conn.execute(
+            insert(actions).values(
+                alert_id="A1", person_id=PERSON, action="lift", params={}, outcome="lifted",
+                actor="insider", at=AT,
+            )
+        ).inserted_primary_key  # fmt: skip
+    assert written is not None
+    first = verify(engine, verifiers(keys)).first
+    assert first is not None and first.leaf_index is None
+    assert (first.kind, first.record_id) == ("alert_action", str(written[0]))
+    assert first.what == "the record has no commitment in the log"
+    with engine.begin() as conn:
+        assert outbox.backfill(conn, "alert_action") == 1
+        assert outbox.backfill(conn, "alert_action") == 0
+    sequencer.integrate_all(engine)
+    assert verify(engine, verifiers(keys)).ok
 
 
 # --- receipts ----------------------------------------------------------------------------
@@ -568,3 +635,122 @@ def test_merkle_root_of_the_entries_is_the_checkpoint_root(
     entries = decode_bundle(bundle)
     text_part = published.note[: published.note.index(b"\n\n") + 1]
     assert parse_checkpoint(text_part).root_hash == merkle.root(entries)
+
+
+def test_a_slow_publication_never_takes_the_published_checkpoint_backwards(
+    sqlite_url: str, tmp_path: Path, keys: sequencer.LogKeys
+) -> None:
+    from creditgraph.audit.witness_client import post_add_checkpoint
+    from creditgraph.store.db import migrated_engine
+
+    trusted = {keys.origin: verifiers(keys)}
+    with (
+        migrated_engine(sqlite_url) as engine,
+        witness_server(tmp_path, "bank-a.example/w", trusted) as (url, key),
+    ):
+        policy = _policy([("a", url, key)], threshold=1)
+        write_all_in(engine)
+        sequencer.integrate_all(engine)
+        asked, release = threading.Event(), threading.Event()
+
+        def slow_post(*args: Any) -> Any:
+            reply = post_add_checkpoint(*args)  # cosigned at size 7, the answer held back
+            asked.set()
+            release.wait(30)
+            return reply
+
+        slow: list[Any] = []
+        first = threading.Thread(
+            target=lambda: slow.append(
+                sequencer.publish(engine, keys, policy=policy, post=slow_post)
+            )
+        )
+        first.start()
+        assert asked.wait(30)
+        write_all_in(engine, person_id="P0000002", suffix="2")
+        sequencer.integrate_all(engine)
+        bigger = sequencer.publish(engine, keys, policy=policy)
+        assert bigger is not None and bigger.published and bigger.size == 13
+        release.set()
+        first.join(30)
+        # the slow one was cosigned at size 7 before the other, and stored after it
+        with engine.connect() as conn:
+            newest = sequencer.latest(conn)
+        assert newest is not None and newest.size == 13
+        assert slow and slow[0] is not None and slow[0].size == 7 and not slow[0].published
+        assert "was published meanwhile" in slow[0].detail
+
+
+def test_one_witness_returning_a_bad_line_does_not_cost_the_others_cosignatures(
+    sqlite_url: str, tmp_path: Path, keys: sequencer.LogKeys
+) -> None:
+    from creditgraph.audit.witness_client import WitnessReply, post_add_checkpoint
+    from creditgraph.store.db import migrated_engine
+
+    trusted = {keys.origin: verifiers(keys)}
+    with (
+        migrated_engine(sqlite_url) as engine,
+        witness_server(tmp_path, "bank-a.example/w", trusted) as (url_a, key_a),
+        witness_server(tmp_path, "bank-b.example/w", trusted) as (url_b, key_b),
+    ):
+
+        def faulty_b(url: str, *args: Any) -> WitnessReply:
+            reply = post_add_checkpoint(url, *args)
+            if url != url_b:
+                return reply
+            flipped = (
+                reply.body[:-6] + (b"A" if reply.body[-6:-5] != b"A" else b"B") + reply.body[-5:]
+            )
+            return WitnessReply(reply.status, reply.content_type, flipped)
+
+        policy = _policy([("a", url_a, key_a), ("b", url_b, key_b)], threshold=1)
+        write_all_in(engine)
+        sequencer.integrate_all(engine)
+        made = sequencer.publish(engine, keys, policy=policy, post=faulty_b)
+        assert made is not None and made.published
+        assert made.cosigners == ("bank-a.example/w",)
+        assert made.refusals == (made.refusals[0],) and "b: bad cosignature" in made.refusals[0], (
+            made.refusals
+        )
+
+
+def test_a_key_of_another_origin_signs_nothing(engine: Engine, tmp_path: Path) -> None:
+    keys = keyfile.load_or_create(tmp_path / "keys")
+    write_all_in(engine)
+    sequencer.integrate_all(engine)
+    sequencer.publish(engine, keys)
+    stranger = keyfile.load_or_create(tmp_path / "other-home-keys")
+    with pytest.raises(sequencer.LogIdentityError, match="another home"):
+        sequencer.publish(engine, stranger, force=True)
+    with pytest.raises(keyfile.AuditKeyFileError, match="no key"):
+        keyfile.load(tmp_path / "missing")
+
+
+def test_verify_after_a_finished_rotation_uses_the_retired_key(
+    engine: Engine, tmp_path: Path
+) -> None:
+    keys_dir = tmp_path / "keys"
+    old = keyfile.load_or_create(keys_dir)
+    write_all_in(engine)
+    sequencer.integrate_all(engine)
+    sequencer.publish(engine, old)  # signed by the old key only
+    keyfile.rotate(keys_dir)
+    keyfile.finish_rotation(keys_dir)  # no new leaf: the latest checkpoint is the old key's
+    report = verify(engine, keyfile.all_verifiers(keys_dir))
+    assert report.ok, [p.describe() for p in report.problems]
+    current_only = verify(engine, verifiers(keyfile.load(keys_dir)))
+    assert not current_only.ok and current_only.first is not None
+    assert current_only.first.describe().startswith("the log: the latest published checkpoint")
+
+
+def test_an_opening_that_is_not_canonical_is_refused(
+    engine: Engine, keys: sequencer.LogKeys
+) -> None:
+    ids = write_all_in(engine)
+    proof = proofs.prove(engine, keys, "decision", ids["decision"])
+    entry = verify_receipt(proof.receipt, keys.signers[0].verifier()).entry
+    message = proof.opening["message"]
+    doubled = message.replace('"fields":{', '"fields":{"outcome":"decline",', 1)
+    assert proofs.check_opening(entry, dict(proof.opening, message=doubled)) is not None
+    spaced = message.replace(",", ", ")
+    assert "canonical" in (proofs.check_opening(entry, dict(proof.opening, message=spaced)) or "")

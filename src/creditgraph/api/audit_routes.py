@@ -171,7 +171,7 @@ def _log_setup(ctx: ApiContext) -> tuple[sequencer.LogKeys, Any]:
     """The log's keys and witness policy; a broken key file or policy is the server's fault,
     named in the server's log and not to the client."""
     try:
-        keys = keyfile.load_or_create(ctx.settings.keys_dir)
+        keys = keyfile.load(ctx.settings.keys_dir)
         policy = proofs.load_policy(ctx.settings.audit_witness_policy)
     except (keyfile.AuditKeyFileError, proofs.WitnessPolicyFileError, OSError) as exc:
         log.error("audit log unavailable: %s", exc)

@@ -83,6 +83,29 @@ def load_or_create(keys_dir: Path) -> LogKeys:
         raise AuditKeyFileError(f"{keys_dir}: {exc}") from None
 
 
+def load(keys_dir: Path) -> LogKeys:
+    """The log's keys, which must exist: a server reading the log never makes a new identity
+    for it (a missing key file is a fault to report, not a reason to start another log)."""
+    if not (keys_dir / KEY_FILE).exists():
+        raise AuditKeyFileError(
+            f"{keys_dir / KEY_FILE}: the audit log has no key; `creditgraph audit key` makes it"
+        )
+    return load_or_create(keys_dir)
+
+
+def all_verifiers(keys_dir: Path) -> list[note.Verifier]:
+    """Every key the log has signed with: current, previous and retired (for verification)."""
+    keys = load(keys_dir)
+    found = [signer.verifier() for signer in keys.signers]
+    retired = keys_dir / RETIRED_DIR
+    for path in sorted(retired.glob("*.pub")) if retired.is_dir() else []:
+        try:
+            found.append(note.parse_verifier(path.read_text().strip()))
+        except (note.NoteError, UnicodeDecodeError) as exc:
+            raise AuditKeyFileError(f"{path}: not a verifier key: {exc}") from None
+    return found
+
+
 def public_key(keys_dir: Path) -> str:
     """The current verifier key string, as ``keys/audit.pub`` holds it."""
     return note.format_verifier(load_or_create(keys_dir).signers[0].verifier())

@@ -48,6 +48,25 @@ class RecordKind:
     name: str
     label: str
     load: Callable[[Connection, Sequence[str]], Loaded]
+    live_ids: Callable[[Connection], set[str]]
+    """Every record of the kind that must have a commitment (finished batches, completed days)."""
+    immutable: bool = False
+    """Committed exactly once: a second commitment is itself a sign of tampering."""
+
+
+def _ids(
+    model: Any, where: Callable[[Table], list[Any]] | None = None
+) -> Callable[[Connection], set[str]]:
+    table = table_of(model)
+    key = table.c.business_date if model is EodRun else table.c.id
+
+    def read(conn: Connection) -> set[str]:
+        query = select(key) if where is None else select(key).where(*where(table))
+        return {
+            v.isoformat() if isinstance(v, date) else str(v) for v in conn.execute(query).scalars()
+        }
+
+    return read
 
 
 def _plain(value: Any) -> Any:
@@ -199,13 +218,24 @@ def _load_alert_actions(conn: Connection, ids: Sequence[str]) -> Loaded:
 KINDS: dict[str, RecordKind] = {
     kind.name: kind
     for kind in (
-        RecordKind("ingest_batch", "ingest batch", _load_ingest_batches),
-        RecordKind("consent", "consent receipt", _load_consents),
-        RecordKind("model_version", "model version", _load_models),
-        RecordKind("decision", "decision", _load_decisions),
-        RecordKind("day_end", "day end (trial balance)", _load_days),
-        RecordKind("alert", "alert", _load_alerts),
-        RecordKind("alert_action", "alert action", _load_alert_actions),
+        RecordKind(
+            "ingest_batch",
+            "ingest batch",
+            _load_ingest_batches,
+            _ids(IngestBatch, lambda t: [t.c.status != "running"]),
+        ),
+        RecordKind("consent", "consent receipt", _load_consents, _ids(Consent)),
+        RecordKind("model_version", "model version", _load_models, _ids(ModelVersion)),
+        RecordKind("decision", "decision", _load_decisions, _ids(DecisionRecord), True),
+        RecordKind(
+            "day_end",
+            "day end (trial balance)",
+            _load_days,
+            _ids(EodRun, lambda t: [t.c.status == "completed"]),
+            True,
+        ),
+        RecordKind("alert", "alert", _load_alerts, _ids(Alert)),
+        RecordKind("alert_action", "alert action", _load_alert_actions, _ids(AlertAction), True),
     )
 }
 """Every kind of record the log commits to, by the name its entries carry."""

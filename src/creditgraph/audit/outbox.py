@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from creditgraph.audit import commitment
 from creditgraph.audit.kinds import kind_of
@@ -66,6 +66,46 @@ def record_many(conn: Connection, kind: str, record_ids: Sequence[str]) -> int:
         )
     conn.execute(insert(RECORDS), rows)
     return len(rows)
+
+
+def backfill(conn: Connection, kind: str, chunk: int = 5_000) -> int:
+    """Commit every live record of ``kind`` that has no commitment yet: records written before
+    the log began. Run once after upgrading; the entries say when they were logged, not when
+    the records were written."""
+    committed = set(
+        conn.execute(select(RECORDS.c.record_id).where(RECORDS.c.kind == kind).distinct()).scalars()
+    )
+    missing = sorted(kind_of(kind).live_ids(conn) - committed)
+    for start in range(0, len(missing), chunk):
+        record_many(conn, kind, missing[start : start + chunk])
+    return len(missing)
+
+
+def forget_superseded(conn: Connection, kind: str, record_ids: Sequence[str]) -> int:
+    """Destroy the salts of every commitment of these records but the latest one.
+
+    For a record changed because someone else was erased (a ring's evidence naming them): the
+    earlier commitments covered the erased pseudonym, and with their salts could be opened by
+    guessing it back from the tombstones.
+    """
+    if not record_ids:
+        return 0
+    latest = (
+        select(func.max(RECORDS.c.id))
+        .where(RECORDS.c.kind == kind, RECORDS.c.record_id.in_(list(record_ids)))
+        .group_by(RECORDS.c.record_id)
+    )
+    result = conn.execute(
+        update(RECORDS)
+        .where(
+            RECORDS.c.kind == kind,
+            RECORDS.c.record_id.in_(list(record_ids)),
+            RECORDS.c.id.not_in(latest.scalar_subquery()),
+            RECORDS.c.salt.is_not(None),
+        )
+        .values(salt=None, person_id=None, erased_at=_now())
+    )
+    return int(result.rowcount or 0)
 
 
 def erase_person(conn: Connection, person_id: str) -> int:

@@ -24,6 +24,7 @@ from creditgraph.audit.receipt import format_receipt, make_receipt
 from creditgraph.audit.sequencer import LogKeys, cover
 from creditgraph.audit.tiles import TILE_WIDTH, Bundle, decode_bundle
 from creditgraph.audit.witness_policy import WitnessPolicy, parse_witness_policy
+from creditgraph.canonical import canonical_json
 from creditgraph.store.models import AuditRecord, table_of
 
 RECORDS = table_of(AuditRecord)
@@ -132,6 +133,8 @@ def check_opening(entry: bytes, opening: dict[str, Any]) -> str | None:
         parsed = json.loads(message)
     except ValueError:
         return "the opening's salt is not hex or its message not JSON"
+    if not isinstance(parsed, dict) or canonical_json(parsed) != message:
+        return "the opening's message is not canonical JSON (one spelling per record)"
     if parsed.get("kind") != opening.get("kind") or parsed.get("id") != opening.get("record_id"):
         return "the opening's message is about another record"
     try:

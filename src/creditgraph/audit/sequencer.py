@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -26,7 +27,11 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from creditgraph.audit import note, tile_store
 from creditgraph.audit.checkpoint import Checkpoint, sign_checkpoint
 from creditgraph.audit.commitment import entry
-from creditgraph.audit.cosignature import CosignatureError, verify_cosignatures
+from creditgraph.audit.cosignature import (
+    CosignatureError,
+    CosignatureVerifier,
+    verify_cosignatures,
+)
 from creditgraph.audit.witness_client import (
     Poster,
     WitnessOutcome,
@@ -118,8 +123,15 @@ class Published:
     refusals: tuple[str, ...] = field(default=())
 
 
+class LogIdentityError(RuntimeError):
+    """The key would sign for another origin than the checkpoints already published."""
+
+
 def latest(conn: Connection, *, published_only: bool = True) -> Published | None:
-    query = select(CHECKPOINTS).order_by(CHECKPOINTS.c.id.desc()).limit(1)
+    """The latest checkpoint: the largest tree, the last signed of that size."""
+    query = (
+        select(CHECKPOINTS).order_by(CHECKPOINTS.c.size.desc(), CHECKPOINTS.c.id.desc()).limit(1)
+    )
     if published_only:
         query = query.where(CHECKPOINTS.c.published.is_(True))
     row = conn.execute(query).first()
@@ -156,6 +168,11 @@ def publish(
     with engine.begin() as conn:
         size = tile_store.tree_size(conn)
         last = latest(conn)
+        if last is not None and _origin(last.note) != keys.origin:
+            raise LogIdentityError(
+                f"the log's checkpoints are for {_origin(last.note)!r}; this key signs for "
+                f"{keys.origin!r} (a key file from another home?): nothing was signed"
+            )
         if last is not None and last.size >= size and not force:
             return None
         if not force and _refused_lately(conn, size):
@@ -167,26 +184,20 @@ def publish(
     signed = sign_checkpoint(Checkpoint(keys.origin, size, root), list(keys.signers))
     if policy is None:
         return _store(engine, size, root, signed, True, (), "no witness policy", (), {})
-    outcomes = [
-        _ask(
-            engine,
-            witness.name,
-            witness.url,
-            witness_sizes.get(witness.name, 0),
-            size,
-            signed,
-            post,
+    asked = [w for w in policy.witnesses if w.url]
+    with ThreadPoolExecutor(max_workers=max(1, len(asked))) as pool:  # in parallel: one slow
+        outcomes = list(  # witness costs its own timeout, not the sum of everyone's
+            pool.map(
+                lambda w: _own_lines(
+                    _ask(engine, w.name, w.url, witness_sizes.get(w.name, 0), size, signed, post),
+                    w.verifier(),
+                    signed,
+                ),
+                asked,
+            )
         )
-        for witness in policy.witnesses
-        if witness.url
-    ]
     cosigned = signed + b"".join(o.cosignatures for o in outcomes)
-    try:
-        verified = verify_cosignatures(cosigned, policy.verifiers())
-    except (CosignatureError, note.NoteError) as exc:
-        verified = {}
-        cosigned = signed
-        outcomes.append(WitnessOutcome("(cosignatures)", b"", None, f"refused: {exc}"))
+    verified = verify_cosignatures(cosigned, policy.verifiers()) if len(outcomes) else {}
     met = satisfied(policy, verified)
     refusals = tuple(o.detail for o in outcomes if not o.cosignatures)
     detail = (
@@ -198,6 +209,29 @@ def publish(
     return _store(
         engine, size, root, cosigned, met, tuple(sorted(verified)), detail, refusals, sizes
     )
+
+
+def _origin(signed_note: bytes) -> str:
+    return signed_note.split(b"\n", 1)[0].decode("utf-8", "replace")
+
+
+def _own_lines(
+    outcome: WitnessOutcome, verifier: CosignatureVerifier, signed: bytes
+) -> WitnessOutcome:
+    """Keep only the lines a witness returned under its own key that verify: one witness's bad
+    or foreign line must not cost the others' cosignatures."""
+    if not outcome.cosignatures:
+        return outcome
+    prefix = "— ".encode() + verifier.name.encode() + b" "
+    lines = [line + b"\n" for line in outcome.cosignatures.split(b"\n") if line.startswith(prefix)]
+    kept = b"".join(lines)
+    try:
+        good = verifier.name in verify_cosignatures(signed + kept, [verifier]) if kept else False
+    except (CosignatureError, note.NoteError) as exc:
+        return WitnessOutcome(outcome.name, b"", None, f"{outcome.name}: bad cosignature: {exc}")
+    if not good:
+        return WitnessOutcome(outcome.name, b"", None, f"{outcome.name}: no cosignature by its key")
+    return WitnessOutcome(outcome.name, kept, outcome.size, outcome.detail)
 
 
 def _ask(
@@ -232,6 +266,11 @@ def _store(
 ) -> Published:
     now = _now()
     with engine.begin() as conn:
+        tile_store.lock(conn)  # publications are stored one at a time, never going backwards
+        newest = latest(conn)
+        if published and newest is not None and newest.size > size:
+            published = False
+            detail = f"a checkpoint of size {newest.size} was published meanwhile; {detail}"
         conn.execute(
             insert(CHECKPOINTS).values(
                 size=size,

@@ -30,7 +30,7 @@ from creditgraph.audit.checkpoint import CheckpointError, open_checkpoint
 from creditgraph.audit.kinds import KINDS
 from creditgraph.audit.sequencer import latest
 from creditgraph.audit.tiles import TILE_WIDTH, Bundle, Tile, decode_bundle, split_hashes
-from creditgraph.store.models import AuditRecord, table_of
+from creditgraph.store.models import AuditRecord, Erasure, table_of
 
 RECORDS = table_of(AuditRecord)
 CHUNK = 4_096
@@ -46,7 +46,12 @@ class Problem:
     what: str
 
     def describe(self) -> str:
-        where = f"leaf {self.leaf_index}" if self.leaf_index is not None else "pending entry"
+        if self.leaf_index is not None:
+            where = f"leaf {self.leaf_index}"
+        elif self.kind is not None:
+            where = "a record with no leaf"
+        else:
+            where = "the log"
         record = f" ({self.kind} {self.record_id})" if self.kind else ""
         return f"{where}{record}: {self.what}"
 
@@ -93,12 +98,15 @@ def verify(
     with engine.connect() as conn:
         report.tree_size = tile_store.tree_size(conn)
         latest_ids = _latest_record_ids(conn)
+        erased = set(conn.execute(select(table_of(Erasure).c.person_id)).scalars())
         leaf_hashes: list[bytes] = []
         for rows, entries in _chunks(conn, report.tree_size):
-            _check_chunk(conn, rows, entries, latest_ids, leaf_hashes, report)
+            _check_chunk(conn, rows, entries, latest_ids, erased, leaf_hashes, report)
             if progress is not None:
                 progress(len(leaf_hashes))
-        _check_pending(conn, latest_ids, report)
+        _check_pending(conn, latest_ids, erased, report)
+        _check_immutable(conn, report)
+        _check_complete(conn, report)
         _check_tiles(conn, leaf_hashes, report)
         _check_checkpoint(conn, leaf_hashes, log_verifiers, origin, report)
     return report
@@ -107,6 +115,43 @@ def verify(
 def _latest_record_ids(conn: Connection) -> set[int]:
     query = select(func.max(RECORDS.c.id)).group_by(RECORDS.c.kind, RECORDS.c.record_id)
     return {int(i) for i in conn.execute(query).scalars()}
+
+
+def _check_immutable(conn: Connection, report: VerifyReport) -> None:
+    """A record of an immutable kind (a decision, a day end, an alert action) is committed
+    once; a second commitment is how a changed record would be made to look logged."""
+    immutable = [name for name, spec in KINDS.items() if spec.immutable]
+    first = (
+        select(func.min(RECORDS.c.id))
+        .where(RECORDS.c.kind.in_(immutable))
+        .group_by(RECORDS.c.kind, RECORDS.c.record_id)
+    )
+    again = conn.execute(
+        select(RECORDS.c.leaf_index, RECORDS.c.kind, RECORDS.c.record_id)
+        .where(RECORDS.c.kind.in_(immutable), RECORDS.c.id.not_in(first.scalar_subquery()))
+        .order_by(RECORDS.c.id)
+    ).all()
+    for row in again:
+        report.problems.append(
+            Problem(
+                row.leaf_index, row.kind, row.record_id, "an immutable record was committed again"
+            )
+        )
+
+
+def _check_complete(conn: Connection, report: VerifyReport) -> None:
+    """Every live record of a logged kind has a commitment: a record written behind the
+    application's back (or before the log began, until ``audit backfill``) is named."""
+    for name, spec in KINDS.items():
+        committed = set(
+            conn.execute(
+                select(RECORDS.c.record_id).where(RECORDS.c.kind == name).distinct()
+            ).scalars()
+        )
+        for record_id in sorted(spec.live_ids(conn) - committed):
+            report.problems.append(
+                Problem(None, name, record_id, "the record has no commitment in the log")
+            )
 
 
 def _chunks(conn: Connection, size: int) -> Iterator[tuple[dict[int, Row[Any]], list[bytes]]]:
@@ -134,6 +179,7 @@ def _check_chunk(
     rows: dict[int, Row[Any]],
     entries: list[bytes],
     latest_ids: set[int],
+    erased: set[str],
     leaf_hashes: list[bytes],
     report: VerifyReport,
 ) -> None:
@@ -155,17 +201,19 @@ def _check_chunk(
             )
         if row.id not in latest_ids:
             report.superseded += 1
-        elif row.salt is None:
-            report.unlinkable += 1
         else:
             to_open.setdefault(kind, []).append((index, row))
-    _open_records(conn, to_open, report)
+    _open_records(conn, to_open, erased, report)
 
 
 def _open_records(
-    conn: Connection, to_open: dict[str, list[tuple[int | None, Row[Any]]]], report: VerifyReport
+    conn: Connection,
+    to_open: dict[str, list[tuple[int | None, Row[Any]]]],
+    erased: set[str],
+    report: VerifyReport,
 ) -> None:
-    """Recompute each record's commitment from its live fields and its salt."""
+    """Recompute each record's commitment from its live fields and its salt; a destroyed salt
+    must be erasure's: marked so, and the record gone or about an erased person."""
     for kind, items in to_open.items():
         spec = KINDS.get(kind)
         if spec is None:
@@ -175,8 +223,18 @@ def _open_records(
         loaded = spec.load(conn, [row.record_id for _, row in items])
         for index, row in items:
             record_id = row.record_id
-            report.records_checked += 1
             found = loaded.get(record_id)
+            if row.salt is None:
+                if row.erased_at is None:
+                    why = "its salt was destroyed, but not by an erasure"
+                elif found is not None and found[0] not in erased:
+                    why = "its salt was destroyed, but the record's person was not erased"
+                else:
+                    report.unlinkable += 1
+                    continue
+                report.problems.append(Problem(index, kind, record_id, why))
+                continue
+            report.records_checked += 1
             if found is None:
                 report.problems.append(Problem(index, kind, record_id, "the record is gone"))
                 continue
@@ -188,16 +246,18 @@ def _open_records(
                 )
 
 
-def _check_pending(conn: Connection, latest_ids: set[int], report: VerifyReport) -> None:
+def _check_pending(
+    conn: Connection, latest_ids: set[int], erased: set[str], report: VerifyReport
+) -> None:
     pending = conn.execute(
         select(RECORDS).where(RECORDS.c.leaf_index.is_(None)).order_by(RECORDS.c.id)
     ).all()
     report.pending = len(pending)
     to_open: dict[str, list[tuple[int | None, Row[Any]]]] = {}
     for row in pending:
-        if row.id in latest_ids and row.salt is not None:
+        if row.id in latest_ids:
             to_open.setdefault(row.kind, []).append((None, row))
-    _open_records(conn, to_open, report)
+    _open_records(conn, to_open, erased, report)
 
 
 def _check_tiles(conn: Connection, leaf_hashes: list[bytes], report: VerifyReport) -> None:

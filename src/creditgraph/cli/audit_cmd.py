@@ -124,6 +124,21 @@ def audit_checkpoint() -> None:
     _with_engine(run)
 
 
+@audit_app.command("backfill")
+def audit_backfill() -> None:
+    """Commit every record written before the log began (run once after upgrading)."""
+    from creditgraph.audit.kinds import KINDS
+    from creditgraph.audit.outbox import backfill
+
+    def run(engine: Engine) -> None:
+        with engine.begin() as conn:
+            counts = {kind: backfill(conn, kind) for kind in KINDS}
+        for kind, count in counts.items():
+            typer.echo(f"{kind}: {count:,} committed")
+
+    _with_engine(run)
+
+
 @audit_app.command("sequence")
 def audit_sequence(
     interval: float = typer.Option(0.5, min=0.05, help="Seconds between integrations."),
@@ -173,11 +188,14 @@ def audit_verify(
 ) -> None:
     """Recompute every leaf from the live records and the whole tree; exit 1 naming the first
     changed entry."""
+    from creditgraph.audit.keyfile import AuditKeyFileError, all_verifiers
     from creditgraph.audit.verify import verify
     from creditgraph.console.progress import RowProgress
 
-    keys = _keys()
-    verifiers = [signer.verifier() for signer in keys.signers]
+    try:
+        verifiers = all_verifiers(get_settings().keys_dir)
+    except (AuditKeyFileError, OSError) as exc:
+        raise _fail(str(exc)) from None
     err = Console(stderr=True)
     with _engine() as engine:
         from creditgraph.audit import tile_store

@@ -115,7 +115,9 @@ def _scrub_evidence(conn: Connection, person_id: str) -> int:
             .where(alerts.c.id == alert_id)
             .values(evidence=_scrub(evidence, person_id))
         )
-    audit_log.record_many(conn, "alert", [str(alert_id) for alert_id, _ in rows])
+    changed = [str(alert_id) for alert_id, _ in rows]
+    audit_log.record_many(conn, "alert", changed)
+    audit_log.forget_superseded(conn, "alert", changed)
     return len(rows)
 
 

@@ -499,7 +499,8 @@ class JournalLine(Base):
     account: Mapped[str] = mapped_column(String(30))
     debit_fen: Mapped[int] = mapped_column(BigInteger)
     credit_fen: Mapped[int] = mapped_column(BigInteger)
-    business_date: Mapped[date] = mapped_column(Date)
+    # the trial balance as of a day end sums the lines dated on or before it
+    business_date: Mapped[date] = mapped_column(Date, index=True)
 
 
 class LoanEvent(Base):

@@ -8,7 +8,8 @@ Create Date: 2026-12-07 17:10:00
 the map from a leaf back to its record; the salt makes each commitment unlinkable once erased.
 ``audit_checkpoints`` keeps every checkpoint the log signed and whether its witness policy let it
 be published; ``audit_witness_sizes`` the size each witness last cosigned. ``eod_runs`` gains the
-SHA-256 of the trial balance as of the business date, which the day's audit entry commits to.
+SHA-256 of the trial balance as of the business date, which the day's audit entry commits to,
+and ``journal_lines`` an index on the business date that trial balance sums up to.
 """
 
 import sqlalchemy as sa
@@ -64,9 +65,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("eod_runs") as batch:
         batch.add_column(sa.Column("trial_balance_sha256", sa.String(64)))
+    op.create_index("ix_journal_lines_business_date", "journal_lines", ["business_date"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_journal_lines_business_date", "journal_lines")
     with op.batch_alter_table("eod_runs") as batch:
         batch.drop_column("trial_balance_sha256")
     op.drop_table("audit_witness_sizes")
