@@ -126,9 +126,12 @@ def _checkpoint(ctx: DemoContext, db: Engine, keys: Any, policy: Any) -> Any:
     print_table(ctx.console, table)
     ctx.console.print(
         f"checkpoint 检查点 cosigned by {', '.join(published.cosigners)} "
-        f"(quorum 2 of 2 partner witnesses):"
+        f"(quorum 2 of 2 partner witnesses):",
+        soft_wrap=True,
     )
-    ctx.console.print(published.note.decode("utf-8"), markup=False, highlight=False, end="")
+    ctx.console.print(
+        published.note.decode("utf-8"), markup=False, highlight=False, end="", soft_wrap=True
+    )
     return published
 
 
@@ -188,7 +191,8 @@ def _tamper(ctx: DemoContext, db: Engine, keys: Any) -> None:
     ctx.console.print(
         f"audit verify 全量校验: {clean.records_checked:,} records recomputed, "
         f"{clean.tiles_checked:,} tiles, root matches the signed checkpoint: "
-        + ("OK" if clean.ok else f"FAILED ({clean.first.describe() if clean.first else ''})")
+        + ("OK" if clean.ok else f"FAILED ({clean.first.describe() if clean.first else ''})"),
+        soft_wrap=True,
     )
     backdated = granted_at - timedelta(days=30)
     with db.begin() as conn:  # an insider backdates a consent, straight in the database
