@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-import weakref
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,16 +82,57 @@ def make_engine(url: str) -> Engine:
     )
 
 
-_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+class FairLock:
+    """A lock handed to its waiters in the order they came (FIFO).
+
+    ``threading.Lock`` lets the thread that releases it take it straight back, ahead of a thread
+    that has waited all along: one writer committing back to back could starve the rest (the
+    audit sequencer among them). Here a release hands the lock to the longest waiter.
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: deque[threading.Event] = deque()
+        self._held = False
+
+    def acquire(self) -> None:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return
+            turn = threading.Event()
+            self._waiters.append(turn)
+        turn.wait()  # the releasing thread handed the lock over: it is held for us
+
+    def release(self) -> None:
+        with self._mutex:
+            if not self._held:
+                raise RuntimeError("release of an unheld FairLock")
+            if self._waiters:
+                self._waiters.popleft().set()
+            else:
+                self._held = False
+
+    def __enter__(self) -> FairLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+_WRITE_LOCKS: dict[str, FairLock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
-def process_write_lock(engine: Engine) -> threading.Lock:
-    """The lock the threads of this process take before writing to ``engine`` (SQLite)."""
+def process_write_lock(engine: Engine) -> FairLock:
+    """The lock the threads of this process take before writing to ``engine``'s database
+    (SQLite); engines on the same database share it."""
+    key = engine.url.render_as_string(hide_password=True)
     with _LOCKS_GUARD:
-        lock = _WRITE_LOCKS.get(engine)
+        lock = _WRITE_LOCKS.get(key)
         if lock is None:
-            lock = _WRITE_LOCKS[engine] = threading.Lock()
+            lock = _WRITE_LOCKS[key] = FairLock()
         return lock
 
 
