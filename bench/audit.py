@@ -537,6 +537,29 @@ def report_store(args: argparse.Namespace, folder: Path, url: str) -> None:
             )
 
 
+def bench_drain(url: str, folder: Path, leaves: int) -> tuple[float, float]:
+    """The sequencer's own capacity: ``leaves`` commitments left pending by their records'
+    transactions (written untimed, 1,000 a transaction), then integrated and covered by a
+    signed checkpoint; leaves/s of that, and of writing them (the writers' side)."""
+    engine = make_engine(url)
+    upgrade(engine)
+    keys = keyfile.load_or_create(folder / f"drain-keys-{time.monotonic_ns()}")
+    start = time.perf_counter()
+    for n in range(0, leaves, 1_000):
+        with write_transaction(engine) as conn:
+            rows = _action_rows(9, n, min(1_000, leaves - n), _utc_now())
+            ids = list(conn.execute(insert(ACTIONS).returning(ACTIONS.c.id), rows).scalars())
+            outbox.record_many(conn, "alert_action", [str(i) for i in ids])
+    written = time.perf_counter() - start
+    start = time.perf_counter()
+    sequencer.integrate_all(engine)
+    published = sequencer.publish(engine, keys)
+    drained = time.perf_counter() - start
+    assert published is not None and published.size >= leaves
+    engine.dispose()
+    return leaves / drained, leaves / written
+
+
 def report_pipeline(args: argparse.Namespace, folder: Path, url: str | None) -> None:
     """Part 2: record commit -> leaf -> published checkpoint, with the sequencer running."""
     scenarios = [
@@ -590,6 +613,18 @@ def report_pipeline(args: argparse.Namespace, folder: Path, url: str | None) -> 
         "-> created_at of the first published checkpoint covering its leaves"
     )
     print(f"  reference: Trillian Tessera POSIX driver about {TESSERA_POSIX_PER_S:,.0f} leaves/s")
+    drain_url = f"sqlite:///{folder / 'drain.db'}"
+    if args.db_url is not None:  # a database of its own beside the given one
+        with _fresh_postgres(args.db_url) as fresh:
+            drain, write = bench_drain(fresh, folder, args.drain_leaves)
+    else:
+        drain, write = bench_drain(drain_url, folder, args.drain_leaves)
+    print(
+        f"  the sequencer alone: {args.drain_leaves:,} pending commitments integrated and "
+        f"covered by a signed checkpoint at {drain:,.0f} leaves/s "
+        f"({'PASS' if drain >= target_rate else 'MISS'} >= {target_rate:,.0f}); the records and "
+        f"their commitments were written at {write:,.0f} leaves/s in transactions of 1,000"
+    )
     if args.pipeline_baseline_leaves <= 0:
         print("pymerkle append baseline skipped (--pipeline-baseline-leaves 0)")
         return
@@ -623,6 +658,10 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--pipeline-leaves", type=int, default=20_000, help="leaves per run")
     parser.add_argument("--k", type=int, default=10, help="records per writer transaction")
+    parser.add_argument(
+        "--drain-leaves", type=int, default=100_000,
+        help="pending commitments the sequencer integrates alone (its own capacity)",
+    )  # fmt: skip
     parser.add_argument("--interval", type=float, default=0.2, help="the sequencer's interval")
     parser.add_argument(
         "--sequencer", choices=("thread", "process"), default="thread",
