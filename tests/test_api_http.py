@@ -633,6 +633,9 @@ def test_the_idempotency_key_rules_are_in_the_schema_and_enforced(api: Api) -> N
         assert _error(r)["code"] == "invalid_idempotency_key"
 
 
+BYTE_EXACT = {"text/plain", "application/octet-stream"}
+
+
 def test_every_success_answer_has_a_typed_schema(api: Api) -> None:
     spec = api.client.get("/openapi.json").json()
     untyped = []
@@ -641,7 +644,10 @@ def test_every_success_answer_has_a_typed_schema(api: Api) -> None:
             for status, response in operation["responses"].items():
                 if not status.startswith("2"):
                     continue
-                schema = response.get("content", {}).get("application/json", {}).get("schema")
+                content = response.get("content", {})
+                if "application/json" not in content and set(content) <= BYTE_EXACT:
+                    continue  # the audit log's C2SP checkpoint and tiles: bytes, not JSON
+                schema = content.get("application/json", {}).get("schema")
                 if not schema or "$ref" not in schema:
                     untyped.append(f"{method.upper()} {path} {status}")
     assert not untyped, untyped

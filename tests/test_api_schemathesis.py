@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 
 from creditgraph.api.app import create_app
 from creditgraph.api.keys import Role, create_key
+from creditgraph.audit import keyfile
 from tests.loan_world import insert_decision
 from tests.scored_world import scored_world
 
@@ -46,6 +47,7 @@ CHECKS = [
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     settings_ = scored_world(tmp_path_factory.mktemp("schemathesis"), people=600, seed=5)
+    keyfile.load_or_create(settings_.keys_dir)  # the operator makes the audit log's key
     app = create_app(settings_)
     engine = app.state.ctx.engine
     keys = {role.value: create_key(engine, role.value, role.value, "test") for role in Role}
