@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert
 
 from creditgraph.audit import outbox
+from creditgraph.audit.kinds import trial_balance_sha256
 from creditgraph.store.models import (
     Alert,
     AlertAction,
@@ -136,7 +137,7 @@ def write_all(conn: Connection, person_id: str = PERSON, suffix: str = "1") -> d
         conn.execute(
             insert(table_of(EodRun)).values(
                 business_date=DAY, started_at=AT, finished_at=AT, loans_processed=1,
-                status="completed", trial_balance_sha256=None,
+                status="completed", trial_balance_sha256=trial_balance_sha256(conn, DAY),
             )
         )  # fmt: skip
         ids["day_end"] = DAY.isoformat()

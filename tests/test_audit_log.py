@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, insert, select, text, update
 from typer.testing import CliRunner
@@ -61,7 +61,7 @@ from creditgraph.store.models import (
     ModelVersion,
     table_of,
 )
-from tests.audit_records import AT, PERSON, write_all_in
+from tests.audit_records import AT, PERSON, write_all, write_all_in
 from tests.real_server import free_port
 
 RECORDS = table_of(AuditRecord)
@@ -754,3 +754,47 @@ def test_an_opening_that_is_not_canonical_is_refused(
     assert proofs.check_opening(entry, dict(proof.opening, message=doubled)) is not None
     spaced = message.replace(",", ", ")
     assert "canonical" in (proofs.check_opening(entry, dict(proof.opening, message=spaced)) or "")
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)  # every example rolls back what it wrote
+@given(
+    postings=st.lists(
+        st.tuples(
+            st.integers(0, 9),
+            st.sampled_from(["cash", "loan_principal", "interest"]),
+            st.integers(1, 10_000),
+        ),
+        max_size=30,
+    ),
+    asked=st.lists(st.integers(-1, 11), min_size=1, max_size=6),
+)
+def test_the_books_of_every_day_in_one_pass_equal_each_day_summed_alone(
+    sqlite_url: str, postings: list[tuple[int, str, int]], asked: list[int]
+) -> None:
+    from creditgraph.audit.kinds import trial_balance_digests, trial_balance_sha256
+    from creditgraph.store.db import migrated_engine
+
+    with migrated_engine(sqlite_url) as engine, engine.begin() as conn:
+        conn.execute(delete(table_of(JournalLine)))
+        if postings:
+            write_all(conn, suffix="p")  # a loan and its transaction for the lines to hang on
+            conn.execute(delete(table_of(JournalLine)))
+            conn.execute(
+                insert(table_of(JournalLine)),
+                [
+                    {"transaction_id": "Tp", "loan_id": "Lp", "account": account,
+                     "debit_fen": amount if n % 2 else 0, "credit_fen": 0 if n % 2 else amount,
+                     "business_date": DAY0 + timedelta(days=offset)}
+                    for n, (offset, account, amount) in enumerate(postings)
+                ],
+            )  # fmt: skip
+        days = [DAY0 + timedelta(days=a) for a in asked]
+        assert trial_balance_digests(conn, days) == {
+            day: trial_balance_sha256(conn, day) for day in days
+        }
+        conn.rollback()
+
+
+DAY0 = date(2026, 5, 1)

@@ -2,6 +2,7 @@
 
 What is checked, leaf by leaf in tree order:
 
+* each day end's stored trial balance against the journal as it stands (one pass for all days);
 * each logged record's latest commitment against the commitment recomputed from the record as it
   stands now (its fields by :mod:`creditgraph.audit.kinds`, its salt): a changed field, a changed
   salt or a deleted record is caught here, unless erasure destroyed the salt (then the entry is
@@ -27,10 +28,10 @@ from sqlalchemy import Connection, Engine, Row, func, select
 
 from creditgraph.audit import commitment, merkle, note, tile_store
 from creditgraph.audit.checkpoint import CheckpointError, open_checkpoint
-from creditgraph.audit.kinds import KINDS
+from creditgraph.audit.kinds import KINDS, trial_balance_digests
 from creditgraph.audit.sequencer import latest
 from creditgraph.audit.tiles import TILE_WIDTH, Bundle, Tile, decode_bundle, split_hashes
-from creditgraph.store.models import AuditRecord, Erasure, table_of
+from creditgraph.store.models import AuditRecord, EodRun, Erasure, table_of
 
 RECORDS = table_of(AuditRecord)
 CHUNK = 4_096
@@ -107,6 +108,7 @@ def verify(
         _check_pending(conn, latest_ids, erased, report)
         _check_immutable(conn, report)
         _check_complete(conn, report)
+        _check_books(conn, report)
         _check_tiles(conn, leaf_hashes, report)
         _check_checkpoint(conn, leaf_hashes, log_verifiers, origin, report)
     return report
@@ -137,6 +139,39 @@ def _check_immutable(conn: Connection, report: VerifyReport) -> None:
                 row.leaf_index, row.kind, row.record_id, "an immutable record was committed again"
             )
         )
+
+
+def _check_books(conn: Connection, report: VerifyReport) -> None:
+    """Each logged day end's stored trial balance against the journal as it stands now: a line
+    changed, added or removed on or before a closed day is named at that day's entry."""
+    runs = table_of(EodRun)
+    stored = {
+        row.business_date: row.trial_balance_sha256
+        for row in conn.execute(
+            select(runs.c.business_date, runs.c.trial_balance_sha256).where(
+                runs.c.status == "completed"
+            )
+        )
+    }
+    leaves = {
+        row.record_id: row.leaf_index
+        for row in conn.execute(
+            select(RECORDS.c.record_id, RECORDS.c.leaf_index)
+            .where(RECORDS.c.kind == "day_end", RECORDS.c.salt.is_not(None))
+            .order_by(RECORDS.c.id)
+        )
+    }
+    days = [day for day in stored if day.isoformat() in leaves]
+    for day, digest in sorted(trial_balance_digests(conn, days).items()):
+        if stored[day] != digest:
+            report.problems.append(
+                Problem(
+                    leaves[day.isoformat()],
+                    "day_end",
+                    day.isoformat(),
+                    "the books as of the day no longer match its trial balance",
+                )
+            )
 
 
 def _check_complete(conn: Connection, report: VerifyReport) -> None:

@@ -41,7 +41,10 @@ STAGES: list[tuple[str, Stage]] = [
 def run_demo(settings: Settings, people: int, seed: int, console: Console) -> DemoContext:
     ctx = DemoContext(settings=settings, people=people, seed=seed, console=console)
     started = time.perf_counter()
-    for _name, stage in STAGES:
+    for name, stage in STAGES:
+        stage_started = time.perf_counter()
         stage(ctx)
+        ctx.results.setdefault("stage_seconds", {})[name] = time.perf_counter() - stage_started
+        console.print(f"[dim]{name}: {time.perf_counter() - stage_started:.1f} s[/dim]")
     console.rule(f"demo finished in {time.perf_counter() - started:.1f} s 演示完成")
     return ctx
