@@ -37,7 +37,6 @@ import multiprocessing
 import os
 import random
 import secrets
-import socket
 import statistics
 import tempfile
 import threading
@@ -269,10 +268,8 @@ def _writer(
 @contextmanager
 def _witness_server(folder: Path, keys: LogKeys) -> Iterator[WitnessPolicy]:
     """A real ``creditgraph witness`` app on uvicorn in a thread, and a 1-of-1 policy naming it."""
-    import uvicorn
-
     from creditgraph.audit.cosignature import CosignatureSigner, format_verifier
-    from creditgraph.audit.witness_app import Witness, create_witness_app
+    from creditgraph.audit.witness_app import Witness, create_witness_app, serving_in_thread
     from creditgraph.audit.witness_policy import parse_witness_policy
     from creditgraph.audit.witness_store import open_store
 
@@ -280,36 +277,14 @@ def _witness_server(folder: Path, keys: LogKeys) -> Iterator[WitnessPolicy]:
     signer = CosignatureSigner(name, secrets.token_bytes(32))
     store = open_store(folder / f"{name}.db")
     verifiers = {keys.origin: tuple(s.verifier() for s in keys.signers)}
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_witness_app(Witness(store, verifiers, [signer])),
-            host="127.0.0.1", port=port, log_level="warning",
+    app = create_witness_app(Witness(store, verifiers, [signer]))
+    with serving_in_thread(app) as url:
+        yield parse_witness_policy(
+            {
+                "quorum": "w",
+                "witnesses": [{"name": "w", "key": format_verifier(signer.verifier()), "url": url}],
+            }
         )
-    )  # fmt: skip
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the witness server did not start")
-        time.sleep(0.02)
-    policy = parse_witness_policy(
-        {
-            "quorum": "w",
-            "witnesses": [
-                {"name": "w", "key": format_verifier(signer.verifier()),
-                 "url": f"http://127.0.0.1:{port}"}
-            ],
-        }
-    )  # fmt: skip
-    try:
-        yield policy
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
         store.engine.dispose()
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, insert, select, text, update
@@ -42,7 +41,7 @@ from creditgraph.audit.receipt import (
 )
 from creditgraph.audit.tiles import Bundle, decode_bundle
 from creditgraph.audit.verify import verify
-from creditgraph.audit.witness_app import Witness, create_witness_app
+from creditgraph.audit.witness_app import Witness, create_witness_app, serving_in_thread
 from creditgraph.audit.witness_policy import parse_witness_policy
 from creditgraph.audit.witness_store import open_store
 from creditgraph.cli.main import app as cli_app
@@ -456,19 +455,10 @@ def witness_server(
     """A real witness over HTTP: its URL and its cosigner verifier key string."""
     signer = generate_cosigner(name)
     store = open_store(tmp_path / f"{name.replace('/', '_')}.db")
-    app = create_witness_app(Witness(store, log_keys, [signer]))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        assert thread.is_alive(), "the witness did not start"
-        threading.Event().wait(0.02)
     try:
-        yield f"http://127.0.0.1:{port}", format_verifier(signer.verifier())
+        with serving_in_thread(create_witness_app(Witness(store, log_keys, [signer]))) as url:
+            yield url, format_verifier(signer.verifier())
     finally:
-        server.should_exit = True
-        thread.join(timeout=15)
         store.engine.dispose()
 
 

@@ -9,12 +9,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine, text, update
 from typer.testing import CliRunner
 
@@ -22,7 +21,12 @@ from creditgraph.audit import checkpoint as cp
 from creditgraph.audit import cosignature as cs
 from creditgraph.audit import merkle, note
 from creditgraph.audit import witness as wt
-from creditgraph.audit.witness_app import MAX_BODY_BYTES, Witness, create_witness_app
+from creditgraph.audit.witness_app import (
+    MAX_BODY_BYTES,
+    Witness,
+    create_witness_app,
+    serving_in_thread,
+)
 from creditgraph.audit.witness_config import load_cosigner, load_witness_config
 from creditgraph.audit.witness_key import format_cosigner, parse_cosigner
 from creditgraph.audit.witness_store import CHECKPOINTS, WitnessStore, open_store, sqlite_engine
@@ -74,26 +78,9 @@ def witness_on(store: WitnessStore) -> Witness:
     return Witness(store, LOG_KEYS, [W1], clock=lambda: NOW)
 
 
-@contextmanager
-def serving(witness: Witness) -> Iterator[str]:
+def serving(witness: Witness) -> AbstractContextManager[str]:
     """A real uvicorn server for ``witness`` in a thread on a free loopback port."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_witness_app(witness), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the witness server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    return serving_in_thread(create_witness_app(witness))
 
 
 def post(base: str, payload: bytes) -> httpx.Response:

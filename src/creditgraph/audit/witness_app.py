@@ -18,8 +18,10 @@ tree heads.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
@@ -153,3 +155,28 @@ def create_witness_app(witness: Witness, *, max_body_bytes: int = MAX_BODY_BYTES
             Route("/health", health, methods=["GET"]),
         ]
     )
+
+
+@contextmanager
+def serving_in_thread(app: Starlette, *, start_timeout: float = 30.0) -> Iterator[str]:
+    """``app`` on uvicorn in a daemon thread on a free loopback port; its base URL.
+
+    For a witness beside the log in one process: the demo's partners, the benchmark, the tests.
+    A partner's own witness runs as ``creditgraph witness serve``.
+    """
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the witness server did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)

@@ -15,8 +15,6 @@ as the partners would run them, have cosigned it (a 2-of-2 policy). Then:
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,30 +35,16 @@ PARTNERS = ("bank-a", "bank-b")
 @contextmanager
 def _witness(folder: Path, name: str, log_keys: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
     """A partner's witness on a loopback port: its URL, its verifier key and its store."""
-    import uvicorn
-
     from creditgraph.audit.cosignature import format_verifier, generate_cosigner
-    from creditgraph.audit.witness_app import Witness, create_witness_app
+    from creditgraph.audit.witness_app import Witness, create_witness_app, serving_in_thread
     from creditgraph.audit.witness_store import open_store
 
     signer = generate_cosigner(f"witness.{name}.example")
     store = open_store(folder / f"{name}.db")
-    app = create_witness_app(Witness(store, log_keys, [signer]))
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the witness of {name} did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}", format_verifier(signer.verifier()), store
+        with serving_in_thread(create_witness_app(Witness(store, log_keys, [signer]))) as url:
+            yield url, format_verifier(signer.verifier()), store
     finally:
-        server.should_exit = True
-        thread.join(timeout=15)
         store.engine.dispose()
 
 
