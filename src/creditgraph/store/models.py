@@ -125,8 +125,11 @@ class Consent(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime())
     sensitive: Mapped[bool] = mapped_column(Boolean)
     text_version: Mapped[str] = mapped_column(String(50))
+    # SHA-256 of the consent text (zh and en) the person agreed to: part of the receipt
+    text_sha256: Mapped[str | None] = mapped_column(String(64))
+    recorded_via: Mapped[str | None] = mapped_column(String(20))  # ingest, api, cli
     row_hash: Mapped[str] = mapped_column(String(32))
-    batch_id: Mapped[str] = mapped_column(ForeignKey("ingest_batches.id"))
+    batch_id: Mapped[str | None] = mapped_column(ForeignKey("ingest_batches.id"))
 
 
 class ExternalLoan(Base):
@@ -864,3 +867,76 @@ class AuditWitnessSize(Base):
     witness: Mapped[str] = mapped_column(String(200), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class PrivacyJob(Base):
+    """A purge that a revocation or an erasure scheduled: a source's social rows, or a person's
+    rows in the lake; done by ``lake compact`` and ``retention run``, with what they removed."""
+
+    __tablename__ = "privacy_jobs"
+    __table_args__ = (Index("ix_privacy_jobs_pending", "done_at", "due_at"),)
+
+    id: Mapped[int] = mapped_column(EVENT_OFFSET, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    person_id: Mapped[str | None] = mapped_column(PSEUDONYM)
+    source: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(String(300))
+    scheduled_at: Mapped[datetime] = mapped_column(DateTime())
+    due_at: Mapped[datetime] = mapped_column(DateTime())
+    done_at: Mapped[datetime | None] = mapped_column(DateTime())
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class SubjectRequest(Base):
+    """A person's request (PIPL Art. 44-47, 24): export, correct, erase or object, with a deadline.
+
+    ``detail`` names fields, never their values, so the request log holds no personal data.
+    """
+
+    __tablename__ = "subject_requests"
+    __table_args__ = (Index("ix_subject_requests_status_due", "status", "due_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    person_id: Mapped[str] = mapped_column(PSEUDONYM, index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    requested_by: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(DateTime())
+    due_at: Mapped[datetime] = mapped_column(DateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime())
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class DataAccess(Base):
+    """One read of personal data: who (a user, an API key, a job), when, for what purpose.
+
+    ``person_id`` is null for a job that read every person's fields at once (a feature build).
+    """
+
+    __tablename__ = "data_access_log"
+    __table_args__ = (Index("ix_data_access_log_person_at", "person_id", "at"),)
+
+    id: Mapped[int] = mapped_column(EVENT_OFFSET, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime())
+    actor: Mapped[str] = mapped_column(String(100))
+    actor_kind: Mapped[str] = mapped_column(String(10))  # user, key, job
+    person_id: Mapped[str | None] = mapped_column(PSEUDONYM)
+    purpose: Mapped[str] = mapped_column(String(30))
+    data_classes: Mapped[str] = mapped_column(String(200))  # comma-separated
+    action: Mapped[str] = mapped_column(String(20))  # read, export, correct, erase
+
+
+class LegalHold(Base):
+    """What the law requires us to keep after an erasure (loan accounting records), and why."""
+
+    __tablename__ = "legal_holds"
+
+    id: Mapped[int] = mapped_column(EVENT_OFFSET, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(PSEUDONYM, index=True)
+    data_class: Mapped[str] = mapped_column(String(30))
+    reason: Mapped[str] = mapped_column(String(300))
+    basis: Mapped[str] = mapped_column(String(100))
+    held_until: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    released_at: Mapped[datetime | None] = mapped_column(DateTime())
