@@ -15,6 +15,8 @@ from sqlalchemy.engine import make_url
 from creditgraph.settings import Settings, get_settings
 from creditgraph.store.db import make_engine, upgrade
 
+pytest_plugins = ["tests.log_guard", "pytester"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 POSTGRES_URL = os.environ.get("CREDITGRAPH_TEST_POSTGRES_URL")

@@ -17,6 +17,7 @@ import pytest
 from creditgraph.settings import Settings
 from creditgraph.store.db import make_engine, upgrade
 from tests.conftest import REPO_ROOT
+from tests.log_guard import check_text
 
 
 def free_port() -> int:
@@ -61,3 +62,4 @@ def running_server(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    check_text(log_path.read_text(errors="replace"), f"the server log {log_path.name}")
