@@ -24,6 +24,10 @@ class Settings(BaseSettings):
         default=None,
         description="Key for identifier pseudonyms; default <home>/keys/pseudonym.key.",
     )
+    master_key_file: Path | None = Field(
+        default=None,
+        description="Master key that wraps each person's data key; default <home>/keys/master.key.",
+    )
     monitoring_actions_file: Path | None = Field(
         default=None,
         description="Action policy of risk monitoring's alerts (TOML); default the packaged "

@@ -1,7 +1,8 @@
 """Database tables. All times are stored as naive UTC; all money as integer fen.
 
-Personal data lives only in ``person_identities`` so that erasure is one delete and every other
-table can be shared with analysts under a pseudonym.
+Personal data lives only in ``person_identities`` and ``persons.declared_monthly_income_enc``,
+encrypted under a key per person (``person_keys``, wrapped by the master key): erasure deletes
+the key, and every other table can be shared with analysts under a pseudonym.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ class Person(Base):
     birth_year: Mapped[int] = mapped_column(Integer)
     gender: Mapped[str | None] = mapped_column(String(12))
     occupation: Mapped[str] = mapped_column(String(200))
-    declared_monthly_income_fen: Mapped[int] = mapped_column(BigInteger)
+    # AES-GCM under the person's data key (privacy.fieldcrypt): integer fen as text
+    declared_monthly_income_enc: Mapped[bytes] = mapped_column(LargeBinary)
     registered_at: Mapped[datetime] = mapped_column(DateTime())
     phone_pseudonym: Mapped[str | None] = mapped_column(PSEUDONYM, index=True)
     # out-of-fold label fold, from the lender's own id (not the pseudonym): see features/labels
@@ -97,16 +99,20 @@ class Person(Base):
 
 
 class PersonIdentity(Base):
-    """The only link from pseudonym back to the person: external id and personal fields."""
+    """The only link from pseudonym back to the person: external id and personal fields, each
+    AES-GCM ciphertext under the person's data key (privacy.fieldcrypt). The lender's id is
+    found by its pseudonym (the primary key), never by its text."""
 
     __tablename__ = "person_identities"
 
     person_id: Mapped[str] = mapped_column(
         ForeignKey("persons.person_id", ondelete="CASCADE"), primary_key=True
     )
-    external_id: Mapped[str] = mapped_column(String(200), unique=True)
-    name: Mapped[str | None] = mapped_column(String(200))
-    phone: Mapped[str | None] = mapped_column(String(40))
+    external_id: Mapped[bytes] = mapped_column(LargeBinary)
+    name: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone: Mapped[bytes | None] = mapped_column(LargeBinary)
+    id_number: Mapped[bytes | None] = mapped_column(LargeBinary)
+    note: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class Consent(Base):
@@ -623,7 +629,7 @@ class EventOutbox(Base):
     offset: Mapped[int] = mapped_column(EVENT_OFFSET, primary_key=True, autoincrement=True)
     partition: Mapped[int] = mapped_column(Integer)
     event_id: Mapped[str] = mapped_column(String(64), index=True)
-    person_id: Mapped[str | None] = mapped_column(PSEUDONYM)
+    person_id: Mapped[str | None] = mapped_column(PSEUDONYM, index=True)  # erasure's point read
     type: Mapped[str | None] = mapped_column(String(60))
     occurred_at: Mapped[str | None] = mapped_column(String(40))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(), index=True)
@@ -668,7 +674,7 @@ class EventDeadLetter(Base):
     group: Mapped[str] = mapped_column(String(100))
     delivery_id: Mapped[str] = mapped_column(String(100))
     event_id: Mapped[str | None] = mapped_column(String(64))
-    person_id: Mapped[str | None] = mapped_column(PSEUDONYM)
+    person_id: Mapped[str | None] = mapped_column(PSEUDONYM, index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     reason: Mapped[str] = mapped_column(String(1000))
     dead_at: Mapped[datetime] = mapped_column(DateTime())
@@ -940,3 +946,27 @@ class LegalHold(Base):
     held_until: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime())
     released_at: Mapped[datetime | None] = mapped_column(DateTime())
+
+
+class MasterKey(Base):
+    """The master key that wraps the persons' data keys: its id and a check value (the key's
+    AES-GCM of a constant), so a lost or wrong key file is refused at start, never replaced."""
+
+    __tablename__ = "master_keys"
+
+    key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    check_value: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class PersonKey(Base):
+    """A person's data key, wrapped by the master key with the pseudonym as associated data.
+    Deleting the row is crypto-shredding: every ciphertext of the person, in the database and
+    in any backup of it, can no longer be read."""
+
+    __tablename__ = "person_keys"
+
+    person_id: Mapped[str] = mapped_column(PSEUDONYM, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(40))
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime())

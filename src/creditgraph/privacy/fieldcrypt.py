@@ -1,0 +1,245 @@
+"""Personal fields encrypted under a data key per person (AES-GCM), so erasure is one delete.
+
+Each person gets a random 256-bit data key, stored wrapped by the master key (``person_keys``).
+Each field is sealed as ``version | nonce (96 bits, random) | ciphertext and tag`` with
+``person_id|field`` as associated data: a ciphertext moved to another person or another column
+does not open. Deleting the person's key (``shred``) makes every copy of their fields unreadable,
+in the database file, its WAL and any backup taken before.
+
+Bulk paths serve ingest (keys made and wrapped for a chunk of people at once) and the feature
+build (a column decrypted for every person, each key unwrapped once per process run).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import Connection, delete, insert, select
+
+from creditgraph.privacy.keys import KeyProvider
+from creditgraph.store.models import Person, PersonIdentity, PersonKey, table_of
+
+VERSION = b"\x01"
+NONCE_BYTES = 12
+DATA_KEY_BYTES = 32
+IDENTITY_FIELDS = ("external_id", "name", "phone", "id_number", "note")
+INCOME_FIELD = "declared_monthly_income"
+_IN_CLAUSE = 5_000
+_CACHE_LIMIT = 2_000_000
+
+
+class FieldCryptError(RuntimeError):
+    """A field that does not open: no key for the person (erased) or a damaged ciphertext."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A person's personal fields, decrypted: what the subject export and a correction read."""
+
+    person_id: str
+    external_id: str
+    name: str | None
+    phone: str | None
+    id_number: str | None
+    note: str | None
+    declared_monthly_income_fen: int | None
+
+
+_KEYS: dict[str, tuple[str, AESGCM]] = {}  # person -> (master key id, unwrapped data key)
+_KEYS_GUARD = threading.Lock()
+
+
+def _cached(key_id: str, person_id: str) -> AESGCM | None:
+    hit = _KEYS.get(person_id)
+    return hit[1] if hit is not None and hit[0] == key_id else None
+
+
+def _remember(key_id: str, person_id: str, aead: AESGCM) -> None:
+    with _KEYS_GUARD:
+        if len(_KEYS) >= _CACHE_LIMIT:
+            _KEYS.clear()
+        _KEYS[person_id] = (key_id, aead)
+
+
+def forget(person_id: str) -> None:
+    """Drop the person's unwrapped key from this process's cache (after a shred)."""
+    with _KEYS_GUARD:
+        _KEYS.pop(person_id, None)
+
+
+def seal(aead: AESGCM, person_id: str, field: str, value: str | None) -> bytes | None:
+    """One field's ciphertext (None stays None: an absent field is not a secret)."""
+    if value is None:
+        return None
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    aad = f"{person_id}|{field}".encode()
+    return VERSION + nonce + aead.encrypt(nonce, value.encode(), aad)
+
+
+def unseal(aead: AESGCM, person_id: str, field: str, blob: bytes | None) -> str | None:
+    if blob is None:
+        return None
+    if blob[:1] != VERSION:
+        raise FieldCryptError(f"{field}: ciphertext of unknown version {blob[:1].hex()}")
+    aad = f"{person_id}|{field}".encode()
+    try:
+        plain = aead.decrypt(blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :], aad)
+    except InvalidTag:
+        raise FieldCryptError(f"{field}: ciphertext does not open under the person's key") from None
+    return plain.decode()
+
+
+def ensure_keys(
+    conn: Connection, provider: KeyProvider, person_ids: Iterable[str]
+) -> dict[str, AESGCM]:
+    """Each person's data key, made, wrapped and stored for those who have none yet."""
+    wanted = sorted(set(person_ids))
+    keys = load_keys(conn, provider, wanted)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    new = []
+    for person_id in wanted:
+        if person_id in keys:
+            continue
+        data_key = secrets.token_bytes(DATA_KEY_BYTES)
+        new.append(
+            {
+                "person_id": person_id,
+                "key_id": provider.key_id,
+                "wrapped": provider.wrap(data_key, person_id),
+                "created_at": now,
+            }
+        )
+        keys[person_id] = AESGCM(data_key)
+        _remember(provider.key_id, person_id, keys[person_id])
+    if new:
+        conn.execute(insert(table_of(PersonKey)), new)
+    return keys
+
+
+def load_keys(
+    conn: Connection, provider: KeyProvider, person_ids: Iterable[str]
+) -> dict[str, AESGCM]:
+    """The unwrapped keys of the people who have one (the erased have none)."""
+    keys: dict[str, AESGCM] = {}
+    missing = []
+    for person_id in person_ids:
+        hit = _cached(provider.key_id, person_id)
+        if hit is None:
+            missing.append(person_id)
+        else:
+            keys[person_id] = hit
+    table = table_of(PersonKey)
+    for start in range(0, len(missing), _IN_CLAUSE):
+        part = missing[start : start + _IN_CLAUSE]
+        rows = conn.execute(
+            select(table.c.person_id, table.c.wrapped).where(table.c.person_id.in_(part))
+        )
+        for person_id, wrapped in rows:
+            keys[person_id] = _unwrap(provider, person_id, wrapped)
+    return keys
+
+
+def _unwrap(provider: KeyProvider, person_id: str, wrapped: bytes) -> AESGCM:
+    try:
+        aead = AESGCM(provider.unwrap(wrapped, person_id))
+    except InvalidTag:
+        raise FieldCryptError(
+            "a data key does not open under the master key (moved or damaged)"
+        ) from None
+    _remember(provider.key_id, person_id, aead)
+    return aead
+
+
+def all_keys(conn: Connection, provider: KeyProvider) -> dict[str, AESGCM]:
+    """Every person's unwrapped key, read in one pass (a feature build's)."""
+    keys: dict[str, AESGCM] = {}
+    table = table_of(PersonKey)
+    query = select(table.c.person_id, table.c.wrapped).execution_options(yield_per=100_000)
+    for person_id, wrapped in conn.execute(query):
+        hit = _cached(provider.key_id, person_id)
+        keys[person_id] = hit if hit is not None else _unwrap(provider, person_id, wrapped)
+    return keys
+
+
+def key_of(conn: Connection, provider: KeyProvider, person_id: str) -> AESGCM:
+    found = load_keys(conn, provider, [person_id]).get(person_id)
+    if found is None:
+        raise FieldCryptError("the person has no data key (erased, or never ingested)")
+    return found
+
+
+def read_identity(conn: Connection, provider: KeyProvider, person_id: str) -> Identity:
+    """One person's personal fields, decrypted; ``FieldCryptError`` without a key or a row."""
+    aead = key_of(conn, provider, person_id)
+    ids = table_of(PersonIdentity).c
+    persons = table_of(Person).c
+    row = conn.execute(
+        select(
+            ids.external_id,
+            ids.name,
+            ids.phone,
+            ids.id_number,
+            ids.note,
+            persons.declared_monthly_income_enc,
+        )
+        .join_from(table_of(PersonIdentity), table_of(Person), persons.person_id == ids.person_id)
+        .where(ids.person_id == person_id)
+    ).first()
+    if row is None:
+        raise FieldCryptError("the person has no identity row")
+    income = unseal(aead, person_id, INCOME_FIELD, row.declared_monthly_income_enc)
+    external_id = unseal(aead, person_id, "external_id", row.external_id)
+    assert external_id is not None  # the column is not null
+    return Identity(
+        person_id=person_id,
+        external_id=external_id,
+        name=unseal(aead, person_id, "name", row.name),
+        phone=unseal(aead, person_id, "phone", row.phone),
+        id_number=unseal(aead, person_id, "id_number", row.id_number),
+        note=unseal(aead, person_id, "note", row.note),
+        declared_monthly_income_fen=None if income is None else int(income),
+    )
+
+
+def seal_income(aead: AESGCM, person_id: str, fen: int) -> bytes:
+    sealed = seal(aead, person_id, INCOME_FIELD, str(int(fen)))
+    assert sealed is not None
+    return sealed
+
+
+def open_column(
+    conn: Connection, provider: KeyProvider, column: str
+) -> Iterator[tuple[str, str | None]]:
+    """(person_id, plaintext) of one encrypted column for every person with a key.
+
+    ``column`` is ``declared_monthly_income`` (persons) or an identity field. Each person's key
+    is unwrapped once per process run; people without a key (erased) are left out.
+    """
+    keys = all_keys(conn, provider)
+    if column == INCOME_FIELD:
+        table = table_of(Person)
+        source = table.c.declared_monthly_income_enc
+    elif column in IDENTITY_FIELDS:
+        table = table_of(PersonIdentity)
+        source = table.c[column]
+    else:
+        raise ValueError(f"column must be {INCOME_FIELD} or one of {', '.join(IDENTITY_FIELDS)}")
+    query = select(table.c.person_id, source).execution_options(yield_per=100_000)
+    for person_id, blob in conn.execute(query):
+        aead = keys.get(person_id)
+        if aead is not None:
+            yield person_id, unseal(aead, person_id, column, blob)
+
+
+def shred(conn: Connection, person_id: str) -> int:
+    """Delete the person's data key (crypto-shredding); returns the rows deleted (0 or 1)."""
+    table = table_of(PersonKey)
+    result = conn.execute(delete(table).where(table.c.person_id == person_id))
+    forget(person_id)
+    return int(result.rowcount or 0)

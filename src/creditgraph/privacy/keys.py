@@ -1,0 +1,231 @@
+"""The master key that wraps every person's data key, behind a small provider interface.
+
+A KMS or Vault can replace the key file: the platform only ever asks a provider to wrap and
+unwrap a person's data key, with the person's pseudonym as associated data so a wrapped key
+copied onto another person's row does not open. The database keeps the master key's id and a
+check value (the key's AES-GCM of a constant): a lost or wrong key file is refused at start
+with one line, and a new key is made only while the database holds no encrypted data (the
+first run), never over it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+
+from creditgraph.settings import Settings, get_settings
+from creditgraph.store.files import private_dir
+from creditgraph.store.models import MasterKey, PersonKey, table_of
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+WRAP_VERSION = b"\x01"
+CHECK_SUBJECT = "creditgraph/master-key-check"
+CHECK_PLAINTEXT = b"creditgraph master key check v1"
+
+
+class MasterKeyError(RuntimeError):
+    """The master key is missing, wrong or unreadable: the product must not start."""
+
+
+class KeyProvider(Protocol):
+    """Wraps and unwraps persons' data keys; the master key itself never leaves the provider."""
+
+    @property
+    def key_id(self) -> str: ...
+
+    def wrap(self, data_key: bytes, person_id: str) -> bytes: ...
+
+    def unwrap(self, wrapped: bytes, person_id: str) -> bytes: ...
+
+
+class FileKeyProvider:
+    """A 256-bit master key held in a private file; AES-GCM wraps each data key."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise MasterKeyError(f"a master key has {KEY_BYTES} bytes, not {len(key)}")
+        self._aead = AESGCM(key)
+        self._key_id = hashlib.sha256(b"creditgraph master key id/" + key).hexdigest()[:32]
+
+    @property
+    def key_id(self) -> str:
+        return self._key_id
+
+    def wrap(self, data_key: bytes, person_id: str) -> bytes:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        aad = _aad(person_id)
+        return WRAP_VERSION + nonce + self._aead.encrypt(nonce, data_key, aad)
+
+    def unwrap(self, wrapped: bytes, person_id: str) -> bytes:
+        if wrapped[:1] != WRAP_VERSION:
+            raise MasterKeyError(f"wrapped key of unknown version {wrapped[:1].hex()}")
+        nonce = wrapped[1 : 1 + NONCE_BYTES]
+        return self._aead.decrypt(nonce, wrapped[1 + NONCE_BYTES :], _aad(person_id))
+
+
+def _aad(person_id: str) -> bytes:
+    return b"creditgraph/person-key/" + person_id.encode()
+
+
+def check_value(provider: KeyProvider) -> bytes:
+    """What the database keeps to recognise its master key (reveals nothing about it)."""
+    return provider.wrap(CHECK_PLAINTEXT, CHECK_SUBJECT)
+
+
+def matches(provider: KeyProvider, stored: bytes) -> bool:
+    try:
+        return provider.unwrap(stored, CHECK_SUBJECT) == CHECK_PLAINTEXT
+    except (InvalidTag, MasterKeyError):
+        return False
+
+
+def read_key_file(path: Path) -> bytes | None:
+    """The master key in ``path`` (hex), or None when there is no file."""
+    if not path.exists():
+        return None
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise MasterKeyError(
+            f"{path}: master key file must not be readable by others (mode {mode:o})"
+        )
+    try:
+        key = bytes.fromhex(path.read_text().strip())
+    except (ValueError, OSError) as exc:
+        raise MasterKeyError(f"{path}: master key file is unreadable ({exc})") from None
+    if len(key) != KEY_BYTES:
+        raise MasterKeyError(f"{path}: expected a {KEY_BYTES}-byte hex master key")
+    return key
+
+
+def create_key_file(path: Path) -> bytes:
+    """A new random master key, written 0600 in a 0700 folder; an existing file is kept."""
+    private_dir(path.parent)
+    path.parent.chmod(0o700)
+    key = secrets.token_bytes(KEY_BYTES)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: theirs is the key
+        found = read_key_file(path)
+        assert found is not None
+        return found
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key.hex() + "\n")
+    return key
+
+
+def _encrypted_rows(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(table_of(PersonKey))).scalar_one())
+
+
+def open_master_key(engine: Engine, path: Path) -> KeyProvider:
+    """The file key provider for ``engine``'s database, checked against the stored check value.
+
+    Registered for the database, so the writers and readers of this process find it
+    (``provider_for``). Raises ``MasterKeyError`` with one line when the key is lost or wrong.
+    """
+    with engine.begin() as conn:
+        provider = _open_on(conn, path)
+    register(engine, provider)
+    return provider
+
+
+def _open_on(conn: Connection, path: Path) -> KeyProvider:
+    stored = conn.execute(select(MasterKey.key_id, MasterKey.check_value)).all()
+    key = read_key_file(path)
+    if key is None:
+        if stored or _encrypted_rows(conn):
+            known = stored[0].key_id if stored else "unknown"
+            raise MasterKeyError(
+                f"master key file {path} is missing and the database holds data encrypted "
+                f"under key {known}: restore the key file (a new key would lose that data)"
+            )
+        key = create_key_file(path)
+    provider = FileKeyProvider(key)
+    if stored:
+        if not any(
+            row.key_id == provider.key_id and matches(provider, row.check_value) for row in stored
+        ):
+            raise MasterKeyError(
+                f"master key file {path} holds key {provider.key_id}, not the key this "
+                f"database was encrypted with ({', '.join(r.key_id for r in stored)}): "
+                "restore the right key file"
+            )
+    elif _encrypted_rows(conn):
+        raise MasterKeyError(
+            "the database holds encrypted data but no master key record: restore the "
+            "database's master_keys row from a backup"
+        )
+    else:
+        _record(conn, provider)
+    return provider
+
+
+def _record(conn: Connection, provider: KeyProvider) -> None:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                insert(table_of(MasterKey)).values(
+                    key_id=provider.key_id, check_value=check_value(provider), created_at=now
+                )
+            )
+    except IntegrityError:  # another process recorded the same key first
+        pass
+
+
+_OPENED: dict[str, KeyProvider] = {}
+_GUARD = threading.Lock()
+
+
+def _database(bind: Engine | Connection) -> str:
+    return bind.engine.url.render_as_string(hide_password=True)
+
+
+def register(bind: Engine | Connection, provider: KeyProvider) -> None:
+    """Make ``provider`` the master key of ``bind``'s database for this process."""
+    with _GUARD:
+        _OPENED[_database(bind)] = provider
+
+
+def master_key_file(settings: Settings) -> Path:
+    return settings.master_key_file or settings.home_dir / "keys" / "master.key"
+
+
+def provider_for(bind: Engine | Connection) -> KeyProvider:
+    """The master key opened for ``bind``'s database in this process; for the process's own
+    database (the CLI's, the API's) it is opened from the settings on first use."""
+    name = _database(bind)
+    with _GUARD:
+        found = _OPENED.get(name)
+    if found is not None:
+        return found
+    settings = get_settings()
+    if _url_name(settings.database_url) == name:
+        path = master_key_file(settings)
+        if isinstance(bind, Engine):
+            return open_master_key(bind, path)
+        provider = _open_on(bind, path)  # inside the caller's transaction: no second writer
+        register(bind, provider)
+        return provider
+    raise MasterKeyError(
+        "no master key is open for this database: open it with the home's settings first"
+    )
+
+
+def _url_name(url: str) -> str:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=True)
