@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "creditgraph.cli.graph_cmd",
     "creditgraph.cli.features_cmd",
     "creditgraph.cli.privacy_cmd",
+    "creditgraph.cli.lake_cmd",
     "creditgraph.cli.schedule_cmd",
     "creditgraph.cli.model_cmd",
     "creditgraph.cli.score_cmd",

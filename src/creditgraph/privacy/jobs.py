@@ -42,6 +42,7 @@ class Job:
     kind: str
     person_id: str | None
     source: str | None
+    scheduled_at: datetime
     due_at: datetime
 
 
@@ -116,11 +117,18 @@ def open_jobs(conn: Connection, kinds: Iterable[str] = KINDS) -> list[Job]:
     """Every job not done yet, due or not (compaction does them all: earlier is better)."""
     jobs = table_of(PrivacyJob)
     rows = conn.execute(
-        select(jobs.c.id, jobs.c.kind, jobs.c.person_id, jobs.c.source, jobs.c.due_at)
+        select(
+            jobs.c.id,
+            jobs.c.kind,
+            jobs.c.person_id,
+            jobs.c.source,
+            jobs.c.scheduled_at,
+            jobs.c.due_at,
+        )
         .where(jobs.c.done_at.is_(None), jobs.c.kind.in_(list(kinds)))
         .order_by(jobs.c.id)
     ).all()
-    return [Job(int(r.id), r.kind, r.person_id, r.source, r.due_at) for r in rows]
+    return [Job(int(r.id), r.kind, r.person_id, r.source, r.scheduled_at, r.due_at) for r in rows]
 
 
 def mark_done(

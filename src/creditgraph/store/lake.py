@@ -6,7 +6,11 @@ content hash of its natural key, which makes re-ingesting the same rows a no-op.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -18,9 +22,11 @@ import pyarrow.parquet as pq
 from creditgraph.contracts.schema import Column, Kind, TableSpec
 from creditgraph.contracts.validate import stored_name
 from creditgraph.duck import arrow_table
-from creditgraph.store.files import private_file
+from creditgraph.store.files import private_dir, private_file
 
 ROW_KEY = "row_key"
+LOCK_FILE = ".lock"
+REWRITING = ".rewriting"  # a part being rewritten in place (compaction), never read
 _ARROW_TYPES: dict[Kind, pa.DataType] = {
     Kind.STRING: pa.string(),
     Kind.ENUM: pa.string(),
@@ -159,3 +165,108 @@ def sync_file(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def parts(lake_dir: Path, table: str) -> list[Path]:
+    """The published Parquet parts of ``table``, in batch and part order."""
+    return sorted(table_dir(lake_dir, table).glob("batch=*/*.parquet"))
+
+
+class LakeBusy(RuntimeError):
+    """Another process writes the lake in a way that excludes this one (ingest vs compaction)."""
+
+
+@contextmanager
+def lake_lock(lake_dir: Path, *, exclusive: bool, wait: bool = True) -> Iterator[None]:
+    """An advisory lock on the whole lake: ingests share it, a rewrite (compaction) holds it alone.
+
+    Ingest only adds parts, so ingests run side by side; a compaction rewrites parts and must not
+    run while an ingest reads the lake's keys or publishes a part, nor two compactions at once.
+    The lock is the operating system's (``flock``), so a killed holder releases it at once.
+    """
+    private_dir(lake_dir)
+    fd = os.open(lake_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        flags = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        try:
+            fcntl.flock(fd, flags if wait else flags | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LakeBusy(
+                "the lake is being written by another process (an ingest or a compaction); "
+                "try again when it has finished"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def rewrite_part(path: Path, tables: Iterator[pa.Table], schema: pa.Schema) -> int:
+    """Replace the part at ``path`` by the rows of ``tables``, atomically; returns its new size.
+
+    The new part is written beside the old one (``<name>.rewriting``), synced, then renamed over
+    it and the folder synced: a crash at any moment leaves the old part or the new one, whole.
+    A leftover ``.rewriting`` file is a rewrite that never finished (see ``stale_rewrites``).
+    """
+    staging = path.with_name(path.name + REWRITING)
+    staging.unlink(missing_ok=True)
+    private_file(staging)
+    try:
+        with pq.ParquetWriter(staging, schema, compression="zstd") as writer:
+            for table in tables:
+                if table.num_rows:
+                    writer.write_table(table.cast(schema), row_group_size=table.num_rows)
+        sync_file(staging)
+        _pause("rewrite_staged")
+        staging.replace(path)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    sync_dir(path.parent)
+    _pause("rewrite_replaced")
+    return path.stat().st_size
+
+
+def stale_rewrites(lake_dir: Path) -> list[Path]:
+    """Rewrites a crash interrupted: the old part is intact beside each, so they are removed."""
+    found = sorted(lake_dir.glob(f"*/batch=*/*.parquet{REWRITING}"))
+    for path in found:
+        path.unlink(missing_ok=True)
+    return found
+
+
+def sync_dir(path: Path) -> None:
+    """Make a rename inside ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+PAUSE_ENV = "CREDITGRAPH_TEST_PAUSE_AT"
+PAUSE_MARKER_ENV = "CREDITGRAPH_TEST_PAUSE_MARKER"
+
+
+def _pause(point: str) -> None:
+    """A crash test's stop (``rewrite_staged``, ``rewrite_replaced``, or ``<point>#<n>``): the
+    process writes its pid to the marker file and sleeps until killed. Same variables as the
+    ingest's pause points; without them this is one lookup."""
+    wanted = os.environ.get(PAUSE_ENV)
+    if not wanted:
+        return
+    name, _, nth = wanted.partition("#")
+    if name != point:
+        return
+    _PASSED[point] = _PASSED.get(point, 0) + 1
+    if _PASSED[point] != int(nth or 1):
+        return
+    marker = os.environ.get(PAUSE_MARKER_ENV)
+    if marker:
+        staged = Path(marker + ".tmp")
+        staged.write_text(str(os.getpid()))
+        staged.replace(marker)
+    while True:
+        time.sleep(3600)
+
+
+_PASSED: dict[str, int] = {}

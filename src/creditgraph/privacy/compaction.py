@@ -1,0 +1,342 @@
+"""Lake compaction: rewrite the Parquet parts that still hold rows nobody may read any more.
+
+An erasure and a revocation take effect at once for every read (the tombstone filter, the
+consent gate), but the append-only lake keeps the bytes until this rewrite. Two kinds of rows go:
+
+- **erased**: any row naming an erased person in a person column (``src``, ``dst``,
+  ``person_id``: the columns the tombstone filter reads), or named by an open ``purge_person``
+  job;
+- **revoked**: a row whose consent subject (the table's ``consent_subject``) revoked their
+  credit-assessment consent for the row's source (or has an open ``purge_source`` job for it),
+  unless a consent for that source, granted after the revocation and still held, was granted
+  at or before the row's time (a new consent covers what it covers, as the consent gate reads
+  it). A row with no source falls under any of the subject's revocations and is covered by any
+  consent granted after the last of them.
+
+Each part is rewritten on its own and atomically (``lake.rewrite_part``: write beside, sync,
+rename): a crash leaves every part old or new, never half. Rows keep their order, values and
+``row_key``; parts with nothing to remove are not touched, so a second run changes nothing.
+The whole run holds the lake's exclusive lock and refuses to start while an ingest writes (on
+this host: the lock; on another host sharing the database: a running batch with a fresh
+heartbeat). Open purge jobs are marked done with the run's report once every part is rewritten.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from sqlalchemy import Connection, Engine, select
+
+from creditgraph.contracts.schema import SOCIAL_TABLES, TableSpec, table_spec
+from creditgraph.privacy import jobs as privacy_jobs
+from creditgraph.privacy.erasure import erased_ids
+from creditgraph.store import lake
+from creditgraph.store.models import Consent, IngestBatch, table_of
+
+PERSON_COLUMNS = ("src", "dst", "person_id")
+"""The lake columns that name a person (the tombstone filter's, ``features.inputs``)."""
+GATE_PURPOSE = "credit_assessment"
+SEPARATOR = "\x1f"  # between a subject and a source in a pair key; in neither of them
+UTC_US = pa.timestamp("us", tz="UTC")
+
+Progress = Callable[[str, int, int], None]  # (table, parts done, parts in the table)
+
+
+@dataclass
+class TableReport:
+    """What compaction did (or, in a dry run, would do) to one lake table."""
+
+    table: str
+    parts: int = 0
+    parts_rewritten: int = 0
+    rows_before: int = 0
+    rows_erased: int = 0
+    rows_revoked: int = 0
+    bytes_before: int = 0
+    bytes_after: int = 0
+
+    @property
+    def rows_removed(self) -> int:
+        return self.rows_erased + self.rows_revoked
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "parts": self.parts,
+            "parts_rewritten": self.parts_rewritten,
+            "rows_before": self.rows_before,
+            "rows_removed": self.rows_removed,
+            "rows_erased": self.rows_erased,
+            "rows_revoked": self.rows_revoked,
+            "bytes_before": self.bytes_before,
+            "bytes_after": self.bytes_after,
+        }
+
+
+@dataclass
+class CompactionReport:
+    dry_run: bool
+    erased_people: int
+    revoked_pairs: int
+    tables: dict[str, TableReport] = field(default_factory=dict)
+    jobs_done: list[int] = field(default_factory=list)
+    stale_removed: int = 0  # unfinished rewrites of a crashed run, removed
+    seconds: float = 0.0
+
+    @property
+    def rows_removed(self) -> int:
+        return sum(t.rows_removed for t in self.tables.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as stored with the jobs it satisfied: counts only, never a pseudonym."""
+        return {
+            "dry_run": self.dry_run,
+            "erased_people": self.erased_people,
+            "revoked_pairs": self.revoked_pairs,
+            "rows_removed": self.rows_removed,
+            "tables": {name: t.as_dict() for name, t in self.tables.items()},
+            "stale_removed": self.stale_removed,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True)
+class PurgeSet:
+    """Who and what must leave the lake, as Arrow arrays for vectorised membership tests."""
+
+    erased: pa.Array  # pseudonyms
+    revoked_pairs: pa.Array  # subject + SEPARATOR + source
+    revoked_people: pa.Array  # subjects with any revocation (for rows without a source)
+    live_pairs: pa.Array  # pairs with a consent still held ...
+    live_pairs_since: pa.Array  # ... and the earliest grant among them (UTC)
+    live_people: pa.Array  # subjects holding any consent ...
+    live_people_since: pa.Array  # ... and its earliest grant
+
+    @property
+    def empty(self) -> bool:
+        return len(self.erased) == 0 and len(self.revoked_pairs) == 0
+
+
+def load_purge_set(conn: Connection, open_jobs: list[privacy_jobs.Job], now: datetime) -> PurgeSet:
+    """The tombstones, the revocations in force at ``now`` and the open purge jobs."""
+    erased = erased_ids(conn)
+    erased.update(
+        j.person_id for j in open_jobs if j.kind == privacy_jobs.PURGE_PERSON and j.person_id
+    )
+    consents = table_of(Consent)
+    rows = conn.execute(
+        select(
+            consents.c.person_id, consents.c.source, consents.c.granted_at, consents.c.revoked_at
+        ).where(consents.c.purpose == GATE_PURPOSE)
+    ).all()
+    revoked: dict[tuple[str, str], datetime] = {}  # the latest revocation of each pair
+    for person, source, _, revoked_at in rows:
+        if revoked_at is not None and revoked_at <= now:
+            _latest(revoked, (person, source), revoked_at)
+    for job in open_jobs:
+        if job.kind == privacy_jobs.PURGE_SOURCE and job.person_id and job.source:
+            _latest(revoked, (job.person_id, job.source), job.scheduled_at)
+    revoked_person: dict[str, datetime] = {}
+    for (person, _), at in revoked.items():
+        _latest(revoked_person, person, at)
+    live_pair: dict[tuple[str, str], datetime] = {}  # earliest grant after the last revocation
+    live_person: dict[str, datetime] = {}
+    for person, source, granted, revoked_at in rows:
+        if revoked_at is not None and revoked_at <= now:
+            continue
+        pair = (person, source)
+        if pair not in revoked or granted > revoked[pair]:
+            live_pair[pair] = min(granted, live_pair.get(pair, granted))
+        if person not in revoked_person or granted > revoked_person[person]:
+            live_person[person] = min(granted, live_person.get(person, granted))
+    revoked = {pair: at for pair, at in revoked.items() if pair[0] not in erased}
+    return PurgeSet(
+        erased=pa.array(sorted(erased), pa.string()),
+        revoked_pairs=pa.array(sorted(_key(p, s) for p, s in revoked), pa.string()),
+        revoked_people=pa.array(sorted({p for p, _ in revoked}), pa.string()),
+        live_pairs=pa.array([_key(p, s) for p, s in live_pair], pa.string()),
+        live_pairs_since=_utc_array(list(live_pair.values())),
+        live_people=pa.array(list(live_person), pa.string()),
+        live_people_since=_utc_array(list(live_person.values())),
+    )
+
+
+def _latest(latest: dict[Any, datetime], key: Any, at: datetime) -> None:
+    if key not in latest or at > latest[key]:
+        latest[key] = at
+
+
+def _key(person: str, source: str) -> str:
+    return f"{person}{SEPARATOR}{source}"
+
+
+def _utc_array(values: list[datetime]) -> pa.Array:
+    return pa.array(values, pa.timestamp("us")).cast(UTC_US)
+
+
+def removal_masks(
+    rows: pa.Table, spec: TableSpec, purge: PurgeSet, timezone: str
+) -> tuple[pa.Array, pa.Array]:
+    """Which rows are erased and which (not erased) are revoked: two boolean arrays."""
+    erased = pa.array([False] * rows.num_rows, pa.bool_())
+    for column in PERSON_COLUMNS:
+        if column in rows.column_names:
+            hit = pc.is_in(rows[column], value_set=purge.erased).fill_null(False)
+            erased = pc.or_(erased, hit)
+    if not spec.consent_subject or len(purge.revoked_pairs) == 0:
+        return erased, pa.array([False] * rows.num_rows, pa.bool_())
+    subject = rows[spec.consent_subject]
+    source = rows["source"]
+    no_source = pc.is_null(source)
+    pair = pc.binary_join_element_wise(subject, source, SEPARATOR)
+    by_pair = pc.is_in(pair, value_set=purge.revoked_pairs).fill_null(False)
+    by_person = pc.and_(pc.is_in(subject, value_set=purge.revoked_people), no_source)
+    since_pair = pc.take(purge.live_pairs_since, pc.index_in(pair, value_set=purge.live_pairs))
+    since_person = pc.take(
+        purge.live_people_since, pc.index_in(subject, value_set=purge.live_people)
+    )
+    since = pc.if_else(no_source, since_person, since_pair)
+    assert spec.consent_time
+    covered = pc.less_equal(since, _row_time(rows[spec.consent_time], timezone)).fill_null(False)
+    revoked = pc.and_(pc.and_(pc.or_(by_pair, by_person), pc.invert(covered)), pc.invert(erased))
+    return erased, revoked
+
+
+def _row_time(values: pa.ChunkedArray, timezone: str) -> pa.ChunkedArray:
+    """A row's consent time as UTC; a date is its midnight in the business time zone (as the
+    consent gate reads it)."""
+    if pa.types.is_date(values.type):
+        local = pc.cast(values, pa.timestamp("us"))
+        return pc.assume_timezone(local, timezone=timezone).cast(UTC_US)
+    return values.cast(UTC_US)
+
+
+def _needed_columns(spec: TableSpec, names: list[str]) -> list[str]:
+    wanted = [c for c in PERSON_COLUMNS if c in names]
+    if spec.consent_subject:
+        wanted += [c for c in (spec.consent_subject, "source", spec.consent_time) if c]
+    return [c for c in dict.fromkeys(wanted) if c in names]
+
+
+def compact(
+    engine: Engine,
+    lake_dir: Path,
+    *,
+    dry_run: bool = False,
+    timezone: str = "Asia/Shanghai",
+    lease: timedelta = timedelta(seconds=300),
+    now: datetime | None = None,
+    progress: Progress | None = None,
+    tables: tuple[str, ...] = SOCIAL_TABLES,
+) -> CompactionReport:
+    """Rewrite every lake part that holds erased or revoked rows (see the module docstring).
+
+    Raises ``lake.LakeBusy`` when an ingest or another compaction writes the lake.
+    """
+    started = datetime.now()
+    at = now or privacy_jobs.utcnow()
+    with lake.lake_lock(lake_dir, exclusive=True, wait=False):
+        with engine.connect() as conn:
+            _refuse_remote_ingest(conn, at, lease)
+            open_jobs = privacy_jobs.open_jobs(conn)
+            purge = load_purge_set(conn, open_jobs, at)
+        report = CompactionReport(dry_run, len(purge.erased), len(purge.revoked_pairs))
+        if not dry_run:
+            report.stale_removed = len(lake.stale_rewrites(lake_dir))
+        for name in tables:
+            report.tables[name] = _compact_table(
+                lake_dir, table_spec(name), purge, timezone, dry_run, progress
+            )
+        report.seconds = (datetime.now() - started).total_seconds()
+        if not dry_run and open_jobs:
+            with engine.begin() as conn:
+                privacy_jobs.mark_done(conn, [j.id for j in open_jobs], report.as_dict(), at)
+            report.jobs_done = [j.id for j in open_jobs]
+    return report
+
+
+def _refuse_remote_ingest(conn: Connection, now: datetime, lease: timedelta) -> None:
+    """An ingest of another host (sharing a PostgreSQL database) that beat within its lease.
+
+    Ingests on this host hold the lake's shared lock, which the caller's exclusive lock excludes.
+    """
+    batches = table_of(IngestBatch)
+    here = socket.gethostname()
+    for host, heartbeat, started in conn.execute(
+        select(batches.c.owner_host, batches.c.heartbeat_at, batches.c.started_at).where(
+            batches.c.status == "running"
+        )
+    ):
+        if host is not None and host != here and now - (heartbeat or started) <= lease:
+            raise lake.LakeBusy(
+                f"an ingest on host {host} is running (heartbeat within the lease); "
+                "try again when it has finished"
+            )
+
+
+def _compact_table(
+    lake_dir: Path,
+    spec: TableSpec,
+    purge: PurgeSet,
+    timezone: str,
+    dry_run: bool,
+    progress: Progress | None,
+) -> TableReport:
+    report = TableReport(spec.name)
+    paths = lake.parts(lake_dir, spec.name)
+    report.parts = len(paths)
+    for done, path in enumerate(paths, start=1):
+        size = path.stat().st_size
+        report.bytes_before += size
+        if purge.empty:
+            report.rows_before += pq.ParquetFile(path).metadata.num_rows
+            report.bytes_after += size
+        else:
+            report.bytes_after += _compact_part(path, spec, purge, timezone, dry_run, report)
+        if progress:
+            progress(spec.name, done, len(paths))
+    return report
+
+
+def _compact_part(
+    path: Path,
+    spec: TableSpec,
+    purge: PurgeSet,
+    timezone: str,
+    dry_run: bool,
+    report: TableReport,
+) -> int:
+    """Check one part on its person columns, rewrite it if it holds any row to remove; returns
+    its size after."""
+    part = pq.ParquetFile(path)
+    report.rows_before += part.metadata.num_rows
+    columns = _needed_columns(spec, part.schema_arrow.names)
+    erased, revoked = removal_masks(part.read(columns=columns), spec, purge, timezone)
+    n_erased = int(pc.sum(erased).as_py() or 0)
+    n_revoked = int(pc.sum(revoked).as_py() or 0)
+    size = path.stat().st_size
+    if n_erased + n_revoked == 0:
+        return size
+    report.rows_erased += n_erased
+    report.rows_revoked += n_revoked
+    report.parts_rewritten += 1
+    if dry_run:
+        return size
+    return lake.rewrite_part(path, _kept_row_groups(part, spec, purge, timezone), part.schema_arrow)
+
+
+def _kept_row_groups(
+    part: pq.ParquetFile, spec: TableSpec, purge: PurgeSet, timezone: str
+) -> Iterator[pa.Table]:
+    """Each row group of the part without its removed rows, in order, values untouched."""
+    for index in range(part.num_row_groups):
+        rows = part.read_row_group(index)
+        erased, revoked = removal_masks(rows, spec, purge, timezone)
+        yield rows.filter(pc.invert(pc.or_(erased, revoked)))
