@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 from creditgraph.contracts.schema import TABLES
 from creditgraph.features.labels import assign_folds, order_keys
 from creditgraph.features.relational import Inputs
+from creditgraph.privacy.purpose import CREDIT_ASSESSMENT, withdrawn_sources
 from creditgraph.store import lake
 from creditgraph.store.models import Erasure, ExternalLoan, LoanOutcome, Person
 
@@ -89,7 +90,21 @@ def database_tables(engine: Engine) -> dict[str, pa.Table]:
         "external_loans": _query_arrow(engine, _LOAN_COLUMNS),
         "outcomes": _query_arrow(engine, _OUTCOME_COLUMNS),
         "erased": _query_arrow(engine, (Erasure.person_id,)),
+        "revoked": revoked_sources(engine),
     }
+
+
+def revoked_sources(engine: Engine) -> pa.Table:
+    """The (person, source) pairs whose credit-assessment consent is revoked (and not given
+    again): the build reads none of their rows from that source."""
+    with engine.connect() as conn:
+        pairs = withdrawn_sources(conn, CREDIT_ASSESSMENT)
+    return pa.table(
+        {
+            "person_id": pa.array([p for p, _ in pairs], pa.string()),
+            "source": pa.array([s for _, s in pairs], pa.string()),
+        }
+    )
 
 
 def without_erased(lake_tables: dict[str, Any], erased: Any) -> dict[str, Any]:
@@ -100,6 +115,28 @@ def without_erased(lake_tables: dict[str, Any], erased: Any) -> dict[str, Any]:
             if column in table.columns:
                 table = table.filter(~table[column].isin(erased.person_id))
         out[name] = table
+    return out
+
+
+def revoked_input(tables: dict[str, pa.Table], memory: dict[str, Any]) -> Any:
+    """The engine's table of revoked sources, or None when nothing is revoked (no join)."""
+    revoked = tables.get("revoked")
+    return None if revoked is None or revoked.num_rows == 0 else memory["revoked"]
+
+
+def without_revoked(lake_tables: dict[str, Any], revoked: Any) -> dict[str, Any]:
+    """Lake rows of a subject whose credit-assessment consent for the row's source is revoked
+    are not read: all of that source's history, not only what followed the revocation (the
+    rows stay in the files until the scheduled purge compacts them away)."""
+    if revoked is None:
+        return lake_tables
+    out = {}
+    for name, table in lake_tables.items():
+        subject = TABLES[LAKE_TABLES[name]].consent_subject
+        assert subject is not None
+        out[name] = table.anti_join(
+            revoked, [table[subject] == revoked.person_id, table.source == revoked.source]
+        )
     return out
 
 
@@ -137,5 +174,7 @@ def duckdb_inputs(
         persons=memory["persons"],
         external_loans=memory["external_loans"],
         outcomes=memory["outcomes"],
-        **without_erased(lake_tables, memory["erased"]),
+        **without_revoked(
+            without_erased(lake_tables, memory["erased"]), revoked_input(tables, memory)
+        ),
     )

@@ -29,7 +29,13 @@ from creditgraph.features.graph_features import (
     community_labels,
     compute,
 )
-from creditgraph.features.inputs import LAKE_TABLES, _utc, without_erased
+from creditgraph.features.inputs import (
+    LAKE_TABLES,
+    _utc,
+    revoked_input,
+    without_erased,
+    without_revoked,
+)
 from creditgraph.features.labels import FOLDS, Seeds, canonical_order
 from creditgraph.features.relational import Inputs
 from creditgraph.graph import spark as sg
@@ -139,7 +145,9 @@ def spark_inputs(
         persons=memory["persons"],
         external_loans=memory["external_loans"],
         outcomes=memory["outcomes"],
-        **without_erased(lake_tables, memory["erased"]),
+        **without_revoked(
+            without_erased(lake_tables, memory["erased"]), revoked_input(tables, memory)
+        ),
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, and_, bindparam, insert, select, update
 
 from creditgraph.audit import outbox as audit_log
+from creditgraph.privacy.consent_texts import consent_texts
 from creditgraph.store.models import (
     Consent,
     ExternalLoan,
@@ -135,6 +136,9 @@ def write_rows(
         # a report without a date is dated by its batch, after hashing: re-sending it is no news
         if table_name == "external_loans" and r["reported_at"] is None:
             r["reported_at"] = now
+        if table_name == "consents":  # after hashing: the receipt's text hash is derived
+            r["text_sha256"] = consent_texts().sha256(r["text_version"], r["purpose"])
+            r["recorded_via"] = "ingest"
     existing = _existing(connection, target, rows)
     pending: dict[tuple[Any, ...], dict[str, Any]] = {}
     superseded = 0  # a key changed again later in the chunk: only its last row is written
