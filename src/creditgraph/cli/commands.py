@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "creditgraph.cli.monitor_cmd",
     "creditgraph.cli.monitor_run_cmd",
     "creditgraph.cli.audit_cmd",
+    "creditgraph.cli.compliance_cmd",
     "creditgraph.cli.witness_cmd",
     "creditgraph.cli.keys_cmd",
     "creditgraph.cli.serve_cmd",

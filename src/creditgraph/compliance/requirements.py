@@ -1,0 +1,352 @@
+"""The requirements a compliance check reports on: the rule, its legal basis, how its value in
+force is measured against the pack, the code that enforces it and the test that shows it.
+
+Code references are ``module:attribute`` and test references ``tests/file.py::test_name``;
+``compliance.references`` verifies both at run time, so a renamed function or a deleted test
+shows as MISSING instead of a citation that quietly rotted. A requirement with no code behind
+it is listed with no references: the report says MISSING rather than leaving it out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from creditgraph.compliance.pack import CompliancePack
+from creditgraph.decision.config import DecisionConfig, Licence
+from creditgraph.scoring.registry import FAMILIES
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a requirement is measured on: the pack, the decision configuration in force and,
+    when a database is given, each family's champion model and its impact-assessment id."""
+
+    pack: CompliancePack
+    config: DecisionConfig
+    champions: Mapping[str, tuple[str, str | None]] | None = None
+    """Champion model id -> (family, the impact-assessment id it was registered with)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    pack_value: str
+    in_force: str
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    id: str
+    area: str
+    basis: str
+    zh: str
+    en: str
+    code: tuple[str, ...]
+    tests: tuple[str, ...]
+    measure: Callable[[Context], Measured] | None = None
+
+
+def _pct(value: Decimal) -> str:
+    return f"{(value * 100).normalize():f}%"
+
+
+def rate_cap(ctx: Context) -> Measured:
+    """The configured licence's cap must not exceed the pack's cap for that licence."""
+    pricing = ctx.config.pricing
+    licence = pricing.licence.value
+    cap = ctx.pack.rate_caps.get(licence)
+    if pricing.licence is Licence.LPR_MULTIPLE:
+        in_force = f"{pricing.lpr_multiple} x LPR {_pct(pricing.lpr_1y)} = {_pct(pricing.rate_cap)}"
+        if cap is None or cap.max_lpr_multiple is None:
+            return Measured(f"no LPR-multiple cap for {licence}", in_force, False)
+        return Measured(
+            f"{cap.max_lpr_multiple} x LPR ({licence})",
+            in_force,
+            pricing.lpr_multiple <= cap.max_lpr_multiple,
+        )
+    in_force = f"{_pct(pricing.micro_lender_cap)} ({licence})"
+    if cap is None or cap.annual_cap is None:
+        return Measured(f"no annual cap for {licence}", in_force, False)
+    return Measured(
+        f"{_pct(cap.annual_cap)} ({licence})", in_force, pricing.micro_lender_cap <= cap.annual_cap
+    )
+
+
+def outstanding_cap(ctx: Context) -> Measured:
+    pack, mine = ctx.pack.lending.outstanding_cap, ctx.config.limits.outstanding_cap
+    return Measured(f"CNY {pack:,}", f"CNY {mine:,}", mine <= pack)
+
+
+def income_share(ctx: Context) -> Measured:
+    pack, mine = ctx.pack.lending.income_share_cap, ctx.config.limits.income_share_cap
+    return Measured(str(pack), str(mine), mine <= pack)
+
+
+def disclosure(ctx: Context) -> Measured:
+    shown = ctx.pack.disclosure.render(ctx.config.pricing.rate_cap)
+    return Measured(
+        f"basis {ctx.pack.disclosure.basis}: {shown.en}",
+        "every offer carries all_in_rate, the IRR of its cash flows with fees",
+        ctx.pack.disclosure.basis == "irr",
+    )
+
+
+def cooling_off(ctx: Context) -> Measured:
+    return Measured(
+        f"{ctx.pack.lending.cooling_off_days} days",
+        "not enforced: servicing has no withdrawal window yet",
+        True,
+    )
+
+
+def data_residency(ctx: Context) -> Measured:
+    flag = ctx.pack.data_residency.personal_data_in_prc
+    return Measured(
+        "personal data stays in the PRC" if flag else "no residency rule",
+        "partners receive commitments only (audit log); no exporter sends personal data",
+        True,
+    )
+
+
+def impact_assessments(ctx: Context) -> Measured:
+    """Every model family has a PIPIA id in the pack; with a database, every champion model
+    carries its family's id."""
+    ids = ctx.pack.impact_assessments
+    uncovered = [f for f in FAMILIES if f not in ids]
+    pack_value = ", ".join(f"{f}={ids[f]}" for f in FAMILIES if f in ids) or "none"
+    if ctx.champions is None:
+        in_force = "not read (no database given)"
+        return Measured(pack_value, in_force, not uncovered)
+    wrong = [
+        model_id
+        for model_id, (family, recorded) in ctx.champions.items()
+        if family in ids and recorded != ids[family]
+    ]
+    in_force = (
+        ", ".join(
+            f"{model_id}={recorded or 'none'}"
+            for model_id, (_, recorded) in sorted(ctx.champions.items())
+        )
+        or "no champion model"
+    )
+    return Measured(pack_value, in_force, not uncovered and not wrong)
+
+
+REQUIREMENTS: tuple[Requirement, ...] = (
+    # -- lending ---------------------------------------------------------------------------------
+    Requirement(
+        "lending.rate_cap",
+        "lending",
+        "SPC private-lending provisions 2020 (法释〔2020〕17号) Art. 25; licence caps",
+        "年化综合利率不超过持牌类型对应的上限",
+        "The all-in annual rate stays within the licence's cap",
+        (
+            "creditgraph.decision.pricing:price",
+            "creditgraph.decision.config:Pricing.rate_cap",
+        ),
+        (
+            "tests/test_decision_limits_pricing.py::test_offered_all_in_rate_within_cap_and_equal_to_irr",
+            "tests/test_decision_limits_pricing.py::test_fees_lower_the_nominal_rate_until_the_all_in_rate_fits",
+            "tests/test_compliance_pack.py::test_a_looser_rate_cap_fails_the_check",
+        ),
+        rate_cap,
+    ),
+    Requirement(
+        "lending.outstanding_cap",
+        "lending",
+        "Internet loans of commercial banks 2020; draft online micro-loan measures 2020",
+        "单一借款人网络小额贷款余额上限",
+        "Per-borrower online micro-loan balance cap",
+        ("creditgraph.decision.limits:compute_limit",),
+        ("tests/test_decision_limits_pricing.py::test_limit_never_above_any_cap",),
+        outstanding_cap,
+    ),
+    Requirement(
+        "lending.income_share",
+        "lending",
+        "Draft online micro-loan measures 2020: one third of annual income",
+        "贷款余额不超过年收入的三分之一",
+        "Balance at most one third of annual income",
+        ("creditgraph.decision.limits:compute_limit",),
+        ("tests/test_decision_limits_pricing.py::test_limit_never_above_any_cap",),
+        income_share,
+    ),
+    Requirement(
+        "lending.all_in_disclosure",
+        "lending",
+        "PBoC Announcement [2021] No. 3",
+        "以年化综合资金成本（内部收益率法）披露利率",
+        "Disclose the annualised all-in rate on an IRR basis",
+        (
+            "creditgraph.servicing.apr:schedule_all_in_rate",
+            "creditgraph.decision.offers:make_offer",
+            "creditgraph.compliance.pack:Disclosure.render",
+        ),
+        (
+            "tests/test_apr.py::test_fees_raise_the_rate",
+            "tests/test_decision_limits_pricing.py::test_offered_all_in_rate_within_cap_and_equal_to_irr",
+            "tests/test_compliance_pack.py::test_the_disclosure_states_the_all_in_rate_in_both_languages",
+        ),
+        disclosure,
+    ),
+    Requirement(
+        "lending.cooling_off",
+        "lending",
+        "lender's commitment (pack)",
+        "冷静期内借款人可无费用撤回",
+        "The borrower may withdraw without a fee during the cooling-off period",
+        (),
+        (),
+        cooling_off,
+    ),
+    # -- privacy (PIPL) --------------------------------------------------------------------------
+    Requirement(
+        "privacy.consent_per_purpose",
+        "privacy",
+        "PIPL Art. 13-17",
+        "按目的取得同意，可撤回，撤回即时生效",
+        "Consent per purpose and source; revocable, effective at once",
+        (
+            "creditgraph.privacy.consent:grant",
+            "creditgraph.privacy.consent:revoke",
+            "creditgraph.privacy.purpose:require_consent",
+            "creditgraph.ingest.consent_gate:apply_gate",
+        ),
+        (
+            "tests/test_ingest.py::test_consent_gate_keeps_only_consented_social_rows",
+            "tests/test_ingest.py::test_consent_revocation_arrives_as_an_update",
+            "tests/test_decision_service.py::test_without_consent_the_decision_uses_no_social_data",
+        ),
+    ),
+    Requirement(
+        "privacy.sharing",
+        "privacy",
+        "PIPL Art. 23",
+        "向他人提供个人信息须取得单独同意",
+        "Sharing with another party needs its own consent",
+        ("creditgraph.privacy.purpose:require_consent",),
+        (),
+    ),
+    Requirement(
+        "privacy.sensitive_consent",
+        "privacy",
+        "PIPL Art. 28-30",
+        "敏感个人信息（金融账户、收入等）须取得单独同意",
+        "Sensitive personal information (financial accounts, income) needs separate consent",
+        ("creditgraph.privacy.consent:grant",),
+        (),
+    ),
+    Requirement(
+        "privacy.automated_decision",
+        "privacy",
+        "PIPL Art. 24",
+        "自动化决策透明，个人可拒绝仅由自动化决策作出的决定并要求人工复核",
+        "Automated decisions are explained; a person may object and ask for human review",
+        (
+            "creditgraph.decision.service:DecisionService.request_review",
+            "creditgraph.decision.review:ReviewWorkflow",
+        ),
+        (
+            "tests/test_decision_service.py::test_a_borrower_can_ask_for_a_human_review",
+            "tests/test_decision_service.py::test_a_decision_is_stored_with_everything_that_explains_it",
+        ),
+    ),
+    Requirement(
+        "privacy.access_correction_erasure",
+        "privacy",
+        "PIPL Art. 44-47",
+        "个人可查阅、复制、更正、删除其个人信息",
+        "A person may access, copy, correct and erase their personal information",
+        ("creditgraph.privacy.erasure:erase",),
+        (
+            "tests/test_features.py::test_an_erased_person_leaves_the_graph_and_is_refused_at_the_door",
+            "tests/test_audit_log.py::test_erasure_destroys_the_salt_and_the_tree_stays_verifiable",
+        ),
+    ),
+    Requirement(
+        "privacy.encryption",
+        "privacy",
+        "PIPL Art. 51",
+        "个人信息字段加密存储，去标识化，删除即销毁密钥",
+        "Personal fields encrypted and pseudonymised; erasure destroys the person's key",
+        (
+            "creditgraph.privacy.fieldcrypt:seal",
+            "creditgraph.privacy.fieldcrypt:shred",
+            "creditgraph.privacy.keys:open_master_key",
+            "creditgraph.privacy.pseudonym:Pseudonymiser",
+        ),
+        ("tests/test_ingest.py::test_pseudonym_key_is_private_and_stable",),
+    ),
+    Requirement(
+        "privacy.access_log",
+        "privacy",
+        "PIPL Art. 51, 54",
+        "记录每次读取个人信息的人员、时间与目的",
+        "Every read of personal data is logged: who, when, for what purpose",
+        ("creditgraph.privacy.access_log:record_access",),
+        (),
+    ),
+    Requirement(
+        "privacy.retention",
+        "privacy",
+        "PIPL Art. 19, 47",
+        "保存期限为实现目的所必需的最短时间，到期删除",
+        "Kept no longer than the purpose needs; purged when the period ends",
+        ("creditgraph.privacy.compaction:compact",),
+        (),
+    ),
+    Requirement(
+        "privacy.no_personal_data_in_logs",
+        "privacy",
+        "PIPL Art. 51",
+        "日志中不出现姓名、电话、证件号等个人信息",
+        "No names, phones, id numbers or raw external ids in logs",
+        ("creditgraph.privacy.pseudonym:Pseudonymiser",),
+        ("tests/test_log_guard.py",),
+    ),
+    Requirement(
+        "privacy.impact_assessment",
+        "privacy",
+        "PIPL Art. 55-56",
+        "自动化决策模型须完成个人信息保护影响评估，编号随模型版本登记",
+        "Each model family has a personal information protection impact assessment, its id "
+        "recorded with every model version",
+        (
+            "creditgraph.compliance.pack:CompliancePack.impact_assessment_of",
+            "creditgraph.audit.kinds:kind_of",
+        ),
+        (
+            "tests/test_audit_hooks.py::test_registration_promotion_and_retirement_are_each_committed",
+            "tests/test_compliance_pack.py::test_every_model_family_has_an_impact_assessment",
+        ),
+        impact_assessments,
+    ),
+    Requirement(
+        "privacy.data_residency",
+        "privacy",
+        "PIPL Art. 38-40",
+        "个人信息境内存储，出境须经安全评估、认证或标准合同",
+        "Personal information stays in the PRC; leaving it needs an assessment, certification "
+        "or standard contract",
+        ("creditgraph.audit.kinds:kind_of",),
+        ("tests/test_audit_log.py::test_erasure_destroys_the_salt_and_the_tree_stays_verifiable",),
+        data_residency,
+    ),
+    Requirement(
+        "fairness.four_fifths",
+        "fairness",
+        "fair lending: four-fifths rule; equal opportunity",
+        "各群体审批通过率不低于最高群体的五分之四",
+        "Each group's approval rate at least four fifths of the highest group's",
+        (
+            "creditgraph.compliance.fairness:assess",
+            "creditgraph.compliance.fairness_store:monitor_fairness",
+        ),
+        (
+            "tests/test_fairness.py::test_hand_computed_ratios_and_statuses",
+            "tests/test_fairness.py::test_a_disparity_raises_one_alert_per_group_and_period",
+        ),
+    ),
+)
