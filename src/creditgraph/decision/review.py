@@ -23,7 +23,9 @@ from creditgraph.decision.service_errors import (
 from creditgraph.decision.within import Within, finish
 from creditgraph.store.db import write_transaction
 
-REVIEW_KINDS = ("referral", "borrower_request", "monitoring")
+REVIEW_KINDS = ("referral", "borrower_request", "monitoring", "objection")
+REQUESTED_KINDS = ("borrower_request", "objection")
+"""What a person may ask for: a review, or one filed as an objection through a subject request."""
 REVIEW_STATUSES = ("open", "taken", "approved", "declined")
 
 
@@ -52,26 +54,28 @@ class ReviewWorkflow:
         requested_by: str,
         note: str | None = None,
         *,
+        kind: str = "borrower_request",
         within: Within | None = None,
     ) -> dict[str, Any]:
-        """A borrower's request for a person to review an automated decision."""
+        """A borrower's request for a person to review an automated decision (``kind``
+        objection: filed as a subject request)."""
         _actor(requested_by, "requested_by")
+        if kind not in REQUESTED_KINDS:
+            raise DecisionServiceError(f"kind must be one of {', '.join(REQUESTED_KINDS)}")
         at = self.clock()
         with write_transaction(self.engine) as conn:
             if not record_store.decision_exists(conn, decision_id):
                 raise NotFoundError(f"no decision {decision_id!r}")
-            pending = review_store.pending_request(conn, decision_id, "borrower_request")
+            pending = review_store.pending_request(conn, decision_id, kind)
             if pending is not None:
                 raise ReviewStateError(
                     f"decision {decision_id!r} already has a pending review request {pending!r}"
                 )
-            row = review_row(decision_id, "borrower_request", requested_by, note, at)
+            row = review_row(decision_id, kind, requested_by, note, at)
             record_store.insert_review(conn, row)
             record_store.insert_event(
                 conn,
-                event_row(
-                    decision_id, row["id"], "review_opened:borrower_request", requested_by, at, note
-                ),
+                event_row(decision_id, row["id"], f"review_opened:{kind}", requested_by, at, note),
             )
             return finish(conn, review_public(row), within)
 

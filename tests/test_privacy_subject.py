@@ -1,0 +1,297 @@
+"""Subject requests (PIPL Art. 44-47, 24) and the personal-data access log, on SQLite and
+PostgreSQL: the export holds every section and its own access, the page reads in Chinese and
+English and escapes what people wrote, a correction changes the sealed value and records only
+the field's name, an erased person's export is refused, an objection opens a review, deadlines
+and the overdue list, and bad input refused with nothing stored."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from creditgraph.contracts.schema import Namespace
+from creditgraph.decision.review import ReviewWorkflow
+from creditgraph.decision.subject.correct import CorrectionError
+from creditgraph.decision.subject.page import render_page
+from creditgraph.decision.subject.requests import (
+    Deadline,
+    ErasedSubjectError,
+    SubjectError,
+    UnknownSubjectError,
+)
+from creditgraph.decision.subject.service import Actor, SubjectService
+from creditgraph.privacy.access_log import AccessLogError, accesses_of, record_access
+from creditgraph.privacy.fieldcrypt import read_identity
+from creditgraph.privacy.keys import KeyProvider, open_master_key
+from creditgraph.privacy.pseudonym import Pseudonymiser
+from creditgraph.store.models import DataAccess, Person, ReviewRequest, SubjectRequest
+from tests import subject_world as world
+
+OFFICER = Actor("key:7", "key")
+CLERK = Actor("user:clerk", "user")
+
+
+@pytest.fixture
+def provider(engine: Engine, tmp_path: Path) -> KeyProvider:
+    return open_master_key(engine, tmp_path / "keys" / "master.key")
+
+
+@pytest.fixture
+def pseudonyms() -> Pseudonymiser:
+    return Pseudonymiser(world.PSEUDONYM_KEY)
+
+
+@pytest.fixture
+def subject(engine: Engine, provider: KeyProvider, pseudonyms: Pseudonymiser) -> world.Subject:
+    return world.subject(engine, provider, pseudonyms)
+
+
+@pytest.fixture
+def service(
+    engine: Engine, provider: KeyProvider, pseudonyms: Pseudonymiser
+) -> Iterator[SubjectService]:
+    yield SubjectService(engine, pseudonyms, provider=provider)
+
+
+def _count(engine: Engine, model: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(model)).scalar_one())
+
+
+def test_the_export_holds_every_section_and_shows_who_read_the_data(
+    engine: Engine, service: SubjectService, subject: world.Subject
+) -> None:
+    earlier = datetime.now() - timedelta(minutes=5)
+    with engine.begin() as conn:
+        record_access(
+            conn,
+            "key:3",
+            "key",
+            subject.person_id,
+            "decision_review",
+            ["decision"],
+            "read",
+            earlier,
+        )
+        record_access(conn, "feature-build", "job", None, "credit_assessment", ["declared_income"])
+    doc = service.export(subject.person_id, OFFICER)
+
+    assert doc["identity"]["external_id"] == world.EXTERNAL_ID
+    assert doc["identity"]["name"] == world.NAME and doc["identity"]["phone"] == world.PHONE
+    assert doc["identity"]["id_number"] == world.ID_NUMBER
+    assert doc["identity"]["declared_monthly_income"] == "8000.50"
+    assert doc["person"]["segment"] == "individual_business"
+    assert doc["consents"][0]["text_version"] == "v1"
+    assert doc["consents"][0]["text_sha256"] == "a" * 64
+    assert doc["features"]["values"] == {"activity_30d": 0.5, "degree": 12}
+    assert doc["scores"][0]["grade"] == "B"
+    decision = doc["decisions"][0]
+    assert decision["id"] == subject.decision_id
+    assert decision["reasons"][0]["zh"] == world.REASON_ZH
+    assert decision["inputs"]["income_monthly_fen"] == world.INCOME_FEN
+    loan = doc["loans"][0]
+    assert loan["id"] == subject.loan_id and loan["principal"] == "12000.00"
+    assert len(loan["instalments"]) == 12
+    assert [t["kind"] for t in loan["transactions"]] == ["disbursement"]
+    # an alert about the person names the other person only as "another person"
+    assert doc["alerts"][0]["evidence"] == {"delinquent": "another person", "exposure": 0.4}
+    assert subject.other_person not in json.dumps(doc)
+    assert [r["kind"] for r in doc["subject_requests"]] == ["export"]
+    log = doc["access_log"]
+    assert [(a["actor"], a["action"]) for a in log] == [
+        ("key:3", "read"),
+        ("feature-build", "read"),
+        ("key:7", "export"),
+    ]
+    assert log[1]["bulk"] is True and log[2]["purpose"] == "subject_request"
+    request = service.requests(person_id=subject.person_id)[0]
+    assert request["status"] == "done" and request["result"]["sections"]["loans"] == 1
+
+
+def test_two_exports_of_unchanged_data_differ_only_in_their_own_request(
+    service: SubjectService, subject: world.Subject
+) -> None:
+    first = service.export(subject.person_id, OFFICER)
+    second = service.export(subject.person_id, OFFICER)
+    moving = ("request_id", "generated_at", "subject_requests", "access_log")
+    assert {k: v for k, v in first.items() if k not in moving} == {
+        k: v for k, v in second.items() if k not in moving
+    }
+    assert second["access_log"][:1] == first["access_log"][:1]
+
+
+def test_the_page_reads_in_chinese_and_english_and_escapes_what_people_wrote(
+    service: SubjectService, subject: world.Subject
+) -> None:
+    doc = service.export(subject.person_id, OFFICER)
+    zh = render_page(doc, "zh")
+    en = render_page(doc, "en")
+    assert '<html lang="zh">' in zh and "谁访问了您的数据" in zh and world.REASON_ZH not in zh
+    assert "近期新增联系人较多 &lt;b&gt;" in zh
+    assert "Who accessed your data" in en and "Many new contacts lately &lt;b&gt;" in en
+    for page in (zh, en):
+        assert "<script>" not in page and "&lt;script&gt;" in page
+    with pytest.raises(ValueError, match="lang"):
+        render_page(doc, "fr")
+
+
+def test_a_correction_changes_the_sealed_value_and_records_only_the_field_name(
+    engine: Engine,
+    provider: KeyProvider,
+    service: SubjectService,
+    subject: world.Subject,
+    pseudonyms: Pseudonymiser,
+) -> None:
+    answer = service.correct(
+        subject.person_id,
+        {"name": "张三丰", "phone": "139-0000-1111", "declared_monthly_income": "9000.5"},
+        CLERK,
+    )
+    assert answer["status"] == "done"
+    assert answer["detail"] == {"fields": ["declared_monthly_income", "name", "phone"]}
+    with engine.connect() as conn:
+        identity = read_identity(conn, provider, subject.person_id)
+        stored = list(conn.execute(select(SubjectRequest.detail, SubjectRequest.result)).one())
+        phone_pseudonym = conn.execute(
+            select(Person.phone_pseudonym).where(Person.person_id == subject.person_id)
+        ).scalar_one()
+        accesses = accesses_of(conn, subject.person_id)
+    assert (identity.name, identity.phone) == ("张三丰", "139-0000-1111")
+    assert identity.declared_monthly_income_fen == 900050
+    assert phone_pseudonym == pseudonyms.one(Namespace.PHONE, "13900001111")
+    assert "张三丰" not in json.dumps(stored, ensure_ascii=False)
+    assert "0000" not in json.dumps(stored)
+    assert accesses[-1]["action"] == "correct"
+    assert accesses[-1]["data_classes"] == ["declared_monthly_income", "name", "phone"]
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "words"),
+    [
+        ({"nickname": "x"}, "nickname", "not a correctable field"),
+        ({"external_id": "P1000009"}, "external_id", "not a correctable field"),
+        ({"phone": "call me"}, "phone", "phone must be 6-20 digits"),
+        ({"declared_monthly_income": "12.345"}, "declared_monthly_income", "at most 2 decimals"),
+        ({"declared_monthly_income": "-1"}, "declared_monthly_income", "at least 0"),
+        ({"declared_monthly_income": ""}, "declared_monthly_income", "is required"),
+        ({"name": "x" * 201}, "name", "at most 200 characters"),
+        ({}, None, "at least one field"),
+    ],
+)
+def test_a_correction_the_contract_refuses_names_field_and_rule_and_stores_nothing(
+    engine: Engine,
+    provider: KeyProvider,
+    service: SubjectService,
+    subject: world.Subject,
+    values: dict[str, str],
+    field: str | None,
+    words: str,
+) -> None:
+    with pytest.raises(CorrectionError, match=words) as refused:
+        service.correct(subject.person_id, values, CLERK)
+    assert refused.value.field == field
+    assert _count(engine, SubjectRequest) == 0 and _count(engine, DataAccess) == 0
+    with engine.connect() as conn:
+        assert read_identity(conn, provider, subject.person_id).name == world.NAME
+
+
+def test_requests_about_an_unknown_person_are_refused_and_store_nothing(
+    engine: Engine, service: SubjectService, subject: world.Subject
+) -> None:
+    with pytest.raises(UnknownSubjectError, match="no person with this id"):
+        service.export("0" * 32, OFFICER)
+    with pytest.raises(UnknownSubjectError):
+        service.correct("0" * 32, {"name": "x"}, CLERK)
+    with pytest.raises(UnknownSubjectError):
+        service.erase("0" * 32, CLERK)
+    with pytest.raises(UnknownSubjectError):
+        service.receive("0" * 32, "export", CLERK)
+    with pytest.raises(SubjectError, match="kind must be one of"):
+        service.receive(subject.person_id, "delete_everything", CLERK)
+    assert _count(engine, SubjectRequest) == 0 and _count(engine, DataAccess) == 0
+
+
+def test_erasure_is_recorded_and_a_later_export_is_refused_with_a_clear_message(
+    engine: Engine, service: SubjectService, subject: world.Subject
+) -> None:
+    answer = service.erase(subject.person_id, CLERK)
+    assert answer["status"] == "done" and answer["kind"] == "erase"
+    assert answer["result"]["already_erased"] is False
+    assert answer["result"]["rows_deleted"]["persons"] == 1
+    with pytest.raises(ErasedSubjectError, match=r"was erased on .*nothing is held to export"):
+        service.export(subject.person_id, OFFICER)
+    with pytest.raises(ErasedSubjectError):
+        service.correct(subject.person_id, {"name": "x"}, CLERK)
+    again = service.erase(subject.person_id, CLERK)
+    assert again["result"]["already_erased"] is True
+    # a filed export request of the erased person is answered: rejected, with the reason
+    kinds = [r["kind"] for r in service.requests(person_id=subject.person_id)]
+    assert kinds == ["erase", "erase"]
+
+
+def test_an_objection_opens_a_review_of_the_decision_in_the_queue(
+    engine: Engine, service: SubjectService, subject: world.Subject
+) -> None:
+    answer = service.object(subject.person_id, subject.decision_id, OFFICER, "I disagree")
+    assert answer["status"] == "done" and answer["detail"] == {"decision_id": subject.decision_id}
+    queue = ReviewWorkflow(engine, datetime.now).queue("open")
+    assert [(r["decision_id"], r["kind"]) for r in queue] == [(subject.decision_id, "objection")]
+    assert answer["result"] == {"review_id": queue[0]["id"]}
+    with pytest.raises(SubjectError, match="no such decision about this person"):
+        service.object(subject.person_id, "dc_missing", OFFICER)
+    other = world.add_decision(engine, subject.other_person)
+    with pytest.raises(SubjectError, match="no such decision about this person"):
+        service.object(subject.person_id, other, OFFICER)
+    assert _count(engine, ReviewRequest) == 1 and _count(engine, SubjectRequest) == 1
+
+
+def test_a_filed_request_is_due_in_fifteen_days_and_listed_once_overdue(
+    engine: Engine, provider: KeyProvider, pseudonyms: Pseudonymiser, subject: world.Subject
+) -> None:
+    now = [datetime(2026, 8, 1, 10)]
+    service = SubjectService(engine, pseudonyms, provider=provider, clock=lambda: now[0])
+    filed = service.receive(subject.person_id, "export", CLERK)
+    assert filed["status"] == "received" and filed["due_at"] == "2026-08-16T10:00:00"
+    assert service.requests(overdue=True) == []
+    now[0] = datetime(2026, 8, 16, 10, 1)
+    late = service.requests(overdue=True)
+    assert [r["id"] for r in late] == [filed["id"]] and late[0]["overdue"] is True
+    doc = service.export(subject.person_id, CLERK, request_id=filed["id"])
+    assert doc["request_id"] == filed["id"]
+    assert service.requests(overdue=True) == []
+    with pytest.raises(SubjectError, match="already done"):
+        service.export(subject.person_id, CLERK, request_id=filed["id"])
+    shorter = SubjectService(engine, pseudonyms, provider=provider, deadline=Deadline(5))
+    assert shorter.deadline.due(datetime(2026, 8, 1)) == datetime(2026, 8, 6)
+    with pytest.raises(SubjectError, match="deadline_days"):
+        Deadline(0)
+
+
+def test_a_refused_request_keeps_its_reason(
+    service: SubjectService, subject: world.Subject
+) -> None:
+    filed = service.receive(subject.person_id, "correct", CLERK)
+    refused = service.reject(filed["id"], "identity not verified / 身份未核实", CLERK)
+    assert refused["status"] == "rejected" and refused["completed_at"]
+    with pytest.raises(SubjectError, match="already rejected"):
+        service.reject(filed["id"], "again", CLERK)
+
+
+def test_the_access_log_refuses_an_entry_that_does_not_say_who_or_why(engine: Engine) -> None:
+    with engine.begin() as conn:
+        with pytest.raises(AccessLogError, match="actor must name") as no_actor:
+            record_access(conn, " ", "user", None, "compliance", ["identity"])
+        assert no_actor.value.field == "actor"
+        with pytest.raises(AccessLogError, match="purpose must be one of"):
+            record_access(conn, "user:a", "user", None, "curiosity", ["identity"])
+        with pytest.raises(AccessLogError, match="actor_kind"):
+            record_access(conn, "user:a", "robot", None, "compliance", ["identity"])
+        with pytest.raises(AccessLogError, match="data_classes"):
+            record_access(conn, "user:a", "user", None, "compliance", [])
+    assert _count(engine, DataAccess) == 0
