@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from creditgraph.privacy.purpose import CREDIT_ASSESSMENT, DataClass, Declaration, declare
+
 OSKARSDOTTIR_2019 = "Óskarsdóttir et al. (2019), The value of big data for credit scoring, Applied Soft Computing 74"
 OSKARSDOTTIR_2021 = (
     "Óskarsdóttir & Bravo (2021), Multilayer network analysis for credit risk, Omega 105"
@@ -508,3 +510,42 @@ def render_markdown() -> str:
         lines += [f"| `{f.name}` | {f.definition} | {f.why} | {f.source} |" for f in items]
         lines.append("")
     return "\n".join(lines)
+
+
+# -- purpose declarations ----------------------------------------------------------------------------
+# Every family is read for credit assessment only; a test fails on a family without a declaration.
+
+_C = DataClass
+_SOCIAL_GRAPH = ("lake:ties", "lake:interactions")
+FAMILY_DECLARATIONS: dict[str, Declaration] = {
+    family: declare("feature_family", family, CREDIT_ASSESSMENT, classes, reads)
+    for family, classes, reads in (
+        ("behaviour", (_C.PROFILE, _C.INCOME), ("db:persons",)),
+        (
+            "activity",
+            (_C.PROFILE, _C.INTERACTIONS, _C.ACTIVITY, _C.TIES),
+            ("db:persons", "lake:interactions", "lake:activity_daily", "lake:ties"),
+        ),
+        ("interaction", (_C.INTERACTIONS, _C.TRANSFERS, _C.TIES), _SOCIAL_GRAPH),
+        ("circle", (_C.TIES, _C.INTERACTIONS), _SOCIAL_GRAPH),
+        ("multi-lending", (_C.EXTERNAL_LOANS,), ("db:external_loans",)),
+        ("devices", (_C.DEVICES, _C.OUTCOMES), ("lake:devices", "db:loan_outcomes")),
+        ("structure", (_C.TIES, _C.INTERACTIONS), _SOCIAL_GRAPH),
+        ("mutual friends", (_C.TIES,), ("lake:ties",)),
+        (
+            "risk exposure",
+            (_C.TIES, _C.INTERACTIONS, _C.DEVICES, _C.OUTCOMES),
+            (*_SOCIAL_GRAPH, "lake:devices", "db:loan_outcomes"),
+        ),
+        (
+            "community",
+            (_C.TIES, _C.INTERACTIONS, _C.OUTCOMES),
+            (*_SOCIAL_GRAPH, "db:loan_outcomes"),
+        ),
+        (
+            "neighbours",
+            (_C.TIES, _C.INTERACTIONS, _C.PROFILE, _C.INCOME, _C.EXTERNAL_LOANS),
+            (*_SOCIAL_GRAPH, "db:persons", "db:external_loans"),
+        ),
+    )
+}

@@ -127,16 +127,16 @@ def revoked_input(tables: dict[str, pa.Table], memory: dict[str, Any]) -> Any:
 def without_revoked(lake_tables: dict[str, Any], revoked: Any) -> dict[str, Any]:
     """Lake rows of a subject whose credit-assessment consent for the row's source is revoked
     are not read: all of that source's history, not only what followed the revocation (the
-    rows stay in the files until the scheduled purge compacts them away)."""
+    rows stay in the files until the scheduled purge compacts them away). A row without a
+    source (the gate let it in on any consent) goes with any source its subject withdrew."""
     if revoked is None:
         return lake_tables
     out = {}
     for name, table in lake_tables.items():
         subject = TABLES[LAKE_TABLES[name]].consent_subject
         assert subject is not None
-        out[name] = table.anti_join(
-            revoked, [table[subject] == revoked.person_id, table.source == revoked.source]
-        )
+        same_source = table.source.isnull() | (table.source == revoked.source)
+        out[name] = table.anti_join(revoked, [table[subject] == revoked.person_id, same_source])
     return out
 
 

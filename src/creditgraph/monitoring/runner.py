@@ -30,6 +30,7 @@ from creditgraph.monitoring.alerts import record_findings
 from creditgraph.monitoring.bus import PARTITIONS, Event, EventBus, partition_of
 from creditgraph.monitoring.codec import from_payload
 from creditgraph.monitoring.config import MonitoringConfig
+from creditgraph.monitoring.consent_watch import WithdrawnSources
 from creditgraph.monitoring.consumer import PROCESSED, Consumer, LoopStats, run_loop
 from creditgraph.monitoring.detectors import Finding
 from creditgraph.monitoring.monitor import DEFAULT_EXPOSURE_EPS, Monitor
@@ -90,6 +91,7 @@ class MonitorService:
         self._pending: list[Finding] = []
         self._erased: set[str] = set()
         self._erased_seen = -1
+        self._withdrawn = WithdrawnSources()  # sources whose monitoring consent was revoked
         self._dirty = False
         self._started = False
         self.consumer = Consumer(
@@ -109,12 +111,14 @@ class MonitorService:
         defaulters, borrowers = book_seeds(self.engine)
         self._erased_seen = erasure_count(self.engine)
         erased = erased_people(self.engine)
+        with self.engine.connect() as conn:
+            self._withdrawn.load(conn)
         monitor.seed(active_borrowers=[p for p in borrowers if p not in erased])
         replayed = 0
         chunk: list[Any] = []
         history = applied_history(self.engine, self.bus, self.group)
         for payload in history.payloads():
-            if mentions(payload, erased):
+            if mentions(payload, erased) or self._withdrawn.excludes(payload):
                 continue
             chunk.append(from_payload(payload))
             if len(chunk) >= HISTORY_CHUNK:
@@ -147,8 +151,8 @@ class MonitorService:
 
     def _handle(self, payload: Event, _conn: Connection) -> None:
         event = from_payload(payload)  # a payload that does not decode is a poison event
-        if mentions(payload, self._erased):
-            return  # an erased person: applied as nothing, so never replayed either
+        if mentions(payload, self._erased) or self._withdrawn.excludes(payload):
+            return  # an erased person, a withdrawn source: applied as nothing, never replayed
         try:
             self._pending.extend(self.monitor.apply(event))
         except Exception:
@@ -182,7 +186,7 @@ class MonitorService:
     def run_once(self) -> LoopStats:
         """One batch. If its transaction fails, the in-memory state is rebuilt before the error
         goes on (the batch's events were folded in but not committed)."""
-        if not self._started:
+        if not self._started or self._newly_withdrawn():
             self.start()
         try:
             stats = self.consumer.run_once()
@@ -194,6 +198,12 @@ class MonitorService:
             self._started = False
         self.summary.loop.add(stats)
         return stats
+
+    def _newly_withdrawn(self) -> bool:
+        """Whether a monitoring consent was revoked since the last look: the state is then
+        rebuilt without that source before the next event is applied."""
+        with self.engine.connect() as conn:
+            return self._withdrawn.refresh(conn)
 
     def run(
         self,

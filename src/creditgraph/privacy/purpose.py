@@ -226,3 +226,16 @@ def withdrawn_sources(
             (r.person_id, r.source) for r in conn.execute(query.where(c.person_id.in_(chunk)))
         )
     return sorted(out)
+
+
+# -- exports -----------------------------------------------------------------------------------------
+# The subject export (PIPL Art. 45) reads everything held about one person, on that person's own
+# request: its basis is the request, not a consent. There is no bulk export of the lake.
+
+SUBJECT_EXPORT = declare(
+    "export",
+    "subject_export",
+    SUBJECT_REQUEST,
+    tuple(DataClass),
+    ("db:persons", "db:consents", "db:decisions", "db:loans", "db:data_access_log", "lake:*"),
+)
