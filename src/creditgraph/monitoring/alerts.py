@@ -406,7 +406,8 @@ def list_alerts(
             f"状态必须是 {'、'.join(STATUSES)} 之一",
             "status",
         )
-    types = tuple(d.value for d in Detector)
+    # and the portfolio fairness monitor's alerts (creditgraph.compliance.fairness_store)
+    types = (*(d.value for d in Detector), "fairness_disparity")
     if type is not None and type not in types:
         raise AlertError(
             f"type must be one of {', '.join(types)}", f"类型必须是 {'、'.join(types)} 之一", "type"

@@ -94,6 +94,10 @@ def _by_group(
     no longer grows with the population."""
     names, index = np.unique(labels, return_inverse=True)
     keys, weights = np.unique(index * 4 + y_true * 2 + y_pred, return_counts=True)
+    if keys.size == 1:
+        # fairlearn squeezes a one-row input to a scalar and refuses it: repeat the row with no
+        # weight (one group, everyone decided alike) so the counts stay exact
+        keys, weights = np.repeat(keys, 2), np.array([weights[0], 0])
     frame = MetricFrame(
         metrics=metrics,
         y_true=(keys // 2) % 2,

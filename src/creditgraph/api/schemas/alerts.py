@@ -17,13 +17,15 @@ class AlertStatus(StrEnum):
 
 
 class AlertType(StrEnum):
-    """The detector that raised the alert."""
+    """The detector that raised the alert (``fairness_disparity``: the portfolio fairness
+    monitor, about no person; its ``person_id`` is ``portfolio``)."""
 
     CONTAGION = "contagion"
     ACTIVITY_COLLAPSE = "activity_collapse"
     FRAUD_RING = "fraud_ring"
     MULTI_LENDING = "multi_lending"
     REPAYMENT_STRESS = "repayment_stress"
+    FAIRNESS_DISPARITY = "fairness_disparity"
 
 
 class AlertNoteIn(Body):
