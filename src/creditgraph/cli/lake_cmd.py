@@ -14,7 +14,6 @@ from creditgraph.settings import get_settings
 if TYPE_CHECKING:
     from creditgraph.privacy.compaction import CompactionReport
 
-console = Console()
 lake_app = typer.Typer(help="The Parquet lake: compaction.", no_args_is_help=True)
 
 
@@ -33,6 +32,7 @@ def lake_compact(
     from creditgraph.store.db import migrated_engine
     from creditgraph.store.lake import LakeBusy
 
+    console = Console()  # its width read now: the terminal's (or COLUMNS) at this run
     settings = get_settings()
     try:
         with migrated_engine(settings.database_url) as engine, RowProgress(console) as bar:
@@ -47,10 +47,10 @@ def lake_compact(
     except LakeBusy as exc:
         typer.echo(f"error: {exc} / 湖正在被写入，请稍后再试", err=True)
         raise typer.Exit(1) from None
-    print_report(report)
+    print_report(report, console)
 
 
-def print_report(report: CompactionReport) -> None:
+def print_report(report: CompactionReport, console: Console) -> None:
     title = "Lake compaction 湖压缩" + (
         " (dry run 试运行: nothing written 未写入)" if report.dry_run else ""
     )
@@ -62,6 +62,7 @@ def print_report(report: CompactionReport) -> None:
         "rows before 原行数",
         "erased 注销",
         "revoked 撤回",
+        "expired 过期",
         "bytes before 原字节",
         "bytes after 现字节",
     ):
@@ -74,6 +75,7 @@ def print_report(report: CompactionReport) -> None:
             f"{t.rows_before:,}",
             f"{t.rows_erased:,}",
             f"{t.rows_revoked:,}",
+            f"{t.rows_expired:,}",
             f"{t.bytes_before:,}",
             f"{t.bytes_after:,}",
         )

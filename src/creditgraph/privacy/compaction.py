@@ -60,12 +60,13 @@ class TableReport:
     rows_before: int = 0
     rows_erased: int = 0
     rows_revoked: int = 0
+    rows_expired: int = 0  # past the retention period (retention run)
     bytes_before: int = 0
     bytes_after: int = 0
 
     @property
     def rows_removed(self) -> int:
-        return self.rows_erased + self.rows_revoked
+        return self.rows_erased + self.rows_revoked + self.rows_expired
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -75,6 +76,7 @@ class TableReport:
             "rows_removed": self.rows_removed,
             "rows_erased": self.rows_erased,
             "rows_revoked": self.rows_revoked,
+            "rows_expired": self.rows_expired,
             "bytes_before": self.bytes_before,
             "bytes_after": self.bytes_after,
         }
@@ -181,17 +183,60 @@ def _utc_array(values: list[datetime]) -> pa.Array:
     return pa.array(values, pa.timestamp("us")).cast(UTC_US)
 
 
+EXPIRY_COLUMNS = {
+    "ties": "ended_at",
+    "interactions": "ts",
+    "devices": "last_seen",
+    "activity_daily": "date",
+}
+"""The time a lake row's retention period runs from: when the tie ended (a tie still in place
+never expires), the interaction, the device's last sighting, the day of activity."""
+
+
+@dataclass(frozen=True)
+class Masks:
+    """Which rows go, and why: each row counts under the first reason that applies."""
+
+    erased: pa.Array
+    revoked: pa.Array
+    expired: pa.Array
+
+    @property
+    def removed(self) -> pa.Array:
+        return pc.or_(pc.or_(self.erased, self.revoked), self.expired)
+
+
 def removal_masks(
-    rows: pa.Table, spec: TableSpec, purge: PurgeSet, timezone: str
-) -> tuple[pa.Array, pa.Array]:
-    """Which rows are erased and which (not erased) are revoked: two boolean arrays."""
+    rows: pa.Table,
+    spec: TableSpec,
+    purge: PurgeSet,
+    timezone: str,
+    expire_before: datetime | None = None,
+) -> Masks:
+    """Which rows are erased, revoked (and not erased), expired (and neither)."""
+    erased = _erased(rows, purge)
+    revoked = pc.and_(_revoked(rows, spec, purge, timezone), pc.invert(erased))
+    expired = pa.array([False] * rows.num_rows, pa.bool_())
+    column = EXPIRY_COLUMNS.get(spec.name)
+    if expire_before is not None and column:
+        cutoff = pa.scalar(expire_before, pa.timestamp("us")).cast(UTC_US)
+        old = pc.less(_row_time(rows[column], timezone), cutoff).fill_null(False)
+        expired = pc.and_(old, pc.invert(pc.or_(erased, revoked)))
+    return Masks(erased, revoked, expired)
+
+
+def _erased(rows: pa.Table, purge: PurgeSet) -> pa.Array:
     erased = pa.array([False] * rows.num_rows, pa.bool_())
     for column in PERSON_COLUMNS:
         if column in rows.column_names:
             hit = pc.is_in(rows[column], value_set=purge.erased).fill_null(False)
             erased = pc.or_(erased, hit)
+    return erased
+
+
+def _revoked(rows: pa.Table, spec: TableSpec, purge: PurgeSet, timezone: str) -> pa.Array:
     if not spec.consent_subject or len(purge.revoked_pairs) == 0:
-        return erased, pa.array([False] * rows.num_rows, pa.bool_())
+        return pa.array([False] * rows.num_rows, pa.bool_())
     subject = rows[spec.consent_subject]
     source = rows["source"]
     no_source = pc.is_null(source)
@@ -205,8 +250,7 @@ def removal_masks(
     since = pc.if_else(no_source, since_person, since_pair)
     assert spec.consent_time
     covered = pc.less_equal(since, _row_time(rows[spec.consent_time], timezone)).fill_null(False)
-    revoked = pc.and_(pc.and_(pc.or_(by_pair, by_person), pc.invert(covered)), pc.invert(erased))
-    return erased, revoked
+    return pc.and_(pc.or_(by_pair, by_person), pc.invert(covered))
 
 
 def _row_time(values: pa.ChunkedArray, timezone: str) -> pa.ChunkedArray:
@@ -222,6 +266,8 @@ def _needed_columns(spec: TableSpec, names: list[str]) -> list[str]:
     wanted = [c for c in PERSON_COLUMNS if c in names]
     if spec.consent_subject:
         wanted += [c for c in (spec.consent_subject, "source", spec.consent_time) if c]
+    if spec.name in EXPIRY_COLUMNS:
+        wanted.append(EXPIRY_COLUMNS[spec.name])
     return [c for c in dict.fromkeys(wanted) if c in names]
 
 
@@ -235,8 +281,11 @@ def compact(
     now: datetime | None = None,
     progress: Progress | None = None,
     tables: tuple[str, ...] = SOCIAL_TABLES,
+    expire_before: datetime | None = None,
 ) -> CompactionReport:
-    """Rewrite every lake part that holds erased or revoked rows (see the module docstring).
+    """Rewrite every lake part that holds erased or revoked rows (see the module docstring),
+    and, for a retention run, rows whose time (``EXPIRY_COLUMNS``) is before ``expire_before``
+    (naive UTC).
 
     Raises ``lake.LakeBusy`` when an ingest or another compaction writes the lake.
     """
@@ -251,8 +300,9 @@ def compact(
         if not dry_run:
             report.stale_removed = len(lake.stale_rewrites(lake_dir))
         for name in tables:
+            rule = _Rule(purge, timezone, expire_before)
             report.tables[name] = _compact_table(
-                lake_dir, table_spec(name), purge, timezone, dry_run, progress
+                lake_dir, table_spec(name), rule, dry_run, progress
             )
         report.seconds = (datetime.now() - started).total_seconds()
         if not dry_run and open_jobs:
@@ -281,13 +331,22 @@ def _refuse_remote_ingest(conn: Connection, now: datetime, lease: timedelta) -> 
             )
 
 
+@dataclass(frozen=True)
+class _Rule:
+    purge: PurgeSet
+    timezone: str
+    expire_before: datetime | None
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return self.purge.empty and self.expire_before is None
+
+    def masks(self, rows: pa.Table, spec: TableSpec) -> Masks:
+        return removal_masks(rows, spec, self.purge, self.timezone, self.expire_before)
+
+
 def _compact_table(
-    lake_dir: Path,
-    spec: TableSpec,
-    purge: PurgeSet,
-    timezone: str,
-    dry_run: bool,
-    progress: Progress | None,
+    lake_dir: Path, spec: TableSpec, rule: _Rule, dry_run: bool, progress: Progress | None
 ) -> TableReport:
     report = TableReport(spec.name)
     paths = lake.parts(lake_dir, spec.name)
@@ -295,48 +354,40 @@ def _compact_table(
     for done, path in enumerate(paths, start=1):
         size = path.stat().st_size
         report.bytes_before += size
-        if purge.empty:
+        if rule.nothing_to_do:
             report.rows_before += pq.ParquetFile(path).metadata.num_rows
             report.bytes_after += size
         else:
-            report.bytes_after += _compact_part(path, spec, purge, timezone, dry_run, report)
+            report.bytes_after += _compact_part(path, spec, rule, dry_run, report)
         if progress:
             progress(spec.name, done, len(paths))
     return report
 
 
 def _compact_part(
-    path: Path,
-    spec: TableSpec,
-    purge: PurgeSet,
-    timezone: str,
-    dry_run: bool,
-    report: TableReport,
+    path: Path, spec: TableSpec, rule: _Rule, dry_run: bool, report: TableReport
 ) -> int:
-    """Check one part on its person columns, rewrite it if it holds any row to remove; returns
-    its size after."""
+    """Check one part on the columns the rule reads, rewrite it if it holds any row to remove;
+    returns its size after."""
     part = pq.ParquetFile(path)
     report.rows_before += part.metadata.num_rows
     columns = _needed_columns(spec, part.schema_arrow.names)
-    erased, revoked = removal_masks(part.read(columns=columns), spec, purge, timezone)
-    n_erased = int(pc.sum(erased).as_py() or 0)
-    n_revoked = int(pc.sum(revoked).as_py() or 0)
+    masks = rule.masks(part.read(columns=columns), spec)
+    counts = [int(pc.sum(m).as_py() or 0) for m in (masks.erased, masks.revoked, masks.expired)]
     size = path.stat().st_size
-    if n_erased + n_revoked == 0:
+    if sum(counts) == 0:
         return size
-    report.rows_erased += n_erased
-    report.rows_revoked += n_revoked
+    report.rows_erased += counts[0]
+    report.rows_revoked += counts[1]
+    report.rows_expired += counts[2]
     report.parts_rewritten += 1
     if dry_run:
         return size
-    return lake.rewrite_part(path, _kept_row_groups(part, spec, purge, timezone), part.schema_arrow)
+    return lake.rewrite_part(path, _kept_row_groups(part, spec, rule), part.schema_arrow)
 
 
-def _kept_row_groups(
-    part: pq.ParquetFile, spec: TableSpec, purge: PurgeSet, timezone: str
-) -> Iterator[pa.Table]:
+def _kept_row_groups(part: pq.ParquetFile, spec: TableSpec, rule: _Rule) -> Iterator[pa.Table]:
     """Each row group of the part without its removed rows, in order, values untouched."""
     for index in range(part.num_row_groups):
         rows = part.read_row_group(index)
-        erased, revoked = removal_masks(rows, spec, purge, timezone)
-        yield rows.filter(pc.invert(pc.or_(erased, revoked)))
+        yield rows.filter(pc.invert(rule.masks(rows, spec).removed))
