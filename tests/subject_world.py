@@ -199,7 +199,7 @@ def subject(
                 training_data_sha256="0" * 64,
                 artifact={},
                 metrics={},
-                status="champion",
+                status="retired",
                 created_at=at,
                 created_by="analyst",
             )

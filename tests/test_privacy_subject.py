@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
+from typer.testing import CliRunner
 
+from creditgraph.api.app import create_app
+from creditgraph.api.keys import create_key
+from creditgraph.cli import privacy_cmd, subject_cmd
 from creditgraph.contracts.schema import Namespace
 from creditgraph.decision.review import ReviewWorkflow
 from creditgraph.decision.subject.correct import CorrectionError
@@ -28,8 +35,10 @@ from creditgraph.decision.subject.requests import (
 from creditgraph.decision.subject.service import Actor, SubjectService
 from creditgraph.privacy.access_log import AccessLogError, accesses_of, record_access
 from creditgraph.privacy.fieldcrypt import read_identity
-from creditgraph.privacy.keys import KeyProvider, open_master_key
-from creditgraph.privacy.pseudonym import Pseudonymiser
+from creditgraph.privacy.keys import KeyProvider, master_key_file, open_master_key
+from creditgraph.privacy.pseudonym import Pseudonymiser, load_or_create_key
+from creditgraph.settings import Settings, get_settings
+from creditgraph.store.db import make_engine, upgrade
 from creditgraph.store.models import DataAccess, Person, ReviewRequest, SubjectRequest
 from tests import subject_world as world
 
@@ -295,3 +304,206 @@ def test_the_access_log_refuses_an_entry_that_does_not_say_who_or_why(engine: En
         with pytest.raises(AccessLogError, match="data_classes"):
             record_access(conn, "user:a", "user", None, "compliance", [])
     assert _count(engine, DataAccess) == 0
+
+
+# -- over HTTP: the real app, its keys and roles ----------------------------------------------
+
+
+@dataclass
+class Http:
+    client: TestClient
+    engine: Engine
+    subject: world.Subject
+    tokens: dict[str, str]
+    ids: dict[str, int]
+
+    def as_(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+
+def _home(tmp_path: Path, db_url: str) -> tuple[Settings, KeyProvider, Pseudonymiser, Engine]:
+    settings = Settings(home=tmp_path / "home", db_url=db_url)
+    load_or_create_key(settings.key_file, new_key=world.PSEUDONYM_KEY)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    provider = open_master_key(engine, master_key_file(settings))
+    return settings, provider, Pseudonymiser(world.PSEUDONYM_KEY), engine
+
+
+@pytest.fixture
+def http(tmp_path: Path, db_url: str) -> Iterator[Http]:
+    settings, provider, pseudonyms, engine = _home(tmp_path, db_url)
+    tokens, ids = {}, {}
+    for name, role in {
+        "officer": "officer",
+        "admin": "admin",
+        "analyst": "analyst",
+        "app": "applicant-app",
+        "other-app": "applicant-app",
+    }.items():
+        created = create_key(engine, name, role, "test")
+        tokens[name], ids[name] = created.token, created.info.id
+    person = world.subject(engine, provider, pseudonyms, applicant_ref=str(ids["app"]))
+    with TestClient(create_app(settings)) as client:
+        yield Http(client, engine, person, tokens, ids)
+    engine.dispose()
+
+
+def test_an_officer_exports_over_http_and_sees_an_earlier_read_of_the_decision(
+    http: Http,
+) -> None:
+    read = http.client.get(f"/v1/decisions/{http.subject.decision_id}", headers=http.as_("officer"))
+    assert read.status_code == 200, read.text
+    answer = http.client.post(
+        f"/v1/subjects/{world.EXTERNAL_ID}/export", headers=http.as_("officer")
+    )
+    assert answer.status_code == 200, answer.text
+    doc = answer.json()
+    assert doc["identity"]["name"] == world.NAME and doc["decisions"][0]["reasons"]
+    officer = f"key:{http.ids['officer']}"
+    assert [(a["actor"], a["action"], a["purpose"]) for a in doc["access_log"]] == [
+        (officer, "read", "decision_review"),
+        (officer, "export", "subject_request"),
+    ]
+    for who in ("analyst", "app"):
+        refused = http.client.post(
+            f"/v1/subjects/{world.EXTERNAL_ID}/export", headers=http.as_(who)
+        )
+        assert refused.status_code == 403
+    listed = http.client.get("/v1/subject-requests", headers=http.as_("admin")).json()["items"]
+    assert [(r["kind"], r["status"]) for r in listed] == [("export", "done")]
+
+
+def test_corrections_erasure_and_refusals_over_http(http: Http) -> None:
+    base = f"/v1/subjects/{world.EXTERNAL_ID}"
+    bad = http.client.post(
+        f"{base}/corrections", json={"fields": {"phone": "call me"}}, headers=http.as_("officer")
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "phone"
+    assert "call me" not in bad.text
+    fixed = http.client.post(
+        f"{base}/corrections", json={"fields": {"note": ""}}, headers=http.as_("officer")
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["detail"] == {"fields": ["note"]}
+    unknown = http.client.post("/v1/subjects/P9999999/export", headers=http.as_("officer"))
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "subject_not_found"
+    erased = http.client.post(
+        f"{base}/erase", json={"reference": "DSR-1"}, headers=http.as_("admin")
+    )
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["detail"] == {"reference": "DSR-1"}
+    gone = http.client.post(f"{base}/export", headers=http.as_("officer"))
+    assert gone.status_code == 410 and gone.json()["error"]["code"] == "subject_erased"
+    assert "erased on" in gone.json()["error"]["message"]
+
+
+def test_the_applicant_app_objects_only_to_its_own_applicants_decisions(http: Http) -> None:
+    path = f"/v1/subjects/{world.EXTERNAL_ID}/objections"
+    body = {"decision_id": http.subject.decision_id, "note": "please look again"}
+    stranger = http.client.post(path, json=body, headers=http.as_("other-app"))
+    assert stranger.status_code == 404
+    filed = http.client.post(path, json=body, headers=http.as_("app"))
+    assert filed.status_code == 201, filed.text
+    review_id = filed.json()["result"]["review_id"]
+    queue = http.client.get("/v1/review-queue", headers=http.as_("officer")).json()["items"]
+    assert [(r["id"], r["kind"]) for r in queue] == [(review_id, "objection")]
+    again = http.client.post(path, json=body, headers=http.as_("app"))
+    assert again.status_code == 409
+
+
+# -- at the command line -------------------------------------------------------------------------
+
+
+def _cli() -> typer.Typer:
+    app = typer.Typer(pretty_exceptions_enable=False)
+
+    @app.callback()
+    def _root() -> None:
+        """test root"""
+
+    subject_cmd.register(app)
+    privacy_cmd.register(app)
+    return app
+
+
+@pytest.fixture
+def cli_home(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Engine, world.Subject]]:
+    monkeypatch.setenv("CREDITGRAPH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CREDITGRAPH_DB_URL", db_url)
+    get_settings.cache_clear()
+    _, provider, pseudonyms, engine = _home(tmp_path, db_url)
+    yield engine, world.subject(engine, provider, pseudonyms)
+    engine.dispose()
+
+
+def test_the_subject_commands_end_to_end(
+    cli_home: tuple[Engine, world.Subject], tmp_path: Path
+) -> None:
+    _, person = cli_home
+    runner = CliRunner()
+    app = _cli()
+    out, page = tmp_path / "out" / "export.json", tmp_path / "out" / "export.html"
+    exported = runner.invoke(
+        app,
+        [
+            "subject",
+            "export",
+            world.EXTERNAL_ID,
+            "--out",
+            str(out),
+            "--html",
+            str(page),
+            "--lang",
+            "en",
+            "--actor",
+            "user:dpo",
+        ],
+    )
+    assert exported.exit_code == 0, exported.output
+    assert world.NAME not in exported.output and world.EXTERNAL_ID not in exported.output
+    for path in (out, page):
+        assert path.stat().st_mode & 0o777 == 0o600
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert doc["identity"]["external_id"] == world.EXTERNAL_ID
+    assert doc["access_log"][-1]["actor"] == "user:dpo"
+    assert "Who accessed your data" in page.read_text(encoding="utf-8")
+
+    corrected = runner.invoke(
+        app, ["subject", "correct", world.EXTERNAL_ID, "--field", "declared_monthly_income=7000"]
+    )
+    assert corrected.exit_code == 0, corrected.output
+    refused = runner.invoke(
+        app, ["subject", "correct", world.EXTERNAL_ID, "--field", "income=7000"]
+    )
+    assert refused.exit_code == 1
+    assert refused.output.strip().startswith("error: income: not a correctable field")
+    assert "Traceback" not in refused.output
+
+    objected = runner.invoke(
+        app, ["subject", "object", world.EXTERNAL_ID, "--decision", person.decision_id]
+    )
+    assert objected.exit_code == 0 and "review rv_" in objected.output
+
+    filed = runner.invoke(app, ["subject", "file", world.EXTERNAL_ID, "--kind", "export"])
+    assert filed.exit_code == 0, filed.output
+    listed = runner.invoke(app, ["subject", "list", "--json"])
+    kinds = [(r["kind"], r["status"]) for r in json.loads(listed.output)]
+    assert sorted(kinds) == sorted(
+        [("export", "done"), ("correct", "done"), ("object", "done"), ("export", "received")]
+    )
+    assert runner.invoke(app, ["subject", "list", "--overdue"]).output.strip() == (
+        "no overdue requests"
+    )
+
+    unconfirmed = runner.invoke(app, ["privacy", "erase", world.EXTERNAL_ID])
+    assert unconfirmed.exit_code == 2
+    erased = runner.invoke(app, ["privacy", "erase", world.EXTERNAL_ID, "--yes"])
+    assert erased.exit_code == 0 and "tombstone recorded" in erased.output
+    after = runner.invoke(app, ["subject", "export", world.EXTERNAL_ID, "--out", str(out)])
+    assert after.exit_code == 1
+    assert after.output.startswith("error: this person's data was erased on ")
+    unknown = runner.invoke(app, ["subject", "export", "P7654321", "--out", str(out)])
+    assert unknown.exit_code == 1 and "no person with this id is held" in unknown.output

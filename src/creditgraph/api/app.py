@@ -23,6 +23,7 @@ from creditgraph.api.lockout import Lockout, Policy
 from creditgraph.api.payment_routes import router as payment_router
 from creditgraph.api.routes import router
 from creditgraph.api.service import ServiceFactory, default_service_factory
+from creditgraph.api.subject_routes import router as subject_router
 from creditgraph.privacy.pseudonym import Pseudonymiser, load_or_create_key
 from creditgraph.settings import Settings
 from creditgraph.store.db import current_revision, head_revision, make_engine, upgrade
@@ -78,6 +79,7 @@ def create_app(
     app.include_router(event_router)
     app.include_router(alert_router)
     app.include_router(audit_router)
+    app.include_router(subject_router)
     # Outermost last: the guard sees everything, the access log every answer, limits the body.
     app.add_middleware(
         BodyLimit,

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from creditgraph import __version__
 from creditgraph.api import idempotency
 from creditgraph.api.context import ApiContext
+from creditgraph.api.data_access import record_read
 from creditgraph.api.deps import (
     IDEMPOTENCY_KEY,
     READERS,
@@ -108,7 +109,10 @@ def get_decision(
     key: KeyInfo = Depends(require(*READERS)),
     ctx: ApiContext = Depends(get_context),
 ) -> JsonResponse:
-    return JsonResponse(visible_decision(ctx, key, decision_id))
+    decision = visible_decision(ctx, key, decision_id)
+    # its inputs hold the declared income it was made on: a read of personal data
+    record_read(ctx, key, decision["person_id"], ("decisions", "income"))
+    return JsonResponse(decision)
 
 
 @router.post(

@@ -19,21 +19,15 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, insert, or_, select
 
+from creditgraph.privacy.purpose import BASES
 from creditgraph.store.models import DataAccess, Erasure, Person, table_of
 
 ACTOR_KINDS = ("user", "key", "job")
 """A person at the command line (``user:<name>``), an API key (``key:<id>``), a batch job."""
 ACTIONS = ("read", "export", "correct", "erase", "object")
-PURPOSES = (
-    "credit_assessment",
-    "monitoring",
-    "servicing",
-    "decision_review",
-    "subject_request",
-    "compliance",
-)
-"""Why the data was read: the consent purposes, plus the lender's own duties (servicing a loan,
-a human review, answering the person's request, a compliance check)."""
+PURPOSES = (*BASES, "servicing", "decision_review", "compliance")
+"""Why the data was read: the purposes and legal bases readers declare, plus the lender's own
+duties (servicing a loan, a human review of a decision, a compliance check)."""
 
 _LOG = table_of(DataAccess)
 _PERSONS = table_of(Person)

@@ -179,12 +179,22 @@ class SubjectService:
             )
         return log.public(row, self.clock())
 
-    def erase(self, person_id: str, actor: Actor, request_id: str | None = None) -> dict[str, Any]:
-        """Erase the person (``privacy.erasure.erase``) and close the request with its report."""
+    def erase(
+        self,
+        person_id: str,
+        actor: Actor,
+        request_id: str | None = None,
+        reference: str | None = None,
+    ) -> dict[str, Any]:
+        """Erase the person (``privacy.erasure.erase``) and close the request with its report;
+        ``reference`` is the request's own (a ticket number), kept in its detail."""
+        if reference is not None and not 1 <= len(reference.strip()) <= 100:
+            raise SubjectError("reference must be 1-100 characters", "reference")
+        detail = None if reference is None else {"reference": reference.strip()}
         with write_transaction(self.engine) as conn:
             if log.erased_at(conn, person_id) is None:
                 log.held_person(conn, person_id)
-            row = self._request(conn, person_id, "erase", actor, request_id)
+            row = self._request(conn, person_id, "erase", actor, request_id, detail)
         report = erase_person(self.engine, person_id, row["id"])
         with write_transaction(self.engine) as conn:
             at = self.clock()

@@ -1,0 +1,23 @@
+"""Recording the API's reads of a person's personal data in the data access log.
+
+A route that returns a person's personal data (a decision shows the declared income it was made
+on) records one row, ``key:<id>`` as actor, in a short transaction of its own after the read: one
+insert, so a lookup stays cheap. The person is their pseudonym, never the id the client sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from creditgraph.api.context import ApiContext
+from creditgraph.api.keys import KeyInfo, Role
+from creditgraph.privacy.access_log import record_access
+from creditgraph.store.db import write_transaction
+
+
+def record_read(ctx: ApiContext, key: KeyInfo, person_id: str, data_classes: Sequence[str]) -> None:
+    """The key read ``data_classes`` of the person: the lender's side to review or service a
+    case, an applicant app to show the applicant their own assessment."""
+    purpose = "credit_assessment" if key.role is Role.APPLICANT_APP else "decision_review"
+    with write_transaction(ctx.engine) as conn:
+        record_access(conn, f"key:{key.id}", "key", person_id, purpose, data_classes, "read")
