@@ -3,6 +3,7 @@ stores nothing; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -265,3 +266,47 @@ def test_a_renewal_keeps_the_source_so_revoking_the_old_consent_purges_nothing(
     revoked = consent.revoke(db, old.consent_id)
     assert revoked.purge_job_id is None
     assert consent.show(db, p1, purpose="credit_assessment")[-1].consent_id == renewed.consent_id
+
+
+# -- the command line -------------------------------------------------------------------------------
+
+
+def test_the_cli_grants_shows_and_revokes_by_the_lenders_own_id(
+    world_db: tuple[Engine, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from creditgraph.cli.main import app
+    from creditgraph.settings import get_settings
+
+    _, settings = world_db
+    monkeypatch.setenv("CREDITGRAPH_HOME", str(settings.home))
+    monkeypatch.setenv("CREDITGRAPH_DB_URL", settings.database_url)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    person = ["--person", "P3", "--source", "douyin", "--purpose", "credit_assessment"]
+    granted = runner.invoke(app, ["consent", "grant", *person, "--sensitive", "--json"])
+    assert granted.exit_code == 0, granted.output
+    [receipt] = json.loads(granted.output[granted.output.index("[") :])
+    assert receipt["person_id"] == pseudonym(settings, "P3")
+    assert receipt["recorded_via"] == "cli" and receipt["sensitive"] is True
+    assert "P3" not in granted.output.replace(receipt["person_id"], "")
+
+    shown = runner.invoke(app, ["consent", "show", "--person", "P3", "--source", "douyin"])
+    assert shown.exit_code == 0 and "active" in shown.output
+
+    revoked = runner.invoke(app, ["consent", "revoke", *person])
+    assert revoked.exit_code == 0, revoked.output
+    assert "purge of this source's social rows scheduled" in revoked.output
+
+    again = runner.invoke(app, ["consent", "revoke", *person])
+    assert again.exit_code == 1
+    assert again.output.count("\n") == 1 and again.output.startswith("error: no active")
+
+    early = runner.invoke(app, ["consent", "grant", *person, "--expires", "2020-01-01"])
+    assert early.exit_code == 1 and "expires_at must be after granted_at" in early.output
+    bad_time = runner.invoke(app, ["consent", "grant", *person, "--at", "yesterday"])
+    assert bad_time.exit_code == 1 and "--at: not an ISO 8601" in bad_time.output
+    unknown = runner.invoke(app, ["consent", "show", "--person", "P-404"])
+    assert unknown.exit_code == 1 and "no person with this id" in unknown.output
+    get_settings.cache_clear()

@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "creditgraph.cli.graph_cmd",
     "creditgraph.cli.features_cmd",
     "creditgraph.cli.privacy_cmd",
+    "creditgraph.cli.consent_cmd",
     "creditgraph.cli.subject_cmd",
     "creditgraph.cli.lake_cmd",
     "creditgraph.cli.retention_cmd",
