@@ -83,7 +83,7 @@ def write_all(conn: Connection, person_id: str = PERSON, suffix: str = "1") -> d
     conn.execute(
         insert(table_of(Person)).values(
             person_id=person_id, segment="gig", region_tier="t2", birth_year=1994,
-            occupation="driver", declared_monthly_income_fen=800_000, registered_at=AT,
+            occupation="driver", declared_monthly_income_enc=b"opaque", registered_at=AT,
             row_hash="h", batch_id=batch, created_at=AT, updated_at=AT,
         )
     )  # fmt: skip

@@ -374,7 +374,7 @@ def _write_consent(conn: Connection) -> None:
     conn.execute(
         table_of(Person).insert(),
         {"person_id": "pA", "segment": "salaried", "region_tier": "t1", "birth_year": 1990,
-         "occupation": "clerk", "declared_monthly_income_fen": 800_000, "registered_at": at,
+         "occupation": "clerk", "declared_monthly_income_enc": b"opaque", "registered_at": at,
          "row_hash": "h", "batch_id": "b1", "created_at": at, "updated_at": at},
     )  # fmt: skip
     consent = {"_row": 1, "person_id": "pA", "source": "wechat", "purpose": "credit_assessment",

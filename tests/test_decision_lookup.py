@@ -25,7 +25,6 @@ from creditgraph.store.models import (
     IngestBatch,
     OnlineFeatures,
     Person,
-    PersonIdentity,
     table_of,
 )
 
@@ -41,7 +40,7 @@ def _person(pid: str) -> dict[str, Any]:
         "birth_year": 1990,
         "gender": None,
         "occupation": "clerk",
-        "declared_monthly_income_fen": 1_000_000,
+        "declared_monthly_income_enc": b"opaque",  # no data key: never read here
         "registered_at": T0,
         "phone_pseudonym": None,
         "fold": 0,
@@ -80,8 +79,9 @@ def _features(pid: str, degree: int) -> dict[str, Any]:
 
 @pytest.fixture
 def people(engine: Engine) -> Engine:
-    """pa (features, two of four consents in force), pb (features, whose lender's id is the
-    pseudonym 'pa', and a consent not yet granted) and pc (a lender's id 'ext-c', no features)."""
+    """pa (features, two of four consents in force, lender's id 'ext-a'), pb (features, a consent
+    not yet granted) and pc (lender's id 'ext-c', no features). The lender's ids are stored only
+    encrypted: they resolve through their keyed pseudonym (``pseudonym_of``)."""
     with engine.begin() as conn:
         conn.execute(
             insert(table_of(IngestBatch)),
@@ -95,14 +95,6 @@ def people(engine: Engine) -> Engine:
             },
         )
         conn.execute(insert(table_of(Person)), [_person(p) for p in ("pa", "pb", "pc")])
-        conn.execute(
-            insert(table_of(PersonIdentity)),
-            [
-                {"person_id": "pa", "external_id": "ext-a"},
-                {"person_id": "pb", "external_id": "pa"},  # a lender's id equal to a pseudonym
-                {"person_id": "pc", "external_id": "ext-c"},
-            ],
-        )
         conn.execute(insert(table_of(OnlineFeatures)), [_features("pa", 3), _features("pb", 5)])
         conn.execute(
             insert(table_of(Consent)),
@@ -136,7 +128,7 @@ def test_a_submitted_id_resolves_as_resolve_person_does_in_one_read(
     people: Engine, submitted: str, person: str
 ) -> None:
     def pseudonym_of(value: str) -> str:
-        return {"alias-b": "pb"}.get(value, f"p-{value}")
+        return {"alias-b": "pb", "ext-a": "pa", "ext-c": "pc"}.get(value, f"p-{value}")
 
     assert resolve_person(people, submitted, pseudonym_of) == person
     with people.connect() as conn:
@@ -149,4 +141,4 @@ def test_a_submitted_id_with_no_features_is_unknown(people: Engine) -> None:
     with people.connect() as conn:
         for submitted in ("ext-c", "nobody"):
             with pytest.raises(UnknownPersonError):
-                read_submitted(conn, submitted, lambda v: f"p-{v}", AT)
+                read_submitted(conn, submitted, lambda v: {"ext-c": "pc"}.get(v, f"p-{v}"), AT)

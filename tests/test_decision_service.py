@@ -451,27 +451,26 @@ def test_within_rolls_back_a_review_request_and_a_resolution(
 def test_a_submitted_id_is_resolved_in_the_lookup_read_as_the_api_resolves_it(
     service: DecisionService, engine: Engine
 ) -> None:
-    """``pseudonym_of``: a known pseudonym as it is, else the lender's id, else its pseudonym."""
+    """``pseudonym_of``: a known pseudonym as it is, else the keyed pseudonym of the lender's
+    id (stored only encrypted, so never looked up by its text)."""
     from creditgraph.features.store import resolve_person
-    from creditgraph.store.models import PersonIdentity
+    from tests.identities import identity
 
     person = _people(engine)[5]
-    with engine.connect() as conn:
-        external = conn.execute(
-            select(PersonIdentity.external_id).where(PersonIdentity.person_id == person)
-        ).scalar_one()
+    external = identity(engine, person).external_id
     asked: list[str] = []
 
     def pseudonym_of(submitted: str) -> str:
         asked.append(submitted)
-        return person if submitted == "lender-alias" else f"p-{submitted}"
+        return person if submitted in (external, "lender-alias") else f"p-{submitted}"
 
     for submitted in (person, external, "lender-alias"):
         assert resolve_person(engine, submitted, pseudonym_of) == person
         record = service.decide_for(submitted, "XFD-MED", "5000", 12, pseudonym_of=pseudonym_of)
         assert record["person_id"] == person
         assert service.get(record["id"])["person_id"] == person
-    assert asked == ["lender-alias", "lender-alias"]  # once by resolve_person, once here
+    assert person not in asked  # a known pseudonym is taken as it is
+    assert asked == [external, external, "lender-alias", "lender-alias"]
 
     plain = service.decide_for(person, "XFD-MED", "5000", 12)
     by_lender_id = service.decide_for(external, "XFD-MED", "5000", 12, pseudonym_of=pseudonym_of)

@@ -130,7 +130,7 @@ def _add_person(engine: Engine, person_id: str) -> None:
                 "birth_year": 1990,
                 "gender": None,
                 "occupation": "-",
-                "declared_monthly_income_fen": 800_000,
+                "declared_monthly_income_enc": b"opaque",  # no data key: never read here
                 "registered_at": stamp,
                 "phone_pseudonym": None,
                 "row_hash": "0" * 32,

@@ -8,7 +8,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from sqlalchemy import select
 
 from creditgraph.features.labels import FOLDS, fold_of, stable_fold
 from creditgraph.features.service import build_and_store, compute_features
@@ -16,8 +15,8 @@ from creditgraph.features.store import get_online
 from creditgraph.ingest.service import ingest
 from creditgraph.settings import Settings
 from creditgraph.store.db import make_engine
-from creditgraph.store.models import PersonIdentity
 from tests import world
+from tests.identities import pseudonyms
 
 AS_OF = date(2025, 4, 1)
 LABEL_FEATURES = (
@@ -42,13 +41,7 @@ def _settings(root: Path, key: bytes = b"k" * 32) -> Settings:
 
 
 def _ids(settings: Settings) -> dict[str, str]:
-    engine = make_engine(settings.database_url)
-    with engine.connect() as conn:
-        rows = dict(
-            conn.execute(select(PersonIdentity.external_id, PersonIdentity.person_id)).all()
-        )
-    engine.dispose()
-    return rows
+    return pseudonyms(settings.database_url)
 
 
 def _rows(table: pa.Table) -> dict[str, dict[str, object]]:

@@ -24,6 +24,7 @@ from creditgraph.store.models import (
     PersonIdentity,
 )
 from tests import world
+from tests.identities import identity, pseudonyms
 
 DB_MODELS = {
     "persons": Person,
@@ -109,11 +110,7 @@ def test_consent_gate_keeps_only_consented_social_rows(tmp_path: Path, settings:
         ("ties", 5),
         ("ties", 7),
     ]
-    engine = make_engine(settings.database_url)
-    with engine.connect() as conn:
-        ids = dict(conn.execute(select(PersonIdentity.external_id, PersonIdentity.person_id)).all())
-    engine.dispose()
-    p3 = ids["P3"]
+    p3 = pseudonyms(settings.database_url)["P3"]
     for table, column in (
         ("ties", "src"),
         ("interactions", "src"),
@@ -137,19 +134,21 @@ def test_no_raw_external_id_in_the_lake(tmp_path: Path, settings: Settings) -> N
 
 def test_identity_and_money_stored_as_designed(tmp_path: Path, settings: Settings) -> None:
     ingest(world.write_world(tmp_path / "in"), settings)
+    ids = pseudonyms(settings.database_url)
     engine = make_engine(settings.database_url)
     with engine.connect() as conn:
-        identity = conn.execute(
-            select(PersonIdentity).where(PersonIdentity.external_id == "P1")
+        person = conn.execute(select(Person).where(Person.person_id == ids["P1"])).one()
+        stored = conn.execute(
+            select(PersonIdentity).where(PersonIdentity.person_id == ids["P1"])
         ).one()
-        person = conn.execute(select(Person).where(Person.person_id == identity.person_id)).one()
-        p4 = conn.execute(
-            select(Person).join(PersonIdentity).where(PersonIdentity.external_id == "P4")
-        ).one()
+    p1 = identity(engine, ids["P1"])
+    p4 = identity(engine, ids["P4"])
     engine.dispose()
-    assert identity.name == "李娜" and identity.phone == "13812345678"
-    assert len(identity.person_id) == 32 and identity.person_id != "P1"
-    assert person.declared_monthly_income_fen == 800050
+    assert p1.name == "李娜" and p1.phone == "13812345678"
+    assert "李娜".encode() not in stored.name and b"13812345678" not in stored.phone
+    assert b"P1" not in stored.external_id and b"800050" not in person.declared_monthly_income_enc
+    assert len(p1.person_id) == 32 and p1.person_id != "P1"
+    assert p1.declared_monthly_income_fen == 800050
     assert p4.declared_monthly_income_fen == 300010
     assert person.phone_pseudonym and person.phone_pseudonym != "13812345678"
     transfers = [

@@ -19,10 +19,12 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from creditgraph.ingest import recovery
 from creditgraph.ingest.service import BatchReport, ingest
+from creditgraph.privacy.fieldcrypt import read_identity
+from creditgraph.privacy.keys import KeyProvider, master_key_file, open_master_key
 from creditgraph.privacy.pseudonym import load_or_create_key
 from creditgraph.settings import Settings
 from creditgraph.store.db import make_engine, migrated_engine
@@ -106,16 +108,19 @@ def lake_state(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def db_state(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
-    """Every stored row, without what names its batch (ids, batch ids, batch times)."""
+    """Every stored row, without what names its batch (ids, batch ids, batch times); personal
+    fields decrypted (their ciphertexts differ in every home: random keys and nonces)."""
     engine = make_engine(settings.database_url)
     try:
+        provider = open_master_key(engine, master_key_file(settings))
         with engine.connect() as conn:
             batch_times = set(conn.execute(select(IngestBatch.started_at)).scalars())
             out = {}
             for model in DB_MODELS:
                 table = table_of(model)
                 rows = []
-                for row in conn.execute(select(table)).mappings():
+                for stored in conn.execute(select(table)).mappings():
+                    row = _decrypted(conn, provider, dict(stored))
                     rows.append(
                         tuple(
                             (k, "<batch time>" if v in batch_times else v)
@@ -127,6 +132,19 @@ def db_state(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
             return out
     finally:
         engine.dispose()
+
+
+def _decrypted(conn: Connection, provider: KeyProvider, row: dict[str, Any]) -> dict[str, Any]:
+    encrypted = {"declared_monthly_income_enc", "external_id", "name", "phone", "id_number", "note"}
+    if not encrypted & row.keys():
+        return row
+    fields = read_identity(conn, provider, row["person_id"])
+    return {
+        k: getattr(fields, "declared_monthly_income_fen" if k.endswith("_enc") else k)
+        if k in encrypted
+        else v
+        for k, v in row.items()
+    }
 
 
 def quarantine_state(settings: Settings, batch_id: str) -> list[str]:

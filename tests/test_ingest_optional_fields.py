@@ -20,8 +20,9 @@ from creditgraph.ingest.quarantine import HEAD, LONGEST_VALUE, REDACTED
 from creditgraph.ingest.service import ingest
 from creditgraph.settings import Settings
 from creditgraph.store.db import make_engine
-from creditgraph.store.models import Consent, ExternalLoan, Person, PersonIdentity
+from creditgraph.store.models import Consent, ExternalLoan, Person
 from tests import world
+from tests.identities import identity, pseudonyms
 
 
 def _entries(settings: Settings, batch_id: str) -> list[dict[str, Any]]:
@@ -45,14 +46,14 @@ def _stored_people(settings: Settings) -> dict[str, Any]:
     engine = make_engine(settings.database_url)
     try:
         with engine.connect() as conn:
-            found = conn.execute(
-                select(PersonIdentity.external_id, Person.gender, PersonIdentity.phone).join(
-                    Person, Person.person_id == PersonIdentity.person_id
-                )
-            ).all()
+            genders = dict(conn.execute(select(Person.person_id, Person.gender)).all())
+        found = {
+            external: (genders[person], identity(engine, person).phone)
+            for external, person in pseudonyms(engine).items()
+        }
     finally:
         engine.dispose()
-    return {external: (gender, phone) for external, gender, phone in found}
+    return found
 
 
 def test_an_invalid_gender_is_nulled_and_the_person_and_their_social_rows_are_kept(

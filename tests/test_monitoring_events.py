@@ -33,9 +33,10 @@ from creditgraph.monitoring.validate import (
 from creditgraph.servicing.delinquency import Bucket
 from creditgraph.settings import Settings
 from creditgraph.store.db import make_engine
-from creditgraph.store.models import Person, PersonIdentity
+from creditgraph.store.models import Person
 from tests import world
 from tests.conftest import REPO_ROOT
+from tests.identities import pseudonyms
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
@@ -396,7 +397,7 @@ def test_door_pseudonyms_equal_ingests(tmp_path: Path, sqlite_settings: Settings
     ingest(world.write_world(tmp_path / "in"), sqlite_settings)
     engine = make_engine(sqlite_settings.database_url)
     with engine.connect() as conn:
-        ids = dict(conn.execute(select(PersonIdentity.external_id, PersonIdentity.person_id)).all())
+        ids = pseudonyms(engine)
         p1_phone = conn.execute(
             select(Person.phone_pseudonym).where(Person.person_id == ids["P1"])
         ).scalar_one()

@@ -34,7 +34,8 @@ from creditgraph.scoring.models import LoadedModel
 from creditgraph.scoring.training import Lifecycle, TrainingError, labelled, recency_weights, train
 from creditgraph.settings import Settings
 from creditgraph.store.db import migrated_engine
-from creditgraph.store.models import Person, PersonIdentity
+from creditgraph.store.models import Person
+from tests.identities import pseudonyms
 
 AS_OF = date(2026, 6, 30)
 TZ = "Asia/Shanghai"
@@ -203,9 +204,8 @@ def _train(world: dict[str, Any], home: int, life: Lifecycle, tmp: Path) -> Any:
 
 
 def _external_ids(home: Settings) -> dict[str, str]:
-    with migrated_engine(home.database_url) as db, db.connect() as conn:
-        rows = conn.execute(select(PersonIdentity.person_id, PersonIdentity.external_id))
-        return {str(p): str(e) for p, e in rows}
+    with migrated_engine(home.database_url) as db:
+        return {p: e for e, p in pseudonyms(db).items()}
 
 
 def test_the_deployed_scorecard_is_the_refit_on_every_labelled_application(

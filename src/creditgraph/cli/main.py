@@ -54,6 +54,13 @@ def _private_home() -> None:
         raise typer.Exit(2) from None
     for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)
+    from creditgraph.privacy.keys import MasterKeyError, check_master_key
+
+    try:
+        check_master_key(settings)  # a lost or wrong master key: refuse to start
+    except MasterKeyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _register() -> None:

@@ -115,6 +115,32 @@ SOCIAL_TABLES = ("ties", "interactions", "devices", "activity_daily")
 ID_LENGTH = 200  # an external identifier, before pseudonymisation
 SOURCE_LENGTH = 100
 
+ID_NUMBER_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+ID_NUMBER_CHECK = "10X98765432"  # GB 11643-1999: check character by weighted sum mod 11
+
+
+def id_number_check(column: str) -> str:
+    """A DuckDB expression true when ``column`` is a valid 18-character resident id number."""
+    value = f"upper({column})"
+    weighted = " + ".join(
+        f"TRY_CAST(substr({value}, {i + 1}, 1) AS INTEGER) * {w}"
+        for i, w in enumerate(ID_NUMBER_WEIGHTS)
+    )
+    return (
+        f"coalesce(regexp_full_match({value}, '[0-9]{{17}}[0-9X]') AND "
+        f"substr('{ID_NUMBER_CHECK}', (({weighted}) % 11) + 1, 1) = substr({value}, 18, 1), false)"
+    )
+
+
+def id_number_valid(value: str) -> bool:
+    """The same GB 11643 rule in Python (the simulator and tests make numbers with it)."""
+    text = value.upper()
+    if len(text) != 18 or not text[:17].isdigit() or text[17] not in "0123456789X":
+        return False
+    total = sum(int(d) * w for d, w in zip(text[:17], ID_NUMBER_WEIGHTS, strict=True))
+    return ID_NUMBER_CHECK[total % 11] == text[17]
+
+
 _SOURCE = Column(
     "source",
     Kind.STRING,
@@ -181,6 +207,23 @@ PERSONS = TableSpec(
             pseudonymise=Namespace.PHONE,
             description="Personal: its pseudonym links people who share a number.",
         ),
+        Column(
+            "id_number",
+            Kind.STRING,
+            required=False,
+            max_length=18,
+            personal=True,
+            reject_invalid=True,
+            description="Personal: PRC resident identity number (18 characters, GB 11643 check).",
+        ),
+        Column(
+            "note",
+            Kind.STRING,
+            required=False,
+            max_length=500,
+            personal=True,
+            description="Personal: the lender's free-text note; stored encrypted.",
+        ),
     ),
     natural_key=("person_id",),
     rules=(
@@ -195,6 +238,12 @@ PERSONS = TableSpec(
             "phone",
             "phone IS NULL OR regexp_full_match(phone, '\\+?[0-9][0-9 -]{5,19}')",
             "phone must be 6-20 digits, optionally with + and separators",
+        ),
+        RowRule(
+            "id_number_checksum",
+            "id_number",
+            f"id_number IS NULL OR {id_number_check('id_number')}",
+            "id_number must be 17 digits and a GB 11643 check character (0-9 or X)",
         ),
     ),
 )

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, literal_column, select, union_all
+from sqlalchemy import Connection, bindparam, select
 
 from creditgraph.decision.applicant import Applicant, ConsentState
 from creditgraph.decision.service_errors import UnknownPersonError
-from creditgraph.store.models import Consent, OnlineFeatures, PersonIdentity, table_of
+from creditgraph.store.models import Consent, OnlineFeatures, table_of
 
 CONSENT_PURPOSE = "credit_assessment"
 
@@ -37,28 +37,14 @@ _CONSENTS_OF = select(
     _CONSENT.person_id.in_(bindparam("ids", expanding=True)),
 )
 _FEATURES = table_of(OnlineFeatures).c
-_IDENTITIES = table_of(PersonIdentity)
-_IDENTITY = _IDENTITIES.c
-# The features of a submitted id taken as a pseudonym (rank 0) and of the person whose lender's
-# id it is (rank 1): both are primary-key or unique-index reads, in one round trip.
-_FEATURES_OF_SUBMITTED = union_all(
-    select(
-        literal_column("0").label("rank"),
-        _FEATURES.person_id,
-        _FEATURES.as_of,
-        _FEATURES.snapshot_id,
-        _FEATURES["values"],
-    ).where(_FEATURES.person_id == bindparam("submitted")),
-    select(
-        literal_column("1").label("rank"),
-        _FEATURES.person_id,
-        _FEATURES.as_of,
-        _FEATURES.snapshot_id,
-        _FEATURES["values"],
-    )
-    .join(_IDENTITIES, _IDENTITY.person_id == _FEATURES.person_id)
-    .where(_IDENTITY.external_id == bindparam("submitted")),
-)
+# The features of a submitted id taken as a pseudonym: a primary-key read. The lender's own id
+# is stored only encrypted; it is found by its keyed pseudonym, which is the person's key.
+_FEATURES_OF_SUBMITTED = select(
+    _FEATURES.person_id,
+    _FEATURES.as_of,
+    _FEATURES.snapshot_id,
+    _FEATURES["values"],
+).where(_FEATURES.person_id == bindparam("submitted"))
 
 
 def _consents(conn: Connection, person_ids: list[str], at: datetime) -> dict[str, set[str]]:
@@ -106,13 +92,11 @@ def read_submitted(
 ) -> Applicant:
     """The applicant a client named: a known pseudonym as it is, else the lender's own id.
 
-    Resolves as ``features.store.resolve_person`` does — a pseudonym with online features, then
-    the person whose stored lender's id it is, then ``pseudonym_of`` (the platform's keyed
-    pseudonym) — but reads the features in the same statement, so a decision on a known person
-    costs two reads (features, consents) instead of four.
+    Resolves as ``features.store.resolve_person`` does — a pseudonym with online features, else
+    ``pseudonym_of`` (the platform's keyed pseudonym of the lender's id) — reading the features
+    in the same statement, so a decision on a known person costs two reads (features, consents).
     """
-    rows = conn.execute(_FEATURES_OF_SUBMITTED, {"submitted": submitted}).all()
-    if rows:
-        row = min(rows, key=lambda r: r.rank)
+    row = conn.execute(_FEATURES_OF_SUBMITTED, {"submitted": submitted}).first()
+    if row is not None:
         return _applicant(row, _consents(conn, [row.person_id], at).get(row.person_id, set()))
     return read_applicant(conn, str(pseudonym_of(submitted)), at)

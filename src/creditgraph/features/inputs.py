@@ -1,4 +1,8 @@
-"""The contract tables as Ibis tables: lake Parquet plus database tables, on DuckDB or Spark."""
+"""The contract tables as Ibis tables: lake Parquet plus database tables, on DuckDB or Spark.
+
+Declared income is stored encrypted per person: it is decrypted here for every person at once
+(each data key unwrapped once per process run), and the bulk read is recorded in the access log.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,20 @@ import pyarrow as pa
 from sqlalchemy import Engine, select
 
 from creditgraph.contracts.schema import TABLES
-from creditgraph.features.labels import assign_folds, order_keys
+from creditgraph.features.labels import assign_folds, external_ids, order_keys
 from creditgraph.features.relational import Inputs
+from creditgraph.privacy.access_log import record_access
+from creditgraph.privacy.fieldcrypt import INCOME_FIELD, open_column
+from creditgraph.privacy.keys import provider_for
 from creditgraph.privacy.purpose import CREDIT_ASSESSMENT, withdrawn_sources
 from creditgraph.store import lake
-from creditgraph.store.models import Erasure, ExternalLoan, LoanOutcome, Person
+from creditgraph.store.models import (
+    Erasure,
+    ExternalLoan,
+    LoanOutcome,
+    Person,
+    PersonKey,
+)
 
 LAKE_TABLES = {
     "ties": "ties",
@@ -28,7 +41,6 @@ _PERSON_COLUMNS = (
     Person.segment,
     Person.region_tier,
     Person.birth_year,
-    Person.declared_monthly_income_fen,
     Person.registered_at,
     Person.fold,
 )
@@ -81,12 +93,38 @@ def _arrow_type(column: Any) -> pa.DataType:
     return pa.string()
 
 
+INCOME_READER = "feature-build"
+
+
+def declared_incomes(engine: Engine) -> pa.Table:
+    """(person_id, declared_monthly_income_fen) for every person, decrypted; one access-log row
+    (no person: a job's bulk read) records that the build read them."""
+    with engine.begin() as conn:
+        if conn.execute(select(PersonKey.person_id).limit(1)).first() is None:
+            people: list[str] = []
+            fen: list[int | None] = []
+        else:
+            pairs = list(open_column(conn, provider_for(engine), INCOME_FIELD))
+            people = [p for p, _ in pairs]
+            fen = [None if v is None else int(v) for _, v in pairs]
+            record_access(
+                conn, INCOME_READER, "job", None, "credit_assessment", ["declared_income"]
+            )
+    return pa.table(
+        {
+            "person_id": pa.array(people, pa.string()),
+            "declared_monthly_income_fen": pa.array(fen, pa.int64()),
+        }
+    )
+
+
 def database_tables(engine: Engine) -> dict[str, pa.Table]:
-    assign_folds(engine)  # a person's label fold is fixed at the first build that sees them
+    ids = external_ids(engine)  # the lender's ids, decrypted once for folds and node order
+    assign_folds(engine, ids)  # a person's label fold is fixed at the first build that sees them
+    persons = _query_arrow(engine, _PERSON_COLUMNS)
+    persons = persons.join(declared_incomes(engine), "person_id", join_type="left outer")
     return {
-        "persons": _query_arrow(engine, _PERSON_COLUMNS).join(
-            order_keys(engine), "person_id", join_type="left outer"
-        ),
+        "persons": persons.join(order_keys(engine, ids), "person_id", join_type="left outer"),
         "external_loans": _query_arrow(engine, _LOAN_COLUMNS),
         "outcomes": _query_arrow(engine, _OUTCOME_COLUMNS),
         "erased": _query_arrow(engine, (Erasure.person_id,)),

@@ -42,16 +42,28 @@ def stable_fold(external_id: str, folds: int = FOLDS) -> int:
     return int.from_bytes(digest[:8], "big") % folds
 
 
-def order_keys(engine: Engine) -> pa.Table:
+def external_ids(engine: Engine) -> dict[str, str]:
+    """Every person's lender's id, decrypted (each data key unwrapped once per process run).
+
+    Read once per feature build for the folds and the node order; never logged or stored.
+    """
+    from creditgraph.privacy.fieldcrypt import open_column
+    from creditgraph.privacy.keys import provider_for
+    from creditgraph.store.models import PersonKey
+
+    with engine.connect() as conn:
+        if conn.execute(select(PersonKey.person_id).limit(1)).first() is None:
+            return {}  # no one to decrypt: no master key needed
+        return {p: e for p, e in open_column(conn, provider_for(engine), "external_id") if e}
+
+
+def order_keys(engine: Engine, ids: dict[str, str] | None = None) -> pa.Table:
     """(person_id, order_key): a 63-bit key per person from the lender's own id (same salt).
 
     Graph algorithms whose result depends on the order of the nodes (Leiden) visit the people in
     this order rather than in pseudonym order, so that two homes find the same communities.
     """
-    from creditgraph.store.models import PersonIdentity
-
-    with engine.connect() as conn:
-        rows = conn.execute(select(PersonIdentity.person_id, PersonIdentity.external_id)).all()
+    rows = list((external_ids(engine) if ids is None else ids).items())
     keys = [
         int.from_bytes(hashlib.sha256(FOLD_SALT + str(e).encode()).digest()[8:16], "big") >> 1
         for _, e in rows
@@ -83,30 +95,37 @@ def canonical_order(keys: npt.NDArray[np.int64], adjacency: Any) -> npt.NDArray[
     return np.concatenate([first, np.asarray(rest, dtype=np.int64)]).astype(np.int64)[:n]
 
 
-def assign_folds(engine: Engine) -> int:
+def assign_folds(engine: Engine, ids: dict[str, str] | None = None) -> int:
     """Give every person without a stored fold one; returns how many were assigned.
 
     Run before features are built, so a person has a fold from the first build that sees them
-    and keeps it (the stored value is never recomputed).
+    and keeps it (the stored value is never recomputed). ``ids``: the lender's ids already
+    decrypted (``external_ids``), read here only when someone lacks a fold.
     """
-    from creditgraph.store.models import Person, PersonIdentity
+    from creditgraph.store.models import Person
 
+    with engine.connect() as conn:
+        missing = list(
+            conn.execute(select(Person.person_id).where(Person.fold.is_(None))).scalars()
+        )
+    if not missing:
+        return 0
+    ids = external_ids(engine) if ids is None else ids
+    by_fold: dict[int, list[str]] = {}
+    for person_id in missing:
+        external_id = ids.get(person_id)
+        fold = stable_fold(external_id) if external_id is not None else int(fold_of([person_id])[0])
+        by_fold.setdefault(fold, []).append(person_id)
     with engine.begin() as conn:
-        rows = conn.execute(
-            select(Person.person_id, PersonIdentity.external_id)
-            .outerjoin(PersonIdentity, PersonIdentity.person_id == Person.person_id)
-            .where(Person.fold.is_(None))
-        ).all()
-        by_fold: dict[int, list[str]] = {}
-        for person_id, external_id in rows:
-            key = stable_fold(external_id) if external_id is not None else None
-            fold = key if key is not None else int(fold_of([person_id])[0])
-            by_fold.setdefault(fold, []).append(person_id)
         for fold, people in by_fold.items():
             for start in range(0, len(people), 500):
                 chunk = people[start : start + 500]
-                conn.execute(update(Person).where(Person.person_id.in_(chunk)).values(fold=fold))
-    return len(rows)
+                conn.execute(
+                    update(Person)
+                    .where(Person.person_id.in_(chunk), Person.fold.is_(None))
+                    .values(fold=fold)
+                )
+    return len(missing)
 
 
 def node_folds(

@@ -23,7 +23,6 @@ from creditgraph.store.models import (
     FeatureSnapshot,
     IngestBatch,
     OnlineFeatures,
-    PersonIdentity,
     table_of,
 )
 
@@ -138,17 +137,16 @@ def update_online(engine: Engine, features: pa.Table, snapshot_id: str, as_of: d
 
 
 def resolve_person(engine: Engine, person: str, pseudonym_of: Any) -> str:
-    """A pseudonym from either a pseudonym or the lender's own id."""
+    """A pseudonym from either a pseudonym or the lender's own id.
+
+    The lender's id is stored only encrypted, so it is found by its keyed pseudonym (the
+    person's key), never by comparing text.
+    """
     with engine.connect() as conn:
         if conn.execute(
             select(OnlineFeatures.person_id).where(OnlineFeatures.person_id == person)
         ).first():
             return person
-        found = conn.execute(
-            select(PersonIdentity.person_id).where(PersonIdentity.external_id == person)
-        ).scalar_one_or_none()
-        if found:
-            return str(found)
     return str(pseudonym_of(person))
 
 

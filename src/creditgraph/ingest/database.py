@@ -3,6 +3,10 @@
 Idempotency comes from natural keys: a person by id, a consent by (person, source, purpose,
 granted_at), an outcome by loan id, an external-loan report by its whole content. A changed row
 under the same key (a consent now revoked, a corrected occupation) is an update, not a duplicate.
+
+A person's personal fields (the identity, the id number, the free-text note, the declared income)
+are written only as ciphertext under the person's data key (``privacy.fieldcrypt``); the row hash
+is taken over the plaintext first, so re-sending the same row is still a duplicate.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from sqlalchemy import Connection, Table, and_, bindparam, insert, select, updat
 
 from creditgraph.audit import outbox as audit_log
 from creditgraph.privacy.consent_texts import consent_texts
+from creditgraph.privacy.fieldcrypt import INCOME_FIELD, FieldSealer, Sealer
+from creditgraph.privacy.keys import provider_for
 from creditgraph.store.models import (
     Consent,
     ExternalLoan,
@@ -28,6 +34,10 @@ from creditgraph.store.models import (
 )
 
 _IN_CLAUSE = 5_000
+IDENTITY_ONLY = ("id_number", "note")
+PERSONAL_FIELDS = ("name", "phone", "id_number", "note")
+"""Personal columns of a persons row that go to the identity table, never to ``persons``."""
+INCOME = "declared_monthly_income_fen"
 
 
 @dataclass(frozen=True)
@@ -114,8 +124,13 @@ def write_rows(
     identities: list[dict[str, Any]] | None = None,
     batch_id: str = "",
     now: datetime | None = None,
+    sealer: Sealer | None = None,
 ) -> WriteCounts:
-    """Upsert one chunk of validated, pseudonymised rows (each has ``_row``)."""
+    """Upsert one chunk of validated, pseudonymised rows (each has ``_row``).
+
+    Persons' personal fields are sealed by ``sealer`` (default: each person's data key under
+    the master key opened for this database).
+    """
     target = TARGETS[table_name]
     counts = WriteCounts()
     now = now or datetime.utcnow()
@@ -133,6 +148,10 @@ def write_rows(
     identity_by_row = {i["_row"]: i for i in identities or []}
     for r in rows:
         r["row_hash"] = row_hash({k: v for k, v in r.items() if k != "_row"})
+        if table_name == "persons":
+            extra = {k: r.pop(k, None) for k in IDENTITY_ONLY}
+            if r["_row"] in identity_by_row:
+                identity_by_row[r["_row"]].update(extra)
         # a report without a date is dated by its batch, after hashing: re-sending it is no news
         if table_name == "external_loans" and r["reported_at"] is None:
             r["reported_at"] = now
@@ -153,6 +172,12 @@ def write_rows(
         if previous is not None:
             superseded += 1
         pending[key] = r
+    if table_name == "persons" and pending:
+        sealer = sealer or FieldSealer(provider_for(connection))
+        sealer.keys_for(connection, [r["person_id"] for r in pending.values()])
+        for r in pending.values():
+            sealed = sealer.seal(r["person_id"], INCOME_FIELD, str(int(r.pop(INCOME))))
+            r["declared_monthly_income_enc"] = sealed
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for key, r in pending.items():
@@ -185,12 +210,12 @@ def write_rows(
         _commit_consents(connection, target, inserts, updates)
     # counted as if each row had come alone: the first of a new key inserts, the rest update
     counts.updated = len(updates) + superseded
-    if identities is not None:
+    if identities is not None and sealer is not None:
         _write_identities(
             connection,
             [identity_by_row[r["_row"]] for r in pending.values()],
             {k for k, v in existing.items()},
-            target,
+            sealer,
         )
     return counts
 
@@ -214,25 +239,27 @@ def _write_identities(
     connection: Connection,
     identities: list[dict[str, Any]],
     existing_keys: set[tuple[Any, ...]],
-    target: DbTarget,
+    sealer: Sealer,
 ) -> None:
+    """Identity rows as ciphertext: new people inserted, known people's fields replaced (the
+    lender's id of a pseudonym never changes)."""
     table = table_of(PersonIdentity)
-    new = [
-        {k: v for k, v in i.items() if k != "_row"}
-        for i in identities
-        if (i["person_id"],) not in existing_keys
-    ]
-    changed = [
-        {"pk_person_id": i["person_id"], "name": i["name"], "phone": i["phone"]}
-        for i in identities
-        if (i["person_id"],) in existing_keys
-    ]
+    new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    for i in identities:
+        person_id = i["person_id"]
+        sealed = {f: sealer.seal(person_id, f, i.get(f)) for f in PERSONAL_FIELDS}
+        if (person_id,) in existing_keys:
+            changed.append({"pk_person_id": person_id, **sealed})
+        else:
+            external_id = sealer.seal(person_id, "external_id", i["external_id"])
+            new.append({"person_id": person_id, "external_id": external_id, **sealed})
     if new:
         connection.execute(insert(table), new)
     if changed:
         connection.execute(
             update(table)
             .where(table.c.person_id == bindparam("pk_person_id"))
-            .values(name=bindparam("name"), phone=bindparam("phone")),
+            .values({f: bindparam(f) for f in PERSONAL_FIELDS}),
             changed,
         )

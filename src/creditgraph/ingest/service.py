@@ -48,6 +48,7 @@ from creditgraph.ingest.recovery import (
 )
 from creditgraph.ingest.sources import SourceFile, resolve
 from creditgraph.privacy.erasure import erased_ids
+from creditgraph.privacy.keys import master_key_file, open_master_key
 from creditgraph.privacy.pseudonym import Pseudonymiser, load_or_create_key
 from creditgraph.settings import Settings
 from creditgraph.store import lake
@@ -175,6 +176,7 @@ def ingest(
     batch_id = _new_batch_id(now)
     report = BatchReport(batch_id, _batch_hash(files), [])
     with migrated_engine(settings.database_url) as engine:
+        open_master_key(engine, master_key_file(settings))  # a lost or wrong key stops here
         report.recovery = recover(engine, settings)
         owner = Owner.this_process()
         with write_transaction(engine) as conn:

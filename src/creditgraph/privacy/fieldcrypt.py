@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -243,3 +244,25 @@ def shred(conn: Connection, person_id: str) -> int:
     result = conn.execute(delete(table).where(table.c.person_id == person_id))
     forget(person_id)
     return int(result.rowcount or 0)
+
+
+class Sealer(Protocol):
+    """What a writer seals personal fields with: keys made for a chunk, then field by field."""
+
+    def keys_for(self, conn: Connection, person_ids: Iterable[str]) -> None: ...
+
+    def seal(self, person_id: str, field: str, value: str | None) -> bytes | None: ...
+
+
+class FieldSealer:
+    """Seals under each person's data key, making and wrapping the keys a chunk lacks."""
+
+    def __init__(self, provider: KeyProvider) -> None:
+        self.provider = provider
+        self._keys: dict[str, AESGCM] = {}
+
+    def keys_for(self, conn: Connection, person_ids: Iterable[str]) -> None:
+        self._keys = ensure_keys(conn, self.provider, person_ids)
+
+    def seal(self, person_id: str, field: str, value: str | None) -> bytes | None:
+        return seal(self._keys[person_id], person_id, field, value)

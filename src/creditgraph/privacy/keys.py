@@ -20,11 +20,12 @@ from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from creditgraph.settings import Settings, get_settings
+from creditgraph.store.db import make_engine
 from creditgraph.store.files import private_dir
 from creditgraph.store.models import MasterKey, PersonKey, table_of
 
@@ -229,3 +230,46 @@ def _url_name(url: str) -> str:
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=True)
+
+
+def check_master_key(settings: Settings) -> None:
+    """At start: refuse a lost or wrong master key before any command runs (``MasterKeyError``).
+
+    Read-only: a database with no encrypted data yet (or none at all, or one not yet migrated)
+    passes, and its key is made by the first write. A database that cannot be reached is left to
+    the command, which reports it.
+    """
+    url = make_url(settings.database_url)
+    local = url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:"
+    if local and not Path(str(url.database)).expanduser().exists():
+        return
+    engine = make_engine(settings.database_url)
+    try:
+        try:
+            with engine.connect() as conn:
+                if not inspect(conn).has_table(table_of(MasterKey).name):
+                    return
+                stored = conn.execute(select(MasterKey.key_id, MasterKey.check_value)).all()
+                if not stored and not _encrypted_rows(conn):
+                    return
+        except MasterKeyError:
+            raise
+        except Exception:  # unreachable or unreadable: the command reports it in its own words
+            return
+        path = master_key_file(settings)
+        key = read_key_file(path)
+        if key is None:
+            raise MasterKeyError(
+                f"master key file {path} is missing and the database holds encrypted data: "
+                "restore the key file (a new key would lose that data)"
+            )
+        provider = FileKeyProvider(key)
+        if not any(
+            r.key_id == provider.key_id and matches(provider, r.check_value) for r in stored
+        ):
+            raise MasterKeyError(
+                f"master key file {path} is not the key this database was encrypted with: "
+                "restore the right key file"
+            )
+    finally:
+        engine.dispose()

@@ -1,0 +1,260 @@
+"""Encrypted personal fields: the master key, the data key per person, the sealed fields, the
+contract's id number and note, and the refusal of a lost or wrong master key."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from cryptography.exceptions import InvalidTag
+from sqlalchemy import Engine, func, select, text
+from typer.testing import CliRunner
+
+from creditgraph.contracts.schema import id_number_valid
+from creditgraph.features.inputs import INCOME_READER, declared_incomes
+from creditgraph.ingest.service import ingest
+from creditgraph.privacy.fieldcrypt import (
+    FieldCryptError,
+    ensure_keys,
+    forget,
+    read_identity,
+    seal,
+    unseal,
+)
+from creditgraph.privacy.keys import (
+    FileKeyProvider,
+    MasterKeyError,
+    check_master_key,
+    master_key_file,
+    open_master_key,
+)
+from creditgraph.settings import Settings
+from creditgraph.store.db import head_revision, make_engine, upgrade
+from creditgraph.store.models import DataAccess, MasterKey, Person, PersonIdentity, PersonKey
+from tests import world
+from tests.identities import pseudonyms
+
+ID_NUMBER = "11010519491231002X"  # GB 11643's own example: valid check character
+NOTE = "客户说明：经营早餐店 / runs a breakfast shop"
+
+
+def _persons(directory: Path, rows: list[list[str]]) -> Path:
+    columns = [*world.PERSON_COLUMNS, "id_number", "note"]
+    directory.mkdir(parents=True, exist_ok=True)
+    return world.write_csv(directory / "persons.csv", columns, rows)
+
+
+def _person(pid: str, id_number: str = "", note: str = "") -> list[str]:
+    return [
+        pid,
+        "salaried",
+        "tier1",
+        "1988",
+        "female",
+        "clerk",
+        "12000.25",
+        "2025-02-01",
+        "周芷若",
+        "13700001111",
+        id_number,
+        note,
+    ]
+
+
+def test_a_wrapped_data_key_opens_only_for_its_own_person() -> None:
+    provider = FileKeyProvider(b"k" * 32)
+    wrapped = provider.wrap(b"d" * 32, "person-a")
+    assert provider.unwrap(wrapped, "person-a") == b"d" * 32
+    with pytest.raises(InvalidTag):
+        provider.unwrap(wrapped, "person-b")
+    with pytest.raises(InvalidTag):
+        FileKeyProvider(b"x" * 32).unwrap(wrapped, "person-a")
+
+
+def test_a_sealed_field_opens_only_as_its_own_person_and_field() -> None:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    aead = AESGCM(AESGCM.generate_key(256))
+    blob = seal(aead, "pa", "name", "李娜")
+    assert blob is not None and "李娜".encode() not in blob
+    assert seal(aead, "pa", "name", "李娜") != blob  # a fresh nonce every time
+    assert unseal(aead, "pa", "name", blob) == "李娜"
+    for person, field in (("pb", "name"), ("pa", "phone")):
+        with pytest.raises(FieldCryptError, match="does not open"):
+            unseal(aead, person, field, blob)
+    assert seal(aead, "pa", "note", None) is None
+
+
+def test_ingest_stores_only_ciphertext_and_read_identity_decrypts_every_field(
+    tmp_path: Path, settings: Settings
+) -> None:
+    files = world.write_world(tmp_path / "in")
+    files = [f for f in files if f.name != "persons.csv"]
+    rows = [[*r, "", ""] for r in world.PERSONS] + [_person("P9", ID_NUMBER, NOTE)]
+    ingest([_persons(tmp_path / "people", rows), *files], settings)
+    engine = make_engine(settings.database_url)
+    try:
+        person = pseudonyms(engine)["P9"]
+        with engine.connect() as conn:
+            found = read_identity(conn, open_master_key(engine, master_key_file(settings)), person)
+            stored = conn.execute(
+                select(PersonIdentity).where(PersonIdentity.person_id == person)
+            ).one()
+            keys = conn.execute(select(func.count()).select_from(PersonKey)).scalar_one()
+        assert (found.external_id, found.name, found.phone) == ("P9", "周芷若", "13700001111")
+        assert (found.id_number, found.note) == (ID_NUMBER, NOTE)
+        assert found.declared_monthly_income_fen == 1_200_025
+        assert keys == 5
+        for value, blob in (
+            ("P9", stored.external_id),
+            ("周芷若", stored.name),
+            ("13700001111", stored.phone),
+            (ID_NUMBER, stored.id_number),
+            (NOTE, stored.note),
+        ):
+            assert value.encode() not in blob
+    finally:
+        engine.dispose()
+
+
+def test_an_id_number_with_a_wrong_check_character_is_quarantined_and_a_long_note_nulled(
+    tmp_path: Path, settings: Settings
+) -> None:
+    wrong = ID_NUMBER[:-1] + "1"
+    assert id_number_valid(ID_NUMBER) and not id_number_valid(wrong)
+    rows = [_person("P1", wrong), _person("P2", "", "x" * 501)]
+    report = ingest([_persons(tmp_path / "people", rows)], settings)
+    assert report.reasons().get("id_number_checksum") == 1
+    engine = make_engine(settings.database_url)
+    try:
+        ids = pseudonyms(engine)
+        assert set(ids) == {"P2"}
+        with engine.connect() as conn:
+            provider = open_master_key(engine, master_key_file(settings))
+            assert read_identity(conn, provider, ids["P2"]).note is None
+    finally:
+        engine.dispose()
+    quarantined = "\n".join(p.read_text() for p in settings.quarantine_dir.rglob("*.jsonl"))
+    assert wrong not in quarantined  # personal fields are redacted in the quarantine
+
+
+def test_a_feature_build_decrypts_incomes_once_and_logs_one_bulk_read(
+    tmp_path: Path, settings: Settings
+) -> None:
+    ingest(world.write_world(tmp_path / "in"), settings)
+    engine = make_engine(settings.database_url)
+    try:
+        ids = pseudonyms(engine)
+        incomes = declared_incomes(engine).to_pylist()
+        by_person = {r["person_id"]: r["declared_monthly_income_fen"] for r in incomes}
+        assert by_person[ids["P1"]] == 800050 and by_person[ids["P4"]] == 300010
+        with engine.connect() as conn:
+            logged = conn.execute(select(DataAccess)).all()
+        assert [
+            (r.actor, r.actor_kind, r.person_id, r.purpose, r.data_classes) for r in logged
+        ] == [(INCOME_READER, "job", None, "credit_assessment", "declared_income")]
+    finally:
+        engine.dispose()
+
+
+def test_the_first_run_makes_a_private_master_key_and_the_next_runs_reuse_it(
+    tmp_path: Path, engine: Engine
+) -> None:
+    path = tmp_path / "secrets" / "master.key"
+    provider = open_master_key(engine, path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert open_master_key(engine, path).key_id == provider.key_id
+    with engine.connect() as conn:
+        assert conn.execute(select(MasterKey.key_id)).scalars().all() == [provider.key_id]
+
+
+def _with_encrypted_data(engine: Engine, path: Path) -> None:
+    provider = open_master_key(engine, path)
+    with engine.begin() as conn:
+        ensure_keys(conn, provider, ["someone"])
+    forget("someone")
+
+
+def test_a_lost_master_key_is_refused_and_never_replaced(tmp_path: Path, engine: Engine) -> None:
+    path = tmp_path / "keys" / "master.key"
+    _with_encrypted_data(engine, path)
+    path.unlink()
+    with pytest.raises(MasterKeyError, match="missing") as refused:
+        open_master_key(engine, path)
+    assert "\n" not in str(refused.value)
+    assert not path.exists()  # no new key over the encrypted data
+
+
+def test_a_wrong_master_key_is_refused(tmp_path: Path, engine: Engine) -> None:
+    path = tmp_path / "keys" / "master.key"
+    _with_encrypted_data(engine, path)
+    path.write_text("ab" * 32 + "\n")
+    with pytest.raises(MasterKeyError, match="not the key this database was encrypted with"):
+        open_master_key(engine, path)
+
+
+def test_a_master_key_open_to_others_is_refused(tmp_path: Path, engine: Engine) -> None:
+    path = tmp_path / "keys" / "master.key"
+    open_master_key(engine, path)
+    path.chmod(0o644)
+    with pytest.raises(MasterKeyError, match="must not be readable by others"):
+        open_master_key(engine, path)
+
+
+def test_the_cli_refuses_to_start_with_a_wrong_master_key_in_one_line(
+    tmp_path: Path, sqlite_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from creditgraph.cli.main import app
+
+    ingest(world.write_world(tmp_path / "in"), sqlite_settings)
+    monkeypatch.setenv("CREDITGRAPH_HOME", str(sqlite_settings.home))
+    monkeypatch.setenv("CREDITGRAPH_DB_URL", sqlite_settings.database_url)
+    key = master_key_file(sqlite_settings)
+    check_master_key(sqlite_settings)  # the right key passes
+    key.write_text("cd" * 32 + "\n")
+    result = CliRunner().invoke(app, ["features", "show", "P1"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "master key" in lines[0], result.output
+    key.unlink()
+    result = CliRunner().invoke(app, ["features", "show", "P1"])
+    assert result.exit_code == 2 and "missing" in result.output
+    assert not key.exists()
+
+
+def test_migration_0019_refuses_a_database_holding_people_in_plaintext(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    try:
+        upgrade(engine, "0018")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO ingest_batches (id, started_at, status, content_sha256, "
+                    "contract_version, counts) VALUES ('b', '2026-01-01', 'done', 'x', '1', '{}')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO persons (person_id, segment, region_tier, birth_year, occupation, "
+                    "declared_monthly_income_fen, registered_at, row_hash, batch_id, created_at, "
+                    "updated_at) VALUES ('p', 's', 't', 1990, 'o', 1, '2026-01-01', 'h', 'b', "
+                    "'2026-01-01', '2026-01-01')"
+                )
+            )
+        with pytest.raises(Exception, match="holds 1 persons in plaintext"):
+            upgrade(engine)
+    finally:
+        engine.dispose()
+    raw = sqlite3.connect(tmp_path / "old.db")
+    assert raw.execute("SELECT version_num FROM alembic_version").fetchone() == ("0018",)
+    raw.close()
+    fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        assert upgrade(fresh) == head_revision()
+        with fresh.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(Person)).scalar_one() == 0
+    finally:
+        fresh.dispose()
