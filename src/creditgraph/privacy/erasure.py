@@ -1,4 +1,11 @@
-"""Erasure on request (PIPL Art. 47): delete the person's records and leave a tombstone.
+"""Erasure on request (PIPL Art. 47): destroy the person's data key, delete their records and
+leave a tombstone.
+
+Deleting the data key (crypto-shredding) makes every copy of the person's encrypted fields
+unreadable, the backups of the database included. What the law requires us to keep (the loans
+and their journal: accounting records, 5 years) stays under a ``legal_holds`` row with its reason
+and until when. On SQLite every connection deletes securely (freed pages zeroed) and an erasure
+ends with a truncating WAL checkpoint, so no deleted page keeps the person's ciphertext either.
 
 The audit log's commitments about the person lose their salt and pseudonym in the same
 transaction: the log's entries stay, verifiable, and can no longer be tied to anyone.
@@ -11,12 +18,13 @@ and ingestion refuses new rows about them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, String, cast, delete, insert, select, update
+from sqlalchemy import Connection, Engine, String, cast, delete, func, insert, select, text, update
 
 from creditgraph.audit import outbox as audit_log
+from creditgraph.privacy.fieldcrypt import shred
 from creditgraph.store.models import (
     Alert,
     AlertAction,
@@ -27,6 +35,8 @@ from creditgraph.store.models import (
     EventDeadLetter,
     EventOutbox,
     ExternalLoan,
+    LegalHold,
+    Loan,
     LoanOutcome,
     OnlineFeatures,
     Person,
@@ -45,6 +55,13 @@ MONITORING_TABLES = (
     CollectionsEntry,
 )
 """Monitoring's records about a person: events, alerts, the actions taken on them."""
+HOLD_YEARS = 5
+HOLD_CLASS = "loan_accounting"
+HOLD_REASON = (
+    "贷款及其会计分录须保存至结清后五年 / loans and their journal are accounting records, "
+    "kept 5 years after closing"
+)
+HOLD_BASIS = "会计档案管理办法 / accounting records 5 years; PIPL Art. 47(2)"
 
 
 @dataclass(frozen=True)
@@ -52,6 +69,7 @@ class ErasureReport:
     person_id: str
     rows_deleted: dict[str, int]
     already_erased: bool
+    held_until: date | None = None  # loans kept under a legal hold until then
 
 
 def erased_ids(connection: Connection) -> set[str]:
@@ -59,11 +77,13 @@ def erased_ids(connection: Connection) -> set[str]:
 
 
 def erase(engine: Engine, person_id: str, request_ref: str | None = None) -> ErasureReport:
-    """Delete every database row of the person and record the tombstone, in one transaction."""
+    """Shred the person's data key, delete every database row of the person, hold their loans
+    and record the tombstone, in one transaction; then clear SQLite's WAL of the old pages."""
     with engine.begin() as conn:
         if conn.execute(select(Erasure.person_id).where(Erasure.person_id == person_id)).first():
             return ErasureReport(person_id, {}, True)
-        deleted: dict[str, int] = {}
+        now = datetime.now(UTC).replace(tzinfo=None)
+        deleted: dict[str, int] = {"person_keys": shred(conn, person_id)}
         for model in (
             OnlineFeatures,
             ExternalLoan,
@@ -79,14 +99,57 @@ def erase(engine: Engine, person_id: str, request_ref: str | None = None) -> Era
         deleted["event_outbox"] += _delete_mentions(conn, person_id)
         deleted["alerts_scrubbed"] = _scrub_evidence(conn, person_id)
         deleted["audit_records_unlinked"] = audit_log.erase_person(conn, person_id)
+        held_until = _hold_loans(conn, person_id, now)
         conn.execute(
             insert(table_of(Erasure)).values(
-                person_id=person_id,
-                erased_at=datetime.now(UTC).replace(tzinfo=None),
-                request_ref=request_ref,
+                person_id=person_id, erased_at=now, request_ref=request_ref
             )
         )
-    return ErasureReport(person_id, deleted, False)
+    checkpoint(engine)
+    return ErasureReport(person_id, deleted, False, held_until)
+
+
+def _hold_loans(conn: Connection, person_id: str, now: datetime) -> date | None:
+    """A legal hold on the person's loans and journal, until 5 years after the last closing
+    (or from now while a loan is open); None when the person has no loan."""
+    loans = table_of(Loan)
+    ended = func.coalesce(loans.c.closed_on, loans.c.written_off_on)
+    count, finished, last_end = conn.execute(
+        select(func.count(), func.count(ended), func.max(ended)).where(
+            loans.c.person_id == person_id
+        )
+    ).one()
+    if not count:
+        return None
+    start = last_end if finished == count and last_end is not None else now.date()
+    held_until = _plus_years(start, HOLD_YEARS)
+    conn.execute(
+        insert(table_of(LegalHold)).values(
+            person_id=person_id,
+            data_class=HOLD_CLASS,
+            reason=HOLD_REASON,
+            basis=HOLD_BASIS,
+            held_until=held_until,
+            created_at=now,
+        )
+    )
+    return held_until
+
+
+def _plus_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def checkpoint(engine: Engine) -> None:
+    """SQLite: copy the WAL into the database and truncate it, so the erased rows' old pages
+    (the WAL's copies; the database's are zeroed by ``secure_delete``) leave the files."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
 
 
 def _delete_mentions(conn: Connection, person_id: str) -> int:

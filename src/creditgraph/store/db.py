@@ -72,6 +72,9 @@ def make_engine(url: str) -> Engine:
             # whole book; memory is taken only as pages are read.
             cursor.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # Deleted content is overwritten with zeros, so an erased person's pages do not stay
+            # readable in the file's free list (privacy.erasure checkpoints the WAL after).
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         return engine

@@ -1,0 +1,206 @@
+"""Erasure: the data key destroyed, the rows deleted, loans kept under a legal hold, and nothing
+that identifies the person left in the database's bytes (file and WAL), the lake or a backup."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, LargeBinary, inspect, select, text, update
+
+from creditgraph.ingest.service import ingest
+from creditgraph.privacy.erasure import HOLD_BASIS, HOLD_CLASS, checkpoint, erase
+from creditgraph.privacy.fieldcrypt import FieldCryptError, read_identity
+from creditgraph.privacy.keys import master_key_file, open_master_key
+from creditgraph.settings import Settings
+from creditgraph.store.db import make_engine
+from creditgraph.store.models import (
+    Base,
+    JournalLine,
+    LegalHold,
+    Loan,
+    PersonIdentity,
+    PersonKey,
+    table_of,
+)
+from tests import world
+from tests.audit_records import write_all_in
+from tests.identities import pseudonyms
+
+EXTERNAL = "LENDER-ERASE-000042"
+NAME = "周芷若"
+PHONE = "13700001111"
+ID_NUMBER = "11010519491231002X"
+SECRETS = (EXTERNAL, NAME, PHONE, ID_NUMBER)
+
+
+def _ingest_with_the_person(tmp_path: Path, settings: Settings) -> str:
+    files = [f for f in world.write_world(tmp_path / "in") if f.name != "persons.csv"]
+    columns = [*world.PERSON_COLUMNS, "id_number", "note"]
+    rows = [[*r, "", ""] for r in world.PERSONS]
+    rows.append(
+        [
+            EXTERNAL,
+            "salaried",
+            "tier1",
+            "1988",
+            "female",
+            "clerk",
+            "12000",
+            "2025-02-01",
+            NAME,
+            PHONE,
+            ID_NUMBER,
+            f"{NAME} 的备注",
+        ]
+    )
+    (tmp_path / "people").mkdir()
+    people = world.write_csv(tmp_path / "people" / "persons.csv", columns, rows)
+    ingest([people, *files], settings)
+    return pseudonyms(settings.database_url)[EXTERNAL]
+
+
+def _found(data: bytes) -> list[str]:
+    return [s for s in SECRETS if s.encode() in data]
+
+
+def test_after_erasure_no_file_holds_the_persons_identifiers_not_even_an_earlier_backup(
+    tmp_path: Path, sqlite_settings: Settings
+) -> None:
+    person = _ingest_with_the_person(tmp_path, sqlite_settings)
+    database = Path(str(make_engine(sqlite_settings.database_url).url.database))
+    backup = tmp_path / "backup.db"
+    with sqlite3.connect(database) as live, sqlite3.connect(backup) as copy:
+        live.backup(copy)  # taken BEFORE the erasure
+    engine = make_engine(sqlite_settings.database_url)
+    try:
+        provider = open_master_key(engine, master_key_file(sqlite_settings))
+        with engine.connect() as conn:
+            assert read_identity(conn, provider, person).id_number == ID_NUMBER
+        report = erase(engine, person, "DSR-7")
+        assert report.rows_deleted["person_keys"] == 1
+        assert report.rows_deleted["person_identities"] == 1
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA secure_delete")).scalar_one() == 1
+            with pytest.raises(FieldCryptError, match="no data key"):
+                read_identity(conn, provider, person)
+    finally:
+        engine.dispose()
+    files = [database, database.with_name(database.name + "-wal"), backup]
+    files += sorted(sqlite_settings.lake_dir.rglob("*.parquet"))
+    assert len(files) > 3
+    for path in files:
+        if path.exists():
+            assert _found(path.read_bytes()) == [], path
+
+
+def test_on_every_database_no_row_holds_the_person_after_erasure(
+    tmp_path: Path, settings: Settings
+) -> None:
+    person = _ingest_with_the_person(tmp_path, settings)
+    engine = make_engine(settings.database_url)
+    try:
+        erase(engine, person)
+        with engine.connect() as conn:
+            for table in Base.metadata.sorted_tables:
+                for row in conn.execute(select(table)):
+                    values = [v for v in row if not isinstance(v, bytes)]
+                    assert _found(repr(values).encode()) == [], table.name
+                    for blob in (v for v in row if isinstance(v, bytes)):
+                        assert _found(blob) == [], table.name
+            for model in (PersonKey, PersonIdentity):
+                t = table_of(model)
+                assert conn.execute(select(t).where(t.c.person_id == person)).first() is None
+    finally:
+        engine.dispose()
+
+
+def test_a_borrowers_loans_and_journal_stay_under_a_legal_hold_of_five_years(
+    engine: Engine,
+) -> None:
+    ids = write_all_in(engine, "borrower-1")
+    report = erase(engine, "borrower-1", "DSR-8")
+    today = datetime.now(UTC).date()
+    assert report.held_until == today.replace(year=today.year + 5)
+    with engine.connect() as conn:
+        hold = conn.execute(select(LegalHold)).one()
+        assert (hold.person_id, hold.data_class, hold.basis) == (
+            "borrower-1",
+            HOLD_CLASS,
+            HOLD_BASIS,
+        )
+        assert "会计" in hold.reason and "accounting" in hold.reason
+        assert hold.held_until == report.held_until and hold.released_at is None
+        loan = conn.execute(select(Loan).where(Loan.id == ids.get("loan", "L1"))).one()
+        assert loan.person_id == "borrower-1"
+        assert conn.execute(select(JournalLine).where(JournalLine.loan_id == loan.id)).all()
+
+
+def test_a_closed_loan_is_held_five_years_from_its_closing(engine: Engine) -> None:
+    write_all_in(engine, "borrower-2")
+    with engine.begin() as conn:
+        conn.execute(update(Loan).values(state="closed", closed_on=date(2024, 2, 29)))
+    assert erase(engine, "borrower-2").held_until == date(2029, 2, 28)
+
+
+def test_a_person_without_loans_gets_no_hold(tmp_path: Path, settings: Settings) -> None:
+    person = _ingest_with_the_person(tmp_path, settings)
+    engine = make_engine(settings.database_url)
+    try:
+        assert erase(engine, person).held_until is None
+        with engine.connect() as conn:
+            assert conn.execute(select(LegalHold)).first() is None
+    finally:
+        engine.dispose()
+
+
+def test_every_table_an_erasure_deletes_from_is_read_by_an_index_on_the_person(
+    engine: Engine,
+) -> None:
+    """A point read per table keeps an erasure fast on a large book (no table scan)."""
+    from creditgraph.privacy.erasure import MONITORING_TABLES
+    from creditgraph.store.models import (
+        Consent,
+        ExternalLoan,
+        LoanOutcome,
+        OnlineFeatures,
+        Person,
+    )
+
+    inspector = inspect(engine)
+    for model in (
+        PersonKey,
+        OnlineFeatures,
+        ExternalLoan,
+        LoanOutcome,
+        Consent,
+        PersonIdentity,
+        Person,
+        Loan,
+        *MONITORING_TABLES,
+    ):
+        name = table_of(model).name
+        leading = [i["column_names"][0] for i in inspector.get_indexes(name)]
+        leading += [u["column_names"][0] for u in inspector.get_unique_constraints(name)]
+        leading += inspector.get_pk_constraint(name)["constrained_columns"][:1]
+        assert "person_id" in leading, name
+
+
+def test_the_wal_is_emptied_after_an_erasure(tmp_path: Path, sqlite_settings: Settings) -> None:
+    person = _ingest_with_the_person(tmp_path, sqlite_settings)
+    engine = make_engine(sqlite_settings.database_url)
+    try:
+        erase(engine, person)
+        checkpoint(engine)
+        wal = Path(str(engine.url.database) + "-wal")
+        assert not wal.exists() or wal.stat().st_size == 0
+    finally:
+        engine.dispose()
+
+
+def test_identity_columns_hold_binary_ciphertext_only() -> None:
+    identity = table_of(PersonIdentity)
+    for column in ("external_id", "name", "phone", "id_number", "note"):
+        assert isinstance(identity.c[column].type, LargeBinary), column
