@@ -546,8 +546,13 @@ def train_cmd(
         recency_halflife_months=halflife,
         refit=not no_refit,
     )
+    from creditgraph.compliance.pack import PackError
+    from creditgraph.compliance.pack_files import load_pack
+
     try:
         lifecycle.check()
+        # each version records its family's impact assessment (PIPL Art. 55-56) from the pack
+        impact_assessments = load_pack().impact_assessments
         with err.status("training…") if as_json else console.status("training…") as status:
             result = train_models(
                 get_settings(),
@@ -556,8 +561,9 @@ def train_cmd(
                 seed=seed,
                 progress=(lambda m: status.update(m)) if status is not None else None,
                 lifecycle=lifecycle,
+                impact_assessments=impact_assessments,
             )
-    except TrainingError as exc:
+    except (TrainingError, PackError) as exc:
         raise _fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(_finite(training_json(result)), ensure_ascii=False, allow_nan=False))

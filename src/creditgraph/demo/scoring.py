@@ -17,6 +17,7 @@ def held_out_auc(metrics: dict[str, Any]) -> float:
 
 
 def scoring_stage(ctx: DemoContext) -> None:
+    from creditgraph.compliance.pack_files import load_pack
     from creditgraph.scoring import registry
     from creditgraph.scoring.service import score_all, train_models
     from creditgraph.store.db import migrated_engine
@@ -25,7 +26,11 @@ def scoring_stage(ctx: DemoContext) -> None:
     ctx.console.rule("4. Scoring models 信用评分模型")
     with ctx.console.status("training…") as status:
         trained = train_models(
-            ctx.settings, as_of, actor="demo-analyst", progress=lambda m: status.update(m)
+            ctx.settings,
+            as_of,
+            actor="demo-analyst",
+            progress=lambda m: status.update(m),
+            impact_assessments=load_pack().impact_assessments,
         )
     ctx.results["training"] = trained
     ctx.console.print(

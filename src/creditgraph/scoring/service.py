@@ -8,7 +8,7 @@ process and kept until another version is promoted.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -45,8 +45,10 @@ def train_models(
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
     lifecycle: Lifecycle | None = None,
+    impact_assessments: Mapping[str, str] | None = None,
 ) -> TrainingResult:
-    """Point-in-time training set, both model families, reports, registration (candidates)."""
+    """Point-in-time training set, both model families, reports, registration (candidates);
+    ``impact_assessments`` gives each family's PIPIA id to record with its versions."""
     from creditgraph.features.inputs import database_tables
     from creditgraph.features.service import compute_features
     from creditgraph.features.training import build_training_set
@@ -74,6 +76,7 @@ def train_models(
             progress=say,
             lifecycle=lifecycle,
             dropped=joined.dropped,
+            impact_assessments=impact_assessments,
         )
 
 

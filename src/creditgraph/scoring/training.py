@@ -23,7 +23,7 @@ behaviour).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -533,11 +533,14 @@ def train(
     progress: Progress | None = None,
     lifecycle: Lifecycle | None = None,
     dropped: pa.Table | None = None,
+    impact_assessments: Mapping[str, str] | None = None,
 ) -> TrainingResult:
     """Train, validate, report and register one version per family (as candidates).
 
     ``dropped``: applications the training set could not join to features (with the reason);
-    they are counted in the metrics and listed in the report.
+    they are counted in the metrics and listed in the report. ``impact_assessments``: the
+    PIPIA id of each model family (PIPL Art. 55-56, from the compliance pack), recorded in each
+    version's metrics and so in its audit-log record.
     """
     say = progress or (lambda _m: None)
     life = lifecycle or Lifecycle()
@@ -594,6 +597,7 @@ def train(
             "refit": result.refit,
             "excluded": excluded,
             "out_of_time_from": str(data.oot_from) if data.oot_from else None,
+            "impact_assessment_id": (impact_assessments or {}).get(result.family),
             "features": {"own": len(own), "graph": len(graph)}
             if variant == registry.SOCIAL
             else {"own": len(private), "graph": 0, "social_excluded": len(own) - len(private)},
