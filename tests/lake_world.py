@@ -1,8 +1,9 @@
 """A small lake written part by part, with the database rows that decide what compaction removes.
 
 People ``A``..``E`` (pseudonym-like ids), two sources. ``B`` is erased; ``A`` revoked wechat on
-2025-06-01 and granted it again on 2025-09-01; ``D`` revoked weibo and holds nothing else; ``C``
-and ``E`` consent throughout. Every row's ``row_key`` is its number, and ``REMOVED`` names the
+2025-06-01 and granted it again on 2025-09-01 (so the build reads A's wechat rows again, and
+compaction keeps them); ``D`` revoked weibo and holds nothing else; ``C`` and ``E`` consent
+throughout. Every row's ``row_key`` is its number, and ``REMOVED`` names the
 rows compaction must drop (by key) with the reason.
 """
 
@@ -88,7 +89,7 @@ PARTS: dict[str, dict[str, list[list[dict[str, Any]]]]] = {
     "ties": {
         "b1": [
             _ties(
-                (1, A, C, "wechat", T(2025, 2, 1)),  # A's wechat before the revocation
+                (1, A, C, "wechat", T(2025, 2, 1)),  # A's wechat, given again since: kept
                 (2, C, A, "wechat", T(2025, 2, 1)),  # C's: kept
                 (3, C, B, "wechat", T(2025, 2, 1)),  # names B
                 (4, A, C, "weibo", T(2025, 2, 1)),  # A's weibo: kept
@@ -118,7 +119,7 @@ PARTS: dict[str, dict[str, list[list[dict[str, Any]]]]] = {
     "devices": {
         "b1": [
             _devices(
-                (21, A, "dev1", "wechat", T(2025, 8, 1)),  # A's wechat, between: removed
+                (21, A, "dev1", "wechat", T(2025, 8, 1)),  # A's wechat, given again: kept
                 (22, C, "dev1", "wechat", T(2025, 8, 1)),  # kept
                 (23, B, "dev2", "weibo", T(2025, 8, 1)),  # B's
             )
@@ -133,8 +134,7 @@ PARTS: dict[str, dict[str, list[list[dict[str, Any]]]]] = {
         ]
     },
 }
-REMOVED = {1: "revoked", 3: "erased", 8: "revoked", 11: "erased", 13: "revoked"}
-REMOVED |= {21: "revoked", 23: "erased"}
+REMOVED = {3: "erased", 8: "revoked", 11: "erased", 13: "revoked", 23: "erased"}
 PSEUDONYMS = (A, B, C, D, E)
 
 

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,17 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, insert, select, update
 
+from creditgraph.features.service import compute_features
+from creditgraph.ingest.service import ingest
 from creditgraph.privacy import jobs
 from creditgraph.privacy.compaction import compact
+from creditgraph.privacy.erasure import erase
+from creditgraph.settings import Settings
 from creditgraph.store import lake
-from creditgraph.store.models import IngestBatch, PrivacyJob, table_of
+from creditgraph.store.db import make_engine
+from creditgraph.store.models import IngestBatch, Person, PrivacyJob, table_of
 from tests import lake_world
+from tests import world as world_files
 
 CLI = Path(sys.executable).parent / "creditgraph"
 NOW = datetime(2026, 1, 2)
@@ -60,12 +66,12 @@ def test_compaction_removes_exactly_the_erased_and_revoked_rows_and_keeps_the_re
         expected = [r for r in rows if r["row_key"] not in lake_world.REMOVED]
         assert after[table] == expected, table  # same values, same order, same row keys
     removed = {t: r.rows_removed for t, r in report.tables.items()}
-    assert removed == {"ties": 3, "interactions": 2, "devices": 2, "activity_daily": 0}
+    assert removed == {"ties": 2, "interactions": 2, "devices": 1, "activity_daily": 0}
     erased = sum(r.rows_erased for r in report.tables.values())
     assert erased == sum(1 for why in lake_world.REMOVED.values() if why == "erased")
     assert report.tables["ties"].parts_rewritten == 2
     assert report.tables["activity_daily"].parts_rewritten == 0
-    assert report.erased_people == 1 and report.revoked_pairs == 2
+    assert report.erased_people == 1 and report.revoked_pairs == 1  # A gave wechat again
 
 
 def test_erased_rows_are_what_the_tombstone_filter_hid(world: Path, engine: Engine) -> None:
@@ -110,13 +116,11 @@ def test_a_dry_run_changes_nothing(world: Path, engine: Engine) -> None:
 def test_open_purge_jobs_are_done_with_the_report(world: Path, engine: Engine) -> None:
     with engine.begin() as conn:
         person = jobs.schedule_person_purge(conn, lake_world.B, "erased: DSR-1", now=NOW)
-        # a revocation the consent table does not show yet: the job alone decides
-        source = jobs.schedule_source_purge(conn, lake_world.E, "weibo", "revoked", now=NOW)
+        # A's revocation of wechat, given again since: the job is done, A's rows are read again
+        source = jobs.schedule_source_purge(conn, lake_world.A, "wechat", "revoked", now=NOW)
     report = compact(engine, world, now=NOW)
     assert report.jobs_done == [person, source]
-    assert not any(
-        r["src"] == lake_world.E and r["source"] == "weibo" for r in _rows(world)["ties"]
-    )
+    assert any(r["src"] == lake_world.A and r["source"] == "wechat" for r in _rows(world)["ties"])
     with engine.connect() as conn:
         done = conn.execute(select(PrivacyJob.done_at, PrivacyJob.report)).all()
         assert not jobs.open_jobs(conn)
@@ -201,3 +205,29 @@ def test_a_kill_mid_compaction_leaves_every_part_old_or_new(
         t: [r for r in rows if r["row_key"] not in lake_world.REMOVED] for t, rows in before.items()
     }
     assert not list((home / "lake").rglob(f"*{lake.REWRITING}"))
+
+
+def test_features_built_before_and_after_compaction_are_identical(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """A real ingest, an erasure and a revocation in force: compaction removes exactly what
+    the build already left out."""
+    ingest(world_files.write_world(tmp_path / "in"), settings)
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            p4 = conn.execute(
+                select(Person.person_id).where(Person.occupation == "farmer")
+            ).scalar_one()
+        erase(engine, p4, "DSR-1")
+        days = (date(2025, 4, 1), date(2026, 2, 1))
+        before = [compute_features(settings, d).features.sort_by("person_id") for d in days]
+        report = compact(engine, settings.lake_dir, timezone=settings.timezone)
+        assert report.rows_removed > 0
+        assert sum(t.rows_revoked for t in report.tables.values()) > 0  # P2 withdrew wechat
+        after = [compute_features(settings, d).features.sort_by("person_id") for d in days]
+        for b, a in zip(before, after, strict=True):
+            assert a.equals(b)
+        assert not any(p4.encode() in p.read_bytes() for p in settings.lake_dir.rglob("*.parquet"))
+    finally:
+        engine.dispose()

@@ -172,8 +172,8 @@ def test_social_rows_past_their_period_leave_the_lake(home: Path, engine: Engine
     assert all(r["ended_at"] is None for r in kept["ties"])  # a tie in place never expires
     assert kept["interactions"] == [] and kept["activity_daily"] == []
     assert social.detail["activity_daily"] == 2
-    # devices: 21 (revoked) and 23 (erased) go for those reasons, 22 (2025-08-01) by age
-    assert social.detail["devices"] == 1 and kept["devices"] == []
+    # devices: 23 goes as erased, 21 and 22 (last seen 2025-08-01) by age
+    assert social.detail["devices"] == 2 and kept["devices"] == []
     assert social.removed == sum(social.detail.values())
 
 

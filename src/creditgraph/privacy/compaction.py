@@ -6,12 +6,15 @@ consent gate), but the append-only lake keeps the bytes until this rewrite. Two 
 - **erased**: any row naming an erased person in a person column (``src``, ``dst``,
   ``person_id``: the columns the tombstone filter reads), or named by an open ``purge_person``
   job;
-- **revoked**: a row whose consent subject (the table's ``consent_subject``) revoked their
-  credit-assessment consent for the row's source (or has an open ``purge_source`` job for it),
-  unless a consent for that source, granted after the revocation and still held, was granted
-  at or before the row's time (a new consent covers what it covers, as the consent gate reads
-  it). A row with no source falls under any of the subject's revocations and is covered by any
-  consent granted after the last of them.
+- **revoked**: a row whose consent subject (the table's ``consent_subject``) withdrew their
+  credit-assessment consent for the row's source — revoked and not given again since
+  (``purpose.withdrawn_sources``, the very pairs the feature build stops reading) — all of the
+  source's history, not only what followed the revocation. A row without a source goes with
+  any source its subject withdrew, as the build reads it. A ``purge_source`` job is satisfied
+  by the run (its pair is withdrawn, or was given again, and then the build reads it again).
+
+What compaction removes is exactly what every read already leaves out, so features built before
+and after it are the same.
 
 Each part is rewritten on its own and atomically (``lake.rewrite_part``: write beside, sync,
 rename): a crash leaves every part old or new, never half. Rows keep their order, values and
@@ -38,12 +41,12 @@ from sqlalchemy import Connection, Engine, select
 from creditgraph.contracts.schema import SOCIAL_TABLES, TableSpec, table_spec
 from creditgraph.privacy import jobs as privacy_jobs
 from creditgraph.privacy.erasure import erased_ids
+from creditgraph.privacy.purpose import CREDIT_ASSESSMENT, withdrawn_sources
 from creditgraph.store import lake
-from creditgraph.store.models import Consent, IngestBatch, table_of
+from creditgraph.store.models import IngestBatch, table_of
 
 PERSON_COLUMNS = ("src", "dst", "person_id")
 """The lake columns that name a person (the tombstone filter's, ``features.inputs``)."""
-GATE_PURPOSE = "credit_assessment"
 SEPARATOR = "\x1f"  # between a subject and a source in a pair key; in neither of them
 UTC_US = pa.timestamp("us", tz="UTC")
 
@@ -115,72 +118,29 @@ class PurgeSet:
 
     erased: pa.Array  # pseudonyms
     revoked_pairs: pa.Array  # subject + SEPARATOR + source
-    revoked_people: pa.Array  # subjects with any revocation (for rows without a source)
-    live_pairs: pa.Array  # pairs with a consent still held ...
-    live_pairs_since: pa.Array  # ... and the earliest grant among them (UTC)
-    live_people: pa.Array  # subjects holding any consent ...
-    live_people_since: pa.Array  # ... and its earliest grant
+    revoked_people: pa.Array  # subjects with any withdrawn pair (for rows without a source)
 
     @property
     def empty(self) -> bool:
         return len(self.erased) == 0 and len(self.revoked_pairs) == 0
 
 
-def load_purge_set(conn: Connection, open_jobs: list[privacy_jobs.Job], now: datetime) -> PurgeSet:
-    """The tombstones, the revocations in force at ``now`` and the open purge jobs."""
+def load_purge_set(conn: Connection, open_jobs: list[privacy_jobs.Job]) -> PurgeSet:
+    """The tombstones (and open person purges) and the withdrawn (person, source) pairs."""
     erased = erased_ids(conn)
     erased.update(
         j.person_id for j in open_jobs if j.kind == privacy_jobs.PURGE_PERSON and j.person_id
     )
-    consents = table_of(Consent)
-    rows = conn.execute(
-        select(
-            consents.c.person_id, consents.c.source, consents.c.granted_at, consents.c.revoked_at
-        ).where(consents.c.purpose == GATE_PURPOSE)
-    ).all()
-    revoked: dict[tuple[str, str], datetime] = {}  # the latest revocation of each pair
-    for person, source, _, revoked_at in rows:
-        if revoked_at is not None and revoked_at <= now:
-            _latest(revoked, (person, source), revoked_at)
-    for job in open_jobs:
-        if job.kind == privacy_jobs.PURGE_SOURCE and job.person_id and job.source:
-            _latest(revoked, (job.person_id, job.source), job.scheduled_at)
-    revoked_person: dict[str, datetime] = {}
-    for (person, _), at in revoked.items():
-        _latest(revoked_person, person, at)
-    live_pair: dict[tuple[str, str], datetime] = {}  # earliest grant after the last revocation
-    live_person: dict[str, datetime] = {}
-    for person, source, granted, revoked_at in rows:
-        if revoked_at is not None and revoked_at <= now:
-            continue
-        pair = (person, source)
-        if pair not in revoked or granted > revoked[pair]:
-            live_pair[pair] = min(granted, live_pair.get(pair, granted))
-        if person not in revoked_person or granted > revoked_person[person]:
-            live_person[person] = min(granted, live_person.get(person, granted))
-    revoked = {pair: at for pair, at in revoked.items() if pair[0] not in erased}
+    revoked = [(p, s) for p, s in withdrawn_sources(conn, CREDIT_ASSESSMENT) if p not in erased]
     return PurgeSet(
         erased=pa.array(sorted(erased), pa.string()),
         revoked_pairs=pa.array(sorted(_key(p, s) for p, s in revoked), pa.string()),
         revoked_people=pa.array(sorted({p for p, _ in revoked}), pa.string()),
-        live_pairs=pa.array([_key(p, s) for p, s in live_pair], pa.string()),
-        live_pairs_since=_utc_array(list(live_pair.values())),
-        live_people=pa.array(list(live_person), pa.string()),
-        live_people_since=_utc_array(list(live_person.values())),
     )
-
-
-def _latest(latest: dict[Any, datetime], key: Any, at: datetime) -> None:
-    if key not in latest or at > latest[key]:
-        latest[key] = at
 
 
 def _key(person: str, source: str) -> str:
     return f"{person}{SEPARATOR}{source}"
-
-
-def _utc_array(values: list[datetime]) -> pa.Array:
-    return pa.array(values, pa.timestamp("us")).cast(UTC_US)
 
 
 EXPIRY_COLUMNS = {
@@ -215,7 +175,7 @@ def removal_masks(
 ) -> Masks:
     """Which rows are erased, revoked (and not erased), expired (and neither)."""
     erased = _erased(rows, purge)
-    revoked = pc.and_(_revoked(rows, spec, purge, timezone), pc.invert(erased))
+    revoked = pc.and_(_revoked(rows, spec, purge), pc.invert(erased))
     expired = pa.array([False] * rows.num_rows, pa.bool_())
     column = EXPIRY_COLUMNS.get(spec.name)
     if expire_before is not None and column:
@@ -234,7 +194,7 @@ def _erased(rows: pa.Table, purge: PurgeSet) -> pa.Array:
     return erased
 
 
-def _revoked(rows: pa.Table, spec: TableSpec, purge: PurgeSet, timezone: str) -> pa.Array:
+def _revoked(rows: pa.Table, spec: TableSpec, purge: PurgeSet) -> pa.Array:
     if not spec.consent_subject or len(purge.revoked_pairs) == 0:
         return pa.array([False] * rows.num_rows, pa.bool_())
     subject = rows[spec.consent_subject]
@@ -243,14 +203,7 @@ def _revoked(rows: pa.Table, spec: TableSpec, purge: PurgeSet, timezone: str) ->
     pair = pc.binary_join_element_wise(subject, source, SEPARATOR)
     by_pair = pc.is_in(pair, value_set=purge.revoked_pairs).fill_null(False)
     by_person = pc.and_(pc.is_in(subject, value_set=purge.revoked_people), no_source)
-    since_pair = pc.take(purge.live_pairs_since, pc.index_in(pair, value_set=purge.live_pairs))
-    since_person = pc.take(
-        purge.live_people_since, pc.index_in(subject, value_set=purge.live_people)
-    )
-    since = pc.if_else(no_source, since_person, since_pair)
-    assert spec.consent_time
-    covered = pc.less_equal(since, _row_time(rows[spec.consent_time], timezone)).fill_null(False)
-    return pc.and_(pc.or_(by_pair, by_person), pc.invert(covered))
+    return pc.or_(by_pair, by_person)
 
 
 def _row_time(values: pa.ChunkedArray, timezone: str) -> pa.ChunkedArray:
@@ -295,7 +248,7 @@ def compact(
         with engine.connect() as conn:
             _refuse_remote_ingest(conn, at, lease)
             open_jobs = privacy_jobs.open_jobs(conn)
-            purge = load_purge_set(conn, open_jobs, at)
+            purge = load_purge_set(conn, open_jobs)
         report = CompactionReport(dry_run, len(purge.erased), len(purge.revoked_pairs))
         if not dry_run:
             report.stale_removed = len(lake.stale_rewrites(lake_dir))
