@@ -215,9 +215,11 @@ REQUIREMENTS: tuple[Requirement, ...] = (
             "creditgraph.ingest.consent_gate:apply_gate",
         ),
         (
+            "tests/test_privacy_consent.py::test_a_grant_returns_a_receipt_whose_commitment_the_audit_log_holds",
+            "tests/test_privacy_consent.py::test_bad_grants_are_refused_and_store_nothing",
+            "tests/test_privacy_purpose.py::test_reading_without_a_valid_consent_fails_loudly",
+            "tests/test_privacy_revocation.py::test_revoking_a_source_drops_it_from_the_next_build_and_schedules_its_purge",
             "tests/test_ingest.py::test_consent_gate_keeps_only_consented_social_rows",
-            "tests/test_ingest.py::test_consent_revocation_arrives_as_an_update",
-            "tests/test_decision_service.py::test_without_consent_the_decision_uses_no_social_data",
         ),
     ),
     Requirement(
@@ -226,8 +228,14 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "PIPL Art. 23",
         "向他人提供个人信息须取得单独同意",
         "Sharing with another party needs its own consent",
-        ("creditgraph.privacy.purpose:require_consent",),
-        (),
+        (
+            "creditgraph.privacy.purpose:require_consent",
+            "creditgraph.audit.commitment:commit",
+        ),
+        (
+            "tests/test_privacy_purpose.py::test_a_consent_covers_from_its_grant_until_expiry_or_revocation",
+            "tests/test_audit_log.py::test_an_entry_carries_the_kind_and_commitment_only",
+        ),
     ),
     Requirement(
         "privacy.sensitive_consent",
@@ -235,8 +243,14 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "PIPL Art. 28-30",
         "敏感个人信息（金融账户、收入等）须取得单独同意",
         "Sensitive personal information (financial accounts, income) needs separate consent",
-        ("creditgraph.privacy.consent:grant",),
-        (),
+        (
+            "creditgraph.privacy.consent:grant",
+            "creditgraph.privacy.purpose:declaration",
+        ),
+        (
+            "tests/test_privacy_consent.py::test_bad_grants_are_refused_and_store_nothing",
+            "tests/test_privacy_purpose.py::test_sensitive_readers_are_known",
+        ),
     ),
     Requirement(
         "privacy.automated_decision",
@@ -247,10 +261,12 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         (
             "creditgraph.decision.service:DecisionService.request_review",
             "creditgraph.decision.review:ReviewWorkflow",
+            "creditgraph.decision.subject.service:SubjectService.object",
         ),
         (
             "tests/test_decision_service.py::test_a_borrower_can_ask_for_a_human_review",
             "tests/test_decision_service.py::test_a_decision_is_stored_with_everything_that_explains_it",
+            "tests/test_privacy_subject.py::test_an_objection_opens_a_review_of_the_decision_in_the_queue",
         ),
     ),
     Requirement(
@@ -259,9 +275,20 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "PIPL Art. 44-47",
         "个人可查阅、复制、更正、删除其个人信息",
         "A person may access, copy, correct and erase their personal information",
-        ("creditgraph.privacy.erasure:erase",),
         (
-            "tests/test_features.py::test_an_erased_person_leaves_the_graph_and_is_refused_at_the_door",
+            "creditgraph.decision.subject.service:SubjectService.export",
+            "creditgraph.decision.subject.service:SubjectService.correct",
+            "creditgraph.decision.subject.service:SubjectService.erase",
+            "creditgraph.privacy.erasure:erase",
+            "creditgraph.privacy.compaction:compact",
+        ),
+        (
+            "tests/test_privacy_subject.py::test_the_export_holds_every_section_and_shows_who_read_the_data",
+            "tests/test_privacy_subject.py::test_a_correction_changes_the_sealed_value_and_records_only_the_field_name",
+            "tests/test_privacy_subject.py::test_a_filed_request_is_due_in_fifteen_days_and_listed_once_overdue",
+            "tests/test_privacy_erasure.py::test_after_erasure_no_file_holds_the_persons_identifiers_not_even_an_earlier_backup",
+            "tests/test_privacy_erasure.py::test_a_borrowers_loans_and_journal_stay_under_a_legal_hold_of_five_years",
+            "tests/test_privacy_compaction.py::test_the_erased_pseudonym_is_in_no_parquet_files_bytes",
             "tests/test_audit_log.py::test_erasure_destroys_the_salt_and_the_tree_stays_verifiable",
         ),
     ),
@@ -277,7 +304,12 @@ REQUIREMENTS: tuple[Requirement, ...] = (
             "creditgraph.privacy.keys:open_master_key",
             "creditgraph.privacy.pseudonym:Pseudonymiser",
         ),
-        ("tests/test_ingest.py::test_pseudonym_key_is_private_and_stable",),
+        (
+            "tests/test_privacy_crypto.py::test_ingest_stores_only_ciphertext_and_read_identity_decrypts_every_field",
+            "tests/test_privacy_crypto.py::test_a_lost_master_key_is_refused_and_never_replaced",
+            "tests/test_privacy_erasure.py::test_identity_columns_hold_binary_ciphertext_only",
+            "tests/test_ingest.py::test_pseudonym_key_is_private_and_stable",
+        ),
     ),
     Requirement(
         "privacy.access_log",
@@ -285,8 +317,15 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "PIPL Art. 51, 54",
         "记录每次读取个人信息的人员、时间与目的",
         "Every read of personal data is logged: who, when, for what purpose",
-        ("creditgraph.privacy.access_log:record_access",),
-        (),
+        (
+            "creditgraph.privacy.access_log:record_access",
+            "creditgraph.privacy.access_log:accesses_of",
+        ),
+        (
+            "tests/test_privacy_subject.py::test_the_export_holds_every_section_and_shows_who_read_the_data",
+            "tests/test_privacy_subject.py::test_the_access_log_refuses_an_entry_that_does_not_say_who_or_why",
+            "tests/test_privacy_crypto.py::test_a_feature_build_decrypts_incomes_once_and_logs_one_bulk_read",
+        ),
     ),
     Requirement(
         "privacy.retention",
@@ -294,8 +333,16 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "PIPL Art. 19, 47",
         "保存期限为实现目的所必需的最短时间，到期删除",
         "Kept no longer than the purpose needs; purged when the period ends",
-        ("creditgraph.privacy.compaction:compact",),
-        (),
+        (
+            "creditgraph.privacy.retention:run",
+            "creditgraph.privacy.retention:load_policy",
+            "creditgraph.privacy.compaction:compact",
+        ),
+        (
+            "tests/test_privacy_retention.py::test_retention_removes_loans_and_decisions_whole_and_keeps_what_a_hold_covers",
+            "tests/test_privacy_retention.py::test_social_rows_past_their_period_leave_the_lake",
+            "tests/test_privacy_compaction.py::test_compaction_removes_exactly_the_erased_and_revoked_rows_and_keeps_the_rest",
+        ),
     ),
     Requirement(
         "privacy.no_personal_data_in_logs",
@@ -304,7 +351,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "日志中不出现姓名、电话、证件号等个人信息",
         "No names, phones, id numbers or raw external ids in logs",
         ("creditgraph.privacy.pseudonym:Pseudonymiser",),
-        ("tests/test_log_guard.py",),
+        ("tests/test_log_guard.py", "tests/test_quarantine_redaction.py"),
     ),
     Requirement(
         "privacy.impact_assessment",
@@ -330,8 +377,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "个人信息境内存储，出境须经安全评估、认证或标准合同",
         "Personal information stays in the PRC; leaving it needs an assessment, certification "
         "or standard contract",
-        ("creditgraph.audit.kinds:kind_of",),
-        ("tests/test_audit_log.py::test_erasure_destroys_the_salt_and_the_tree_stays_verifiable",),
+        ("creditgraph.audit.commitment:commit",),
+        ("tests/test_audit_log.py::test_an_entry_carries_the_kind_and_commitment_only",),
         data_residency,
     ),
     Requirement(
