@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from sqlalchemy import Engine, insert
 
-from creditgraph.contracts.schema import Namespace
+from creditgraph.contracts.schema import Namespace, table_spec
 from creditgraph.privacy.fieldcrypt import ensure_keys, seal, seal_income
 from creditgraph.privacy.keys import KeyProvider
 from creditgraph.privacy.pseudonym import Pseudonymiser
 from creditgraph.servicing.loans import LoanService
+from creditgraph.store.lake import ROW_KEY, lake_schema
 from creditgraph.store.models import (
     Alert,
     Consent,
@@ -238,3 +242,23 @@ def subject(
     loan_id = str(loans.accept(decision_id, 0)["loan_id"])
     loans.disburse(loan_id, START, key=f"disburse-{loan_id}")
     return Subject(person_id, decision_id, loan_id, other)
+
+
+def write_ties(lake_dir: Path, person_id: str, other: str) -> None:
+    """Three ties in one lake part: two of the person's own, one of the other's naming them,
+    and one between strangers."""
+    spec = table_spec("ties")
+    schema = lake_schema(spec)
+    at = [datetime(2026, m, 1, tzinfo=UTC) for m in (1, 2, 3, 4)]
+    rows = {
+        "src": [person_id, person_id, other, other],
+        "dst": [other, "f" * 32, person_id, "e" * 32],
+        "kind": ["friend"] * 4,
+        "source": ["wechat"] * 4,
+        "created_at": at,
+        "ended_at": [None] * 4,
+        ROW_KEY: [1, 2, 3, 4],
+    }
+    path = lake_dir / "ties" / "batch=b1" / "part-0.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.table(rows, schema=schema), path)

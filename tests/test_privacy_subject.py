@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from creditgraph.api.app import create_app
 from creditgraph.api.keys import create_key
-from creditgraph.cli import privacy_cmd, subject_cmd
+from creditgraph.cli import features_cmd, privacy_cmd, subject_cmd
 from creditgraph.contracts.schema import Namespace
 from creditgraph.decision.review import ReviewWorkflow
 from creditgraph.decision.subject.correct import CorrectionError
@@ -32,7 +32,7 @@ from creditgraph.decision.subject.requests import (
     SubjectError,
     UnknownSubjectError,
 )
-from creditgraph.decision.subject.service import Actor, SubjectService
+from creditgraph.decision.subject.service import EXPORT_CLASSES, Actor, SubjectService
 from creditgraph.privacy.access_log import AccessLogError, accesses_of, record_access
 from creditgraph.privacy.fieldcrypt import read_identity
 from creditgraph.privacy.keys import KeyProvider, master_key_file, open_master_key
@@ -424,6 +424,7 @@ def _cli() -> typer.Typer:
 
     subject_cmd.register(app)
     privacy_cmd.register(app)
+    features_cmd.register(app)
     return app
 
 
@@ -446,6 +447,8 @@ def test_the_subject_commands_end_to_end(
     runner = CliRunner()
     app = _cli()
     out, page = tmp_path / "out" / "export.json", tmp_path / "out" / "export.html"
+    looked_up = runner.invoke(app, ["features", "get", world.EXTERNAL_ID, "--json"])
+    assert looked_up.exit_code == 0, looked_up.output
     exported = runner.invoke(
         app,
         [
@@ -468,7 +471,11 @@ def test_the_subject_commands_end_to_end(
         assert path.stat().st_mode & 0o777 == 0o600
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert doc["identity"]["external_id"] == world.EXTERNAL_ID
-    assert doc["access_log"][-1]["actor"] == "user:dpo"
+    reads = [(a["actor"], a["action"], a["data_classes"]) for a in doc["access_log"]]
+    assert reads == [
+        (subject_cmd.actor_of(None).name, "read", ["features"]),
+        ("user:dpo", "export", sorted(EXPORT_CLASSES)),
+    ]
     assert "Who accessed your data" in page.read_text(encoding="utf-8")
 
     corrected = runner.invoke(
@@ -507,3 +514,35 @@ def test_the_subject_commands_end_to_end(
     assert after.output.startswith("error: this person's data was erased on ")
     unknown = runner.invoke(app, ["subject", "export", "P7654321", "--out", str(out)])
     assert unknown.exit_code == 1 and "no person with this id is held" in unknown.output
+
+
+def test_the_export_counts_the_lakes_social_rows_about_the_person(
+    engine: Engine,
+    provider: KeyProvider,
+    pseudonyms: Pseudonymiser,
+    subject: world.Subject,
+    tmp_path: Path,
+) -> None:
+    lake = tmp_path / "lake"
+    world.write_ties(lake, subject.person_id, subject.other_person)
+    service = SubjectService(engine, pseudonyms, provider=provider, lake_dir=lake)
+    doc = service.export(subject.person_id, OFFICER)
+    assert doc["social_data"] == [
+        {
+            "table": "ties",
+            "source": "wechat",
+            "role": "mentioned",
+            "rows": 1,
+            "first": "2026-03-01T00:00:00+00:00",
+            "last": "2026-03-01T00:00:00+00:00",
+        },
+        {
+            "table": "ties",
+            "source": "wechat",
+            "role": "own",
+            "rows": 2,
+            "first": "2026-01-01T00:00:00+00:00",
+            "last": "2026-02-01T00:00:00+00:00",
+        },
+    ]
+    assert subject.other_person not in json.dumps(doc)

@@ -70,7 +70,9 @@ def _subjects(request: Request, ctx: ApiContext) -> SubjectService:
                 "master_key_unavailable",
                 "the master key is not available / 主密钥不可用",
             ) from None
-        service = SubjectService(ctx.engine, ctx.pseudonyms, provider=provider)
+        service = SubjectService(
+            ctx.engine, ctx.pseudonyms, provider=provider, lake_dir=ctx.settings.lake_dir
+        )
         request.app.state.subjects = service
     return service
 

@@ -79,6 +79,7 @@ def features_get(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """One person's latest features from the online table."""
+    from creditgraph.cli.subject_cmd import log_cli_read
     from creditgraph.contracts.schema import Namespace
     from creditgraph.features.store import get_online, resolve_person
     from creditgraph.privacy.pseudonym import Pseudonymiser, load_or_create_key
@@ -91,6 +92,8 @@ def features_get(
         started = time.perf_counter()
         record = get_online(db, person_id)
         elapsed_ms = (time.perf_counter() - started) * 1000
+        if record is not None:
+            log_cli_read(db, person_id, ("features",), "credit_assessment")
     if record is None:
         err.print(
             f"error: no features for person {person!r}; run `creditgraph features build`",

@@ -22,6 +22,8 @@ from rich.console import Console
 from creditgraph.settings import get_settings
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from creditgraph.decision.subject.service import Actor, SubjectService
 
 console = Console()
@@ -55,6 +57,18 @@ def actor_of(name: str | None) -> Actor:
     return Actor(f"user:{login}", "user")
 
 
+def log_cli_read(
+    engine: Engine, person_id: str, data_classes: tuple[str, ...], purpose: str
+) -> None:
+    """Record that the user at this command line read the person's data (one insert)."""
+    from creditgraph.privacy.access_log import record_access
+    from creditgraph.store.db import write_transaction
+
+    who = actor_of(None)
+    with write_transaction(engine) as conn:
+        record_access(conn, who.name, who.kind, person_id, purpose, data_classes, "read")
+
+
 @contextmanager
 def _service() -> Iterator[tuple[SubjectService, Callable[[str], str]]]:
     """The subject service on the home's database, and how an ID becomes the pseudonym."""
@@ -72,7 +86,7 @@ def _service() -> Iterator[tuple[SubjectService, Callable[[str], str]]]:
             provider = open_master_key(db, master_key_file(settings))
         except (MasterKeyError, KeyFileError) as exc:
             raise _fail(str(exc)) from None
-        service = SubjectService(db, pseudo, provider=provider)
+        service = SubjectService(db, pseudo, provider=provider, lake_dir=settings.lake_dir)
         yield (
             service,
             lambda person: resolve_person(db, person, lambda p: pseudo.one(Namespace.PERSON, p)),

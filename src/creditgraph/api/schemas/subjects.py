@@ -72,6 +72,10 @@ class SubjectExportOut(BaseModel):
     decisions: list[dict[str, Any]] = Field(description="With reasons in Chinese and English.")
     loans: list[dict[str, Any]] = Field(description="With instalments and transactions.")
     external_loans: list[dict[str, Any]]
+    social_data: list[dict[str, Any]] = Field(
+        description="The lake's social rows about the person, counted per table, source and role "
+        "(own, or mentioned in another's rows), with the time they span."
+    )
     alerts: list[dict[str, Any]] = Field(description="Other people appear as 'another person'.")
     limit_controls: list[dict[str, Any]]
     legal_holds: list[dict[str, Any]]

@@ -26,6 +26,7 @@ HEADINGS: dict[str, tuple[str, str]] = {
     "decisions": ("授信决策及理由", "Decisions and their reasons"),
     "loans": ("借款、还款计划与交易", "Loans, instalments and transactions"),
     "external_loans": ("其他机构报送的借款", "Loans reported by other lenders"),
+    "social_data": ("社交数据（按来源汇总）", "Social data, by source"),
     "alerts": ("风险预警", "Risk alerts"),
     "limit_controls": ("额度管控", "Credit limit controls"),
     "legal_holds": ("依法保留的数据", "Data kept by law"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -30,21 +31,12 @@ from creditgraph.privacy.erasure import erase as erase_person
 from creditgraph.privacy.fieldcrypt import read_identity
 from creditgraph.privacy.keys import KeyProvider, provider_for
 from creditgraph.privacy.pseudonym import Pseudonymiser
+from creditgraph.privacy.purpose import SUBJECT_EXPORT
 from creditgraph.store.db import write_transaction
 
-PURPOSE = "subject_request"
-EXPORT_CLASSES = (
-    "identity",
-    "profile",
-    "declared_income",
-    "consents",
-    "features",
-    "scores",
-    "decisions",
-    "loans",
-    "alerts",
-)
-"""What an export reads: every class of data held about the person."""
+PURPOSE = SUBJECT_EXPORT.purpose
+EXPORT_CLASSES = ("identity", *sorted(c.value for c in SUBJECT_EXPORT.data_classes))
+"""What an export reads, as the export's purpose declaration names it: everything held."""
 
 
 class Actor:
@@ -66,8 +58,10 @@ class SubjectService:
         provider: KeyProvider | None = None,
         deadline: Deadline | None = None,
         clock: Callable[[], datetime] = log.now,
+        lake_dir: Path | None = None,
     ) -> None:
         self.engine = engine
+        self.lake_dir = lake_dir
         self.pseudonyms = pseudonyms
         self._provider = provider
         self.deadline = deadline or Deadline()
@@ -149,7 +143,9 @@ class SubjectService:
                     conn, actor.name, actor.kind, person_id, PURPOSE, EXPORT_CLASSES, "export", at
                 )
                 log.close_request(conn, row, "done", at, {})
-                document = exporter.assemble(conn, person_id, self._identity, row["id"], at)
+                document = exporter.assemble(
+                    conn, person_id, self._identity, row["id"], at, self.lake_dir
+                )
                 log.close_request(conn, row, "done", at, {"sections": exporter.counts(document)})
         if erased is not None:
             raise log.ErasedSubjectError(erased)
