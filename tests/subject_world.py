@@ -38,21 +38,22 @@ PSEUDONYM_KEY = bytes(range(32))
 EXTERNAL_ID = "P1000001"
 NAME = "张三"
 PHONE = "13800138000"
-ID_NUMBER = "11010119900307001" + "0"  # check digit fixed below
 NOTE = "<script>alert('x')</script> & co"
 INCOME_FEN = 800050
 REASON_ZH = "近期新增联系人较多 <b>"
 REASON_EN = "Many new contacts lately <b>"
 
 
-def _id_number() -> str:
+def _id_number(body: str) -> str:
+    """``body`` (17 digits) and its GB 11643 check character."""
     weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    body = ID_NUMBER[:17]
     total = sum(int(d) * w for d, w in zip(body, weights, strict=True))
     return body + "10X98765432"[total % 11]
 
 
-ID_NUMBER = _id_number()
+ID_NUMBER = _id_number("11010119900307001")
+OTHER_ID_NUMBER = _id_number("31010419851122002")
+WRONG_CHECK_ID = ID_NUMBER[:17] + ("1" if ID_NUMBER[17] != "1" else "2")
 
 
 @dataclass

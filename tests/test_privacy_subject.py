@@ -159,11 +159,19 @@ def test_a_correction_changes_the_sealed_value_and_records_only_the_field_name(
 ) -> None:
     answer = service.correct(
         subject.person_id,
-        {"name": "张三丰", "phone": "139-0000-1111", "declared_monthly_income": "9000.5"},
+        {
+            "name": "张三丰",
+            "phone": "139-0000-1111",
+            "declared_monthly_income": "9000.5",
+            "id_number": world.OTHER_ID_NUMBER,
+            "note": "",
+        },
         CLERK,
     )
     assert answer["status"] == "done"
-    assert answer["detail"] == {"fields": ["declared_monthly_income", "name", "phone"]}
+    assert answer["detail"] == {
+        "fields": ["declared_monthly_income", "id_number", "name", "note", "phone"]
+    }
     with engine.connect() as conn:
         identity = read_identity(conn, provider, subject.person_id)
         stored = list(conn.execute(select(SubjectRequest.detail, SubjectRequest.result)).one())
@@ -173,11 +181,12 @@ def test_a_correction_changes_the_sealed_value_and_records_only_the_field_name(
         accesses = accesses_of(conn, subject.person_id)
     assert (identity.name, identity.phone) == ("张三丰", "139-0000-1111")
     assert identity.declared_monthly_income_fen == 900050
+    assert (identity.id_number, identity.note) == (world.OTHER_ID_NUMBER, None)
     assert phone_pseudonym == pseudonyms.one(Namespace.PHONE, "13900001111")
     assert "张三丰" not in json.dumps(stored, ensure_ascii=False)
-    assert "0000" not in json.dumps(stored)
+    assert "0000" not in json.dumps(stored) and world.OTHER_ID_NUMBER not in json.dumps(stored)
     assert accesses[-1]["action"] == "correct"
-    assert accesses[-1]["data_classes"] == ["declared_monthly_income", "name", "phone"]
+    assert accesses[-1]["data_classes"] == answer["detail"]["fields"]
 
 
 @pytest.mark.parametrize(
@@ -190,6 +199,8 @@ def test_a_correction_changes_the_sealed_value_and_records_only_the_field_name(
         ({"declared_monthly_income": "-1"}, "declared_monthly_income", "at least 0"),
         ({"declared_monthly_income": ""}, "declared_monthly_income", "is required"),
         ({"name": "x" * 201}, "name", "at most 200 characters"),
+        ({"id_number": world.ID_NUMBER[:17] + "Y"}, "id_number", "GB 11643 check"),
+        ({"id_number": world.WRONG_CHECK_ID}, "id_number", "GB 11643 check"),
         ({}, None, "at least one field"),
     ],
 )

@@ -64,8 +64,8 @@ class ReviewOut(BaseModel):
     id: str
     decision_id: str
     kind: str = Field(
-        description="referral (the policy referred it), borrower_request, or monitoring (an "
-        "alert of risk monitoring asked for it)."
+        description="referral (the policy referred it), borrower_request, monitoring (an "
+        "alert of risk monitoring asked for it), or objection (filed as a subject request)."
     )
     status: str = Field(description="open, taken, approved or declined.")
     requested_by: str

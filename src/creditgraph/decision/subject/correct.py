@@ -85,7 +85,10 @@ def validate(values: Mapping[str, str | None]) -> dict[str, Any]:
     problems += [p for notes in result.noted for p in notes]
     if problems:
         field, _, rule = sorted(problems)[0].partition(":")
-        raise CorrectionError(f"{rule_message(spec, field, rule)} ({field}: {rule})", field)
+        raise CorrectionError(
+            f"{rule_message(spec, field, rule)} ({field}: {rule}) / 该值不符合数据约定的规则",
+            field,
+        )
     row = result.valid.to_pylist()[0]
     return {name: row[_INCOME_STORED if name == INCOME_FIELD else name] for name in fields}
 
