@@ -328,3 +328,32 @@ def test_model_versions_carry_their_familys_impact_assessment(
         engine.dispose()
     row = next(r for r in report.rows if r.requirement.id == "privacy.impact_assessment")
     assert row.status != "FAIL" and "=PIPIA-CN-2026-001" in row.in_force
+
+
+# -- docs/privacy.md ------------------------------------------------------------------------------
+
+
+def test_the_privacy_page_cites_only_code_and_tests_that_exist() -> None:
+    """Every ``module:attr`` and ``test_file.py::test`` the page quotes exists (``::test``
+    alone continues the file named last)."""
+    import re
+
+    page = (REPO_ROOT / "docs" / "privacy.md").read_text(encoding="utf-8")
+    text = re.sub(r"```.*?```", "", page, flags=re.DOTALL)  # command examples, not citations
+    code = re.compile(r"([a-z_]+(?:\.[a-z_]+)+):([A-Za-z_][\w.]*)")
+    test = re.compile(r"(?:tests/)?(test_\w+\.py)?(?:::(\w+))?")
+    last_file = None
+    cited = 0
+    for quoted in re.findall(r"`([^`]+)`", text):
+        if match := code.fullmatch(quoted):
+            checked = check_code(f"creditgraph.{match.group(1)}:{match.group(2)}")
+        elif (match := test.fullmatch(quoted)) and (match.group(1) or match.group(2)):
+            last_file = match.group(1) or last_file
+            assert last_file is not None, quoted
+            ref = f"tests/{last_file}" + (f"::{match.group(2)}" if match.group(2) else "")
+            checked = check_test(ref)
+        else:
+            continue
+        cited += 1
+        assert checked.status == "ok", f"docs/privacy.md cites {quoted}: {checked.detail}"
+    assert cited > 40
