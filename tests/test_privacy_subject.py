@@ -240,6 +240,7 @@ def test_requests_about_an_unknown_person_are_refused_and_store_nothing(
 def test_erasure_is_recorded_and_a_later_export_is_refused_with_a_clear_message(
     engine: Engine, service: SubjectService, subject: world.Subject
 ) -> None:
+    filed = service.receive(subject.person_id, "export", CLERK)
     answer = service.erase(subject.person_id, CLERK)
     assert answer["status"] == "done" and answer["kind"] == "erase"
     assert answer["result"]["already_erased"] is False
@@ -250,9 +251,15 @@ def test_erasure_is_recorded_and_a_later_export_is_refused_with_a_clear_message(
         service.correct(subject.person_id, {"name": "x"}, CLERK)
     again = service.erase(subject.person_id, CLERK)
     assert again["result"]["already_erased"] is True
-    # a filed export request of the erased person is answered: rejected, with the reason
-    kinds = [r["kind"] for r in service.requests(person_id=subject.person_id)]
-    assert kinds == ["erase", "erase"]
+    # an export filed before the erasure is still answered: rejected, with the reason
+    with pytest.raises(ErasedSubjectError):
+        service.export(subject.person_id, OFFICER, request_id=filed["id"])
+    answers = {
+        r["id"]: (r["kind"], r["status"], r["result"])
+        for r in service.requests(person_id=subject.person_id)
+    }
+    assert answers.pop(filed["id"]) == ("export", "rejected", {"reason": "erased"})
+    assert sorted(kind for kind, _, _ in answers.values()) == ["erase", "erase"]
 
 
 def test_an_objection_opens_a_review_of_the_decision_in_the_queue(
