@@ -14,6 +14,7 @@ from creditgraph.api import errors
 from creditgraph.api.access_log import AccessLog
 from creditgraph.api.alert_routes import router as alert_router
 from creditgraph.api.audit_routes import router as audit_router
+from creditgraph.api.consent_routes import router as consent_router
 from creditgraph.api.context import ApiContext
 from creditgraph.api.event_routes import router as event_router
 from creditgraph.api.keys import KeyVerifier
@@ -80,6 +81,7 @@ def create_app(
     app.include_router(alert_router)
     app.include_router(audit_router)
     app.include_router(subject_router)
+    app.include_router(consent_router)
     # Outermost last: the guard sees everything, the access log every answer, limits the body.
     app.add_middleware(
         BodyLimit,

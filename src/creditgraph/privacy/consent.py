@@ -65,7 +65,8 @@ class ConsentStateError(ConsentError):
 
 
 class ConsentConflictError(ConsentError):
-    """A consent of this person, source and purpose was already granted at that instant."""
+    """Another consent of this person, source and purpose was granted at that instant (the
+    same grant sent again is not a conflict: it gets its first receipt back)."""
 
 
 @dataclass(frozen=True)
@@ -171,10 +172,19 @@ def grant(
             CONSENTS.c.purpose == purpose,
             CONSENTS.c.granted_at == granted_at,
         )
-        if conn.execute(select(CONSENTS.c.id).where(*key)).first() is not None:
+        same = conn.execute(select(CONSENTS).where(*key)).mappings().first()
+        if same is not None:
+            # a retry of the same grant gets the same receipt; anything else is a conflict
+            if (same["text_version"], bool(same["sensitive"]), same["expires_at"]) == (
+                text.version,
+                sensitive,
+                expires,
+            ):
+                return _receipt(conn, int(same["id"]), now)
             raise ConsentConflictError(
-                "a consent of this person, source and purpose was already granted at that instant",
-                "该人员对同一来源和目的在该时点已有同意记录",
+                "a different consent of this person, source and purpose was already granted at "
+                "that instant",
+                "该人员对同一来源和目的在该时点已有不同的同意记录",
                 "granted_at",
             )
         values = {
