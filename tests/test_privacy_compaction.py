@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, insert, select, update
 
-from creditgraph.features.service import compute_features
+from creditgraph.features.service import build_and_store, compute_features
 from creditgraph.ingest.service import ingest
 from creditgraph.privacy import jobs
 from creditgraph.privacy.compaction import compact
@@ -66,7 +66,13 @@ def test_compaction_removes_exactly_the_erased_and_revoked_rows_and_keeps_the_re
         expected = [r for r in rows if r["row_key"] not in lake_world.REMOVED]
         assert after[table] == expected, table  # same values, same order, same row keys
     removed = {t: r.rows_removed for t, r in report.tables.items()}
-    assert removed == {"ties": 2, "interactions": 2, "devices": 1, "activity_daily": 0}
+    assert removed == {
+        "ties": 2,
+        "interactions": 2,
+        "devices": 1,
+        "activity_daily": 0,
+        "feature_snapshots": 0,
+    }
     erased = sum(r.rows_erased for r in report.tables.values())
     assert erased == sum(1 for why in lake_world.REMOVED.values() if why == "erased")
     assert report.tables["ties"].parts_rewritten == 2
@@ -87,10 +93,14 @@ def test_erased_rows_are_what_the_tombstone_filter_hid(world: Path, engine: Engi
 
 
 def test_the_erased_pseudonym_is_in_no_parquet_files_bytes(world: Path, engine: Engine) -> None:
+    """Nowhere: not in the files' bytes (footers and statistics are stored uncompressed) nor
+    in their decoded values (the pages are zstd-compressed, so the bytes alone prove little)."""
     needle = lake_world.B.encode()
     assert any(needle in p.read_bytes() for p in world.rglob("*.parquet"))
     compact(engine, world, now=NOW)
     assert not any(needle in p.read_bytes() for p in world.rglob("*") if p.is_file())
+    for path in world.rglob("*.parquet"):
+        assert lake_world.B not in str(pq.read_table(path).to_pylist()), path
 
 
 def test_a_second_run_rewrites_nothing(world: Path, engine: Engine) -> None:
@@ -219,6 +229,10 @@ def test_features_built_before_and_after_compaction_are_identical(
             p4 = conn.execute(
                 select(Person.person_id).where(Person.occupation == "farmer")
             ).scalar_one()
+        stored = build_and_store(settings, date(2025, 4, 1), online=False).snapshot
+        assert stored is not None
+        snapshot = stored.path
+        assert p4 in pq.read_table(snapshot)["person_id"].to_pylist()
         erase(engine, p4, "DSR-1")
         days = (date(2025, 4, 1), date(2026, 2, 1))
         before = [compute_features(settings, d).features.sort_by("person_id") for d in days]
@@ -228,6 +242,9 @@ def test_features_built_before_and_after_compaction_are_identical(
         after = [compute_features(settings, d).features.sort_by("person_id") for d in days]
         for b, a in zip(before, after, strict=True):
             assert a.equals(b)
-        assert not any(p4.encode() in p.read_bytes() for p in settings.lake_dir.rglob("*.parquet"))
+        files = [*settings.lake_dir.rglob("*.parquet"), snapshot]  # the offline snapshot too
+        assert not any(p4.encode() in p.read_bytes() for p in files)  # footers, statistics
+        assert not any(p4 in str(pq.read_table(p).to_pylist()) for p in files)  # the values
+        assert report.tables["feature_snapshots"].rows_erased == 1
     finally:
         engine.dispose()

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, func, insert, select, update
@@ -182,7 +183,7 @@ def test_features_access_log_and_requests_by_their_time(
 ) -> None:
     old, new = tmp_path / "old.parquet", tmp_path / "new.parquet"
     for path in (old, new):
-        path.write_bytes(b"x")
+        pq.write_table(pa.table({"person_id": [lake_world.C]}), path)
         path.with_suffix(".json").write_text("{}")
     with engine.begin() as conn:
         for sid, as_of, path in (

@@ -14,7 +14,8 @@ consent gate), but the append-only lake keeps the bytes until this rewrite. Two 
   by the run (its pair is withdrawn, or was given again, and then the build reads it again).
 
 What compaction removes is exactly what every read already leaves out, so features built before
-and after it are the same.
+and after it are the same. Offline feature snapshots (``features/store``) lose the erased
+people's rows as well.
 
 Each part is rewritten on its own and atomically (``lake.rewrite_part``: write beside, sync,
 rename): a crash leaves every part old or new, never half. Rows keep their order, values and
@@ -36,14 +37,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, update
 
 from creditgraph.contracts.schema import SOCIAL_TABLES, TableSpec, table_spec
 from creditgraph.privacy import jobs as privacy_jobs
 from creditgraph.privacy.erasure import erased_ids
 from creditgraph.privacy.purpose import CREDIT_ASSESSMENT, withdrawn_sources
 from creditgraph.store import lake
-from creditgraph.store.models import IngestBatch, table_of
+from creditgraph.store.models import FeatureSnapshot, IngestBatch, table_of
 
 PERSON_COLUMNS = ("src", "dst", "person_id")
 """The lake columns that name a person (the tombstone filter's, ``features.inputs``)."""
@@ -257,11 +258,58 @@ def compact(
             report.tables[name] = _compact_table(
                 lake_dir, table_spec(name), rule, dry_run, progress
             )
+        report.tables[SNAPSHOTS] = _compact_snapshots(engine, purge, dry_run)
         report.seconds = (datetime.now() - started).total_seconds()
         if not dry_run and open_jobs:
             with engine.begin() as conn:
                 privacy_jobs.mark_done(conn, [j.id for j in open_jobs], report.as_dict(), at)
             report.jobs_done = [j.id for j in open_jobs]
+    return report
+
+
+SNAPSHOTS = "feature_snapshots"
+
+
+def _compact_snapshots(engine: Engine, purge: PurgeSet, dry_run: bool) -> TableReport:
+    """Offline feature snapshots lose the erased people's rows too (a row per person, keyed by
+    pseudonym); their record's row count follows. A snapshot keeps its id and the hash of the
+    data it was built from: what it no longer holds is what an erasure took back."""
+    report = TableReport(SNAPSHOTS)
+    snapshots = table_of(FeatureSnapshot)
+    with engine.connect() as conn:
+        paths = [Path(p) for p in conn.execute(select(snapshots.c.path)).scalars()]
+    for path in paths:
+        if not path.exists():
+            continue
+        part = pq.ParquetFile(path)
+        size = path.stat().st_size
+        report.parts += 1
+        report.rows_before += part.metadata.num_rows
+        report.bytes_before += size
+        found = (
+            pc.is_in(part.read(columns=["person_id"])["person_id"], value_set=purge.erased)
+            if len(purge.erased) and "person_id" in part.schema_arrow.names
+            else None
+        )
+        erased = int(pc.sum(found).as_py() or 0) if found is not None else 0
+        if erased == 0 or dry_run:
+            report.rows_erased += erased
+            report.parts_rewritten += erased > 0
+            report.bytes_after += size
+            continue
+        kept = (
+            rows.filter(pc.invert(pc.is_in(rows["person_id"], value_set=purge.erased)))
+            for rows in (part.read_row_group(i) for i in range(part.num_row_groups))
+        )
+        report.bytes_after += lake.rewrite_part(path, kept, part.schema_arrow)
+        report.rows_erased += erased
+        report.parts_rewritten += 1
+        with engine.begin() as conn:
+            conn.execute(
+                update(snapshots)
+                .where(snapshots.c.path == str(path))
+                .values(rows=part.metadata.num_rows - erased)
+            )
     return report
 
 

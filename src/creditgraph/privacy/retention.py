@@ -213,8 +213,8 @@ def run(
         progress=progress,
         expire_before=_midnight(social.cutoff),
     )
-    social.removed = sum(t.rows_expired for t in lake_report.tables.values())
-    social.detail = {n: t.rows_expired for n, t in lake_report.tables.items()}
+    social.detail = {n: lake_report.tables[n].rows_expired for n in EXPIRY_COLUMNS}
+    social.removed = sum(social.detail.values())
     social.oldest_kept = _oldest_lake_time(lake_dir, social.cutoff)
     files: list[Path] = []
     try:
