@@ -204,3 +204,42 @@ def test_identity_columns_hold_binary_ciphertext_only() -> None:
     identity = table_of(PersonIdentity)
     for column in ("external_id", "name", "phone", "id_number", "note"):
         assert isinstance(identity.c[column].type, LargeBinary), column
+
+
+def test_others_events_that_name_the_person_are_deleted_by_an_index_read(engine: Engine) -> None:
+    from creditgraph.store.event_outbox import publish_in_transaction
+    from creditgraph.store.models import EventOutbox
+
+    def event(n: int, person: str, other: str | None) -> dict[str, object]:
+        found: dict[str, object] = {
+            "event_id": f"e{n}",
+            "person_id": person,
+            "occurred_at": "2026-11-30T00:00:00Z",
+            "type": "tie_added" if other else "activity",
+        }
+        if other:
+            found["other_person_id"] = other
+        return found
+
+    with engine.begin() as conn:
+        publish_in_transaction(
+            conn,
+            [
+                event(1, "pa", "pb"),
+                event(2, "pa", None),
+                event(3, "pb", None),
+                event(4, "pc", "pa"),
+            ],
+        )
+    erase(engine, "pb")
+    with engine.connect() as conn:
+        left = conn.execute(select(EventOutbox.event_id).order_by(EventOutbox.event_id))
+        assert left.scalars().all() == ["e2", "e4"]
+        if engine.dialect.name == "sqlite":
+            plan = conn.execute(
+                text(
+                    "EXPLAIN QUERY PLAN DELETE FROM event_outbox WHERE "
+                    "json_extract(payload, '$.other_person_id') = 'x'"
+                )
+            ).all()
+            assert "ix_event_outbox_other_person" in repr(plan)

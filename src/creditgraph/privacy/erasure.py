@@ -152,12 +152,21 @@ def checkpoint(engine: Engine) -> None:
         conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
 
 
+OTHER_PERSON = {
+    "sqlite": "json_extract(payload, '$.other_person_id')",
+    "postgresql": "(payload ->> 'other_person_id')",
+}
+"""The expression migration 0019 indexes: the other person an event names (a tie, an
+interaction); the events' contract names no one else."""
+
+
 def _delete_mentions(conn: Connection, person_id: str) -> int:
     """Other people's events that name the person (a tie, an interaction with them): deleted,
-    so that no monitor rebuilds the erased person's place in the graph from them."""
-    outbox = table_of(EventOutbox)
+    so that no monitor rebuilds the erased person's place in the graph from them. An index read
+    on the payload's ``other_person_id``, not a scan of the whole log."""
+    expression = OTHER_PERSON[conn.dialect.name]
     result = conn.execute(
-        delete(outbox).where(cast(outbox.c.payload, String).contains(person_id, autoescape=True))
+        text(f"DELETE FROM event_outbox WHERE {expression} = :person"), {"person": person_id}
     )
     return int(result.rowcount or 0)
 

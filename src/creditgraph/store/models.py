@@ -624,7 +624,15 @@ class EventOutbox(Base):
     """
 
     __tablename__ = "event_outbox"
-    __table_args__ = (Index("ix_event_outbox_partition_offset", "partition", "offset"),)
+    __table_args__ = (
+        Index("ix_event_outbox_partition_offset", "partition", "offset"),
+        # the other person an event names (a tie, an interaction), so an erasure finds the events
+        # that mention the person without a scan (privacy.erasure); SQLite's twin is made by
+        # migration 0019 (SQLite does not reflect expression indexes)
+        Index("ix_event_outbox_other_person", text("(payload ->> 'other_person_id')")).ddl_if(
+            dialect="postgresql"
+        ),
+    )
 
     offset: Mapped[int] = mapped_column(EVENT_OFFSET, primary_key=True, autoincrement=True)
     partition: Mapped[int] = mapped_column(Integer)

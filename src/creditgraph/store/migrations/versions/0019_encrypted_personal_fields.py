@@ -14,7 +14,9 @@ A database that already holds people is refused with a clear message: encrypting
 master key, which a schema migration does not hold, and copying the plaintext aside would keep
 it in the file. The lender's files are the source of truth and ingest is idempotent, so such a
 home is re-ingested into a fresh database. ``event_outbox`` and ``event_dead_letters`` gain an
-index on the person, so an erasure reads its rows instead of scanning the log.
+index on the person, and ``event_outbox`` one on the payload's ``other_person_id`` (an expression
+index: the writers are unchanged and old rows are covered), so an erasure reads the person's
+events and the events that name them instead of scanning the log.
 """
 
 import sqlalchemy as sa
@@ -26,6 +28,11 @@ branch_labels = None
 depends_on = None
 
 _PSEUDONYM = sa.String(40)
+OTHER_PERSON_INDEX = "ix_event_outbox_other_person"
+OTHER_PERSON = {
+    "sqlite": "json_extract(payload, '$.other_person_id')",
+    "postgresql": "(payload ->> 'other_person_id')",
+}
 REFUSAL = (
     "migration 0019 encrypts personal fields and cannot do so in place: this database holds "
     "{n} persons in plaintext; ingest the lender's files into a fresh database "
@@ -70,6 +77,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("declared_monthly_income_enc", sa.LargeBinary(), nullable=False))
     op.create_index("ix_event_outbox_person_id", "event_outbox", ["person_id"])
     op.create_index("ix_event_dead_letters_person_id", "event_dead_letters", ["person_id"])
+    expression = OTHER_PERSON[bind.dialect.name]
+    op.execute(f"CREATE INDEX {OTHER_PERSON_INDEX} ON event_outbox ({expression})")
 
 
 def downgrade() -> None:
@@ -79,6 +88,7 @@ def downgrade() -> None:
         raise PlaintextPersonsError(
             f"downgrade below 0019 would need {people} persons' fields in plaintext: refused"
         )
+    op.execute(f"DROP INDEX {OTHER_PERSON_INDEX}")
     op.drop_index("ix_event_dead_letters_person_id", "event_dead_letters")
     op.drop_index("ix_event_outbox_person_id", "event_outbox")
     with op.batch_alter_table("persons") as batch:
