@@ -44,6 +44,7 @@ from creditgraph.store.models import (
     Person,
     table_of,
 )
+from tests.test_audit_hooks import check_latest
 
 DAY = date(2026, 7, 15)
 RULES = FairnessRules(min_group_size=30, min_outcome_group_size=10)
@@ -297,11 +298,16 @@ def test_a_disparity_raises_one_alert_per_group_and_period(decided: Engine) -> N
     text = repr([a["evidence"] for a in alerts])
     assert not any(p in text for p in people)
 
+    # each alert is committed to the audit log as it stands, and again when a repeat folds in
+    first_id = str(alerts[0]["id"])
+    check_latest(decided, "alert", first_id, 1, person=PORTFOLIO)
+
     # the same period again: no new alert, each repeat folded in
     _, again = monitor_fairness(decided, rules, period=PERIOD, now=DECIDED_AT)
     assert [r.new for r in again] == [False] * len(report.failing)
     after = _fairness_alerts(decided)
     assert len(after) == len(alerts) and {a["repeat_count"] for a in after} == {1}
+    check_latest(decided, "alert", first_id, 2, person=PORTFOLIO)
 
     # an officer resolves one: the period's finding is dealt with and is not raised again
     first = after[0]
