@@ -121,6 +121,14 @@ def test_when_every_group_is_small_nothing_is_judged() -> None:
     assert result.failing == ()
 
 
+def test_one_group_decided_alike_is_its_own_reference() -> None:
+    """A month with one group whose people were all decided alike (fairlearn refuses a single
+    row; the counts must still come out)."""
+    result = assess_attribute(_people("female", 3, 3), "gender", FairnessRules(min_group_size=1))
+    (only,) = result.groups
+    assert (only.status, only.people, only.approved, only.ratio) == ("reference", 3, 3, 1.0)
+
+
 def test_age_band_is_taken_at_the_decision_date() -> None:
     edges = (25, 35, 45, 55)
     assert age_band(2002, date(2026, 7, 1), edges) == "<25"
