@@ -175,7 +175,11 @@ def ingest(
     pseudonymiser = Pseudonymiser(load_or_create_key(settings.key_file))
     batch_id = _new_batch_id(now)
     report = BatchReport(batch_id, _batch_hash(files), [])
-    with migrated_engine(settings.database_url) as engine:
+    # the lake's shared lock: ingests run side by side, never beside a compaction's rewrite
+    with (
+        lake.lake_lock(settings.lake_dir, exclusive=False),
+        migrated_engine(settings.database_url) as engine,
+    ):
         open_master_key(engine, master_key_file(settings))  # a lost or wrong key stops here
         report.recovery = recover(engine, settings)
         owner = Owner.this_process()
