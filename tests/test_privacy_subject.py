@@ -247,6 +247,9 @@ def test_erasure_is_recorded_and_a_later_export_is_refused_with_a_clear_message(
     assert answer["result"]["rows_deleted"]["persons"] == 1
     with pytest.raises(ErasedSubjectError, match=r"was erased on .*nothing is held to export"):
         service.export(subject.person_id, OFFICER)
+    # the disbursed loan's accounting stays under the legal hold, and the answer says so
+    with pytest.raises(ErasedSubjectError, match=r"kept by law until \d{4}-\d\d-\d\d"):
+        service.export(subject.person_id, OFFICER)
     with pytest.raises(ErasedSubjectError):
         service.correct(subject.person_id, {"name": "x"}, CLERK)
     again = service.erase(subject.person_id, CLERK)

@@ -12,13 +12,13 @@ personal data and survives the person's erasure as the record that the request w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from creditgraph.decision.records import new_id
-from creditgraph.store.models import Erasure, Person, SubjectRequest, table_of
+from creditgraph.store.models import Erasure, LegalHold, Person, SubjectRequest, table_of
 
 KINDS = ("export", "correct", "erase", "object")
 STATUSES = ("received", "in_progress", "done", "rejected")
@@ -30,6 +30,7 @@ _MAX_ACTOR = 100
 _REQUESTS = table_of(SubjectRequest)
 _PERSONS = table_of(Person)
 _ERASURES = table_of(Erasure)
+_HOLDS = table_of(LegalHold)
 
 
 class SubjectError(ValueError):
@@ -48,16 +49,20 @@ class UnknownSubjectError(SubjectError):
 
 
 class ErasedSubjectError(SubjectError):
-    """The person was erased: nothing is held to export or correct."""
+    """The person was erased: nothing is held to export or correct, except what the law keeps
+    (loan accounting records under a legal hold), which is stored and no longer processed."""
 
-    def __init__(self, erased_at: datetime) -> None:
+    def __init__(self, erased_at: datetime, held_until: date | None = None) -> None:
         day = erased_at.date().isoformat()
-        super().__init__(
-            f"this person's data was erased on {day}; nothing is held to export or correct / "
-            f"该人员的数据已于 {day} 删除，无可导出或更正的数据",
-            "person",
-        )
+        en = f"this person's data was erased on {day}; nothing is held to export or correct"
+        zh = f"该人员的数据已于 {day} 删除，无可导出或更正的数据"
+        if held_until is not None:
+            until = held_until.isoformat()
+            en += f" (loan accounting records are kept by law until {until}, not processed)"
+            zh += f"（借款会计记录依法保存至 {until}，不再处理）"
+        super().__init__(f"{en} / {zh}", "person")
         self.erased_at = erased_at
+        self.held_until = held_until
 
 
 class UnknownRequestError(SubjectError):
@@ -108,8 +113,18 @@ def held_person(conn: Connection, person_id: str) -> None:
         return
     erased = erased_at(conn, person_id)
     if erased is not None:
-        raise ErasedSubjectError(erased)
+        raise ErasedSubjectError(erased, held_until(conn, person_id))
     raise UnknownSubjectError()
+
+
+def held_until(conn: Connection, person_id: str) -> date | None:
+    """The last day a legal hold keeps any of the erased person's records, if one does."""
+    found = conn.execute(
+        select(func.max(_HOLDS.c.held_until)).where(
+            _HOLDS.c.person_id == person_id, _HOLDS.c.released_at.is_(None)
+        )
+    ).scalar_one_or_none()
+    return found
 
 
 def erased_at(conn: Connection, person_id: str) -> datetime | None:

@@ -148,7 +148,8 @@ class SubjectService:
                 )
                 log.close_request(conn, row, "done", at, {"sections": exporter.counts(document)})
         if erased is not None:
-            raise log.ErasedSubjectError(erased)
+            with self.engine.connect() as conn:
+                raise log.ErasedSubjectError(erased, log.held_until(conn, person_id))
         return document
 
     def _identity(self, conn: Connection, person_id: str) -> Mapping[str, Any]:
