@@ -258,3 +258,20 @@ def test_migration_0019_refuses_a_database_holding_people_in_plaintext(tmp_path:
             assert conn.execute(select(func.count()).select_from(Person)).scalar_one() == 0
     finally:
         fresh.dispose()
+
+
+def test_the_cli_checks_and_rotates_the_master_key(
+    tmp_path: Path, sqlite_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from creditgraph.cli.main import app
+
+    ingest(world.write_world(tmp_path / "in"), sqlite_settings)
+    monkeypatch.setenv("CREDITGRAPH_HOME", str(sqlite_settings.home))
+    monkeypatch.setenv("CREDITGRAPH_DB_URL", sqlite_settings.database_url)
+    before = master_key_file(sqlite_settings).read_text()
+    result = CliRunner().invoke(app, ["master-key", "check"])
+    assert result.exit_code == 0 and "master key OK" in result.output, result.output
+    result = CliRunner().invoke(app, ["master-key", "rotate"])
+    assert result.exit_code == 0 and "4 data keys re-wrapped" in result.output, result.output
+    assert master_key_file(sqlite_settings).read_text() != before
+    assert CliRunner().invoke(app, ["master-key", "check"]).exit_code == 0

@@ -243,3 +243,73 @@ def test_others_events_that_name_the_person_are_deleted_by_an_index_read(engine:
                 )
             ).all()
             assert "ix_event_outbox_other_person" in repr(plan)
+
+
+def test_after_a_key_rotation_a_backup_taken_before_the_erasure_is_unreadable_for_good(
+    tmp_path: Path, sqlite_settings: Settings
+) -> None:
+    """Shredding deletes the live key; the backup still holds it wrapped under the master key in
+    force. Rotating the master key re-wraps everyone else's key and destroys the old one."""
+    from cryptography.exceptions import InvalidTag
+
+    from creditgraph.privacy.keys import FileKeyProvider, MasterKeyError, read_key_file
+    from creditgraph.privacy.rotation import rotate_master_key
+
+    person = _ingest_with_the_person(tmp_path, sqlite_settings)
+    engine = make_engine(sqlite_settings.database_url)
+    backup = tmp_path / "backup.db"
+    with sqlite3.connect(str(engine.url.database)) as live, sqlite3.connect(backup) as copy:
+        live.backup(copy)
+    path = master_key_file(sqlite_settings)
+    old = open_master_key(engine, path)
+    saved = make_engine(f"sqlite:///{backup}")
+    try:
+        erase(engine, person)
+        with saved.connect() as conn:  # the limit: the old key still opens the backup
+            assert read_identity(conn, old, person).name == NAME
+        rotation = rotate_master_key(engine, path)
+        assert rotation.rewrapped == len(world.PERSONS) and rotation.old_key_id == old.key_id
+        new_key = read_key_file(path)
+        assert new_key is not None and not next_key(path).exists()
+        new = FileKeyProvider(new_key)
+        assert new.key_id == rotation.new_key_id != old.key_id
+        ids = pseudonyms(engine)
+        with engine.connect() as conn:
+            assert read_identity(conn, new, ids["P1"]).name == "李娜"
+        with pytest.raises(MasterKeyError, match="not the key this database"):
+            open_master_key(saved, path)
+        with saved.connect() as conn:
+            wrapped = conn.execute(
+                select(PersonKey.wrapped).where(PersonKey.person_id == person)
+            ).scalar_one()
+        with pytest.raises(InvalidTag):
+            new.unwrap(wrapped, person)
+    finally:
+        saved.dispose()
+        engine.dispose()
+
+
+def next_key(path: Path) -> Path:
+    from creditgraph.privacy.keys import next_key_file
+
+    return next_key_file(path)
+
+
+def test_a_rotation_cut_short_after_its_commit_is_finished_at_the_next_open(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from creditgraph.privacy import rotation
+
+    path = tmp_path / "keys" / "master.key"
+    old = open_master_key(engine, path)
+
+    def crash(*_: object) -> None:
+        raise OSError("power cut")
+
+    monkeypatch.setattr(rotation.os, "replace", crash)
+    with pytest.raises(OSError, match="power cut"):
+        rotation.rotate_master_key(engine, path)
+    monkeypatch.undo()
+    assert next_key(path).exists()
+    reopened = open_master_key(engine, path)
+    assert reopened.key_id != old.key_id and not next_key(path).exists()

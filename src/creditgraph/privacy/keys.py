@@ -14,9 +14,10 @@ import hashlib
 import os
 import secrets
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -142,8 +143,28 @@ def open_master_key(engine: Engine, path: Path) -> KeyProvider:
     return provider
 
 
+def next_key_file(path: Path) -> Path:
+    """Where a rotation writes the new master key before its transaction commits."""
+    return path.with_name(path.name + ".next")
+
+
+def _finish_rotation(path: Path, stored: Sequence[Any]) -> None:
+    """A rotation that committed but did not move its new key into place: move it now."""
+    pending = next_key_file(path)
+    key = read_key_file(pending)
+    if key is None:
+        return
+    provider = FileKeyProvider(key)
+    if any(r.key_id == provider.key_id and matches(provider, r.check_value) for r in stored):
+        os.replace(pending, path)
+    else:
+        pending.unlink()  # the rotation never committed: its key wrapped nothing
+
+
 def _open_on(conn: Connection, path: Path) -> KeyProvider:
     stored = conn.execute(select(MasterKey.key_id, MasterKey.check_value)).all()
+    if stored:
+        _finish_rotation(path, stored)
     key = read_key_file(path)
     if key is None:
         if stored or _encrypted_rows(conn):
