@@ -303,3 +303,18 @@ def test_cli_prints_the_report_in_both_languages_and_refuses_a_bad_date(
     lake_out = runner.invoke(cli_app, ["lake", "compact", "--dry-run"])
     assert lake_out.exit_code == 0, lake_out.output
     assert "湖压缩" in lake_out.output and "Lake compaction" in lake_out.output
+
+
+def test_cli_refuses_in_one_line_while_the_lake_is_being_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "clihome"
+    monkeypatch.setenv("CREDITGRAPH_HOME", str(home))
+    runner = CliRunner()
+    with lake.lake_lock(home / "lake", exclusive=False):  # an ingest is running
+        for argv in (["lake", "compact"], ["retention", "run", "--as-of", "2031-01-01"]):
+            result = runner.invoke(cli_app, argv)
+            assert result.exit_code == 1, argv
+            lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+            assert len(lines) == 1 and "try again" in lines[0], result.output
+            assert "Traceback" not in result.output
