@@ -462,7 +462,7 @@ def cli_home(
 
 
 def test_the_subject_commands_end_to_end(
-    cli_home: tuple[Engine, world.Subject], tmp_path: Path
+    cli_home: tuple[Engine, world.Subject], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, person = cli_home
     runner = CliRunner()
@@ -515,10 +515,18 @@ def test_the_subject_commands_end_to_end(
     )
     assert objected.exit_code == 0 and "review rv_" in objected.output
 
+    monkeypatch.setenv("CREDITGRAPH_SUBJECT_REQUEST_DAYS", "5")  # a lender's shorter term
+    get_settings.cache_clear()
     filed = runner.invoke(app, ["subject", "file", world.EXTERNAL_ID, "--kind", "export"])
     assert filed.exit_code == 0, filed.output
     listed = runner.invoke(app, ["subject", "list", "--json"])
-    kinds = [(r["kind"], r["status"]) for r in json.loads(listed.output)]
+    rows = json.loads(listed.output)
+    kinds = [(r["kind"], r["status"]) for r in rows]
+    received = next(r for r in rows if r["status"] == "received")
+    due = datetime.fromisoformat(received["due_at"]) - datetime.fromisoformat(
+        received["received_at"]
+    )
+    assert due == timedelta(days=5)
     assert sorted(kinds) == sorted(
         [("export", "done"), ("correct", "done"), ("object", "done"), ("export", "received")]
     )

@@ -28,6 +28,13 @@ class Settings(BaseSettings):
         default=None,
         description="Master key that wraps each person's data key; default <home>/keys/master.key.",
     )
+    subject_request_days: int = Field(
+        default=15,
+        ge=1,
+        le=60,
+        description="Days to answer a subject request (PIPL Art. 50: timely; 15 calendar days "
+        "is stricter than GB/T 35273 practice's 15 working days).",
+    )
     monitoring_actions_file: Path | None = Field(
         default=None,
         description="Action policy of risk monitoring's alerts (TOML); default the packaged "

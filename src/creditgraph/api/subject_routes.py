@@ -40,6 +40,7 @@ from creditgraph.api.schemas.subjects import (
     SubjectRequestListOut,
     SubjectRequestOut,
 )
+from creditgraph.decision.subject.requests import Deadline
 from creditgraph.decision.subject.service import Actor, SubjectService
 
 T = TypeVar("T")
@@ -71,7 +72,11 @@ def _subjects(request: Request, ctx: ApiContext) -> SubjectService:
                 "the master key is not available / 主密钥不可用",
             ) from None
         service = SubjectService(
-            ctx.engine, ctx.pseudonyms, provider=provider, lake_dir=ctx.settings.lake_dir
+            ctx.engine,
+            ctx.pseudonyms,
+            provider=provider,
+            lake_dir=ctx.settings.lake_dir,
+            deadline=Deadline(ctx.settings.subject_request_days),
         )
         request.app.state.subjects = service
     return service

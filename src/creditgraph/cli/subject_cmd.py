@@ -73,6 +73,7 @@ def log_cli_read(
 def _service() -> Iterator[tuple[SubjectService, Callable[[str], str]]]:
     """The subject service on the home's database, and how an ID becomes the pseudonym."""
     from creditgraph.contracts.schema import Namespace
+    from creditgraph.decision.subject.requests import Deadline
     from creditgraph.decision.subject.service import SubjectService
     from creditgraph.features.store import resolve_person
     from creditgraph.privacy.keys import MasterKeyError, master_key_file, open_master_key
@@ -86,7 +87,13 @@ def _service() -> Iterator[tuple[SubjectService, Callable[[str], str]]]:
             provider = open_master_key(db, master_key_file(settings))
         except (MasterKeyError, KeyFileError) as exc:
             raise _fail(str(exc)) from None
-        service = SubjectService(db, pseudo, provider=provider, lake_dir=settings.lake_dir)
+        service = SubjectService(
+            db,
+            pseudo,
+            provider=provider,
+            lake_dir=settings.lake_dir,
+            deadline=Deadline(settings.subject_request_days),
+        )
         yield (
             service,
             lambda person: resolve_person(db, person, lambda p: pseudo.one(Namespace.PERSON, p)),
@@ -134,6 +141,7 @@ def subject_export(
     actor: str | None = ACTOR,
 ) -> None:
     """Everything held about a person, as JSON (and a page); the export is access-logged."""
+    from creditgraph.decision.subject.export import counts
     from creditgraph.decision.subject.page import LANGUAGES, render_page
 
     if lang not in LANGUAGES:
@@ -143,7 +151,7 @@ def subject_export(
     _write_private(out, json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
     if html is not None:
         _write_private(html, render_page(doc, lang))
-    sections = sum(1 for v in doc.values() if v)
+    sections = sum(1 for n in counts(doc).values() if n)
     console.print(
         f"export request {doc['request_id']}: done, {sections} sections written to {out}"
         + (f" and {html}" if html else ""),
