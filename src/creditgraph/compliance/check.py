@@ -76,7 +76,9 @@ def evaluate(
         pack_value, in_force, ok = measured.pack_value, measured.in_force, measured.ok
     elif requirement.area == "fairness" and fairness is not None:
         pack_value = f"ratio >= {ctx.pack.fairness.min_ratio}"
-        in_force = f"{len(fairness.failing)} group(s) below over {fairness.decisions} decisions"
+        in_force = (
+            f"{len(fairness.failing)} group(s) below four fifths in {fairness.decisions} decisions"
+        )
         ok = not fairness.failing
     elif requirement.area == "fairness":
         pack_value = f"ratio >= {ctx.pack.fairness.min_ratio}"
