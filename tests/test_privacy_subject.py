@@ -575,3 +575,32 @@ def test_the_export_counts_the_lakes_social_rows_about_the_person(
         },
     ]
     assert subject.other_person not in json.dumps(doc)
+
+
+def test_the_export_of_an_ingested_person_reads_what_ingest_stored(
+    tmp_path: Path, settings: Settings
+) -> None:
+    from creditgraph.ingest.service import ingest
+    from tests import world as tiny
+
+    ingest(tiny.write_world(tmp_path / "in"), settings)
+    engine = make_engine(settings.database_url)
+    pseudonyms = Pseudonymiser(load_or_create_key(settings.key_file))
+    service = SubjectService(
+        engine,
+        pseudonyms,
+        provider=open_master_key(engine, master_key_file(settings)),
+        lake_dir=settings.lake_dir,
+    )
+    doc = service.export(pseudonyms.one(Namespace.PERSON, "P1"), CLERK)
+    engine.dispose()
+    assert doc["identity"]["external_id"] == "P1" and doc["identity"]["name"] == "李娜"
+    assert doc["identity"]["declared_monthly_income"] == "8000.50"
+    assert sorted((c["purpose"], c["recorded_via"]) for c in doc["consents"]) == [
+        ("credit_assessment", "ingest"),
+        ("monitoring", "ingest"),
+    ]
+    assert all(c["text_version"] == "v1" and "text_sha256" in c for c in doc["consents"])
+    ties = {(s["role"], s["source"]): s["rows"] for s in doc["social_data"] if s["table"] == "ties"}
+    assert ties == {("own", "wechat"): 2, ("mentioned", "wechat"): 1, ("mentioned", "weibo"): 1}
+    assert {s["table"] for s in doc["social_data"]} >= {"ties", "interactions"}
