@@ -87,7 +87,7 @@ def income_share(ctx: Context) -> Measured:
 def disclosure(ctx: Context) -> Measured:
     shown = ctx.pack.disclosure.render(ctx.config.pricing.rate_cap)
     return Measured(
-        f"basis {ctx.pack.disclosure.basis}: {shown.en}",
+        f"basis {ctx.pack.disclosure.basis}; at the cap it reads: {shown.zh} / {shown.en}",
         "every offer carries all_in_rate, the IRR of its cash flows with fees",
         ctx.pack.disclosure.basis == "irr",
     )
