@@ -97,7 +97,11 @@ def compliance_fairness_cmd(
     """Approval-rate ratios (four-fifths rule) and equal opportunity by gender, age band, region
     tier and segment over a month's decisions."""
     from creditgraph.compliance.check import fairness_json
-    from creditgraph.compliance.fairness_store import FairnessInputError, monitor_fairness
+    from creditgraph.compliance.fairness_store import (
+        FairnessInputError,
+        current_period,
+        monitor_fairness,
+    )
     from creditgraph.compliance.pack import PackError
     from creditgraph.compliance.pack_files import load_pack
     from creditgraph.compliance.render import render_fairness
@@ -106,8 +110,6 @@ def compliance_fairness_cmd(
     try:
         rules = load_pack(pack, pack_file).fairness
         with migrated_engine(get_settings().database_url) as engine:
-            from creditgraph.compliance.fairness_store import current_period
-
             chosen = period or current_period()
             report, raised = monitor_fairness(
                 engine, rules, period=chosen, raise_alert=raise_alerts
