@@ -292,6 +292,11 @@ def test_a_filed_request_is_due_in_fifteen_days_and_listed_once_overdue(
     now[0] = datetime(2026, 8, 16, 10, 1)
     late = service.requests(overdue=True)
     assert [r["id"] for r in late] == [filed["id"]] and late[0]["overdue"] is True
+    started = service.start(filed["id"], CLERK)
+    assert started["status"] == "in_progress" and started["overdue"] is True
+    assert started["detail"] == {"started_by": "user:clerk"}
+    with pytest.raises(SubjectError, match="not received"):
+        service.start(filed["id"], CLERK)
     doc = service.export(subject.person_id, CLERK, request_id=filed["id"])
     assert doc["request_id"] == filed["id"]
     assert service.requests(overdue=True) == []

@@ -246,6 +246,16 @@ def subject_file(
         _done(_answer(lambda: service.receive(resolve(person), kind, actor_of(actor))))
 
 
+@subject_app.command("start")
+def subject_start(
+    request: str = typer.Argument(..., help="The request's id."),
+    actor: str | None = ACTOR,
+) -> None:
+    """Mark a filed request in progress: someone is working on it (it stays due)."""
+    with _service() as (service, _):
+        _done(_answer(lambda: service.start(request, actor_of(actor))))
+
+
 @subject_app.command("reject")
 def subject_reject(
     request: str = typer.Argument(..., help="The request's id."),

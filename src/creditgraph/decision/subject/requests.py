@@ -201,6 +201,17 @@ def close_request(
     return row | values
 
 
+def move_request(
+    conn: Connection, row: dict[str, Any], status: str, detail: dict[str, Any]
+) -> dict[str, Any]:
+    """An open request moved to another open status, ``detail`` merged into its own."""
+    merged = (row["detail"] or {}) | detail
+    conn.execute(
+        update(_REQUESTS).where(_REQUESTS.c.id == row["id"]).values(status=status, detail=merged)
+    )
+    return row | {"status": status, "detail": merged}
+
+
 def list_requests(
     conn: Connection,
     at: datetime,

@@ -13,7 +13,7 @@ a request answered at once is received and closed in the same step. Bad input st
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,12 +39,13 @@ EXPORT_CLASSES = ("identity", *sorted(c.value for c in SUBJECT_EXPORT.data_class
 """What an export reads, as the export's purpose declaration names it: everything held."""
 
 
+@dataclass(frozen=True)
 class Actor:
-    """Who acts, as the access log names them: ``user:<name>``, ``key:<id>`` or a job."""
+    """Who acts, as the access log names them: ``user:<name>``, ``key:<id>`` or a job, with
+    its kind (user, key, job)."""
 
-    def __init__(self, name: str, kind: str) -> None:
-        self.name = name
-        self.kind = kind
+    name: str
+    kind: str
 
 
 class SubjectService:
@@ -84,6 +85,19 @@ class SubjectService:
             row = log.open_request(
                 conn, person_id, kind, actor.name, self.deadline, self.clock(), detail
             )
+        return log.public(row, self.clock())
+
+    def start(self, request_id: str, actor: Actor) -> dict[str, Any]:
+        """Mark a received request in progress (someone is working on it); still open, and
+        still overdue after its due time."""
+        with write_transaction(self.engine) as conn:
+            row = log.read_request(conn, request_id)
+            if row["status"] != "received":
+                raise SubjectError(
+                    f"request {request_id} is {row['status']}, not received / 该请求不是待处理状态",
+                    "request_id",
+                )
+            row = log.move_request(conn, row, "in_progress", {"started_by": actor.name})
         return log.public(row, self.clock())
 
     def reject(self, request_id: str, reason: str, actor: Actor) -> dict[str, Any]:
