@@ -31,7 +31,9 @@ from creditgraph.store.models import (
     LoanEvent,
     LoanInstalment,
     LoanTransaction,
+    ModelVersion,
     OnlineFeatures,
+    Score,
     SubjectRequest,
     table_of,
 )
@@ -123,6 +125,18 @@ def test_retention_removes_loans_and_decisions_whole_and_keeps_what_a_hold_cover
         held_person = conn.execute(select(Loan.person_id).where(Loan.id == held)).scalar_one()
         gone_decision = conn.execute(select(Loan.decision_id).where(Loan.id == gone)).scalar_one()
     _hold(engine, held_person)
+    with engine.begin() as conn:  # a declined application of a person who has a loan with us
+        row = dict(
+            conn.execute(select(table_of(DecisionRecord)).where(DecisionRecord.id == declined))
+            .mappings()
+            .one()
+        )
+        borrower = conn.execute(select(Loan.person_id).where(Loan.id == open_loan)).scalar_one()
+        conn.execute(
+            insert(table_of(DecisionRecord)).values(
+                {**row, "id": "DC-borrower-earlier", "person_id": borrower}
+            )
+        )
     _log_everything(engine, keys)
     before = _verified(engine, keys)
     held_rows = _loan_rows(engine, held)
@@ -134,13 +148,14 @@ def test_retention_removes_loans_and_decisions_whole_and_keeps_what_a_hold_cover
     assert set(_loan_rows(engine, gone).values()) == {0}  # every part of the loan went
     assert _loan_rows(engine, held) == held_rows  # and none of the held one
     assert all(_loan_rows(engine, open_loan).values())
-    assert decisions.removed == 2 and decisions.kept_with_loan == 2
+    assert decisions.removed == 2 and decisions.kept_with_loan == 3
     with engine.connect() as conn:
         left = set(conn.execute(select(DecisionRecord.id)).scalars())
         debit, credit = conn.execute(
             select(func.sum(JournalLine.debit_fen), func.sum(JournalLine.credit_fen))
         ).one()
     assert declined not in left and gone_decision not in left
+    assert "DC-borrower-earlier" in left  # its person still has a loan with us
     assert debit == credit  # the books still balance
     after = _verified(engine, keys)  # the log's entries stay, the removed ones unlinkable
     assert after.tree_size == before.tree_size
@@ -213,6 +228,33 @@ def test_features_access_log_and_requests_by_their_time(
                     updated_at=datetime(2031, 1, 1),
                 )
             )
+        conn.execute(
+            insert(table_of(ModelVersion)).values(
+                id="m1",
+                family="scorecard",
+                as_of=date(2025, 1, 1),
+                feature_set_version="1",
+                training_data_sha256="0" * 64,
+                artifact={},
+                metrics={},
+                status="champion",
+                created_at=datetime(2025, 1, 1),
+                created_by="test",
+            )
+        )
+        for as_of in (date(2025, 1, 1), date(2031, 1, 1)):
+            conn.execute(
+                insert(table_of(Score)).values(
+                    person_id=lake_world.A,
+                    as_of=as_of,
+                    model_id="m1",
+                    score=600.0,
+                    pd=0.05,
+                    grade="C",
+                    reasons=[],
+                    scored_at=datetime(2031, 1, 1),
+                )
+            )
         for at in (datetime(2028, 1, 1), datetime(2030, 1, 1)):
             conn.execute(
                 insert(table_of(DataAccess)).values(
@@ -249,6 +291,8 @@ def test_features_access_log_and_requests_by_their_time(
     assert report.classes["access_log"].oldest_kept is not None
     assert report.classes["access_log"].oldest_kept.startswith("2030-01-01")
     assert report.classes["subject_requests"].removed == 1  # the open one stays
+    scores = report.classes["scores"]
+    assert (scores.removed, scores.oldest_kept) == (1, "2031-01-01")
     for name, c in dry.classes.items():
         assert c.removed == report.classes[name].removed, name
 

@@ -7,8 +7,9 @@ it removed and the oldest thing it kept:
   does the open purge jobs (erasures, revocations);
 - **features**: offline snapshots (file, manifest and record) and online rows, by as-of date;
 - **scores**: batch scores, by as-of date;
-- **decisions**: by their time, with their review requests and events; never one that has a
-  loan still kept, never one of a person under a legal hold;
+- **decisions**: by their time, with their review requests and events; never one of a person
+  who still has a loan with us (kept or not yet ended), never one of a person under a legal
+  hold;
 - **loans**: ended (closed, written off, cancelled, rejected) before the cut-off, whole or not
   at all: the loan, its instalments, transactions, journal lines, events, intents, refunds and
   collections entries in one transaction, then its decision if that is past its own period.
@@ -426,16 +427,18 @@ def _vouched_loans(conn: Connection, loan_ids: Sequence[str]) -> set[str]:
 
 
 def _decisions(conn: Connection, report: ClassReport, held: set[str], now: datetime) -> None:
-    """Decisions past the period, unless their loan is kept or their person is held."""
+    """Decisions past the period, unless their person still has a loan with us (kept: the
+    decisions explain the credit we extended) or is held."""
     decisions = table_of(DecisionRecord)
     loans = table_of(Loan)
     rows = conn.execute(
-        select(decisions.c.id, decisions.c.person_id, loans.c.id.label("loan_id"))
-        .select_from(decisions.outerjoin(loans, loans.c.decision_id == decisions.c.id))
-        .where(decisions.c.created_at < _midnight(report.cutoff))
+        select(decisions.c.id, decisions.c.person_id).where(
+            decisions.c.created_at < _midnight(report.cutoff)
+        )
     ).all()
-    report.kept_with_loan = sum(1 for r in rows if r.loan_id is not None)
-    free = [r for r in rows if r.loan_id is None]
+    borrowers = set(conn.execute(select(loans.c.person_id).distinct()).scalars())
+    report.kept_with_loan = sum(1 for r in rows if r.person_id in borrowers)
+    free = [r for r in rows if r.person_id not in borrowers]
     report.kept_by_hold = sum(1 for r in free if r.person_id in held)
     going = [r.id for r in free if r.person_id not in held]
     report.removed = _remove_decisions(conn, going, now) + report.detail.get("with_their_loan", 0)
