@@ -144,6 +144,8 @@ def test_the_page_reads_in_chinese_and_english_and_escapes_what_people_wrote(
     assert '<html lang="zh">' in zh and "谁访问了您的数据" in zh and world.REASON_ZH not in zh
     assert "近期新增联系人较多 &lt;b&gt;" in zh
     assert "Who accessed your data" in en and "Many new contacts lately &lt;b&gt;" in en
+    assert "<th>申报月收入</th><td>8000.50</td>" in zh
+    assert "<th>declared monthly income</th><td>8000.50</td>" in en
     for page in (zh, en):
         assert "<script>" not in page and "&lt;script&gt;" in page
     with pytest.raises(ValueError, match="lang"):

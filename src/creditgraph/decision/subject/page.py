@@ -47,6 +47,76 @@ TEXT: dict[str, tuple[str, str]] = {
 }
 
 
+FIELDS_ZH = {
+    "external_id": "客户编号",
+    "name": "姓名",
+    "phone": "手机号",
+    "id_number": "身份证号",
+    "note": "备注",
+    "declared_monthly_income": "申报月收入",
+    "segment": "客群",
+    "region_tier": "地区层级",
+    "birth_year": "出生年份",
+    "gender": "性别",
+    "occupation": "职业",
+    "registered_at": "注册时间",
+    "created_at": "记录时间",
+    "updated_at": "更新时间",
+    "source": "来源",
+    "purpose": "用途",
+    "granted_at": "授权时间",
+    "expires_at": "到期时间",
+    "revoked_at": "撤回时间",
+    "sensitive": "敏感个人信息",
+    "text_version": "授权文本版本",
+    "text_sha256": "授权文本哈希",
+    "recorded_via": "记录方式",
+    "values": "特征值",
+    "as_of": "截至日期",
+    "score": "评分",
+    "grade": "等级",
+    "pd": "违约概率",
+    "reasons": "理由",
+    "outcome": "结果",
+    "limit": "额度",
+    "amount": "金额",
+    "term_months": "期限（月）",
+    "principal": "本金",
+    "state": "状态",
+    "status": "状态",
+    "instalments": "还款计划",
+    "transactions": "交易",
+    "due_date": "应还日期",
+    "kind": "类型",
+    "at": "时间",
+    "actor": "访问者",
+    "actor_kind": "访问者类型",
+    "data_classes": "数据类别",
+    "action": "操作",
+    "bulk": "批量作业",
+    "received_at": "收到时间",
+    "due_at": "答复期限",
+    "completed_at": "完成时间",
+    "rows": "行数",
+    "role": "角色",
+    "first": "最早",
+    "last": "最晚",
+    "table": "数据表",
+    "evidence": "依据",
+    "severity": "严重程度",
+    "reviews": "人工复核",
+}
+"""Field names as a Chinese reader reads them; others keep the stored name."""
+
+
+def label(name: object, lang: str) -> str:
+    """A field's name in ``lang``: Chinese from the table above, English with spaces."""
+    text = str(name)
+    if lang == "zh":
+        return FIELDS_ZH.get(text, text)
+    return text.replace("_", " ")
+
+
 def _pick(pair: tuple[str, str], lang: str) -> str:
     return pair[0] if lang == "zh" else pair[1]
 
@@ -87,5 +157,6 @@ def render_page(document: Mapping[str, Any], lang: str = "zh") -> str:
             text={key: _pick(pair, lang) for key, pair in TEXT.items()},
             document=document,
             sections=sections,
+            label=lambda name: label(name, lang),
         )
     )
