@@ -229,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     report = compact(engine, lake_dir, timezone="Asia/Shanghai")
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    for name, t in report.tables.items():
+    for name in PER_PERSON:
+        t = report.tables[name]
         print(
             f"  {name:15s} parts {t.parts_rewritten}/{t.parts} rewritten, rows "
             f"{t.rows_before:,} -> {t.rows_before - t.rows_removed:,} "
