@@ -310,3 +310,25 @@ def test_the_cli_grants_shows_and_revokes_by_the_lenders_own_id(
     unknown = runner.invoke(app, ["consent", "show", "--person", "P-404"])
     assert unknown.exit_code == 1 and "no person with this id" in unknown.output
     get_settings.cache_clear()
+
+
+def test_the_log_vouches_for_the_text_hash_of_consents_granted_and_revoked(
+    world_db: tuple[Engine, Settings],
+) -> None:
+    from sqlalchemy import update
+
+    from creditgraph.audit.verify import verify
+
+    db, settings = world_db
+    p3 = pseudonym(settings, "P3")
+    receipt = consent.grant(db, p3, "douyin", "monitoring")
+    consent.revoke(db, receipt.consent_id)
+    assert not [p for p in verify(db, []).problems if p.kind == "consent"]
+    with db.begin() as conn:  # the stored hash swapped for another text's
+        conn.execute(
+            update(Consent)
+            .where(Consent.id == receipt.consent_id)
+            .values(text_sha256=consent_texts().sha256("2024.1", "monitoring"))
+        )
+    named = [p for p in verify(db, []).problems if p.kind == "consent"]
+    assert [p.record_id for p in named] == [str(receipt.consent_id)]

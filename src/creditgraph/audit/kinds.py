@@ -119,10 +119,13 @@ def _load_ingest_batches(conn: Connection, ids: Sequence[str]) -> Loaded:
 def _load_consents(conn: Connection, ids: Sequence[str]) -> Loaded:
     names = ("person_id", "source", "purpose", "granted_at", "expires_at", "revoked_at",
              "sensitive", "text_version", "batch_id")  # fmt: skip
-    return {
-        str(row["id"]): (row["person_id"], _pick(row, names))
-        for row in _rows(conn, table_of(Consent), "id", ids)
-    }
+    out: Loaded = {}
+    for row in _rows(conn, table_of(Consent), "id", ids):
+        fields = _pick(row, names)
+        if row["text_sha256"] is not None:  # the receipt's text hash (consents since 0018)
+            fields["text_sha256"] = row["text_sha256"]
+        out[str(row["id"])] = (row["person_id"], fields)
+    return out
 
 
 def _load_models(conn: Connection, ids: Sequence[str]) -> Loaded:
