@@ -39,7 +39,13 @@ from creditgraph.privacy.keys import KeyProvider, master_key_file, open_master_k
 from creditgraph.privacy.pseudonym import Pseudonymiser, load_or_create_key
 from creditgraph.settings import Settings, get_settings
 from creditgraph.store.db import make_engine, upgrade
-from creditgraph.store.models import DataAccess, Person, ReviewRequest, SubjectRequest
+from creditgraph.store.models import (
+    DataAccess,
+    OnlineFeatures,
+    Person,
+    ReviewRequest,
+    SubjectRequest,
+)
 from tests import subject_world as world
 
 OFFICER = Actor("key:7", "key")
@@ -611,3 +617,43 @@ def test_the_export_of_an_ingested_person_reads_what_ingest_stored(
     ties = {(s["role"], s["source"]): s["rows"] for s in doc["social_data"] if s["table"] == "ties"}
     assert ties == {("own", "wechat"): 2, ("mentioned", "wechat"): 1, ("mentioned", "weibo"): 1}
     assert {s["table"] for s in doc["social_data"]} >= {"ties", "interactions"}
+
+
+def test_an_application_records_its_read_of_the_applicant_in_the_decisions_transaction(
+    tmp_path: Path,
+) -> None:
+    from tests.scored_world import scored_world
+
+    settings = scored_world(tmp_path, people=600, seed=5)
+    app = create_app(settings)
+    engine = app.state.ctx.engine
+    tokens = {
+        who: create_key(engine, who, role, "test").token
+        for who, role in (("app", "applicant-app"), ("officer", "officer"))
+    }
+    with engine.connect() as conn:
+        person = conn.execute(select(OnlineFeatures.person_id).limit(1)).scalar_one()
+    application = {
+        "person_id": person,
+        "product_code": "XFD-EDU",
+        "amount": "20000.00",
+        "term": 12,
+        "purpose": "education",
+    }
+    with TestClient(app) as client:
+        decided = client.post(
+            "/v1/applications",
+            json=application,
+            headers={"Authorization": f"Bearer {tokens['app']}", "Idempotency-Key": "a-1"},
+        )
+        assert decided.status_code == 201, decided.text
+        exported = client.post(
+            f"/v1/subjects/{person}/export",
+            headers={"Authorization": f"Bearer {tokens['officer']}"},
+        )
+    assert exported.status_code == 200, exported.text
+    doc = exported.json()
+    assert [d["id"] for d in doc["decisions"]] == [decided.json()["id"]]
+    reads = [(a["actor_kind"], a["action"], a["purpose"]) for a in doc["access_log"]]
+    assert ("key", "read", "credit_assessment") in reads
+    assert reads[-1] == ("key", "export", "subject_request")

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from creditgraph import __version__
 from creditgraph.api import idempotency
 from creditgraph.api.context import ApiContext
-from creditgraph.api.data_access import record_read
+from creditgraph.api.data_access import record_read, with_decision_read
 from creditgraph.api.deps import (
     IDEMPOTENCY_KEY,
     READERS,
@@ -90,7 +90,7 @@ async def create_application(
             purpose=app_in.purpose,
             schedule_type=app_in.schedule_type,
             applicant_ref=str(key.id),
-            within=within,
+            within=with_decision_read(key, within),
             pseudonym_of=ctx.person_pseudonym,
         )
 
