@@ -138,3 +138,27 @@ def test_a_scoped_social_read_needs_each_persons_consent(
         social_rows(settings.lake_dir, db, [p1], datetime.utcnow())
     earlier = social_rows(settings.lake_dir, db, [p1], at)
     assert all(table.num_rows == 0 for table in earlier.values())
+
+
+def test_the_monitoring_intake_applies_the_same_rule() -> None:
+    from datetime import UTC, timedelta
+
+    from creditgraph.monitoring.intake import _Grant, consent_refusal
+    from creditgraph.monitoring.validate import validate_batch
+    from tests.monitor_world import Events
+
+    granted, ends = datetime(2026, 1, 10), datetime(2026, 3, 1)
+    grants = {
+        "open": (granted, None, None),
+        "expiring": (granted, ends, None),
+        "revoked": (granted, None, ends),
+    }
+    events = Events("rule")
+    instants = [granted - timedelta(seconds=1), granted, ends - timedelta(seconds=1), ends]
+    batch = [events.activity("p", at.replace(tzinfo=UTC), "wechat") for at in instants]
+    checked = validate_batch(batch, datetime(2026, 6, 1, tzinfo=UTC))
+    assert len(checked.events) == len(instants)
+    for name, (g, x, r) in grants.items():
+        for at, event in zip(instants, checked.events, strict=True):
+            admitted = consent_refusal(event, [_Grant("wechat", g, x, r)]) is None
+            assert admitted == valid_at(g, x, r, at), (name, at)
