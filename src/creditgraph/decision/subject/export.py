@@ -15,14 +15,12 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Column, Connection, Table, select
 
 from creditgraph.decision.records import public as decision_public
 from creditgraph.decision.records import review_public
-from creditgraph.decision.subject.lake import social_section
 from creditgraph.money import from_fen
 from creditgraph.privacy.access_log import accesses_of
 from creditgraph.store.models import (
@@ -235,10 +233,11 @@ def assemble(
     identity: IdentityReader,
     request_id: str,
     generated_at: datetime,
-    lake_dir: Path | None = None,
+    social_data: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The whole export of a held person (the caller checked they are held); ``lake_dir``:
-    the lake whose social rows about them are summarised (none: the section is empty)."""
+    """The whole export of a held person (the caller checked they are held); ``social_data``
+    is the lake's summary (``lake.social_section``), read before: a scan of the lake has no
+    place inside the caller's write transaction."""
     return {
         "format": EXPORT_FORMAT,
         "request_id": request_id,
@@ -252,7 +251,7 @@ def assemble(
         "decisions": decisions_section(conn, person_id),
         "loans": loans_section(conn, person_id),
         "external_loans": external_loans_section(conn, person_id),
-        "social_data": [] if lake_dir is None else social_section(lake_dir, person_id),
+        "social_data": social_data or [],
         "alerts": alerts_section(conn, person_id),
         "limit_controls": limit_controls_section(conn, person_id),
         "legal_holds": legal_holds_section(conn, person_id),

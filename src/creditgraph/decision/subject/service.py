@@ -25,6 +25,7 @@ from creditgraph.decision.review import ReviewWorkflow
 from creditgraph.decision.subject import correct as correction
 from creditgraph.decision.subject import export as exporter
 from creditgraph.decision.subject import requests as log
+from creditgraph.decision.subject.lake import social_section
 from creditgraph.decision.subject.requests import Deadline, SubjectError
 from creditgraph.privacy.access_log import record_access
 from creditgraph.privacy.erasure import erase as erase_person
@@ -143,6 +144,8 @@ class SubjectService:
         An erased person's export is refused (``ErasedSubjectError``); a filed request for it is
         closed as rejected with that reason, so the person's request still gets its answer.
         """
+        # the lake first, outside the write transaction: a scan must not hold SQLite's lock
+        social = None if self.lake_dir is None else social_section(self.lake_dir, person_id)
         with write_transaction(self.engine) as conn:
             erased = log.erased_at(conn, person_id)
             if erased is not None:
@@ -157,9 +160,7 @@ class SubjectService:
                     conn, actor.name, actor.kind, person_id, PURPOSE, EXPORT_CLASSES, "export", at
                 )
                 log.close_request(conn, row, "done", at, {})
-                document = exporter.assemble(
-                    conn, person_id, self._identity, row["id"], at, self.lake_dir
-                )
+                document = exporter.assemble(conn, person_id, self._identity, row["id"], at, social)
                 log.close_request(conn, row, "done", at, {"sections": exporter.counts(document)})
         if erased is not None:
             with self.engine.connect() as conn:
