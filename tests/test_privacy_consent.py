@@ -332,3 +332,14 @@ def test_the_log_vouches_for_the_text_hash_of_consents_granted_and_revoked(
         )
     named = [p for p in verify(db, []).problems if p.kind == "consent"]
     assert [p.record_id for p in named] == [str(receipt.consent_id)]
+
+
+def test_sending_the_granted_row_again_does_not_undo_a_revocation(
+    world_db: tuple[Engine, Settings], tmp_path: Path
+) -> None:
+    db, settings = world_db
+    p1 = pseudonym(settings, "P1")
+    consent.revoke_active(db, p1, "wechat", "credit_assessment")
+    ingest_world(tmp_path / "again", settings)  # the lender's feed sends the same rows again
+    [row] = consent.show(db, p1, purpose="credit_assessment")
+    assert row.status == "revoked"

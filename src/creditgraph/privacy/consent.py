@@ -295,11 +295,12 @@ def _revoke_row(
             "该同意在撤回时点已过期：只能撤回有效的同意",
             "revoked_at",
         )
-    values = {**dict(row), "revoked_at": revoked_at}
+    # row_hash stays the hash of the row as it was given: a feed that sends that row again is
+    # a duplicate, and cannot undo the revocation
     conn.execute(
         update(CONSENTS)
         .where(CONSENTS.c.id == consent_id, CONSENTS.c.revoked_at.is_(None))
-        .values(revoked_at=revoked_at, row_hash=_row_hash(values))
+        .values(revoked_at=revoked_at)
     )
     audit_log.record(conn, "consent", str(consent_id))
     job_id = None
