@@ -14,7 +14,7 @@ def privacy_erase(
     yes: bool = typer.Option(False, "--yes", help="Confirm: erasure cannot be undone."),
     actor: str | None = typer.Option(None, "--actor", help="Who acts (default: user:<login>)."),
 ) -> None:
-    """Erase a person (the same as ``creditgraph subject erase``): recorded as a subject request."""
+    """Erase a person, as `creditgraph subject erase` does: recorded as a subject request."""
     from creditgraph.cli.subject_cmd import erase_person
 
     erase_person(person, yes, request_ref, None, actor)
