@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection, select
 
 from creditgraph.contracts.schema import PURPOSES
 from creditgraph.store.models import Consent, table_of
@@ -205,27 +205,42 @@ def withdrawn_sources(
     conn: Connection, purpose: str, person_ids: Sequence[str] | None = None
 ) -> list[tuple[str, str]]:
     """The (person, source) pairs whose consent for ``purpose`` was revoked and not given again
-    since (no unrevoked consent granted after the last revocation), sorted."""
+    since (no unrevoked consent granted after the last revocation), sorted.
+
+    Two steps, because revocations are few: the revoked rows first (one filtered pass, no
+    grouping of every consent), then only those people's consents, by the lookup index.
+    """
     c = table_of(Consent).c
-    last_revoked = func.max(c.revoked_at)
-    last_open = func.max(case((c.revoked_at.is_(None), c.granted_at)))
-    query = (
-        select(c.person_id, c.source)
-        .where(c.purpose == purpose)
-        .group_by(c.person_id, c.source)
-        .having(last_revoked.is_not(None))
-        .having((last_open.is_(None)) | (last_open < last_revoked))
-    )
+    revoked = select(c.person_id).where(c.purpose == purpose, c.revoked_at.is_not(None))
     if person_ids is None:
-        return sorted((r.person_id, r.source) for r in conn.execute(query))
-    out: list[tuple[str, str]] = []
-    ids = sorted(set(person_ids))
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        out.extend(
-            (r.person_id, r.source) for r in conn.execute(query.where(c.person_id.in_(chunk)))
+        people = sorted(set(conn.execute(revoked).scalars()))
+    else:
+        people = []
+        ids = sorted(set(person_ids))
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            people.extend(conn.execute(revoked.where(c.person_id.in_(chunk))).scalars())
+        people = sorted(set(people))
+    last_revoked: dict[tuple[str, str], datetime] = {}
+    last_open: dict[tuple[str, str], datetime] = {}
+    for start in range(0, len(people), _CHUNK):
+        rows = conn.execute(
+            select(c.person_id, c.source, c.granted_at, c.revoked_at).where(
+                c.purpose == purpose, c.person_id.in_(people[start : start + _CHUNK])
+            )
         )
-    return sorted(out)
+        for row in rows:
+            pair = (row.person_id, row.source)
+            if row.revoked_at is not None:
+                if pair not in last_revoked or row.revoked_at > last_revoked[pair]:
+                    last_revoked[pair] = row.revoked_at
+            elif pair not in last_open or row.granted_at > last_open[pair]:
+                last_open[pair] = row.granted_at
+    return sorted(
+        pair
+        for pair, revoked_at in last_revoked.items()
+        if pair not in last_open or last_open[pair] < revoked_at
+    )
 
 
 # -- exports -----------------------------------------------------------------------------------------
