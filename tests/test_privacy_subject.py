@@ -82,7 +82,7 @@ def _count(engine: Engine, model: Any) -> int:
 def test_the_export_holds_every_section_and_shows_who_read_the_data(
     engine: Engine, service: SubjectService, subject: world.Subject
 ) -> None:
-    earlier = datetime.now() - timedelta(minutes=5)
+    earlier = datetime(2026, 6, 1, 8)  # after the person's record was stored (2026-01-05)
     with engine.begin() as conn:
         record_access(
             conn,
@@ -94,7 +94,21 @@ def test_the_export_holds_every_section_and_shows_who_read_the_data(
             "read",
             earlier,
         )
-        record_access(conn, "feature-build", "job", None, "credit_assessment", ["declared_income"])
+        record_access(
+            conn,
+            "feature-build",
+            "job",
+            None,
+            "credit_assessment",
+            ["income"],
+            "read",
+            earlier + timedelta(hours=1),
+        )
+        # a bulk read before the person's record existed is not theirs
+        before = datetime(2025, 12, 1)
+        record_access(
+            conn, "feature-build", "job", None, "credit_assessment", ["income"], at=before
+        )
     doc = service.export(subject.person_id, OFFICER)
 
     assert doc["identity"]["external_id"] == world.EXTERNAL_ID
