@@ -275,3 +275,33 @@ def test_the_cli_checks_and_rotates_the_master_key(
     assert result.exit_code == 0 and "4 data keys re-wrapped" in result.output, result.output
     assert master_key_file(sqlite_settings).read_text() != before
     assert CliRunner().invoke(app, ["master-key", "check"]).exit_code == 0
+
+
+def test_a_persons_row_hash_is_keyed_so_an_income_cannot_be_found_by_trying_values(
+    tmp_path: Path, settings: Settings
+) -> None:
+    from creditgraph.ingest.database import row_hash
+
+    rows = [_person("P1", ID_NUMBER, NOTE)]
+    first = ingest([_persons(tmp_path / "a", rows)], settings)
+    again = ingest([_persons(tmp_path / "b", rows)], settings)
+    rows[0][6] = "12000.26"  # one fen more
+    changed = ingest([_persons(tmp_path / "c", rows)], settings)
+    assert (first.files[0].accepted, again.files[0].duplicates) == (1, 1)
+    assert changed.files[0].updated == 1
+    engine = make_engine(settings.database_url)
+    try:
+        person = pseudonyms(engine)["P1"]
+        with engine.connect() as conn:
+            stored = conn.execute(select(Person).where(Person.person_id == person)).one()
+            provider = open_master_key(engine, master_key_file(settings))
+            assert read_identity(conn, provider, person).declared_monthly_income_fen == 1_200_026
+        public = {
+            c: getattr(stored, c)
+            for c in ("person_id", "segment", "region_tier", "birth_year", "gender")
+        }
+        for fen in (1_200_025, 1_200_026):
+            guess = {**public, "declared_monthly_income_fen": fen, "id_number": ID_NUMBER}
+            assert row_hash(guess) != stored.row_hash
+    finally:
+        engine.dispose()

@@ -73,6 +73,16 @@ def row_hash(values: dict[str, Any]) -> str:
     return hashlib.md5(canonical.encode(), usedforsecurity=False).hexdigest()
 
 
+def _person_hash(row: dict[str, Any], sealer: Sealer) -> str:
+    """A person row's hash whose personal part (income, id number, note) is a keyed digest
+    under the person's data key: an unkeyed hash of the row would let anyone holding the
+    database recover a declared income by trying values."""
+    personal = (INCOME, *IDENTITY_ONLY)
+    secret = json.dumps([row.get(k) for k in personal], default=_canonical, ensure_ascii=False)
+    public = {k: v for k, v in row.items() if k != "_row" and k not in personal}
+    return row_hash({**public, "personal": sealer.digest(row["person_id"], secret)})
+
+
 def _canonical(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
@@ -146,12 +156,17 @@ def write_rows(
     if not rows:
         return counts
     identity_by_row = {i["_row"]: i for i in identities or []}
+    if table_name == "persons":
+        sealer = sealer or FieldSealer(provider_for(connection))
+        sealer.keys_for(connection, [r["person_id"] for r in rows])
     for r in rows:
-        r["row_hash"] = row_hash({k: v for k, v in r.items() if k != "_row"})
-        if table_name == "persons":
+        if table_name == "persons" and sealer is not None:
+            r["row_hash"] = _person_hash(r, sealer)
             extra = {k: r.pop(k, None) for k in IDENTITY_ONLY}
             if r["_row"] in identity_by_row:
                 identity_by_row[r["_row"]].update(extra)
+        else:
+            r["row_hash"] = row_hash({k: v for k, v in r.items() if k != "_row"})
         # a report without a date is dated by its batch, after hashing: re-sending it is no news
         if table_name == "external_loans" and r["reported_at"] is None:
             r["reported_at"] = now
@@ -172,9 +187,7 @@ def write_rows(
         if previous is not None:
             superseded += 1
         pending[key] = r
-    if table_name == "persons" and pending:
-        sealer = sealer or FieldSealer(provider_for(connection))
-        sealer.keys_for(connection, [r["person_id"] for r in pending.values()])
+    if table_name == "persons" and sealer is not None:
         for r in pending.values():
             sealed = sealer.seal(r["person_id"], INCOME_FIELD, str(int(r.pop(INCOME))))
             r["declared_monthly_income_enc"] = sealed

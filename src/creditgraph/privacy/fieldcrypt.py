@@ -12,6 +12,8 @@ build (a column decrypted for every person, each key unwrapped once per process 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import threading
 from collections.abc import Iterable, Iterator
@@ -52,7 +54,7 @@ class Identity:
     declared_monthly_income_fen: int | None
 
 
-_KEYS: dict[str, tuple[str, AESGCM]] = {}  # person -> (master key id, unwrapped data key)
+_KEYS: dict[str, tuple[str, AESGCM, bytes]] = {}  # person -> (master key id, data key, MAC key)
 _KEYS_GUARD = threading.Lock()
 
 
@@ -61,11 +63,24 @@ def _cached(key_id: str, person_id: str) -> AESGCM | None:
     return hit[1] if hit is not None and hit[0] == key_id else None
 
 
-def _remember(key_id: str, person_id: str, aead: AESGCM) -> None:
+def _remember(key_id: str, person_id: str, data_key: bytes) -> AESGCM:
+    aead = AESGCM(data_key)
+    mac_key = hmac.new(data_key, b"creditgraph/row-digest", hashlib.sha256).digest()
     with _KEYS_GUARD:
         if len(_KEYS) >= _CACHE_LIMIT:
             _KEYS.clear()
-        _KEYS[person_id] = (key_id, aead)
+        _KEYS[person_id] = (key_id, aead, mac_key)
+    return aead
+
+
+def digest(key_id: str, person_id: str, text: str) -> str:
+    """A keyed digest of the person's personal values (a row hash's part that stays secret):
+    HMAC under a key derived from the person's data key, so it is lost with the key and
+    cannot be recomputed from guesses. The key must have been loaded (``ensure_keys``)."""
+    hit = _KEYS.get(person_id)
+    if hit is None or hit[0] != key_id:
+        raise FieldCryptError("the person's data key is not loaded")
+    return hmac.new(hit[2], text.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def forget(person_id: str) -> None:
@@ -116,8 +131,7 @@ def ensure_keys(
                 "created_at": now,
             }
         )
-        keys[person_id] = AESGCM(data_key)
-        _remember(provider.key_id, person_id, keys[person_id])
+        keys[person_id] = _remember(provider.key_id, person_id, data_key)
     if new:
         conn.execute(insert(table_of(PersonKey)), new)
     return keys
@@ -148,13 +162,12 @@ def load_keys(
 
 def _unwrap(provider: KeyProvider, person_id: str, wrapped: bytes) -> AESGCM:
     try:
-        aead = AESGCM(provider.unwrap(wrapped, person_id))
+        data_key = provider.unwrap(wrapped, person_id)
     except InvalidTag:
         raise FieldCryptError(
             "a data key does not open under the master key (moved or damaged)"
         ) from None
-    _remember(provider.key_id, person_id, aead)
-    return aead
+    return _remember(provider.key_id, person_id, data_key)
 
 
 def all_keys(conn: Connection, provider: KeyProvider) -> dict[str, AESGCM]:
@@ -253,6 +266,8 @@ class Sealer(Protocol):
 
     def seal(self, person_id: str, field: str, value: str | None) -> bytes | None: ...
 
+    def digest(self, person_id: str, text: str) -> str: ...
+
 
 class FieldSealer:
     """Seals under each person's data key, making and wrapping the keys a chunk lacks."""
@@ -262,7 +277,15 @@ class FieldSealer:
         self._keys: dict[str, AESGCM] = {}
 
     def keys_for(self, conn: Connection, person_ids: Iterable[str]) -> None:
+        self._conn = conn
         self._keys = ensure_keys(conn, self.provider, person_ids)
 
     def seal(self, person_id: str, field: str, value: str | None) -> bytes | None:
         return seal(self._keys[person_id], person_id, field, value)
+
+    def digest(self, person_id: str, text: str) -> str:
+        try:
+            return digest(self.provider.key_id, person_id, text)
+        except FieldCryptError:  # the process cache was emptied since keys_for: load it again
+            load_keys(self._conn, self.provider, [person_id])
+            return digest(self.provider.key_id, person_id, text)
