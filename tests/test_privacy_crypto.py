@@ -214,17 +214,19 @@ def test_the_cli_refuses_to_start_with_a_wrong_master_key_in_one_line(
     key = master_key_file(sqlite_settings)
     check_master_key(sqlite_settings)  # the right key passes
     key.write_text("cd" * 32 + "\n")
-    result = CliRunner().invoke(app, ["features", "show", "P1"])
+    result = CliRunner().invoke(app, ["features", "get", "P1"])
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "master key" in lines[0], result.output
     key.unlink()
-    result = CliRunner().invoke(app, ["features", "show", "P1"])
+    result = CliRunner().invoke(app, ["features", "get", "P1"])
     assert result.exit_code == 2 and "missing" in result.output
     assert not key.exists()
 
 
-def test_migration_0019_refuses_a_database_holding_people_in_plaintext(tmp_path: Path) -> None:
+def test_migration_0019_refuses_a_database_holding_people_in_plaintext(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = make_engine(url)
     try:
@@ -251,6 +253,15 @@ def test_migration_0019_refuses_a_database_holding_people_in_plaintext(tmp_path:
     raw = sqlite3.connect(tmp_path / "old.db")
     assert raw.execute("SELECT version_num FROM alembic_version").fetchone() == ("0018",)
     raw.close()
+    from creditgraph.cli.main import app
+
+    monkeypatch.setenv("CREDITGRAPH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CREDITGRAPH_DB_URL", url)
+    people = _persons(tmp_path / "people", [_person("P1")])
+    result = CliRunner().invoke(app, ["ingest", str(people)])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "1 persons in plaintext" in lines[0], result.output
     fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
     try:
         assert upgrade(fresh) == head_revision()

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Connection, Engine, func, insert, inspect, select
+from sqlalchemy import Connection, Engine, func, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -253,6 +253,24 @@ def _url_name(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
+def _refuse_plaintext(conn: Connection) -> None:
+    """A database from before encrypted fields that holds people: its upgrade will refuse
+    (migration 0019), so say so now, in one line, rather than from inside the migration."""
+    inspector = inspect(conn)
+    if not inspector.has_table("persons"):
+        return
+    columns = {c["name"] for c in inspector.get_columns("persons")}
+    if "declared_monthly_income_fen" not in columns:
+        return
+    people = conn.execute(text("SELECT count(*) FROM persons")).scalar_one()
+    if people:
+        raise MasterKeyError(
+            f"this database holds {people} persons in plaintext from before encrypted fields "
+            "(migration 0019 cannot encrypt them in place): ingest the lender's files into a "
+            "fresh database (CREDITGRAPH_HOME or CREDITGRAPH_DB_URL) instead"
+        )
+
+
 def check_master_key(settings: Settings) -> None:
     """At start: refuse a lost or wrong master key before any command runs (``MasterKeyError``).
 
@@ -269,6 +287,7 @@ def check_master_key(settings: Settings) -> None:
         try:
             with engine.connect() as conn:
                 if not inspect(conn).has_table(table_of(MasterKey).name):
+                    _refuse_plaintext(conn)
                     return
                 stored = conn.execute(select(MasterKey.key_id, MasterKey.check_value)).all()
                 if not stored and not _encrypted_rows(conn):
