@@ -24,7 +24,7 @@ import random
 import shutil
 import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -111,7 +111,9 @@ class PlainSealer:
     def __init__(self, provider: KeyProvider) -> None:
         self.provider = provider
 
-    def keys_for(self, conn: Connection, person_ids: Iterable[str]) -> None:
+    def keys_for(
+        self, conn: Connection, person_ids: Iterable[str], new: Collection[str] = ()
+    ) -> None:
         return None
 
     def seal(self, person_id: str, field: str, value: str | None) -> bytes | None:

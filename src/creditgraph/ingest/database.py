@@ -156,9 +156,12 @@ def write_rows(
     if not rows:
         return counts
     identity_by_row = {i["_row"]: i for i in identities or []}
-    if table_name == "persons":
+    existing: dict[tuple[Any, ...], tuple[Any, ...]] | None = None
+    if table_name == "persons":  # who is new first: their keys are made without a lookup
+        existing = _existing(connection, target, rows)
         sealer = sealer or FieldSealer(provider_for(connection))
-        sealer.keys_for(connection, [r["person_id"] for r in rows])
+        people = [r["person_id"] for r in rows]
+        sealer.keys_for(connection, people, {p for p in people if (p,) not in existing})
     for r in rows:
         if table_name == "persons" and sealer is not None:
             r["row_hash"] = _person_hash(r, sealer)
@@ -173,7 +176,8 @@ def write_rows(
         if table_name == "consents":  # after hashing: the receipt's text hash is derived
             r["text_sha256"] = consent_texts().sha256(r["text_version"], r["purpose"])
             r["recorded_via"] = "ingest"
-    existing = _existing(connection, target, rows)
+    if existing is None:  # other tables' keys may include the row hash: read after hashing
+        existing = _existing(connection, target, rows)
     pending: dict[tuple[Any, ...], dict[str, Any]] = {}
     superseded = 0  # a key changed again later in the chunk: only its last row is written
     for r in rows:

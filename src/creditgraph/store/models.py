@@ -973,6 +973,8 @@ class PersonKey(Base):
     in any backup of it, can no longer be read."""
 
     __tablename__ = "person_keys"
+    # SQLite: the rows live in the primary key's B-tree, one write per new key instead of two
+    __table_args__ = {"sqlite_with_rowid": False}
 
     person_id: Mapped[str] = mapped_column(PSEUDONYM, primary_key=True)
     key_id: Mapped[str] = mapped_column(String(40))

@@ -61,6 +61,7 @@ def upgrade() -> None:
         sa.Column("key_id", sa.String(40), nullable=False),
         sa.Column("wrapped", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("person_identities") as batch:
         batch.drop_column("external_id")
