@@ -54,6 +54,19 @@ def test_demo_runs_every_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         "tampered record caught 篡改已发现: consent",
         "split view 分叉视图",
         "refused (409)",
+        "9. Privacy and compliance",
+        "consent revoked 撤回同意",
+        "purge of the source's rows scheduled",
+        "consent_revoked 1",
+        "features after the revocation",
+        "export before the erasure",
+        "legal hold 法定保留",
+        "lake compacted",
+        "master key rotated",
+        "not found in",
+        "export after the erasure 删除后导出: refused",
+        "合规检查 Compliance check — CN pack",
+        "合计 Summary: PASS",
         "demo finished",
     ):
         assert marker in result.output, marker
@@ -145,5 +158,6 @@ def test_stages_run_in_the_order_the_demo_prints_them() -> None:
         "servicing",
         "monitoring",
         "audit",
+        "privacy",
     ]
     assert all(stage.__module__.startswith("creditgraph.demo.") for _, stage in STAGES)

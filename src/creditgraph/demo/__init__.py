@@ -1,7 +1,7 @@
 """The end-to-end demo: each stage of the money flow runs in turn on one synthetic world.
 
 What belongs here: the demo's stages, one module each in the order the demo prints them
-(world, ingest, features, scoring, decisions, servicing, monitoring), and what they share
+(world, ingest, features, scoring, decisions, servicing, monitoring, audit, privacy), and what they share
 (``context``).
 A stage is a function ``run(ctx)`` listed in ``STAGES``; later parts of the platform
 (monitoring, audit) add theirs without touching the others. The demo is an interface like
@@ -21,6 +21,7 @@ from creditgraph.demo.decisions import decisions_stage
 from creditgraph.demo.features import features_stage
 from creditgraph.demo.ingest import ingest_stage
 from creditgraph.demo.monitoring import monitoring_stage
+from creditgraph.demo.privacy import privacy_stage
 from creditgraph.demo.scoring import scoring_stage
 from creditgraph.demo.servicing import servicing_stage
 from creditgraph.demo.world import simulate_stage
@@ -35,6 +36,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("servicing", servicing_stage),
     ("monitoring", monitoring_stage),
     ("audit", audit_stage),
+    ("privacy", privacy_stage),
 ]
 
 
