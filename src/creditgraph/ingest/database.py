@@ -211,6 +211,8 @@ def write_rows(
             for name, value in zip(target.primary_key, stored[:-1], strict=True):
                 record["pk_" + name] = value
             updates.append(record)
+    if table_name == "consents" and updates:
+        _keep_revocations(connection, updates)
     table = target.table
     if inserts:
         connection.execute(insert(table), inserts)
@@ -235,6 +237,27 @@ def write_rows(
             sealer,
         )
     return counts
+
+
+def _keep_revocations(connection: Connection, updates: list[dict[str, Any]]) -> None:
+    """A feed never clears or postpones a stored revocation: the earliest revocation wins.
+
+    A withdrawal is the person's own act (often through our API or CLI, which the lender's feed
+    does not know about), so a feed row of the same grant (a later expiry, a corrected flag)
+    updates the row but keeps its ``revoked_at``; a feed may only bring a revocation forward.
+    """
+    table = table_of(Consent)
+    ids = [u["pk_id"] for u in updates]
+    stored: dict[Any, datetime] = {}
+    for part in _chunks(ids):
+        query = select(table.c.id, table.c.revoked_at).where(
+            table.c.id.in_(part), table.c.revoked_at.is_not(None)
+        )
+        stored.update((i, at) for i, at in connection.execute(query))
+    for u in updates:
+        kept = stored.get(u["pk_id"])
+        if kept is not None and (u["revoked_at"] is None or u["revoked_at"] > kept):
+            u["revoked_at"] = kept
 
 
 def _commit_consents(
