@@ -288,12 +288,12 @@ def _write_identities(
     changed: list[dict[str, Any]] = []
     for i in identities:
         person_id = i["person_id"]
-        sealed = {f: sealer.seal(person_id, f, i.get(f)) for f in PERSONAL_FIELDS}
+        plain = {f: i.get(f) for f in PERSONAL_FIELDS}
         if (person_id,) in existing_keys:
-            changed.append({"pk_person_id": person_id, **sealed})
+            changed.append({"pk_person_id": person_id, **sealer.seal_many(person_id, plain)})
         else:
-            external_id = sealer.seal(person_id, "external_id", i["external_id"])
-            new.append({"person_id": person_id, "external_id": external_id, **sealed})
+            plain["external_id"] = i["external_id"]
+            new.append({"person_id": person_id, **sealer.seal_many(person_id, plain)})
     if new:
         connection.execute(insert(table), new)
     if changed:

@@ -49,6 +49,10 @@ class KeyProvider(Protocol):
 
     def wrap(self, data_key: bytes, person_id: str) -> bytes: ...
 
+    def wrap_many(self, keys: Sequence[tuple[bytes, str]]) -> list[bytes]:
+        """``wrap`` of each (data key, person id), in order: a chunk's new keys at once."""
+        ...
+
     def unwrap(self, wrapped: bytes, person_id: str) -> bytes: ...
 
 
@@ -69,6 +73,16 @@ class FileKeyProvider:
         nonce = secrets.token_bytes(NONCE_BYTES)
         aad = _aad(person_id)
         return WRAP_VERSION + nonce + self._aead.encrypt(nonce, data_key, aad)
+
+    def wrap_many(self, keys: Sequence[tuple[bytes, str]]) -> list[bytes]:
+        """As ``wrap`` for each key, the nonces drawn in one call and sliced (each used once)."""
+        nonces = secrets.token_bytes(NONCE_BYTES * len(keys))
+        encrypt = self._aead.encrypt
+        wrapped = []
+        for at, (data_key, person_id) in zip(range(0, len(nonces), NONCE_BYTES), keys, strict=True):
+            nonce = nonces[at : at + NONCE_BYTES]
+            wrapped.append(WRAP_VERSION + nonce + encrypt(nonce, data_key, _aad(person_id)))
+        return wrapped
 
     def unwrap(self, wrapped: bytes, person_id: str) -> bytes:
         if wrapped[:1] != WRAP_VERSION:
