@@ -3,6 +3,7 @@ consent passes the same text checks as one granted through the API; on SQLite an
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -91,3 +92,48 @@ def test_a_feed_still_revokes_a_consent_it_granted(
     feed(settings, tmp_path / "revoked", with_p1_credit(revoked="2025-05-01"))
     row = p1_credit(db, settings)
     assert (row.status, row.revoked_at) == ("revoked", fed_date(2025, 5, 1))
+
+
+# -- text checks --------------------------------------------------------------------------------
+
+
+def test_fed_consents_whose_text_cannot_back_them_are_quarantined_with_the_rule(
+    world_db: tuple[Engine, Settings], tmp_path: Path
+) -> None:
+    db, settings = world_db
+    p3 = pseudonym(settings, "P3")
+    bad = [
+        # a version we never showed anyone
+        ["P3", "douyin", "credit_assessment", "2025-08-01", "", "", "false", "1999.1"],
+        # 2022.1 was retired on 2024-01-01: no new consent may rest on it
+        ["P3", "weibo", "credit_assessment", "2025-08-01", "", "", "false", "2022.1"],
+        # a sensitive consent under a text that does not ask for it separately
+        ["P3", "weibo", "monitoring", "2025-08-01", "", "", "true", "2025.2"],
+    ]
+    good = ["P3", "douyin", "monitoring", "2025-08-01", "", "", "false", "2025.2"]
+    directory = tmp_path / "texts"
+    files = world.write_world(directory)
+    consents = world.write_csv(directory / "consents.csv", world.CONSENT_COLUMNS, [*bad, good])
+    report = ingest(sorted(files), settings)
+
+    [fed] = [f for f in report.files if f.table == "consents"]
+    assert (fed.quarantined, fed.accepted) == (3, 1)
+    assert fed.reasons == {
+        "unknown_text_version": 1,
+        "text_not_in_force": 1,
+        "text_not_sensitive": 1,
+    }
+    assert fed.quarantine_file is not None
+    lines = [json.loads(line) for line in fed.quarantine_file.read_text().splitlines()]
+    assert [(q["file"], q["row"]) for q in lines] == [(str(consents), n) for n in (1, 2, 3)]
+    assert [(e["field"], e["rule"]) for q in lines for e in q["errors"]] == [
+        ("text_version", "unknown_text_version"),
+        ("text_version", "text_not_in_force"),
+        ("sensitive", "text_not_sensitive"),
+    ]
+    stored = consent.show(db, p3)
+    assert sorted((r.source, r.purpose) for r in stored) == [
+        ("douyin", "monitoring"),
+        ("wechat", "monitoring"),
+    ]
+    assert all(r.text_sha256 for r in stored)  # nothing is stored without its text's hash

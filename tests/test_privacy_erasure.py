@@ -313,3 +313,209 @@ def test_a_rotation_cut_short_after_its_commit_is_finished_at_the_next_open(
     assert next_key(path).exists()
     reopened = open_master_key(engine, path)
     assert reopened.key_id != old.key_id and not next_key(path).exists()
+
+
+# --- rotation beside other processes -------------------------------------------------------------
+
+
+_OPEN_KEY = """
+import sys
+from pathlib import Path
+from creditgraph.privacy.keys import open_master_key
+from creditgraph.store.db import make_engine
+engine = make_engine(sys.argv[1])
+print(open_master_key(engine, Path(sys.argv[2])).key_id)
+engine.dispose()
+"""
+
+
+def test_a_process_opening_the_key_during_a_rotation_keeps_the_new_key(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process (a feature build, the API starting) opens the key while a rotation is
+    wrapping under the new one: it gets the old key, which is still the database's, and leaves
+    ``master.key.next`` alone, so the rotation's commit and rename end under the new key."""
+    import subprocess
+    import sys
+
+    from creditgraph.privacy import rotation
+    from creditgraph.privacy.fieldcrypt import ensure_keys
+    from creditgraph.privacy.keys import FileKeyProvider, read_key_file
+
+    path = tmp_path / "keys" / "master.key"
+    old = open_master_key(engine, path)
+    with engine.begin() as conn:
+        ensure_keys(conn, old, ["a" * 32, "b" * 32])
+    url = engine.url.render_as_string(hide_password=False)
+    opened: list[str] = []
+    real_wrap = FileKeyProvider.wrap
+
+    def wrap(self: FileKeyProvider, data_key: bytes, person_id: str) -> bytes:
+        if self.key_id != old.key_id and not opened:
+            done = subprocess.run(
+                [sys.executable, "-c", _OPEN_KEY, url, str(path)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=True,
+            )
+            opened.append(done.stdout.strip())
+            assert next_key(path).exists()
+        return real_wrap(self, data_key, person_id)
+
+    monkeypatch.setattr(FileKeyProvider, "wrap", wrap)
+    done = rotation.rotate_master_key(engine, path)
+    monkeypatch.undo()
+    assert opened == [old.key_id]  # the other process opened the key in force, the old one
+    key = read_key_file(path)
+    assert key is not None and FileKeyProvider(key).key_id == done.new_key_id
+    assert not next_key(path).exists()
+    fresh = make_engine(url)
+    try:
+        assert open_master_key(fresh, path).key_id == done.new_key_id
+    finally:
+        fresh.dispose()
+
+
+def test_a_data_key_written_while_a_rotation_waits_is_rewrapped_not_lost(
+    tmp_path: Path, engine: Engine
+) -> None:
+    """A writer that does not take the key file's lock stores a data key under the old master
+    key in an open transaction; the rotation (its own engine, another thread) waits for it and
+    re-wraps that key too, since it replaces the master key's row before reading the keys."""
+    import threading
+
+    from creditgraph.privacy.fieldcrypt import ensure_keys, forget, key_of
+    from creditgraph.privacy.rotation import rotate_master_key
+
+    path = tmp_path / "keys" / "master.key"
+    old = open_master_key(engine, path)
+    with engine.begin() as conn:
+        ensure_keys(conn, old, ["early"])
+    stored = threading.Event()
+    release = threading.Event()
+    failures: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            with engine.begin() as conn:
+                ensure_keys(conn, old, ["late"])
+                stored.set()
+                release.wait(30)
+        except BaseException as exc:  # reported by the test below
+            failures.append(exc)
+            stored.set()
+
+    other = make_engine(engine.url.render_as_string(hide_password=False))
+    results: list[object] = []
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert stored.wait(30) and not failures
+    rotor = threading.Thread(target=lambda: results.append(rotate_master_key(other, path)))
+    rotor.start()
+    rotor.join(0.5)
+    assert rotor.is_alive()  # waiting for the writer's transaction
+    release.set()
+    thread.join(30)
+    rotor.join(60)
+    other.dispose()
+    assert not failures and len(results) == 1
+    new = open_master_key(engine, path)
+    assert new.key_id != old.key_id
+    for person in ("early", "late"):
+        forget(person)
+        with engine.connect() as conn:
+            key_of(conn, new, person)  # opens under the new master key
+
+
+def test_keys_made_under_a_rotated_master_key_are_refused_and_nothing_is_stored(
+    tmp_path: Path, engine: Engine
+) -> None:
+    from creditgraph.privacy.fieldcrypt import ensure_keys
+    from creditgraph.privacy.keys import MasterKeyError
+    from creditgraph.privacy.rotation import rotate_master_key
+
+    path = tmp_path / "keys" / "master.key"
+    stale = open_master_key(engine, path)  # opened at a writer's start
+    with engine.begin() as conn:
+        ensure_keys(conn, stale, ["first"])
+    rotate_master_key(engine, path)
+    with (
+        pytest.raises(MasterKeyError, match="rotated after this run opened it"),
+        engine.begin() as conn,
+    ):
+        ensure_keys(conn, stale, ["second"])
+    with engine.connect() as conn:
+        people = conn.execute(select(PersonKey.person_id)).scalars().all()
+    assert people == ["first"]
+
+
+def test_a_rotation_is_refused_while_an_ingest_holds_the_key(
+    tmp_path: Path, sqlite_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ingest (a real process, paused after recording its batch) shares the key file's lock:
+    a rotation is refused in one line until it has ended, then runs."""
+    from typer.testing import CliRunner
+
+    from creditgraph.cli.main import app
+    from creditgraph.privacy.keys import MasterKeyBusy
+    from creditgraph.privacy.rotation import rotate_master_key
+    from tests.test_ingest_crash import kill_at, sigkill
+
+    ingest(world.write_world(tmp_path / "in"), sqlite_settings)
+    path = master_key_file(sqlite_settings)
+    before = path.read_text()
+    paused = kill_at("batch_started", world.write_world(tmp_path / "again"), sqlite_settings)
+    engine = make_engine(sqlite_settings.database_url)
+    try:
+        with pytest.raises(MasterKeyBusy, match="rotation or an ingest is running"):
+            rotate_master_key(engine, path)
+        monkeypatch.setenv("CREDITGRAPH_HOME", str(sqlite_settings.home))
+        monkeypatch.setenv("CREDITGRAPH_DB_URL", sqlite_settings.database_url)
+        result = CliRunner().invoke(app, ["master-key", "rotate"])
+        assert result.exit_code == 2, result.output
+        assert len(result.output.strip().splitlines()) == 1 and "ingest" in result.output
+        assert path.read_text() == before and not next_key(path).exists()
+        sigkill(paused)
+        assert rotate_master_key(engine, path).rewrapped == len(world.PERSONS)
+    finally:
+        if paused.poll() is None:
+            sigkill(paused)
+        engine.dispose()
+
+
+def test_the_cli_starts_after_a_rotation_cut_short_after_its_commit(
+    tmp_path: Path, sqlite_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start-up check finds the database under ``master.key.next`` and finishes the move,
+    as opening the key does, instead of refusing every command."""
+    from typer.testing import CliRunner
+
+    from creditgraph.cli.main import app
+    from creditgraph.privacy import rotation
+    from creditgraph.privacy.keys import FileKeyProvider, read_key_file
+
+    ingest(world.write_world(tmp_path / "in"), sqlite_settings)
+    path = master_key_file(sqlite_settings)
+    engine = make_engine(sqlite_settings.database_url)
+
+    def crash(*_: object) -> None:
+        raise OSError("power cut")
+
+    try:
+        monkeypatch.setattr(rotation.os, "replace", crash)
+        with pytest.raises(OSError, match="power cut"):
+            rotation.rotate_master_key(engine, path)
+        monkeypatch.undo()
+    finally:
+        engine.dispose()
+    pending = read_key_file(next_key(path))
+    assert pending is not None
+    monkeypatch.setenv("CREDITGRAPH_HOME", str(sqlite_settings.home))
+    monkeypatch.setenv("CREDITGRAPH_DB_URL", sqlite_settings.database_url)
+    result = CliRunner().invoke(app, ["features", "get", "P1"])
+    assert result.exit_code == 1 and "features build" in result.output, result.output  # started
+    assert read_key_file(path) == pending and not next_key(path).exists()
+    result = CliRunner().invoke(app, ["master-key", "check"])
+    assert result.exit_code == 0, result.output
+    assert FileKeyProvider(pending).key_id in result.output

@@ -627,7 +627,7 @@ def test_the_export_of_an_ingested_person_reads_what_ingest_stored(
         ("credit_assessment", "ingest"),
         ("monitoring", "ingest"),
     ]
-    assert all(c["text_version"] == "v1" and "text_sha256" in c for c in doc["consents"])
+    assert all(c["text_version"] == "2022.1" and "text_sha256" in c for c in doc["consents"])
     ties = {(s["role"], s["source"]): s["rows"] for s in doc["social_data"] if s["table"] == "ties"}
     assert ties == {("own", "wechat"): 2, ("mentioned", "wechat"): 1, ("mentioned", "weibo"): 1}
     assert {s["table"] for s in doc["social_data"]} >= {"ties", "interactions"}

@@ -1,9 +1,15 @@
-"""The consent gate: social rows are kept only while their subject consents to credit assessment.
+"""The consent gate: social rows are kept only while their subject consents to credit assessment,
+and a fed consent is kept only when its text can back it.
 
 A row passes when its subject (``src`` of a tie or interaction, ``person_id`` otherwise) holds a
 ``credit_assessment`` consent for the row's source that was granted at or before the row's time
 and had neither expired nor been revoked by then. History from before the consent is not used:
 data minimisation, and the conservative reading of PIPL.
+
+A consent row from the lender's feed passes the same text checks as one granted through the API
+or the CLI (``ConsentTexts.for_grant``): a known text version of its purpose, in force when the
+consent was given, and one that asks separately for sensitive information when the row is
+sensitive. A row that fails is quarantined with the rule, never stored without its text's hash.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from sqlalchemy import Connection, select
 from creditgraph.contracts.schema import Kind, TableSpec
 from creditgraph.contracts.validate import ROW
 from creditgraph.duck import arrow_table
+from creditgraph.ingest.quarantine import Problem, problems_json
+from creditgraph.privacy.consent_texts import ConsentTexts, TextRefusal, consent_texts
 from creditgraph.store.models import Consent
 
 CONSENT_RELATION = "consent_valid"
@@ -81,3 +89,28 @@ def apply_gate(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pa.Table) 
         return arrow_table(con, gate_sql(spec, "gate_rows"))
     finally:
         con.unregister("gate_rows")
+
+
+def text_refusals(
+    rows: pa.Table, texts: ConsentTexts | None = None
+) -> tuple[pa.Array, list[str], pa.Array]:
+    """The ``_row`` of every consent row whose text cannot back it, its rule, and its problems
+    as JSON (for the quarantine)."""
+    texts = texts or consent_texts()
+    refused: list[int] = []
+    rules: list[str] = []
+    problems: list[str] = []
+    for row, version, purpose, sensitive, granted_at in zip(
+        rows[ROW].to_pylist(),
+        rows["text_version"].to_pylist(),
+        rows["purpose"].to_pylist(),
+        rows["sensitive"].to_pylist(),
+        rows["granted_at"].to_pylist(),
+        strict=True,
+    ):
+        outcome = texts.for_grant(version, purpose, bool(sensitive), granted_at)
+        if isinstance(outcome, TextRefusal):
+            refused.append(row)
+            rules.append(outcome.rule)
+            problems.append(problems_json([Problem(outcome.field, outcome.rule, outcome.en)]))
+    return pa.array(refused, type=pa.int64()), rules, pa.array(problems, type=pa.string())

@@ -48,7 +48,7 @@ from creditgraph.ingest.recovery import (
 )
 from creditgraph.ingest.sources import SourceFile, resolve
 from creditgraph.privacy.erasure import erased_ids
-from creditgraph.privacy.keys import master_key_file, open_master_key
+from creditgraph.privacy.keys import key_lock, master_key_file, open_master_key
 from creditgraph.privacy.pseudonym import Pseudonymiser, load_or_create_key
 from creditgraph.settings import Settings
 from creditgraph.store import lake
@@ -175,9 +175,12 @@ def ingest(
     pseudonymiser = Pseudonymiser(load_or_create_key(settings.key_file))
     batch_id = _new_batch_id(now)
     report = BatchReport(batch_id, _batch_hash(files), [])
-    # the lake's shared lock: ingests run side by side, never beside a compaction's rewrite
+    # the lake's shared lock: ingests run side by side, never beside a compaction's rewrite;
+    # the master key's shared lock: new people's data keys are never wrapped under a key that a
+    # rotation is replacing (a rotation waits for the ingest, an ingest waits for a rotation)
     with (
         lake.lake_lock(settings.lake_dir, exclusive=False),
+        key_lock(master_key_file(settings), exclusive=False),
         migrated_engine(settings.database_url) as engine,
     ):
         open_master_key(engine, master_key_file(settings))  # a lost or wrong key stops here

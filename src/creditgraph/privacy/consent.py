@@ -28,7 +28,7 @@ from creditgraph.audit import outbox as audit_log
 from creditgraph.canonical import canonical_json
 from creditgraph.contracts.schema import PURPOSES
 from creditgraph.privacy import jobs
-from creditgraph.privacy.consent_texts import ConsentTexts, consent_texts
+from creditgraph.privacy.consent_texts import ConsentTexts, TextRefusal, consent_texts
 from creditgraph.privacy.purpose import CREDIT_ASSESSMENT, valid_at
 from creditgraph.store.db import write_transaction
 from creditgraph.store.models import AuditRecord, Consent, Erasure, Person, table_of
@@ -142,28 +142,9 @@ def grant(
             "到期时间必须晚于同意时间",
             "expires_at",
         )
-    text = texts.get(text_version, purpose) if text_version else texts.current(purpose, granted_at)
-    if text is None:
-        raise ConsentError(
-            f"text_version: no consent text of this version for purpose {purpose} "
-            f"(known versions: {', '.join(texts.versions())})",
-            f"text_version：该目的（{purpose}）没有此版本的同意文本",
-            "text_version",
-        )
-    if not text.in_force(granted_at):
-        raise ConsentError(
-            f"text_version: version {text.version} was not in force at granted_at "
-            "(retired, or not yet valid); show the person the current text",
-            f"text_version：版本 {text.version} 在同意时间不在有效期内（已停用或尚未生效），请使用现行文本",
-            "text_version",
-        )
-    if sensitive and not text.sensitive:
-        raise ConsentError(
-            f"sensitive: text version {text.version} for {purpose} does not ask separately for "
-            "sensitive personal information, so it cannot back a sensitive consent",
-            f"sensitive：{purpose} 的文本版本 {text.version} 未单独征求敏感个人信息同意，不能用于敏感同意",
-            "sensitive",
-        )
+    text = texts.for_grant(text_version, purpose, sensitive, granted_at)
+    if isinstance(text, TextRefusal):
+        raise ConsentError(text.en, text.zh, text.field)
     with write_transaction(engine) as conn:
         _known_person(conn, person_id)
         key = (

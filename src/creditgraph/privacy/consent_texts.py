@@ -66,6 +66,52 @@ class ConsentTexts:
         text = self.get(version, purpose)
         return None if text is None else text.sha256
 
+    def for_grant(
+        self, version: str | None, purpose: str, sensitive: bool, granted_at: datetime
+    ) -> ConsentText | TextRefusal:
+        """The text a consent given at ``granted_at`` rests on (``version``, or the one in force
+        then), or why it cannot back it. One rule for every way a consent arrives (the API, the
+        CLI and the lender's feed): a known text of that purpose, in force when the consent was
+        given, asking separately for sensitive information when the consent covers it."""
+        text = self.get(version, purpose) if version else self.current(purpose, granted_at)
+        if text is None:
+            return TextRefusal(
+                "text_version",
+                "unknown_text_version",
+                f"text_version: no consent text of this version for purpose {purpose} "
+                f"(known versions: {', '.join(self.versions())})",
+                f"text_version：该目的（{purpose}）没有此版本的同意文本",
+            )
+        if not text.in_force(granted_at):
+            return TextRefusal(
+                "text_version",
+                "text_not_in_force",
+                f"text_version: version {text.version} was not in force at granted_at "
+                "(retired, or not yet valid); show the person the current text",
+                f"text_version：版本 {text.version} 在同意时间不在有效期内（已停用或尚未生效），"
+                "请使用现行文本",
+            )
+        if sensitive and not text.sensitive:
+            return TextRefusal(
+                "sensitive",
+                "text_not_sensitive",
+                f"sensitive: text version {text.version} for {purpose} does not ask separately "
+                "for sensitive personal information, so it cannot back a sensitive consent",
+                f"sensitive：{purpose} 的文本版本 {text.version} 未单独征求敏感个人信息同意，"
+                "不能用于敏感同意",
+            )
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class TextRefusal:
+    """Why a text cannot back a consent: the field at fault, the rule's name, en and zh."""
+
+    field: str
+    rule: str
+    en: str
+    zh: str
+
 
 def text_sha256(zh: str, en: str) -> str:
     """SHA-256 of the canonical zh+en text."""

@@ -18,14 +18,15 @@ import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import repeat
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Connection, delete, insert, select
 
-from creditgraph.privacy.keys import KeyProvider
+from creditgraph.privacy.keys import KeyProvider, ensure_current
 from creditgraph.store.models import Person, PersonIdentity, PersonKey, table_of
 
 VERSION = b"\x01"
@@ -75,19 +76,41 @@ def _remember(key_id: str, person_id: str, data_key: bytes) -> AESGCM:
 
 def digest(key_id: str, person_id: str, text: str) -> str:
     """A keyed digest of the person's personal values (a row hash's part that stays secret):
-    BLAKE2b keyed by the person's data key, in its own domain, so it is lost with the key and
-    cannot be recomputed from guesses. The key must have been loaded (``ensure_keys``)."""
+    BLAKE2b keyed by a subkey of the person's data key, so it is lost with the key and cannot be
+    recomputed from guesses. The key must have been loaded (``ensure_keys``)."""
     hit = _KEYS.get(person_id)
     if hit is None or hit[0] != key_id:
         raise FieldCryptError("the person's data key is not loaded")
-    mac = hashlib.blake2b(text.encode(), digest_size=16, key=hit[2], person=DIGEST_DOMAIN)
-    return mac.hexdigest()
+    key = _row_hash_key(hit[2])
+    return hashlib.blake2b(text.encode(), digest_size=16, key=key, person=DIGEST_DOMAIN).hexdigest()
+
+
+ROW_HASH_INFO = b"creditgraph/row-hash"
+_ROW_KEYS: dict[bytes, bytes] = {}  # data key -> its row-hash subkey
+
+
+def _row_hash_key(data_key: bytes) -> bytes:
+    """The row hash's own key, derived from the data key (HKDF-SHA256): the data key that seals
+    the fields is never used as a MAC key too. Derived once per person per process (cached
+    beside the AEAD's key), since ingest digests every person it writes."""
+    found = _ROW_KEYS.get(data_key)
+    if found is None:
+        found = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=ROW_HASH_INFO).derive(
+            data_key
+        )
+        with _KEYS_GUARD:
+            if len(_ROW_KEYS) >= _CACHE_LIMIT:
+                _ROW_KEYS.clear()
+            _ROW_KEYS[data_key] = found
+    return found
 
 
 def forget(person_id: str) -> None:
     """Drop the person's unwrapped key from this process's cache (after a shred)."""
     with _KEYS_GUARD:
-        _KEYS.pop(person_id, None)
+        hit = _KEYS.pop(person_id, None)
+        if hit is not None:
+            _ROW_KEYS.pop(hit[2], None)
 
 
 def seal(aead: AESGCM, person_id: str, field: str, value: str | None) -> bytes | None:
@@ -130,21 +153,25 @@ def ensure_keys(
     lacking = [p for p in wanted if p not in keys]
     if not lacking:
         return keys
+    now = datetime.now(UTC).replace(tzinfo=None)
+    key_id = provider.key_id
     randomness = os.urandom(DATA_KEY_BYTES * len(lacking))
     data_keys = [
         randomness[at : at + DATA_KEY_BYTES] for at in range(0, len(randomness), DATA_KEY_BYTES)
     ]
     wrapped = provider.wrap_many(list(zip(data_keys, lacking, strict=True)))
-    _insert_keys(conn, provider.key_id, lacking, wrapped)
-    # built by map and zip, not a loop of tuples per person: at ingest the loop cost as much
-    # as the key schedules themselves
-    aeads = list(map(AESGCM, data_keys))
-    keys.update(zip(lacking, aeads, strict=True))
-    entries = zip(repeat(provider.key_id), aeads, data_keys, strict=False)
+    rows = []
+    made: dict[str, tuple[str, AESGCM, bytes]] = {}
+    for person_id, data_key, sealed_key in zip(lacking, data_keys, wrapped, strict=True):
+        rows.append((person_id, key_id, sealed_key, now))
+        aead = keys[person_id] = AESGCM(data_key)
+        made[person_id] = (key_id, aead, data_key)
+    ensure_current(conn, provider)  # a rotation since the provider was opened: refuse, store none
+    _insert_keys(conn, rows)
     with _KEYS_GUARD:  # one update for the chunk, not a lock per person
-        if len(_KEYS) + len(lacking) > _CACHE_LIMIT:
+        if len(_KEYS) + len(made) > _CACHE_LIMIT:
             _KEYS.clear()
-        _KEYS.update(zip(lacking, entries, strict=True))
+        _KEYS.update(made)
     return keys
 
 
@@ -153,27 +180,17 @@ _INSERT_KEYS = (
 )
 
 
-def _insert_keys(
-    conn: Connection, key_id: str, person_ids: list[str], wrapped: list[bytes]
-) -> None:
+def _insert_keys(conn: Connection, rows: list[tuple[str, str, bytes, datetime]]) -> None:
     """New keys in one ``executemany`` on the driver's cursor: at ingest SQLAlchemy's handling of
     each row's parameters cost as much as the insert itself."""
-    now = datetime.now(UTC).replace(tzinfo=None)
     if conn.dialect.name != "sqlite":
-        conn.execute(
-            insert(table_of(PersonKey)),
-            [
-                {"person_id": p, "key_id": key_id, "wrapped": w, "created_at": now}
-                for p, w in zip(person_ids, wrapped, strict=True)
-            ],
-        )
+        names = ("person_id", "key_id", "wrapped", "created_at")
+        conn.execute(insert(table_of(PersonKey)), [dict(zip(names, r, strict=True)) for r in rows])
         return
-    stamp = now.isoformat(sep=" ", timespec="microseconds")  # SQLAlchemy's own format
+    stamp = rows[0][3].isoformat(sep=" ", timespec="microseconds")  # SQLAlchemy's own format
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(
-            _INSERT_KEYS, list(zip(person_ids, repeat(key_id), wrapped, repeat(stamp)))
-        )
+        cursor.executemany(_INSERT_KEYS, [(p, k, w, stamp) for p, k, w, _ in rows])
     finally:
         cursor.close()
 

@@ -10,11 +10,13 @@ first run), never over it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,6 +41,10 @@ CHECK_PLAINTEXT = b"creditgraph master key check v1"
 
 class MasterKeyError(RuntimeError):
     """The master key is missing, wrong or unreadable: the product must not start."""
+
+
+class MasterKeyBusy(MasterKeyError):
+    """A rotation is running, or a writer holds the key that a rotation would replace."""
 
 
 class KeyProvider(Protocol):
@@ -126,7 +132,11 @@ def read_key_file(path: Path) -> bytes | None:
 
 
 def create_key_file(path: Path) -> bytes:
-    """A new random master key, written 0600 in a 0700 folder; an existing file is kept."""
+    """A new random master key, written 0600 in a 0700 folder; an existing file is kept.
+
+    The file and its folder are synced before this returns: a rotation commits data wrapped
+    under the key right after, and a power cut must not leave an empty or unnamed file behind.
+    """
     private_dir(path.parent)
     path.parent.chmod(0o700)
     key = secrets.token_bytes(KEY_BYTES)
@@ -138,7 +148,70 @@ def create_key_file(path: Path) -> bytes:
         return found
     with os.fdopen(fd, "w") as handle:
         handle.write(key.hex() + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    sync_dir(path.parent)
     return key
+
+
+def sync_dir(folder: Path) -> None:
+    """Make a file's creation or rename in ``folder`` durable (the folder's entry is synced)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+LOCK_SUFFIX = ".lock"
+
+
+def lock_file(path: Path) -> Path:
+    """The lock beside the key file that a rotation holds alone and key writers share."""
+    return path.with_name(path.name + LOCK_SUFFIX)
+
+
+@contextmanager
+def key_lock(path: Path, *, exclusive: bool, wait: bool = True) -> Iterator[None]:
+    """An advisory lock on the master key file ``path`` (``flock``, released if the holder dies).
+
+    A rotation holds it alone from before it writes the new key until the key file is replaced;
+    an ingest (anything that makes data keys under the key it opened) holds it shared for its
+    whole run, so no data key is wrapped under a key that a rotation is about to destroy.
+    """
+    private_dir(path.parent)
+    fd = os.open(lock_file(path), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        flags = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        try:
+            fcntl.flock(fd, flags if wait else flags | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MasterKeyBusy(
+                "the master key is in use: a rotation or an ingest is running; "
+                "try again when it has finished"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def ensure_current(conn: Connection, provider: KeyProvider) -> None:
+    """Refuse to store data keys wrapped under a master key that is no longer the database's.
+
+    Called in the transaction that inserts them. A writer opens the key at its start; should a
+    rotation commit meanwhile, keys wrapped under the old (destroyed) key would be lost. On
+    PostgreSQL the row is read ``FOR SHARE``: a rotation deletes it first, so it waits for this
+    transaction, and this read waits for a running rotation and then finds the row gone.
+    """
+    table = table_of(MasterKey)
+    query = select(table.c.key_id).where(table.c.key_id == provider.key_id)
+    if conn.dialect.name != "sqlite":
+        query = query.with_for_update(read=True)
+    if conn.execute(query).first() is None:
+        raise MasterKeyError(
+            f"the master key was rotated after this run opened it (key {provider.key_id} is no "
+            "longer the database's): nothing was stored; run the command again"
+        )
 
 
 def _encrypted_rows(conn: Connection) -> int:
@@ -162,24 +235,39 @@ def next_key_file(path: Path) -> Path:
     return path.with_name(path.name + ".next")
 
 
-def _finish_rotation(path: Path, stored: Sequence[Any]) -> None:
-    """A rotation that committed but did not move its new key into place: move it now."""
-    pending = next_key_file(path)
-    key = read_key_file(pending)
-    if key is None:
-        return
+def _is_stored(key: bytes, stored: Sequence[Any]) -> bool:
     provider = FileKeyProvider(key)
-    if any(r.key_id == provider.key_id and matches(provider, r.check_value) for r in stored):
-        os.replace(pending, path)
-    else:
-        pending.unlink()  # the rotation never committed: its key wrapped nothing
+    return any(r.key_id == provider.key_id and matches(provider, r.check_value) for r in stored)
+
+
+def current_key(path: Path, stored: Sequence[Any], *, locked: bool = False) -> bytes | None:
+    """The master key in force: the key file's, or the new key of a rotation that committed but
+    has not moved it into place yet (``master.key.next`` matching the database's check value).
+
+    A committed rotation's new key is moved over the key file here, unless the rotation is
+    still running (it moves it itself). A ``.next`` that matches nothing is left alone: it may
+    be a rotation in progress, whose commit is still to come; the next rotation removes it.
+    ``locked``: the caller (a rotation) holds ``key_lock`` alone already.
+    """
+    pending = next_key_file(path)
+    new = read_key_file(pending) if stored else None
+    if new is None or not _is_stored(new, stored):
+        return read_key_file(path)
+    try:
+        with nullcontext() if locked else key_lock(path, exclusive=False, wait=False):
+            if read_key_file(pending) == new:  # not a later rotation's key, left uncommitted
+                os.replace(pending, path)
+                sync_dir(path.parent)
+    except MasterKeyBusy:
+        pass  # the rotation is finishing: it replaces the file itself
+    except FileNotFoundError:
+        pass  # another process moved it first
+    return new
 
 
 def _open_on(conn: Connection, path: Path) -> KeyProvider:
     stored = conn.execute(select(MasterKey.key_id, MasterKey.check_value)).all()
-    if stored:
-        _finish_rotation(path, stored)
-    key = read_key_file(path)
+    key = current_key(path, stored)
     if key is None:
         if stored or _encrypted_rows(conn):
             known = stored[0].key_id if stored else "unknown"
@@ -311,7 +399,7 @@ def check_master_key(settings: Settings) -> None:
         except Exception:  # unreachable or unreadable: the command reports it in its own words
             return
         path = master_key_file(settings)
-        key = read_key_file(path)
+        key = current_key(path, stored)
         if key is None:
             raise MasterKeyError(
                 f"master key file {path} is missing and the database holds encrypted data: "
