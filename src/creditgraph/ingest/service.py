@@ -33,7 +33,13 @@ from creditgraph.contracts.validate import (
     validate_chunk,
 )
 from creditgraph.duck import arrow_table, connect
-from creditgraph.ingest.consent_gate import CONSENT_RELATION, OK, apply_gate, load_consents
+from creditgraph.ingest.consent_gate import (
+    CONSENT_RELATION,
+    OK,
+    apply_gate,
+    load_consents,
+    text_refusals,
+)
 from creditgraph.ingest.database import WriteCounts, write_rows
 from creditgraph.ingest.pause_points import reached
 from creditgraph.ingest.quarantine import Problem, QuarantineWriter, problems_json
@@ -444,6 +450,17 @@ class _FileJob:
         )
         return valid.filter(pc.invert(hit))
 
+    def _refuse_bad_texts(
+        self, raw: pa.Table, valid: pa.Table, quarantine: QuarantineWriter
+    ) -> pa.Table:
+        """Consent rows whose text cannot back them are quarantined, as the API refuses them."""
+        refused, rules, problems = text_refusals(valid)
+        if not len(refused):
+            return valid
+        quarantine.counts.update(rules)
+        quarantine.add_rows(self.con, _raw_rows(raw, refused), problems)
+        return valid.filter(pc.invert(pc.is_in(valid[ROW], value_set=refused)))
+
     def _to_lake(
         self,
         raw: pa.Table,
@@ -504,6 +521,8 @@ class _FileJob:
             for i in identities:
                 del i["phone_pseudonym"]
         valid = self._drop_erased(raw, self._pseudonymise(valid), quarantine)
+        if self.spec.name == "consents":
+            valid = self._refuse_bad_texts(raw, valid, quarantine)
         undated: set[int] = set()
         if self.spec.name == "external_loans":
             valid, undated = self._date_reports(valid)

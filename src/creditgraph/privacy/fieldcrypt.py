@@ -18,6 +18,7 @@ import threading
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -153,25 +154,22 @@ def ensure_keys(
     lacking = [p for p in wanted if p not in keys]
     if not lacking:
         return keys
-    now = datetime.now(UTC).replace(tzinfo=None)
-    key_id = provider.key_id
     randomness = os.urandom(DATA_KEY_BYTES * len(lacking))
     data_keys = [
         randomness[at : at + DATA_KEY_BYTES] for at in range(0, len(randomness), DATA_KEY_BYTES)
     ]
     wrapped = provider.wrap_many(list(zip(data_keys, lacking, strict=True)))
-    rows = []
-    made: dict[str, tuple[str, AESGCM, bytes]] = {}
-    for person_id, data_key, sealed_key in zip(lacking, data_keys, wrapped, strict=True):
-        rows.append((person_id, key_id, sealed_key, now))
-        aead = keys[person_id] = AESGCM(data_key)
-        made[person_id] = (key_id, aead, data_key)
     ensure_current(conn, provider)  # a rotation since the provider was opened: refuse, store none
-    _insert_keys(conn, rows)
+    _insert_keys(conn, provider.key_id, lacking, wrapped)
+    # built by map and zip, not a loop of tuples per person: at ingest the loop cost as much
+    # as the key schedules themselves
+    aeads = list(map(AESGCM, data_keys))
+    keys.update(zip(lacking, aeads, strict=True))
+    entries = zip(repeat(provider.key_id), aeads, data_keys, strict=False)
     with _KEYS_GUARD:  # one update for the chunk, not a lock per person
-        if len(_KEYS) + len(made) > _CACHE_LIMIT:
+        if len(_KEYS) + len(lacking) > _CACHE_LIMIT:
             _KEYS.clear()
-        _KEYS.update(made)
+        _KEYS.update(zip(lacking, entries, strict=True))
     return keys
 
 
@@ -180,17 +178,27 @@ _INSERT_KEYS = (
 )
 
 
-def _insert_keys(conn: Connection, rows: list[tuple[str, str, bytes, datetime]]) -> None:
+def _insert_keys(
+    conn: Connection, key_id: str, person_ids: list[str], wrapped: list[bytes]
+) -> None:
     """New keys in one ``executemany`` on the driver's cursor: at ingest SQLAlchemy's handling of
     each row's parameters cost as much as the insert itself."""
+    now = datetime.now(UTC).replace(tzinfo=None)
     if conn.dialect.name != "sqlite":
-        names = ("person_id", "key_id", "wrapped", "created_at")
-        conn.execute(insert(table_of(PersonKey)), [dict(zip(names, r, strict=True)) for r in rows])
+        conn.execute(
+            insert(table_of(PersonKey)),
+            [
+                {"person_id": p, "key_id": key_id, "wrapped": w, "created_at": now}
+                for p, w in zip(person_ids, wrapped, strict=True)
+            ],
+        )
         return
-    stamp = rows[0][3].isoformat(sep=" ", timespec="microseconds")  # SQLAlchemy's own format
+    stamp = now.isoformat(sep=" ", timespec="microseconds")  # SQLAlchemy's own format
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(_INSERT_KEYS, [(p, k, w, stamp) for p, k, w, _ in rows])
+        cursor.executemany(
+            _INSERT_KEYS, list(zip(person_ids, repeat(key_id), wrapped, repeat(stamp)))
+        )
     finally:
         cursor.close()
 
