@@ -76,6 +76,7 @@ def _subjects(request: Request, ctx: ApiContext) -> SubjectService:
             ctx.pseudonyms,
             provider=provider,
             lake_dir=ctx.settings.lake_dir,
+            quarantine_dir=ctx.settings.quarantine_dir,
             deadline=Deadline(ctx.settings.subject_request_days),
         )
         request.app.state.subjects = service

@@ -92,6 +92,7 @@ def _service() -> Iterator[tuple[SubjectService, Callable[[str], str]]]:
             pseudo,
             provider=provider,
             lake_dir=settings.lake_dir,
+            quarantine_dir=settings.quarantine_dir,
             deadline=Deadline(settings.subject_request_days),
         )
         yield (

@@ -189,7 +189,12 @@ def _erasure(ctx: DemoContext, db: Engine, folder: Path) -> None:
     person, identity = _a_named_borrower(db)
     officer = Actor(OFFICER, "user")
     pseudonyms = Pseudonymiser(load_or_create_key(ctx.settings.key_file))
-    service = SubjectService(db, pseudonyms, lake_dir=ctx.settings.lake_dir)
+    service = SubjectService(
+        db,
+        pseudonyms,
+        lake_dir=ctx.settings.lake_dir,
+        quarantine_dir=ctx.settings.quarantine_dir,
+    )
     found = {
         "lender id": identity.external_id,
         "name": identity.name,

@@ -1,9 +1,13 @@
 """The quarantine: every rejected row, with file, row number, field and rule, so it can be fixed.
 
 Files are written beside the batch under ``<home>/quarantine/<batch>/`` in a folder only the
-owner can read. Personal fields (name, phone) of a refused row are redacted, and a line that
-could not even be split into fields is kept only as its SHA-256 and length: the row number finds
-the record in the source file. A value over 1,000 characters is cut to its first 200 plus a marker
+owner can read. The quarantine holds no more about a person than the lake or the database would:
+identifiers are written as the pseudonyms the door would give them (the columns the contract
+pseudonymises, with the pseudonym key), so an erasure can find and forget them
+(``privacy.quarantine``); personal fields (name, phone, id number, note) and money (a declared
+income, an amount) are redacted; a row about a person already erased keeps no record at all. A
+line that could not even be split into fields is kept only as its SHA-256 and length. The row
+number names the row in the lender's own file, where they fix it. A value over 1,000 characters is cut to its first 200 plus a marker
 with its length and SHA-256. Optional values nulled in stored rows are noted here too
 (``"stored": true``, ``nulled``), but are not quarantined rows.
 """
@@ -20,13 +24,17 @@ from typing import IO
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from creditgraph.contracts.schema import TableSpec
+from creditgraph.contracts.schema import Kind, TableSpec
 from creditgraph.contracts.validate import ROW
 from creditgraph.duck import arrow_table
+from creditgraph.privacy.pseudonym import Pseudonymiser
 from creditgraph.store.files import private_dir
 
 REDACTED = "[redacted]"
+ERASED_RULE = "erased_person"
+"""The rule of a row about a person erased on request: its line keeps no record."""
 # A value longer than this is kept as its first HEAD characters plus its length and SHA-256, so
 # a refused 9 MB cell cannot make the quarantine a way to fill the disk.
 LONGEST_VALUE = 1_000
@@ -66,6 +74,7 @@ class QuarantineWriter:
     path: Path
     spec: TableSpec
     source_file: Path
+    pseudonymiser: Pseudonymiser
     counts: Counter[str] = field(default_factory=Counter)
     rows: int = 0
     nulled: Counter[str] = field(
@@ -136,7 +145,8 @@ class QuarantineWriter:
     def _lines(
         self, con: duckdb.DuckDBPyConnection, raw: pa.Table, problems: pa.Array, key: str
     ) -> list[str]:
-        personal = {c.name for c in self.spec.all_columns if c.personal}
+        personal = {c.name for c in self.spec.all_columns if c.personal or c.kind is Kind.MONEY}
+        raw = self._pseudonymised(raw)
         fields = []
         for name in raw.column_names:
             if name == ROW:
@@ -150,9 +160,13 @@ class QuarantineWriter:
                 value = _bounded(value)
             fields.append(f"'{name}', {value}")
         stored = "'stored', true, " if key == "nulled" else ""
+        record = (
+            f"CASE WHEN contains(e.problems, '\"{ERASED_RULE}\"') THEN NULL "
+            f"ELSE json_object({', '.join(fields)}) END"
+        )
         sql = (
             f"SELECT json_object('file', $file, 'table', $table, 'row', r._row, {stored}"
-            f"'{key}', json(e.problems), 'record', json_object({', '.join(fields)})) AS line "
+            f"'{key}', json(e.problems), 'record', {record}) AS line "
             "FROM quarantine_raw r POSITIONAL JOIN quarantine_problems e"
         )
         con.register("quarantine_raw", raw)
@@ -166,6 +180,28 @@ class QuarantineWriter:
         finally:
             con.unregister("quarantine_raw")
             con.unregister("quarantine_problems")
+
+    def _pseudonymised(self, raw: pa.Table) -> pa.Table:
+        """The identifiers the contract pseudonymises (not the personal ones, redacted anyway)
+        as the door would store them: trimmed as validation trims, then keyed pseudonyms. A
+        column that cannot be read as text (a binary Parquet column) is redacted whole."""
+        for column in self.spec.all_columns:
+            if (
+                column.pseudonymise is None
+                or column.personal
+                or column.name not in raw.column_names
+            ):
+                continue
+            index = raw.schema.get_field_index(column.name)
+            try:
+                values = pc.cast(raw[column.name], pa.string())
+                trimmed = pc.utf8_trim(values, characters=" ")
+                trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+                mapped = self.pseudonymiser.column(column.pseudonymise, trimmed)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
+                mapped = pa.array([REDACTED] * raw.num_rows, type=pa.string())
+            raw = raw.set_column(index, column.name, mapped)
+        return raw
 
     def seal(self) -> None:
         """Finish the staged file and sync it, before the input file's record commits."""

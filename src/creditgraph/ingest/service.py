@@ -282,7 +282,9 @@ class _FileJob:
         staged files commit in one transaction; the staged files are renamed into place after,
         and recovery finishes that rename if the process dies in between."""
         report = FileReport(self.f.path, self.spec.name, ignored_columns=self.ignored)
-        quarantine = QuarantineWriter(self.quarantine_path, self.spec, self.f.path)
+        quarantine = QuarantineWriter(
+            self.quarantine_path, self.spec, self.f.path, self.pseudonymiser
+        )
         writer = (
             lake.LakeWriter(self.settings.lake_dir, self.spec, self.batch_id, self.part)
             if self.spec.destination == "lake"

@@ -61,9 +61,11 @@ class SubjectService:
         deadline: Deadline | None = None,
         clock: Callable[[], datetime] = log.now,
         lake_dir: Path | None = None,
+        quarantine_dir: Path | None = None,
     ) -> None:
         self.engine = engine
         self.lake_dir = lake_dir
+        self.quarantine_dir = quarantine_dir  # where an erasure forgets quarantined records
         self.pseudonyms = pseudonyms
         self._provider = provider
         self.deadline = deadline or Deadline()
@@ -207,7 +209,7 @@ class SubjectService:
             if log.erased_at(conn, person_id) is None:
                 log.held_person(conn, person_id)
             row = self._request(conn, person_id, "erase", actor, request_id, detail)
-        report = erase_person(self.engine, person_id, row["id"])
+        report = erase_person(self.engine, person_id, row["id"], self.quarantine_dir)
         with write_transaction(self.engine) as conn:
             at = self.clock()
             record_access(conn, actor.name, actor.kind, person_id, PURPOSE, ["all"], "erase", at)
