@@ -316,3 +316,61 @@ def test_a_persons_row_hash_is_keyed_so_an_income_cannot_be_found_by_trying_valu
             assert row_hash(guess) != stored.row_hash
     finally:
         engine.dispose()
+
+
+def test_a_row_hash_is_keyed_by_a_subkey_of_the_data_key_never_the_data_key_itself(
+    tmp_path: Path, engine: Engine
+) -> None:
+    """The data key seals the fields; the row hash's BLAKE2b key is derived from it (HKDF-SHA256,
+    its own info string), so one key is never used for two algorithms."""
+    import hashlib
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    from creditgraph.privacy.fieldcrypt import DIGEST_DOMAIN, digest
+
+    provider = open_master_key(engine, tmp_path / "keys" / "master.key")
+    with engine.begin() as conn:
+        ensure_keys(conn, provider, ["someone"])
+        wrapped = conn.execute(
+            select(PersonKey.wrapped).where(PersonKey.person_id == "someone")
+        ).scalar_one()
+    data_key = provider.unwrap(wrapped, "someone")
+    subkey = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"creditgraph/row-hash"
+    ).derive(data_key)
+    personal = f"1200025|{ID_NUMBER}|{NOTE}"
+
+    def blake(key: bytes) -> str:
+        mac = hashlib.blake2b(personal.encode(), digest_size=16, key=key, person=DIGEST_DOMAIN)
+        return mac.hexdigest()
+
+    assert digest(provider.key_id, "someone", personal) == blake(subkey) != blake(data_key)
+    forget("someone")  # after a shred the key is gone from the process: no digest is made
+    with pytest.raises(FieldCryptError, match="not loaded"):
+        digest(provider.key_id, "someone", personal)
+
+
+def test_a_new_master_key_file_is_synced_with_its_folder_before_it_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rotation commits data wrapped under the new key right after writing it: the file's bytes
+    and its name in the folder must be on disk first, or a power cut loses every key."""
+    import os
+    import stat
+
+    from creditgraph.privacy.keys import create_key_file, read_key_file
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append("folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    path = tmp_path / "keys" / "master.key.next"
+    key = create_key_file(path)
+    assert synced == ["file", "folder"]
+    assert read_key_file(path) == key and path.stat().st_mode & 0o777 == 0o600
