@@ -376,9 +376,10 @@ def _refuse_plaintext(conn: Connection) -> None:
 def check_master_key(settings: Settings) -> None:
     """At start: refuse a lost or wrong master key before any command runs (``MasterKeyError``).
 
-    Read-only: a database with no encrypted data yet (or none at all, or one not yet migrated)
-    passes, and its key is made by the first write. A database that cannot be reached is left to
-    the command, which reports it.
+    A rotation cut short after its commit is finished here (``current_key``), as at any opening
+    of the key; nothing else is written. A database with no encrypted data yet (or none at all,
+    or one not yet migrated) passes, and its key is made by the first write. A database that
+    cannot be reached is left to the command, which reports it.
     """
     url = make_url(settings.database_url)
     local = url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:"
