@@ -7,6 +7,10 @@ applicant's circle, a rebuild for a handful of people) must say whose data it re
 of them holds no credit-assessment consent valid at the instant, and never returns rows from a
 source the person withdrew (nor rows without a source, which the gate let in on any consent,
 once the person withdrew a source).
+
+Sensitive rows (money interactions, device links: ``privacy.purpose.DataClass``) are read only
+from a source the person gave a separate consent to sensitive personal information for, valid at
+the instant; their other rows from that source are read under the ordinary consent.
 """
 
 from __future__ import annotations
@@ -19,26 +23,39 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import Engine
 
-from creditgraph.contracts.schema import TABLES
+from creditgraph.contracts.schema import MONEY_INTERACTIONS, TABLES
 from creditgraph.duck import arrow_table
 from creditgraph.privacy.purpose import (
     CREDIT_ASSESSMENT,
+    SENSITIVE,
     SOCIAL,
     DataClass,
     declare,
-    require_consent,
+    require_declared,
+    sensitive_sources,
     withdrawn_sources,
 )
 from creditgraph.store import lake
 
 SOCIAL_TABLES = ("ties", "interactions", "devices", "activity_daily")
+_MONEY = ", ".join(f"'{kind}'" for kind in MONEY_INTERACTIONS)
+SENSITIVE_ROWS = {"interactions": f"r.kind IN ({_MONEY})", "devices": "TRUE"}
+"""Which rows of a social table are sensitive (SQL over the row ``r``): money moved between
+people, and device links."""
 
 SCOPED_READ = declare(
     "job",
     "scoped_social_read",
     CREDIT_ASSESSMENT,
-    (*SOCIAL, DataClass.PROFILE),
+    (*(SOCIAL - SENSITIVE), DataClass.PROFILE),
     tuple(f"lake:{t}" for t in SOCIAL_TABLES),
+)
+SCOPED_SENSITIVE_READ = declare(
+    "job",
+    "scoped_sensitive_read",
+    CREDIT_ASSESSMENT,
+    SOCIAL & SENSITIVE,
+    tuple(f"lake:{t}" for t in SENSITIVE_ROWS),
 )
 
 
@@ -54,24 +71,27 @@ def social_rows(
     (naive UTC), from ``source`` when given; in lake order."""
     people = sorted(set(person_ids))
     with engine.connect() as conn:
-        require_consent(conn, people, CREDIT_ASSESSMENT, source, at)
+        require_declared(conn, SCOPED_READ, people, source, at)
         withdrawn = withdrawn_sources(conn, CREDIT_ASSESSMENT, people)
+        cleared = sensitive_sources(conn, SCOPED_SENSITIVE_READ.purpose, people, at)
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.register("wanted", pa.table({"person_id": pa.array(people, pa.string())}))
-        con.register(
-            "withdrawn",
-            pa.table(
-                {
-                    "person_id": pa.array([p for p, _ in withdrawn], pa.string()),
-                    "source": pa.array([s for _, s in withdrawn], pa.string()),
-                }
-            ),
-        )
+        con.register("withdrawn", _pairs(withdrawn))
+        con.register("cleared", _pairs(cleared))
         return {table: _read(con, lake_dir, table, at, source) for table in SOCIAL_TABLES}
     finally:
         con.close()
+
+
+def _pairs(pairs: Sequence[tuple[str, str]]) -> pa.Table:
+    return pa.table(
+        {
+            "person_id": pa.array([p for p, _ in pairs], pa.string()),
+            "source": pa.array([s for _, s in pairs], pa.string()),
+        }
+    )
 
 
 def _read(
@@ -91,8 +111,13 @@ def _read(
         f'AND CAST(r."{time}" AS TIMESTAMP) < $at {only_source} '
         "AND NOT EXISTS (SELECT 1 FROM withdrawn w "
         f'WHERE w.person_id = r."{subject}" AND (r.source IS NULL OR w.source = r.source)) '
-        "ORDER BY r.row_key"
     )
+    if table in SENSITIVE_ROWS:  # a row without a source passes on any separate consent
+        sql += (
+            f"AND (NOT ({SENSITIVE_ROWS[table]}) OR EXISTS (SELECT 1 FROM cleared k "
+            f'WHERE k.person_id = r."{subject}" AND (r.source IS NULL OR k.source = r.source))) '
+        )
+    sql += "ORDER BY r.row_key"
     params: dict[str, object] = {"at": at}
     if source is not None:
         params["source"] = source

@@ -8,7 +8,10 @@ test can enumerate the families and detectors and fail on one that declares noth
 Where data is read for a purpose about known people, :func:`require_consent` checks each person
 holds a consent for that purpose valid at the instant (granted at or before it, neither expired
 nor revoked by then: the same rule as the ingest gate and the monitoring intake) and raises
-:class:`PurposeViolation`, naming the person and the purpose, when one does not.
+:class:`PurposeViolation`, naming the person and the purpose, when one does not. A reader that
+touches a sensitive class (:class:`DataClass`) needs a separate consent to sensitive personal
+information (PIPL Art. 29): :func:`require_declared` asks for one, and :func:`sensitive_sources`
+names the sources a sensitive row may still be read from.
 
 A revocation reaches every read at once through :func:`withdrawn_sources`: the (person, source)
 pairs whose latest consent for a purpose was revoked. Their history from that source is no
@@ -39,7 +42,20 @@ _CHUNK = 500
 
 
 class DataClass(StrEnum):
-    """Classes of personal data a reader may touch; ``sensitive`` ones need a separate consent."""
+    """Classes of personal data a reader may touch; ``sensitive`` ones need a separate consent.
+
+    Sensitive (PIPL Art. 28, read with GB/T 35273-2020 Appendix B.2), each for a stated reason:
+
+    - ``TRANSFERS``: transfers and red packets are the payment records of a person's financial
+      account on the platform (Art. 28 "金融账户"; B.2 "支付收款记录、交易和消费记录").
+    - ``DEVICES``: device identifiers; the consent texts we show name them sensitive and ask for
+      them separately (a shared device also places people together), so a person who did not
+      give that separate consent was promised they are not read.
+    - ``INCOME``: declared income is personal property information (B.2 "个人财产信息").
+
+    Ties, interactions other than money, activity and the profile are personal information but
+    not sensitive: an ordinary consent for the purpose covers them.
+    """
 
     PROFILE = "profile"  # segment, region, birth year, registration
     INCOME = "income"  # declared income (sensitive: financial)
@@ -79,20 +95,29 @@ class PurposeViolation(PermissionError):
     """Data was about to be read for a purpose a person has not (or no longer) consented to."""
 
     def __init__(
-        self, person_id: str, purpose: str, source: str | None, missing: int, at: datetime
+        self,
+        person_id: str,
+        purpose: str,
+        source: str | None,
+        missing: int,
+        at: datetime,
+        sensitive: bool = False,
     ) -> None:
         where = f" from source {source}" if source else ""
         more = f" (and {missing - 1} more)" if missing > 1 else ""
+        kind = "separate (sensitive) " if sensitive else ""
+        kind_zh = "单独的敏感个人信息" if sensitive else ""
         super().__init__(
-            f"person {person_id}{more} has no {purpose} consent{where} valid at "
+            f"person {person_id}{more} has no {kind}{purpose} consent{where} valid at "
             f"{at.isoformat(timespec='seconds')}: their data may not be read for {purpose} / "
-            f"此人（{person_id}）在该时点没有有效的{_PURPOSE_ZH.get(purpose, purpose)}同意，"
-            "不得为此目的读取其数据"
+            f"此人（{person_id}）在该时点没有有效的{kind_zh}{_PURPOSE_ZH.get(purpose, purpose)}"
+            "同意，不得为此目的读取其数据"
         )
         self.person_id = person_id
         self.purpose = purpose
         self.source = source
         self.missing = missing
+        self.sensitive = sensitive
 
 
 _PURPOSE_ZH = {CREDIT_ASSESSMENT: "信用评估", MONITORING: "贷后监测", SHARING: "信息共享"}
@@ -178,27 +203,68 @@ def require_consent(
     purpose: str,
     source: str | None,
     at: datetime,
+    *,
+    sensitive: bool = False,
 ) -> None:
     """Raise :class:`PurposeViolation` unless every person holds a ``purpose`` consent (from
-    ``source``, or from any source when None) valid at ``at``; naive UTC times."""
+    ``source``, or from any source when None) valid at ``at``; naive UTC times. With
+    ``sensitive`` only a separate consent to sensitive personal information counts."""
     if purpose not in PURPOSES:
         raise DeclarationError(f"purpose must be one of {', '.join(PURPOSES)}")
     wanted = sorted(set(person_ids))
-    covered: set[str] = set()
+    covered = {p for p, _ in _valid_pairs(conn, wanted, purpose, source, at, sensitive)}
+    missing = [p for p in wanted if p not in covered]
+    if missing:
+        raise PurposeViolation(missing[0], purpose, source, len(missing), at, sensitive)
+
+
+def require_declared(
+    conn: Connection,
+    declared: Declaration,
+    person_ids: Iterable[str],
+    source: str | None,
+    at: datetime,
+) -> None:
+    """:func:`require_consent` for a declared reader: its purpose, and a separate consent to
+    sensitive personal information when it reads a sensitive class."""
+    if declared.needs_consent:
+        require_consent(
+            conn, person_ids, declared.purpose, source, at, sensitive=declared.sensitive
+        )
+
+
+def sensitive_sources(
+    conn: Connection, purpose: str, person_ids: Sequence[str], at: datetime
+) -> list[tuple[str, str]]:
+    """The (person, source) pairs holding a separate consent to sensitive personal information
+    for ``purpose`` valid at ``at``, sorted: only from these may a sensitive row be read."""
+    return sorted(_valid_pairs(conn, sorted(set(person_ids)), purpose, None, at, True))
+
+
+def _valid_pairs(
+    conn: Connection,
+    people: Sequence[str],
+    purpose: str,
+    source: str | None,
+    at: datetime,
+    sensitive: bool,
+) -> set[tuple[str, str]]:
+    """(person, source) pairs of ``people`` with a ``purpose`` consent valid at ``at``."""
+    found: set[tuple[str, str]] = set()
     c = table_of(Consent).c
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        query = select(c.person_id, c.granted_at, c.expires_at, c.revoked_at).where(
+    for start in range(0, len(people), _CHUNK):
+        chunk = people[start : start + _CHUNK]
+        query = select(c.person_id, c.source, c.granted_at, c.expires_at, c.revoked_at).where(
             c.purpose == purpose, c.person_id.in_(chunk), c.granted_at <= at
         )
         if source is not None:
             query = query.where(c.source == source)
+        if sensitive:
+            query = query.where(c.sensitive.is_(True))
         for row in conn.execute(query):
             if valid_at(row.granted_at, row.expires_at, row.revoked_at, at):
-                covered.add(row.person_id)
-    missing = [p for p in wanted if p not in covered]
-    if missing:
-        raise PurposeViolation(missing[0], purpose, source, len(missing), at)
+                found.add((row.person_id, row.source))
+    return found
 
 
 def withdrawn_sources(
