@@ -153,7 +153,7 @@ class QuarantineWriter:
                 continue
             value = _q(name)
             if name in personal:
-                value = f"CASE WHEN coalesce(CAST({value} AS VARCHAR), '') = '' THEN {value} ELSE '{REDACTED}' END"
+                value = f"CASE WHEN coalesce(CAST({value} AS VARCHAR), '') = '' THEN CAST({value} AS VARCHAR) ELSE '{REDACTED}' END"
             elif pa.types.is_string(raw.schema.field(name).type) or pa.types.is_large_string(
                 raw.schema.field(name).type
             ):  # typed Parquet columns (times, numbers) are short by nature
