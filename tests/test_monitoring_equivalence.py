@@ -91,8 +91,10 @@ def _complete_consents(out: Path) -> None:
             "granted_at": pa.array([granted] * len(rows), old.schema.field("granted_at").type),
             "expires_at": pa.nulls(len(rows), old.schema.field("expires_at").type),
             "revoked_at": pa.nulls(len(rows), old.schema.field("revoked_at").type),
-            "sensitive": [True] * len(rows),
-            "text_version": ["v1"] * len(rows),
+            # the first text, in force from 2000 on; only its credit-assessment text asks for
+            # sensitive information separately
+            "sensitive": [r[2] == "credit_assessment" for r in rows],
+            "text_version": ["2022.1"] * len(rows),
         }
     )
     pq.write_table(table.select(old.column_names).cast(old.schema), out / "consents.parquet")
