@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, LargeBinary, inspect, select, text, update
+from sqlalchemy import Engine, LargeBinary, insert, inspect, select, text, update
 
 from creditgraph.ingest.service import ingest
 from creditgraph.privacy.erasure import HOLD_BASIS, HOLD_CLASS, checkpoint, erase
@@ -163,10 +163,12 @@ def test_every_table_an_erasure_deletes_from_is_read_by_an_index_on_the_person(
     from creditgraph.privacy.erasure import MONITORING_TABLES
     from creditgraph.store.models import (
         Consent,
+        DecisionRecord,
         ExternalLoan,
         LoanOutcome,
         OnlineFeatures,
         Person,
+        Score,
     )
 
     inspector = inspect(engine)
@@ -179,6 +181,8 @@ def test_every_table_an_erasure_deletes_from_is_read_by_an_index_on_the_person(
         PersonIdentity,
         Person,
         Loan,
+        Score,
+        DecisionRecord,
         *MONITORING_TABLES,
     ):
         name = table_of(model).name
@@ -243,6 +247,33 @@ def test_others_events_that_name_the_person_are_deleted_by_an_index_read(engine:
                 )
             ).all()
             assert "ix_event_outbox_other_person" in repr(plan)
+
+
+def test_dead_letters_that_name_the_person_are_deleted_like_outbox_events(engine: Engine) -> None:
+    """A dead letter is an event kept for a replay: one naming the person would put them back."""
+    from creditgraph.store.models import EventDeadLetter
+
+    with engine.begin() as conn:
+        for n, (person, other) in enumerate([("pa", "pb"), ("pb", None), ("pc", "pa")]):
+            payload = {"event_id": f"d{n}", "person_id": person, "type": "tie_added"}
+            if other:
+                payload["other_person_id"] = other
+            conn.execute(
+                insert(table_of(EventDeadLetter)).values(
+                    group="monitor",
+                    delivery_id=f"d{n}",
+                    event_id=f"d{n}",
+                    person_id=person,
+                    payload=payload,
+                    reason="handler failed",
+                    dead_at=datetime(2026, 11, 30),
+                )
+            )
+    report = erase(engine, "pb")
+    assert report.rows_deleted["event_dead_letters"] == 2
+    with engine.connect() as conn:
+        left = conn.execute(select(EventDeadLetter.event_id)).scalars().all()
+    assert left == ["d2"]
 
 
 def test_after_a_key_rotation_a_backup_taken_before_the_erasure_is_unreadable_for_good(
