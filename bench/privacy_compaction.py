@@ -11,6 +11,11 @@ no filter (``COPY (SELECT * FROM read_parquet(part)) TO ... (FORMAT parquet, COM
 zstd)``). Printed: both times, the ratio, rows and bytes before and after.
 
     python bench/privacy_compaction.py --people 1000000 [--workdir /tmp/cg-compaction]
+
+Measured on the 2-core machine (shared), 1M people, 41M rows, 1.6 GB of Parquet in 80 parts,
+1,000 erased and 1,000 withdrawing wechat (every part rewritten, 91,259 rows removed):
+compaction 44.7 s against the < 300 s target; the unfiltered DuckDB rewrite 44.6 s (ratio 1.00);
+peak RSS 1.2 GB for the whole run (generation included).
 """
 
 from __future__ import annotations
