@@ -98,14 +98,18 @@ def _row_hash_key(data_key: bytes) -> bytes:
     person per process beside the AEAD's key."""
     found = _ROW_KEYS.get(data_key)
     if found is None:
-        found = hashlib.blake2b(
-            ROW_HASH_INFO, digest_size=32, key=data_key, person=ROW_HASH_KEY_DOMAIN
-        ).digest()
+        found = _derive_row_hash_key(data_key)
         with _KEYS_GUARD:
             if len(_ROW_KEYS) >= _CACHE_LIMIT:
                 _ROW_KEYS.clear()
             _ROW_KEYS[data_key] = found
     return found
+
+
+def _derive_row_hash_key(data_key: bytes) -> bytes:
+    return hashlib.blake2b(
+        ROW_HASH_INFO, digest_size=32, key=data_key, person=ROW_HASH_KEY_DOMAIN
+    ).digest()
 
 
 def forget(person_id: str) -> None:
@@ -361,6 +365,7 @@ class FieldSealer:
     def __init__(self, provider: KeyProvider) -> None:
         self.provider = provider
         self._keys: dict[str, AESGCM] = {}
+        self._row_keys: dict[str, bytes] = {}
         self._pool = b""
         self._at = 0
 
@@ -370,6 +375,7 @@ class FieldSealer:
         people = list(person_ids)
         self._conn = conn
         self._keys = ensure_keys(conn, self.provider, people, new)
+        self._row_keys = {}
         self._pool = os.urandom(NONCE_BYTES * SEALS_PER_PERSON * len(people))
         self._at = 0
 
@@ -412,8 +418,20 @@ class FieldSealer:
         return sealed
 
     def digest(self, person_id: str, text: str) -> str:
-        try:
-            return digest(self.provider.key_id, person_id, text)
-        except FieldCryptError:  # the process cache was emptied since keys_for: load it again
+        """As ``digest``, with the chunk's row-hash keys held by the sealer: no process-wide
+        lookup, lock or cache entry per person (ingest digests every person it writes)."""
+        key = self._row_keys.get(person_id)
+        if key is None:
+            key = self._row_keys[person_id] = _derive_row_hash_key(self._data_key(person_id))
+        mac = hashlib.blake2b(text.encode(), digest_size=16, key=key, person=DIGEST_DOMAIN)
+        return mac.hexdigest()
+
+    def _data_key(self, person_id: str) -> bytes:
+        key_id = self.provider.key_id
+        hit = _KEYS.get(person_id)
+        if hit is None or hit[0] != key_id:  # the process cache was emptied since keys_for
             load_keys(self._conn, self.provider, [person_id])
-            return digest(self.provider.key_id, person_id, text)
+            hit = _KEYS.get(person_id)
+            if hit is None or hit[0] != key_id:
+                raise FieldCryptError("the person's data key is not loaded")
+        return hit[2]
