@@ -330,6 +330,7 @@ def test_consent_gate_keeps_rows_in_input_order() -> None:
             "granted_at": pa.array([start] * len(people), pa.timestamp("us")),
             "expires_at": pa.array([None] * len(people), pa.timestamp("us")),
             "revoked_at": pa.array([None] * len(people), pa.timestamp("us")),
+            "sensitive": [True] * len(people),
         }
     )
     n = 200_000
@@ -338,6 +339,7 @@ def test_consent_gate_keeps_rows_in_input_order() -> None:
             ROW: pa.array(range(n), pa.int64()),
             "src": [people[(i * 7919) % len(people)] for i in range(n)],
             "source": ["app"] * n,
+            "kind": ["transfer", "message"] * (n // 2),
             "ts": pa.array(
                 [start + timedelta(days=(i % 3) - 1) for i in range(n)], pa.timestamp("us")
             ),

@@ -75,8 +75,8 @@ CONSENT_COLUMNS = [
 CONSENTS = [
     ["P1", "wechat", "credit_assessment", "2024-01-01", "", "", "true", "2022.1"],
     ["P1", "wechat", "monitoring", "2024-01-01", "", "", "false", "2022.1"],
-    # P2 consents, then revokes on 2025-06-01
-    ["P2", "wechat", "credit_assessment", "2024-01-01", "", "2025-06-01", "false", "2022.1"],
+    # P2 consents (sensitive information too), then revokes on 2025-06-01
+    ["P2", "wechat", "credit_assessment", "2024-01-01", "", "2025-06-01", "true", "2022.1"],
     # P3 gave only a monitoring consent: no credit assessment
     ["P3", "wechat", "monitoring", "2024-01-01", "", "", "false", "2022.1"],
     # P4 consents for weibo only, until 2025-12-31

@@ -23,11 +23,12 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import Engine
 
-from creditgraph.contracts.schema import MONEY_INTERACTIONS, TABLES
+from creditgraph.contracts.schema import TABLES
 from creditgraph.duck import arrow_table
 from creditgraph.privacy.purpose import (
     CREDIT_ASSESSMENT,
     SENSITIVE,
+    SENSITIVE_ROWS,
     SOCIAL,
     DataClass,
     declare,
@@ -38,10 +39,6 @@ from creditgraph.privacy.purpose import (
 from creditgraph.store import lake
 
 SOCIAL_TABLES = ("ties", "interactions", "devices", "activity_daily")
-_MONEY = ", ".join(f"'{kind}'" for kind in MONEY_INTERACTIONS)
-SENSITIVE_ROWS = {"interactions": f"r.kind IN ({_MONEY})", "devices": "TRUE"}
-"""Which rows of a social table are sensitive (SQL over the row ``r``): money moved between
-people, and device links."""
 
 SCOPED_READ = declare(
     "job",

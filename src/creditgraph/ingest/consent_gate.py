@@ -4,7 +4,9 @@ and a fed consent is kept only when its text can back it.
 A row passes when its subject (``src`` of a tie or interaction, ``person_id`` otherwise) holds a
 ``credit_assessment`` consent for the row's source that was granted at or before the row's time
 and had neither expired nor been revoked by then. History from before the consent is not used:
-data minimisation, and the conservative reading of PIPL.
+data minimisation, and the conservative reading of PIPL. A sensitive row (money moved between
+people, a device link: ``privacy.purpose.SENSITIVE_ROWS``) needs that consent to be a separate
+consent to sensitive personal information (PIPL Art. 29); without one it is not collected.
 
 A consent row from the lender's feed passes the same text checks as one granted through the API
 or the CLI (``ConsentTexts.for_grant``): a known text version of its purpose, in force when the
@@ -23,6 +25,7 @@ from creditgraph.contracts.validate import ROW
 from creditgraph.duck import arrow_table
 from creditgraph.ingest.quarantine import Problem, problems_json
 from creditgraph.privacy.consent_texts import ConsentTexts, TextRefusal, consent_texts
+from creditgraph.privacy.purpose import SENSITIVE_ROWS
 from creditgraph.store.models import Consent
 
 CONSENT_RELATION = "consent_valid"
@@ -36,6 +39,7 @@ _CONSENT_SCHEMA = pa.schema(
         ("granted_at", pa.timestamp("us")),
         ("expires_at", pa.timestamp("us")),
         ("revoked_at", pa.timestamp("us")),
+        ("sensitive", pa.bool_()),
     ]
 )
 
@@ -48,6 +52,7 @@ def load_consents(connection: Connection) -> pa.Table:
         Consent.granted_at,
         Consent.expires_at,
         Consent.revoked_at,
+        Consent.sensitive,
     ).where(Consent.purpose == GATE_PURPOSE)
     columns: list[list[object]] = [[] for _ in _CONSENT_SCHEMA]
     for row in connection.execute(stmt.execution_options(yield_per=50_000)):
@@ -72,15 +77,32 @@ def gate_sql(spec: TableSpec, relation: str) -> str:
     t = f'r."{spec.consent_time}"'
     if time_column.kind is Kind.DATE:
         t = f"timezone('UTC', CAST({t} AS TIMESTAMPTZ))"
+    sensitive = SENSITIVE_ROWS.get(spec.name)
+    separately = f"AND (NOT ({sensitive}) OR k.sensitive) " if sensitive else ""
     return (
         f"SELECT r.*, EXISTS (SELECT 1 FROM {CONSENT_RELATION} k "
         f'WHERE k.person_id = r."{spec.consent_subject}" '
         "AND (r.source IS NULL OR k.source = r.source) "
         f"AND k.granted_at <= {t} "
         f"AND (k.expires_at IS NULL OR {t} < k.expires_at) "
-        f"AND (k.revoked_at IS NULL OR {t} < k.revoked_at)) AS {OK} FROM {relation} r "
-        f'ORDER BY r."{ROW}"'
+        f"AND (k.revoked_at IS NULL OR {t} < k.revoked_at) {separately}) AS {OK} "
+        f'FROM {relation} r ORDER BY r."{ROW}"'
     )
+
+
+def refusal(spec: TableSpec) -> str:
+    """Why the gate refused a row of ``spec``, for the quarantine."""
+    assert spec.consent_subject and spec.consent_time
+    message = (
+        f"{spec.consent_subject} had no valid credit_assessment consent for this source at "
+        f"{spec.consent_time}"
+    )
+    if spec.name in SENSITIVE_ROWS:
+        message += (
+            " (a money interaction or device link needs a separate consent to sensitive "
+            "personal information)"
+        )
+    return message
 
 
 def apply_gate(con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pa.Table) -> pa.Table:

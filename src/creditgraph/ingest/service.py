@@ -38,6 +38,7 @@ from creditgraph.ingest.consent_gate import (
     OK,
     apply_gate,
     load_consents,
+    refusal,
     text_refusals,
 )
 from creditgraph.ingest.database import WriteCounts, write_rows
@@ -483,12 +484,7 @@ class _FileJob:
             gated = apply_gate(self.con, self.spec, valid)
             refused = gated.filter(pc.invert(gated[OK]))
             if refused.num_rows:
-                problem = Problem(
-                    self.spec.consent_subject,
-                    "no_consent",
-                    f"{self.spec.consent_subject} had no valid credit_assessment consent for this "
-                    f"source at {self.spec.consent_time}",
-                )
+                problem = Problem(self.spec.consent_subject, "no_consent", refusal(self.spec))
                 quarantine.counts["no_consent"] += refused.num_rows
                 text = problems_json([problem])
                 quarantine.add_rows(

@@ -27,7 +27,7 @@ from enum import StrEnum
 
 from sqlalchemy import Connection, select
 
-from creditgraph.contracts.schema import PURPOSES
+from creditgraph.contracts.schema import MONEY_INTERACTIONS, PURPOSES
 from creditgraph.store.models import Consent, table_of
 
 CREDIT_ASSESSMENT = "credit_assessment"
@@ -85,6 +85,12 @@ SOCIAL = frozenset(
     }
 )
 """Data gathered from social platforms under a per-source consent."""
+SENSITIVE_ROWS = {
+    "interactions": f"r.kind IN ({', '.join(repr(k) for k in MONEY_INTERACTIONS)})",
+    "devices": "TRUE",
+}
+"""The sensitive rows of the social lake tables (SQL over the row ``r``): money moved between
+people (``TRANSFERS``) and device links (``DEVICES``). Only a separate consent admits them."""
 
 
 class DeclarationError(ValueError):
