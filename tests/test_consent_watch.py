@@ -130,3 +130,18 @@ def test_commitments_older_than_the_lookback_are_not_read_again(
     consent.revoke_active(db, p1, "wechat", "monitoring")
     clock.now += timedelta(minutes=1)
     assert look(db, watch)
+
+
+def test_a_quiet_book_stops_reading_settled_commitments(world_db: tuple[Engine, Settings]) -> None:
+    db, settings = world_db
+    clock = Clock()
+    watch = WithdrawnSources(lookback=timedelta(minutes=10), clock=clock)
+    look(db, watch, first=True)  # the world's consents were committed a moment ago
+    assert watch._floor == 0 and watch._taken
+    highest = max(watch._taken)
+    for _ in range(3):  # no consent changes for over twice the look-back
+        clock.now += timedelta(minutes=6)
+        assert not look(db, watch)
+    assert (watch._floor, watch._taken) == (highest, set())  # nothing is read again
+    consent.revoke_active(db, pseudonym(settings, "P1"), "wechat", "monitoring")
+    assert look(db, watch)

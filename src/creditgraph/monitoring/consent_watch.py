@@ -55,7 +55,9 @@ class WithdrawnSources:
         self._taken: set[int] = set()
         """Ids above the floor already taken in."""
         self._looks: deque[tuple[datetime, int]] = deque()
-        """When each recent look began, and the highest id seen by then."""
+        """When a look first saw a higher id, and that id."""
+        self._previous: datetime | None = None
+        """When the previous look began."""
 
     def load(self, conn: Connection) -> None:
         started = self._clock()
@@ -78,6 +80,7 @@ class WithdrawnSources:
         }
         self.pairs = set(withdrawn_sources(conn, MONITORING))
         self._looks = deque([(started, max(self._taken, default=self._floor))])
+        self._previous = started
 
     def refresh(self, conn: Connection) -> bool:
         """Take in consents granted or revoked since the last look (or committed late under a
@@ -93,6 +96,7 @@ class WithdrawnSources:
         highest = max((int(r.id) for r in rows), default=0)
         if highest > self._highest():  # a look that saw nothing higher settles no sooner
             self._looks.append((started, highest))
+        self._previous = started
         if not fresh:
             return False
         self._taken.update(int(r.id) for r in fresh)
@@ -120,11 +124,10 @@ class WithdrawnSources:
     def _raise_floor(self) -> None:
         """Move the floor up to the highest id of the latest look begun ``lookback`` before the
         previous one, and forget the ids taken in at or below it."""
-        if not self._looks:
+        if not self._looks or self._previous is None:
             return
-        previous = self._looks[-1][0]
         settled = None
-        while self._looks and self._looks[0][0] <= previous - self._lookback:
+        while self._looks and self._looks[0][0] <= self._previous - self._lookback:
             settled = self._looks.popleft()
         if settled is None:
             return
