@@ -245,10 +245,14 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "Sensitive personal information (financial accounts, income) needs separate consent",
         (
             "creditgraph.privacy.consent:grant",
-            "creditgraph.privacy.purpose:declaration",
+            "creditgraph.privacy.purpose:require_consent",
+            "creditgraph.privacy.purpose:sensitive_sources",
+            "creditgraph.ingest.consent_gate:apply_gate",
         ),
         (
             "tests/test_privacy_consent.py::test_bad_grants_are_refused_and_store_nothing",
+            "tests/test_sensitive_consent.py::test_only_a_separate_consent_backs_a_sensitive_read",
+            "tests/test_sensitive_consent.py::test_a_scoped_read_keeps_sensitive_rows_only_under_a_separate_consent",
             "tests/test_privacy_purpose.py::test_sensitive_readers_are_known",
         ),
     ),
