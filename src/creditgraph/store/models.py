@@ -969,12 +969,12 @@ class MasterKey(Base):
 
 class PersonKey(Base):
     """A person's data key, wrapped by the master key with the pseudonym as associated data.
-    Deleting the row is crypto-shredding: every ciphertext of the person, in the database and
-    in any backup of it, can no longer be read."""
+    Deleting the row is crypto-shredding: every ciphertext of the person in the database can no
+    longer be read, and in a backup taken earlier neither once the master key has been rotated."""
 
     __tablename__ = "person_keys"
     # SQLite: the rows live in the primary key's B-tree, one write per new key instead of two
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     person_id: Mapped[str] = mapped_column(PSEUDONYM, primary_key=True)
     key_id: Mapped[str] = mapped_column(String(40))
