@@ -362,3 +362,34 @@ def test_cli_refuses_in_one_line_while_the_lake_is_being_written(
             lines = [line for line in result.output.splitlines() if line.startswith("error:")]
             assert len(lines) == 1 and "try again" in lines[0], result.output
             assert "Traceback" not in result.output
+
+
+def test_stored_api_answers_go_after_a_month(home: Path, engine: Engine) -> None:
+    """The retry cache copies what it answered (a review's note, a decision's inputs): an
+    answer stored more than a month before the run goes, a newer one stays for its retry."""
+    from creditgraph.api.keys import create_key
+    from creditgraph.store.models import IdempotencyKey
+
+    key = create_key(engine, "app", "applicant-app", "test")
+    with engine.begin() as conn:
+        for name, stored in (("old", datetime(2031, 11, 30)), ("new", datetime(2031, 12, 15))):
+            conn.execute(
+                insert(table_of(IdempotencyKey)).values(
+                    api_key_id=key.info.id,
+                    idempotency_key=name,
+                    request_method="POST",
+                    request_path="/v1/decisions/d1/review",
+                    request_sha256="0" * 64,
+                    response_status=201,
+                    response_body={"note": "call me on 13800138000"},
+                    created_at=stored,
+                )
+            )
+    dry = retention.run(engine, home, AS_OF, dry_run=True)
+    assert dry.classes["api_answers"].removed == 1
+    report = retention.run(engine, home, AS_OF)
+    answers = report.classes["api_answers"]
+    assert (answers.removed, answers.cutoff) == (1, date(2031, 12, 1))
+    with engine.connect() as conn:
+        kept = conn.execute(select(table_of(IdempotencyKey).c.idempotency_key)).scalars().all()
+    assert kept == ["new"]

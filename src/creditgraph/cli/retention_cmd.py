@@ -25,6 +25,7 @@ CLASS_NAMES = {
     "loans": "贷款 loans (whole)",
     "access_log": "访问日志 access log",
     "subject_requests": "主体请求 subject requests",
+    "api_answers": "接口重试应答 stored API answers",
 }
 
 

@@ -18,6 +18,9 @@ it removed and the oldest thing it kept:
   and removing the lines would change the books the log vouches for (an account book is kept
   30 years anyway, see the policy file);
 - **access_log** and **subject_requests** (completed ones) by their time.
+- **api_answers**: the answers stored under an ``Idempotency-Key`` so that a retry replays the
+  first one. They copy what they answered (a decision's inputs, a review's note), and a retry
+  comes within minutes: they go after a month.
 
 The audit log keeps its entries (commitments only). A removed decision's commitments lose their
 salt and pseudonym as an erasure's do (``erased_at`` set): ``audit verify`` counts them as
@@ -48,6 +51,7 @@ from creditgraph.store.models import (
     DecisionRecord,
     EodRun,
     FeatureSnapshot,
+    IdempotencyKey,
     JournalLine,
     LegalHold,
     Loan,
@@ -72,6 +76,7 @@ CLASSES = (
     "loans",
     "access_log",
     "subject_requests",
+    "api_answers",
 )
 ENDED_STATES = ("closed", "written_off", "cancelled", "rejected")
 CHUNK = 500  # ids per IN (...) list
@@ -227,6 +232,7 @@ def run(
             _decisions(conn, reports["decisions"], held, now)
             _by_time(conn, reports["access_log"], table_of(DataAccess), "at")
             _subject_requests(conn, reports["subject_requests"])
+            _by_time(conn, reports["api_answers"], table_of(IdempotencyKey), "created_at")
             if dry_run:  # the counts are exact: the deletes ran, and are rolled back
                 raise _RolledBack
     except _RolledBack:
