@@ -1,24 +1,30 @@
 """The compliance pack and its check: the pack is validated with errors naming the field; the
 packaged configuration passes; a configuration looser than the pack FAILs (and the CLI exits 1);
-every code and test the report cites exists; model versions carry their PIPIA id."""
+every code and test the report cites exists; model versions carry their PIPIA id. PASS only
+where a value in force was compared with the pack; rows resting on citations say CITED, and
+what the check cannot see says NOT ASSESSED."""
 
 from __future__ import annotations
 
 import json
 import tomllib
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import delete, insert, select
 from typer.testing import CliRunner
 
 from creditgraph import configfile
 from creditgraph.cli.main import app
 from creditgraph.compliance import references
-from creditgraph.compliance.check import report_json, run_check
+from creditgraph.compliance.check import CITED_ONLY, report_json, run_check
+from creditgraph.compliance.facts import DatabaseFacts, read_facts
+from creditgraph.compliance.fairness import AttributeResult, FairnessReport, GroupResult
+from creditgraph.compliance.fairness import Status as FairnessStatus
 from creditgraph.compliance.pack import PackError, parse_pack
 from creditgraph.compliance.pack_files import load_pack, packaged_packs
 from creditgraph.compliance.references import check_code, check_test
@@ -150,6 +156,161 @@ def test_the_configuration_in_force_passes_the_pack() -> None:
     # nothing enforces a cooling-off period yet: reported, not hidden, not a failure
     assert by_id["lending.cooling_off"].status == "MISSING"
     assert report.fairness is None
+    # only the rows whose value in force was compared with the pack say PASS
+    assert {r.requirement.id for r in report.rows if r.status == "PASS"} == {
+        "lending.rate_cap",
+        "lending.outstanding_cap",
+        "lending.income_share",
+    }
+
+
+def test_a_row_resting_on_its_citations_says_cited_not_pass() -> None:
+    report = compliance_check()
+    by_id = {row.requirement.id: row for row in report.rows}
+    for cited in (
+        "privacy.consent_per_purpose",
+        "privacy.sharing",
+        "privacy.retention",
+        "lending.all_in_disclosure",
+        # without a database, encryption and erasure are not measured either
+        "privacy.encryption",
+        "privacy.access_correction_erasure",
+    ):
+        assert by_id[cited].status == "CITED", cited
+    assert by_id["privacy.sharing"].in_force == CITED_ONLY
+    assert "not read (no database given)" in by_id["privacy.encryption"].in_force
+    text = render_text(report)
+    assert "[CITED 已引用] privacy.consent_per_purpose" in text
+    counts = report.counts
+    assert f"合计 Summary: PASS {counts['PASS']}, FAIL 0, MISSING {counts['MISSING']}, " in text
+    assert f"CITED {counts['CITED']}, NOT ASSESSED {counts['NOT ASSESSED']}" in text
+    assert report_json(report)["summary"]["CITED"] == counts["CITED"] >= 6
+
+
+def test_what_the_check_cannot_see_is_not_assessed() -> None:
+    report = compliance_check(database_url="postgresql+psycopg://cg:s3cret@db.internal:5432/cg")
+    by_id = {row.requirement.id: row for row in report.rows}
+    residency = by_id["privacy.data_residency"]
+    assert residency.status == "NOT ASSESSED"
+    assert "cannot see where the database is hosted" in residency.in_force
+    assert "postgresql at db.internal:5432" in residency.in_force
+    assert "s3cret" not in residency.in_force and "cg:" not in residency.in_force
+    fairness = by_id["fairness.four_fifths"]
+    assert (fairness.status, fairness.in_force) == (
+        "NOT ASSESSED",
+        "not assessed: no database given",
+    )
+    assert by_id["privacy.impact_assessment"].status == "NOT ASSESSED"
+    assert "[NOT ASSESSED 未评估] privacy.data_residency" in render_text(report)
+    assert not report.failed
+
+
+def _group(group: str, ratio: float | None, status: FairnessStatus) -> GroupResult:
+    return GroupResult("gender", group, 100, 50, 0.5, ratio, status, 0, None, None)
+
+
+def test_fairness_passes_or_fails_only_when_a_group_was_judged() -> None:
+    pack, config = load_pack(), load_config()
+
+    def status(*groups: GroupResult, decisions: int = 300) -> str:
+        attribute = AttributeResult("gender", "female", groups, None, 0)
+        report = FairnessReport(decisions, Decimal("0.8"), 50, (attribute,) if groups else ())
+        checked = run_check(Context(pack, config), fairness=report, fairness_period="2026-06")
+        return next(r.status for r in checked.rows if r.requirement.id == "fairness.four_fifths")
+
+    reference = _group("female", 1.0, "reference")
+    assert status(decisions=0) == "NOT ASSESSED"
+    assert status(reference, _group("male", None, "insufficient")) == "NOT ASSESSED"
+    assert status(reference, _group("male", 0.9, "pass")) == "PASS"
+    assert status(reference, _group("male", 0.7, "fail")) == "FAIL"
+
+
+def test_measured_encryption_and_erasure_fail_on_a_leftover_fact() -> None:
+    pack, config = load_pack(), load_config()
+    clean = DatabaseFacts(10, 0, (), 1, {"person_keys": 0}, 2, 0)
+
+    def statuses(facts: DatabaseFacts) -> tuple[str, str]:
+        rows = {
+            r.requirement.id: r.status for r in run_check(Context(pack, config, facts=facts)).rows
+        }
+        return rows["privacy.encryption"], rows["privacy.access_correction_erasure"]
+
+    assert statuses(clean) == ("PASS", "PASS")
+    plaintext = DatabaseFacts(10, 0, ("person_identities.name",), 1, {"person_keys": 0}, 2, 0)
+    assert statuses(plaintext) == ("FAIL", "PASS")
+    assert statuses(DatabaseFacts(10, 1, (), 1, {"person_keys": 0}, 2, 0)) == ("FAIL", "PASS")
+    assert statuses(DatabaseFacts(10, 0, (), 1, {"person_keys": 1}, 2, 0)) == ("PASS", "FAIL")
+    assert statuses(DatabaseFacts(10, 0, (), 1, {"person_keys": 0}, 2, 1)) == ("PASS", "FAIL")
+
+
+def test_the_database_facts_pass_a_clean_database_and_fail_a_leftover(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """On a real ingested world: after an erasure the facts hold and the measured rows PASS;
+    an erased person's key put back, a living person's key lost and a request left past its
+    deadline each show, and the check FAILs."""
+    from creditgraph.ingest.service import ingest
+    from creditgraph.privacy.erasure import erase
+    from creditgraph.store.db import make_engine
+    from creditgraph.store.models import PersonKey, SubjectRequest, table_of
+    from tests import world
+    from tests.identities import pseudonyms
+
+    ingest(world.write_world(tmp_path / "in"), settings)
+    people = sorted(pseudonyms(settings.database_url).values())
+    erased, kept = people[0], people[1]
+    engine = make_engine(settings.database_url)
+    try:
+        erase(engine, erased, "DSR-1")
+        facts = read_facts(engine)
+        assert (facts.persons, facts.persons_without_key, facts.plaintext_columns) == (
+            len(people) - 1,
+            0,
+            (),
+        )
+        assert facts.erased == 1 and not any(facts.erased_with_rows.values())
+        report = compliance_check(engine=engine, period="2026-06")
+        by_id = {row.requirement.id: row for row in report.rows}
+        assert by_id["privacy.encryption"].status == "PASS"
+        assert (
+            f"0 of {len(people) - 1} people without a data key"
+            in by_id["privacy.encryption"].in_force
+        )
+        assert by_id["privacy.access_correction_erasure"].status == "PASS"
+        assert by_id["fairness.four_fifths"].status == "NOT ASSESSED"
+        residency = by_id["privacy.data_residency"].in_force
+        assert "postgres@" not in residency and (
+            "SQLite" in residency or "postgresql at" in residency
+        )
+
+        keys, requests = table_of(PersonKey), table_of(SubjectRequest)
+        past = datetime(2026, 1, 1)
+        with engine.begin() as conn:
+            row = dict(conn.execute(select(keys).where(keys.c.person_id == kept)).mappings().one())
+            conn.execute(delete(keys).where(keys.c.person_id == kept))
+            conn.execute(insert(keys).values({**row, "person_id": erased}))
+            conn.execute(
+                insert(requests).values(
+                    id="req-late",
+                    person_id=kept,
+                    kind="access",
+                    status="received",
+                    requested_by="subject",
+                    received_at=past,
+                    due_at=past + timedelta(days=15),
+                )
+            )
+        facts = read_facts(engine)
+        assert facts.persons_without_key == 1 and facts.erased_with_rows["person_keys"] == 1
+        assert (facts.open_requests, facts.overdue_requests) == (1, 1)
+        report = compliance_check(engine=engine, period="2026-06")
+    finally:
+        engine.dispose()
+    by_id = {row.requirement.id: row for row in report.rows}
+    assert by_id["privacy.encryption"].status == "FAIL"
+    erasure_row = by_id["privacy.access_correction_erasure"]
+    assert erasure_row.status == "FAIL" and "rows left: person_keys 1" in erasure_row.in_force
+    assert "1 past due" in erasure_row.in_force and report.failed
 
 
 def test_a_looser_rate_cap_fails_the_check() -> None:
@@ -184,7 +345,7 @@ def test_champions_must_carry_their_familys_impact_assessment() -> None:
             r.status for r in report.rows if r.requirement.id == "privacy.impact_assessment"
         )
 
-    good = {"scorecard-1": ("scorecard", "PIPIA-CN-2026-001")}
+    good: dict[str, tuple[str, str | None]] = {"scorecard-1": ("scorecard", "PIPIA-CN-2026-001")}
     assert status(good) == "PASS"
     assert status({"scorecard-1": ("scorecard", None)}) == "FAIL"
     assert status({"scorecard-1": ("scorecard", "PIPIA-OLD")}) == "FAIL"

@@ -1,9 +1,9 @@
 """``creditgraph compliance``: the compliance pack checked against the configuration in force,
 and fairness monitoring over the decisions made.
 
-``check`` exits 1 when any requirement FAILs (the configuration is looser than the pack, or a
-group is below the four-fifths line), 2 on bad input, 0 otherwise (MISSING rows are reported,
-not fatal). ``fairness`` assesses a month's decisions and, with ``--raise-alerts``, stores one
+``check`` exits 1 when any requirement FAILs (a value in force breaches the pack, or a group is
+below the four-fifths line), 2 on bad input, 0 otherwise (MISSING, CITED and NOT ASSESSED rows
+are reported, not fatal). ``fairness`` assesses a month's decisions and, with ``--raise-alerts``, stores one
 ``fairness_disparity`` alert per (attribute, group, month).
 """
 
@@ -41,7 +41,11 @@ def compliance_check_cmd(
         None, "--config", help="Decision config TOML to check; default the one in force."
     ),
     fairness: bool = typer.Option(
-        False, "--fairness", help="Read the database: champions' impact assessments, fairness."
+        False,
+        "--fairness",
+        "--database",
+        help="Read the database: champions' impact assessments, encryption and erasure facts, "
+        "fairness.",
     ),
     period: str | None = typer.Option(
         None, "--period", help="Month of decisions for fairness, YYYY-MM; default this month."
@@ -49,7 +53,9 @@ def compliance_check_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Every requirement: the rule, the pack's value, the value in force, the code that
-    enforces it and the test that shows it (both verified to exist), PASS/FAIL/MISSING."""
+    enforces it and the test that shows it (both verified to exist), and a status: PASS or FAIL
+    where a value in force was compared with the pack, MISSING, CITED (citations only) or NOT
+    ASSESSED."""
     from creditgraph.compliance.check import report_json
     from creditgraph.compliance.fairness_store import FairnessInputError, period_bounds
     from creditgraph.compliance.pack import PackError
@@ -61,17 +67,21 @@ def compliance_check_cmd(
     try:
         if period is not None:
             period_bounds(period)
+        url = get_settings().database_url
         if fairness:
-            with migrated_engine(get_settings().database_url) as engine:
+            with migrated_engine(url) as engine:
                 report = compliance_check(
                     pack_name=pack,
                     pack_path=pack_file,
                     config_path=config,
                     engine=engine,
                     period=period,
+                    database_url=url,
                 )
         else:
-            report = compliance_check(pack_name=pack, pack_path=pack_file, config_path=config)
+            report = compliance_check(
+                pack_name=pack, pack_path=pack_file, config_path=config, database_url=url
+            )
     except (PackError, PolicyError, FairnessInputError) as exc:
         raise _fail(str(exc)) from None
     if as_json:

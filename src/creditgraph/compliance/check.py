@@ -1,13 +1,19 @@
 """The compliance check: every requirement's value in the pack and in force, the code and test
-behind it (verified to exist), and a status.
+behind it (verified to exist), and a status that says only what the check itself established.
 
-- FAIL: the configuration in force is looser than the pack (e.g. a rate cap above the
-  licence's), or a judged fairness group is below the four-fifths line.
+- FAIL: a value in force breaches the pack (e.g. a rate cap above the licence's, a champion
+  without its family's impact assessment, an erased person's key still stored), or a judged
+  fairness group is below the four-fifths line.
 - MISSING: no code enforces the requirement, or a cited function or test does not exist.
-- PASS: otherwise. A test that is not shipped (an installed package) is noted, not missing.
+- PASS: the check compared a value in force (the decision configuration, the database's facts)
+  with the pack and it holds.
+- CITED: nothing was measured; the code and tests cited exist, and that is all the row shows.
+- NOT ASSESSED: the check cannot see the value (fairness without decisions to judge, where the
+  database is hosted, champions without a database).
 
-The check is pure given its inputs (pack, configuration, champions, fairness report); reading
-them is the caller's (``compliance.service``).
+A test that is not shipped (an installed package) is noted, not missing. The check is pure given
+its inputs (pack, configuration, champions, database facts, fairness report); reading them is
+the caller's (``compliance.service``).
 """
 
 from __future__ import annotations
@@ -20,9 +26,23 @@ from typing import Any, Literal
 
 from creditgraph.compliance.fairness import FairnessReport
 from creditgraph.compliance.references import Checked, check_code, check_test
-from creditgraph.compliance.requirements import REQUIREMENTS, Context, Requirement
+from creditgraph.compliance.requirements import (
+    REQUIREMENTS,
+    Context,
+    Measured,
+    Outcome,
+    Requirement,
+)
 
-Status = Literal["PASS", "FAIL", "MISSING"]
+Status = Literal["PASS", "FAIL", "MISSING", "CITED", "NOT ASSESSED"]
+STATUSES: tuple[Status, ...] = ("PASS", "FAIL", "MISSING", "CITED", "NOT ASSESSED")
+_BY_OUTCOME: dict[Outcome, Status] = {
+    "holds": "PASS",
+    "breached": "FAIL",
+    "cited": "CITED",
+    "not_assessed": "NOT ASSESSED",
+}
+CITED_ONLY = "the code and tests cited exist; this check does not measure it"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +75,7 @@ class ComplianceReport:
     @property
     def counts(self) -> dict[str, int]:
         tally = Counter(row.status for row in self.rows)
-        return {s: tally.get(s, 0) for s in ("PASS", "FAIL", "MISSING")}
+        return {s: tally.get(s, 0) for s in STATUSES}
 
     @property
     def failed(self) -> bool:
@@ -71,20 +91,7 @@ def evaluate(
     """One requirement's row: measured against the pack, its references checked."""
     code = tuple(check_code(ref) for ref in requirement.code)
     tests = tuple(check_test(ref, tests_root) for ref in requirement.tests)
-    if requirement.measure is not None:
-        measured = requirement.measure(ctx)
-        pack_value, in_force, ok = measured.pack_value, measured.in_force, measured.ok
-    elif requirement.area == "fairness" and fairness is not None:
-        pack_value = f"ratio >= {ctx.pack.fairness.min_ratio}"
-        in_force = (
-            f"{len(fairness.failing)} group(s) below four fifths in {fairness.decisions} decisions"
-        )
-        ok = not fairness.failing
-    elif requirement.area == "fairness":
-        pack_value = f"ratio >= {ctx.pack.fairness.min_ratio}"
-        in_force, ok = "not assessed (no database given)", True
-    else:
-        pack_value, in_force, ok = "-", "by the code below", True
+    measured = _measure(requirement, ctx, fairness)
     notes: list[str] = []
     missing = [c for c in (*code, *tests) if c.status == "missing"]
     notes.extend(f"{c.ref}: {c.detail}" for c in missing)
@@ -95,13 +102,49 @@ def evaluate(
     if any(t.status == "not_shipped" for t in tests):
         notes.append("test file not shipped")
     status: Status
-    if not ok:
+    if measured.outcome == "breached":
         status = "FAIL"
     elif missing or not requirement.code or not requirement.tests:
         status = "MISSING"
     else:
-        status = "PASS"
-    return Row(requirement, pack_value, in_force, code, tests, status, "; ".join(notes))
+        status = _BY_OUTCOME[measured.outcome]
+    return Row(
+        requirement,
+        measured.pack_value,
+        measured.in_force,
+        code,
+        tests,
+        status,
+        "; ".join(notes),
+    )
+
+
+def _measure(requirement: Requirement, ctx: Context, fairness: FairnessReport | None) -> Measured:
+    """The requirement's own measure; fairness from the report when decisions were judged; a
+    row with neither rests on its citations (CITED), never on a silent PASS."""
+    if requirement.measure is not None:
+        return requirement.measure(ctx)
+    if requirement.area == "fairness":
+        pack_value = f"ratio >= {ctx.pack.fairness.min_ratio}"
+        if fairness is None:
+            return Measured(pack_value, "not assessed: no database given", "not_assessed")
+        if fairness.decisions == 0:
+            return Measured(
+                pack_value, "not assessed: no decisions made in the period", "not_assessed"
+            )
+        judged = any(g.status in ("pass", "fail") for a in fairness.attributes for g in a.groups)
+        if not judged:
+            return Measured(
+                pack_value,
+                f"not assessed: no group beside the reference is large enough to judge "
+                f"in {fairness.decisions} decisions",
+                "not_assessed",
+            )
+        in_force = (
+            f"{len(fairness.failing)} group(s) below four fifths in {fairness.decisions} decisions"
+        )
+        return Measured(pack_value, in_force, "breached" if fairness.failing else "holds")
+    return Measured("-", CITED_ONLY, "cited")
 
 
 def run_check(

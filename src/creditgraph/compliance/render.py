@@ -5,7 +5,13 @@ from __future__ import annotations
 from creditgraph.compliance.check import ComplianceReport, Row
 from creditgraph.compliance.fairness import AttributeResult, FairnessReport
 
-_STATUS_ZH = {"PASS": "通过", "FAIL": "不合规", "MISSING": "缺失"}
+_STATUS_ZH = {
+    "PASS": "通过",
+    "FAIL": "不合规",
+    "MISSING": "缺失",
+    "CITED": "已引用",
+    "NOT ASSESSED": "未评估",
+}
 _REF_MARK = {"ok": "ok", "missing": "MISSING", "not_shipped": "not shipped / 未随包发布"}
 _GROUP_ZH = {
     "reference": "基准",
@@ -80,7 +86,12 @@ def render_text(report: ComplianceReport) -> str:
         lines += [*_row(row), ""]
     if report.fairness is not None:
         lines += [*render_fairness(report.fairness, report.fairness_period), ""]
-    lines.append(
-        f"合计 Summary: PASS {counts['PASS']}, FAIL {counts['FAIL']}, MISSING {counts['MISSING']}"
-    )
+    lines += [
+        f"合计 Summary: PASS {counts['PASS']}, FAIL {counts['FAIL']}, MISSING {counts['MISSING']}, "
+        f"CITED {counts['CITED']}, NOT ASSESSED {counts['NOT ASSESSED']}",
+        "PASS 通过: 现行值已与合规包比对且符合 the value in force was compared with the pack and "
+        "holds; CITED 已引用: 所引代码与测试存在，本检查未度量 the code and tests cited exist, "
+        "this check does not measure it; NOT ASSESSED 未评估: 本检查看不到该值 the check cannot "
+        "see the value",
+    ]
     return "\n".join(lines)

@@ -4,7 +4,8 @@ force is measured against the pack, the code that enforces it and the test that 
 Code references are ``module:attribute`` and test references ``tests/file.py::test_name``;
 ``compliance.references`` verifies both at run time, so a renamed function or a deleted test
 shows as MISSING instead of a citation that quietly rotted. A requirement with no code behind
-it is listed with no references: the report says MISSING rather than leaving it out.
+it is listed with no references: the report says MISSING rather than leaving it out. A
+requirement without a measure rests on its citations alone, and the report says CITED, not PASS.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Literal
 
+from creditgraph.compliance.facts import DatabaseFacts
 from creditgraph.compliance.pack import CompliancePack
 from creditgraph.decision.config import DecisionConfig, Licence
 from creditgraph.scoring.registry import FAMILIES
@@ -27,13 +30,27 @@ class Context:
     config: DecisionConfig
     champions: Mapping[str, tuple[str, str | None]] | None = None
     """Champion model id -> (family, the impact-assessment id it was registered with)."""
+    facts: DatabaseFacts | None = None
+    """What the database holds (``compliance.facts``), when one is given."""
+    database_host: str | None = None
+    """The host the configured database URL names (no credentials), when one is configured."""
+
+
+Outcome = Literal["holds", "breached", "cited", "not_assessed"]
+"""What a measurement found: the value in force holds against the pack or breaches it; or
+nothing was measured and the row rests on the cited code and tests (``cited``), or the check
+cannot see the value at all (``not_assessed``)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Measured:
     pack_value: str
     in_force: str
-    ok: bool
+    outcome: Outcome
+
+
+def _verdict(ok: bool) -> Outcome:
+    return "holds" if ok else "breached"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,36 +77,41 @@ def rate_cap(ctx: Context) -> Measured:
     if pricing.licence is Licence.LPR_MULTIPLE:
         in_force = f"{pricing.lpr_multiple} x LPR {_pct(pricing.lpr_1y)} = {_pct(pricing.rate_cap)}"
         if cap is None or cap.max_lpr_multiple is None:
-            return Measured(f"no LPR-multiple cap for {licence}", in_force, False)
+            return Measured(f"no LPR-multiple cap for {licence}", in_force, "breached")
         return Measured(
             f"{cap.max_lpr_multiple} x LPR ({licence})",
             in_force,
-            pricing.lpr_multiple <= cap.max_lpr_multiple,
+            _verdict(pricing.lpr_multiple <= cap.max_lpr_multiple),
         )
     in_force = f"{_pct(pricing.micro_lender_cap)} ({licence})"
     if cap is None or cap.annual_cap is None:
-        return Measured(f"no annual cap for {licence}", in_force, False)
+        return Measured(f"no annual cap for {licence}", in_force, "breached")
     return Measured(
-        f"{_pct(cap.annual_cap)} ({licence})", in_force, pricing.micro_lender_cap <= cap.annual_cap
+        f"{_pct(cap.annual_cap)} ({licence})",
+        in_force,
+        _verdict(pricing.micro_lender_cap <= cap.annual_cap),
     )
 
 
 def outstanding_cap(ctx: Context) -> Measured:
     pack, mine = ctx.pack.lending.outstanding_cap, ctx.config.limits.outstanding_cap
-    return Measured(f"CNY {pack:,}", f"CNY {mine:,}", mine <= pack)
+    return Measured(f"CNY {pack:,}", f"CNY {mine:,}", _verdict(mine <= pack))
 
 
 def income_share(ctx: Context) -> Measured:
     pack, mine = ctx.pack.lending.income_share_cap, ctx.config.limits.income_share_cap
-    return Measured(str(pack), str(mine), mine <= pack)
+    return Measured(str(pack), str(mine), _verdict(mine <= pack))
 
 
 def disclosure(ctx: Context) -> Measured:
+    """The code computes the all-in rate on an IRR basis only: a pack asking for another basis
+    is not met. Otherwise the row rests on the code cited (no offer is read here)."""
     shown = ctx.pack.disclosure.render(ctx.config.pricing.rate_cap)
     return Measured(
         f"basis {ctx.pack.disclosure.basis}; at the cap it reads: {shown.zh} / {shown.en}",
-        "every offer carries all_in_rate, the IRR of its cash flows with fees",
-        ctx.pack.disclosure.basis == "irr",
+        "the code cited gives every offer all_in_rate, the IRR of its cash flows with fees; "
+        "no offer is read here",
+        "cited" if ctx.pack.disclosure.basis == "irr" else "breached",
     )
 
 
@@ -97,28 +119,33 @@ def cooling_off(ctx: Context) -> Measured:
     return Measured(
         f"{ctx.pack.lending.cooling_off_days} days",
         "not enforced: servicing has no withdrawal window yet",
-        True,
+        "not_assessed",
     )
 
 
 def data_residency(ctx: Context) -> Measured:
+    """Where the database runs is outside what the check can see; it says so, and names the
+    configured database's host as evidence for whoever can verify it."""
     flag = ctx.pack.data_residency.personal_data_in_prc
+    host = ctx.database_host or "no database URL configured"
     return Measured(
         "personal data stays in the PRC" if flag else "no residency rule",
-        "partners receive commitments only (audit log); no exporter sends personal data",
-        True,
+        f"not assessed: the check cannot see where the database is hosted (database: {host}); "
+        "no exporter sends personal data, partners receive commitments only (audit log)",
+        "not_assessed",
     )
 
 
 def impact_assessments(ctx: Context) -> Measured:
-    """Every model family has a PIPIA id in the pack; with a database, every champion model
-    carries its family's id."""
+    """Every model family has a PIPIA id in the pack (else FAIL); with a database, every
+    champion model carries its family's id. Without one, the champions are not assessed."""
     ids = ctx.pack.impact_assessments
     uncovered = [f for f in FAMILIES if f not in ids]
     pack_value = ", ".join(f"{f}={ids[f]}" for f in FAMILIES if f in ids) or "none"
+    if uncovered:
+        return Measured(pack_value, f"no id for {', '.join(uncovered)}", "breached")
     if ctx.champions is None:
-        in_force = "not read (no database given)"
-        return Measured(pack_value, in_force, not uncovered)
+        return Measured(pack_value, "not read (no database given)", "not_assessed")
     wrong = [
         model_id
         for model_id, (family, recorded) in ctx.champions.items()
@@ -131,7 +158,45 @@ def impact_assessments(ctx: Context) -> Measured:
         )
         or "no champion model"
     )
-    return Measured(pack_value, in_force, not uncovered and not wrong)
+    return Measured(pack_value, in_force, _verdict(not wrong))
+
+
+_NO_DATABASE = "not read (no database given); the code and tests cited exist"
+
+
+def encryption(ctx: Context) -> Measured:
+    """With a database: every personal column of the live schema is binary ciphertext and every
+    person has a data key. Without one, the row rests on the code cited."""
+    pack_value = "every personal field is ciphertext under the person's own data key"
+    facts = ctx.facts
+    if facts is None:
+        return Measured(pack_value, _NO_DATABASE, "cited")
+    plain = ", ".join(facts.plaintext_columns) or "none"
+    in_force = (
+        f"personal columns not binary ciphertext: {plain}; "
+        f"{facts.persons_without_key} of {facts.persons} people without a data key"
+    )
+    ok = not facts.plaintext_columns and facts.persons_without_key == 0
+    return Measured(pack_value, in_force, _verdict(ok))
+
+
+def erasure(ctx: Context) -> Measured:
+    """With a database: no erased pseudonym keeps a key, identity, person or consent row, and no
+    subject request is open past its deadline. Access, copy and correction stay cited."""
+    pack_value = (
+        "an erased person keeps no key, identity, person or consent row; "
+        "every request answered by its deadline"
+    )
+    facts = ctx.facts
+    if facts is None:
+        return Measured(pack_value, _NO_DATABASE, "cited")
+    left = {table: n for table, n in facts.erased_with_rows.items() if n}
+    rows_left = ", ".join(f"{table} {n}" for table, n in left.items()) or "none"
+    in_force = (
+        f"{facts.erased} erased, rows left: {rows_left}; {facts.open_requests} open request(s), "
+        f"{facts.overdue_requests} past due (access, copy and correction: cited only)"
+    )
+    return Measured(pack_value, in_force, _verdict(not left and facts.overdue_requests == 0))
 
 
 REQUIREMENTS: tuple[Requirement, ...] = (
@@ -294,7 +359,9 @@ REQUIREMENTS: tuple[Requirement, ...] = (
             "tests/test_privacy_erasure.py::test_a_borrowers_loans_and_journal_stay_under_a_legal_hold_of_five_years",
             "tests/test_privacy_compaction.py::test_the_erased_pseudonym_is_in_no_parquet_files_bytes",
             "tests/test_audit_log.py::test_erasure_destroys_the_salt_and_the_tree_stays_verifiable",
+            "tests/test_compliance_pack.py::test_the_database_facts_pass_a_clean_database_and_fail_a_leftover",
         ),
+        erasure,
     ),
     Requirement(
         "privacy.encryption",
@@ -315,7 +382,9 @@ REQUIREMENTS: tuple[Requirement, ...] = (
             "tests/test_privacy_erasure.py::test_after_a_key_rotation_a_backup_taken_before_the_erasure_is_unreadable_for_good",
             "tests/test_privacy_erasure.py::test_identity_columns_hold_binary_ciphertext_only",
             "tests/test_ingest.py::test_pseudonym_key_is_private_and_stable",
+            "tests/test_compliance_pack.py::test_the_database_facts_pass_a_clean_database_and_fail_a_leftover",
         ),
+        encryption,
     ),
     Requirement(
         "privacy.access_log",
