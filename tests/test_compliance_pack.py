@@ -416,6 +416,13 @@ def test_the_cli_exits_0_on_the_default_config_and_1_on_a_looser_one(home: Path)
     ok = runner.invoke(app, ["compliance", "check", "--json"])
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.stdout)["summary"]["FAIL"] == 0
+    # --database reads the (fresh) database's facts: the schema's personal columns are measured
+    measured = runner.invoke(app, ["compliance", "check", "--database", "--json"])
+    assert measured.exit_code == 0, measured.output
+    rows = {r["id"]: r for r in json.loads(measured.stdout)["requirements"]}
+    assert rows["privacy.encryption"]["status"] == "PASS"
+    assert rows["privacy.data_residency"]["status"] == "NOT ASSESSED"
+    assert "a SQLite file" in rows["privacy.data_residency"]["in_force"]
     looser = home / "config.toml"
     text = configfile.packaged_text("config.toml").replace(
         'micro_lender_cap = "0.24"', 'micro_lender_cap = "0.30"'

@@ -13,12 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from creditgraph.compliance.facts import DatabaseFacts
 from creditgraph.compliance.pack import CompliancePack
 from creditgraph.decision.config import DecisionConfig, Licence
 from creditgraph.scoring.registry import FAMILIES
+
+if TYPE_CHECKING:  # the facts are read by the service; the measures stay free of the database
+    from creditgraph.compliance.facts import DatabaseFacts
 
 
 @dataclass(frozen=True, slots=True)
