@@ -40,6 +40,7 @@ from creditgraph.audit.tiles import (
 )
 from creditgraph.canonical import canonical_json
 from creditgraph.privacy.erasure import erase
+from creditgraph.servicing.loans import LoanService
 from creditgraph.settings import Settings
 from creditgraph.store.models import OnlineFeatures
 from tests.loan_world import insert_decision
@@ -422,15 +423,30 @@ def test_a_decision_the_log_never_had_is_404(world: World) -> None:
     assert "审计日志" in got.json()["error"]["message"]
 
 
-def test_an_erased_persons_decision_is_409(world: World) -> None:
-    decision = world.decide()
-    path = f"/v1/decisions/{decision['id']}/proof"
-    assert world.client.get(path, headers=world.as_("officer")).status_code == 200
-    erase(world.engine, decision["person_id"])
-    got = world.client.get(path, headers=world.as_("officer"))
-    assert got.status_code == 409, got.text
-    error = got.json()["error"]
+def test_an_erased_borrowers_decision_is_409_and_an_applicants_is_gone(world: World) -> None:
+    """A borrower's decision is kept with the loan under the legal hold, its entry unlinked:
+    409. An applicant without a loan has no decision left to prove: 404."""
+    borrower = _approved(world)
+    LoanService(world.engine).accept(borrower["id"], 0)
+    applicant = world.decide()
+    paths = [f"/v1/decisions/{d['id']}/proof" for d in (borrower, applicant)]
+    for path in paths:
+        assert world.client.get(path, headers=world.as_("officer")).status_code == 200
+    for decision in (borrower, applicant):
+        erase(world.engine, decision["person_id"])
+    held, gone = (world.client.get(p, headers=world.as_("officer")) for p in paths)
+    assert held.status_code == 409, held.text
+    error = held.json()["error"]
     assert error["code"] == "erased" and "erased" in error["message"]
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "not_found"
+
+
+def _approved(world: World) -> dict[str, Any]:
+    for _ in range(20):
+        decision = world.decide()
+        if decision["outcome"] == "approve":
+            return decision
+    raise AssertionError("no approved decision in 20 applications")
 
 
 def test_no_witness_quorum_is_503_with_the_reason(world: World, tmp_path: Path) -> None:

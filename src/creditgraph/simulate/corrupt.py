@@ -99,6 +99,8 @@ _RULE_DEFECTS: dict[str, Callable[[Row], None]] = {
     "positive_amount": _set("amount", Decimal("0.00")),
     "not_in_future": _set("birth_year", 2999),
     "phone_format": _set("phone", "12-ab"),
+    # a well-formed resident id number whose GB 11643 check character is wrong (X is right)
+    "id_number_checksum": _set("id_number", "110105194912310021"),
 }
 
 
