@@ -137,8 +137,12 @@ def test_a_quiet_book_stops_reading_settled_commitments(world_db: tuple[Engine, 
     clock = Clock()
     watch = WithdrawnSources(lookback=timedelta(minutes=10), clock=clock)
     look(db, watch, first=True)  # the world's consents were committed a moment ago
-    assert watch._floor == 0 and watch._taken
-    highest = max(watch._taken)
+    if db.dialect.name == "sqlite":  # ids are visible in commit order: all settled at once
+        assert watch._floor > 0 and watch._taken == set()
+        highest = watch._floor
+    else:  # re-read until the look-back has passed
+        assert watch._floor == 0 and watch._taken
+        highest = max(watch._taken)
     for _ in range(3):  # no consent changes for over twice the look-back
         clock.now += timedelta(minutes=6)
         assert not look(db, watch)

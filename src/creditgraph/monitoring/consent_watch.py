@@ -15,6 +15,11 @@ begun at least ``lookback`` before the previous look: a row under that id invisi
 inserted before that look began, so, if no write transaction stays open longer than
 ``lookback``, it had committed by the previous look, which read it. At start the floor is the
 highest consent commitment created ``lookback`` ago (by the writers' clock).
+
+SQLite has one writer at a time, so there an id is visible only after every lower id has
+committed: the floor is simply the highest id seen, and a look reads only what is new. (On
+PostgreSQL a look re-reads the window; after a large consent ingest that is every consent of the
+last ``lookback``, once per batch, until the window passes.)
 """
 
 from __future__ import annotations
@@ -81,6 +86,14 @@ class WithdrawnSources:
         self.pairs = set(withdrawn_sources(conn, MONITORING))
         self._looks = deque([(started, max(self._taken, default=self._floor))])
         self._previous = started
+        self._settle_in_commit_order(conn)
+
+    def _settle_in_commit_order(self, conn: Connection) -> None:
+        """Where ids are visible in commit order (SQLite), everything seen is settled."""
+        if conn.dialect.name != "sqlite" or not self._taken:
+            return
+        self._floor = max(self._floor, max(self._taken))
+        self._taken = set()
 
     def refresh(self, conn: Connection) -> bool:
         """Take in consents granted or revoked since the last look (or committed late under a
@@ -97,9 +110,10 @@ class WithdrawnSources:
         if highest > self._highest():  # a look that saw nothing higher settles no sooner
             self._looks.append((started, highest))
         self._previous = started
+        self._taken.update(int(r.id) for r in fresh)
+        self._settle_in_commit_order(conn)
         if not fresh:
             return False
-        self._taken.update(int(r.id) for r in fresh)
         ids = sorted({int(r.record_id) for r in fresh if str(r.record_id).isdigit()})
         people: set[str] = set()
         for start in range(0, len(ids), _CHUNK):
