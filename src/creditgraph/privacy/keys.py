@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from creditgraph.settings import Settings, get_settings
 from creditgraph.store.db import make_engine
-from creditgraph.store.files import private_dir
+from creditgraph.store.files import private_dir, sync_dir
 from creditgraph.store.models import MasterKey, PersonKey, table_of
 
 KEY_BYTES = 32
@@ -152,15 +152,6 @@ def create_key_file(path: Path) -> bytes:
         os.fsync(handle.fileno())
     sync_dir(path.parent)
     return key
-
-
-def sync_dir(folder: Path) -> None:
-    """Make a file's creation or rename in ``folder`` durable (the folder's entry is synced)."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 LOCK_SUFFIX = ".lock"

@@ -37,8 +37,8 @@ from creditgraph.privacy.keys import (
     next_key_file,
     open_master_key,
     register,
-    sync_dir,
 )
+from creditgraph.store.files import sync_dir
 from creditgraph.store.models import MasterKey, PersonKey, table_of
 
 CHUNK = 10_000

@@ -130,3 +130,12 @@ def secure_home(settings: Settings) -> list[str]:
     A home that does not exist is left alone (the commands that need it create it private).
     """
     return [t.warning() for t in make_private(home_paths(settings))]
+
+
+def sync_dir(folder: Path) -> None:
+    """Make a file's creation or rename in ``folder`` durable (the folder's entry is synced)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

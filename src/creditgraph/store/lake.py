@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from creditgraph.contracts.schema import Column, Kind, TableSpec
 from creditgraph.contracts.validate import stored_name
 from creditgraph.duck import arrow_table
-from creditgraph.store.files import private_dir, private_file
+from creditgraph.store.files import private_dir, private_file, sync_dir
 
 ROW_KEY = "row_key"
 LOCK_FILE = ".lock"
@@ -232,15 +232,6 @@ def stale_rewrites(lake_dir: Path) -> list[Path]:
     for path in found:
         path.unlink(missing_ok=True)
     return found
-
-
-def sync_dir(path: Path) -> None:
-    """Make a rename inside ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 PAUSE_ENV = "CREDITGRAPH_TEST_PAUSE_AT"
