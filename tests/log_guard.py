@@ -123,6 +123,23 @@ def no_personal_data_in_logs() -> Iterator[None]:
         pytest.fail(describe(findings, f"the log of {', '.join(offenders)}"), pytrace=False)
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under xdist a worker reads its tests' logs; it hands its counts to the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["log_guard_scanned"] = _scanned
+        output["log_guard_failed"] = list(_failed)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """The controller adds up what each xdist worker read (a hook only xdist calls)."""
+    global _scanned
+    output = getattr(node, "workeroutput", {})
+    _scanned += int(output.get("log_guard_scanned", 0))
+    _failed.extend(output.get("log_guard_failed", []))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _failed:
         terminalreporter.write_line(
