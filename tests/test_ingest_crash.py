@@ -479,6 +479,6 @@ def test_a_running_batch_keeps_its_heartbeat_fresh_on_postgresql(
 
 
 def test_the_crash_points_tested_are_every_named_pause_point() -> None:
-    from creditgraph.ingest.pause_points import POINTS as NAMED
+    from creditgraph.store.pause_points import POINTS as NAMED
 
     assert {p.split("#")[0] for p in POINTS} == set(NAMED)

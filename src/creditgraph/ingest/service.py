@@ -42,7 +42,6 @@ from creditgraph.ingest.consent_gate import (
     text_refusals,
 )
 from creditgraph.ingest.database import WriteCounts, write_rows
-from creditgraph.ingest.pause_points import reached
 from creditgraph.ingest.quarantine import Problem, QuarantineWriter, problems_json
 from creditgraph.ingest.readers import Chunk, NeedsExactRowNumbers, read_chunks
 from creditgraph.ingest.recovery import (
@@ -61,6 +60,7 @@ from creditgraph.settings import Settings
 from creditgraph.store import lake
 from creditgraph.store.db import migrated_engine, write_transaction
 from creditgraph.store.models import IngestBatch, IngestFile, table_of
+from creditgraph.store.pause_points import reached
 
 Progress = Callable[[str, int, int | None], None]  # (label, rows done, rows total or None)
 # What dates an external-loan report sent without reported_at: the ingest time (it is then

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +22,7 @@ from creditgraph.contracts.schema import Column, Kind, TableSpec
 from creditgraph.contracts.validate import stored_name
 from creditgraph.duck import arrow_table
 from creditgraph.store.files import private_dir, private_file, sync_dir
+from creditgraph.store.pause_points import reached
 
 ROW_KEY = "row_key"
 LOCK_FILE = ".lock"
@@ -216,13 +216,13 @@ def rewrite_part(path: Path, tables: Iterator[pa.Table], schema: pa.Schema) -> i
                 if table.num_rows:
                     writer.write_table(table.cast(schema), row_group_size=table.num_rows)
         sync_file(staging)
-        _pause("rewrite_staged")
+        reached("rewrite_staged")
         staging.replace(path)
     except BaseException:
         staging.unlink(missing_ok=True)
         raise
     sync_dir(path.parent)
-    _pause("rewrite_replaced")
+    reached("rewrite_replaced")
     return path.stat().st_size
 
 
@@ -232,32 +232,3 @@ def stale_rewrites(lake_dir: Path) -> list[Path]:
     for path in found:
         path.unlink(missing_ok=True)
     return found
-
-
-PAUSE_ENV = "CREDITGRAPH_TEST_PAUSE_AT"
-PAUSE_MARKER_ENV = "CREDITGRAPH_TEST_PAUSE_MARKER"
-
-
-def _pause(point: str) -> None:
-    """A crash test's stop (``rewrite_staged``, ``rewrite_replaced``, or ``<point>#<n>``): the
-    process writes its pid to the marker file and sleeps until killed. Same variables as the
-    ingest's pause points; without them this is one lookup."""
-    wanted = os.environ.get(PAUSE_ENV)
-    if not wanted:
-        return
-    name, _, nth = wanted.partition("#")
-    if name != point:
-        return
-    _PASSED[point] = _PASSED.get(point, 0) + 1
-    if _PASSED[point] != int(nth or 1):
-        return
-    marker = os.environ.get(PAUSE_MARKER_ENV)
-    if marker:
-        staged = Path(marker + ".tmp")
-        staged.write_text(str(os.getpid()))
-        staged.replace(marker)
-    while True:
-        time.sleep(3600)
-
-
-_PASSED: dict[str, int] = {}

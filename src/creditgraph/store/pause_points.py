@@ -1,4 +1,5 @@
-"""Named points of an ingest where a crash test stops the process, to kill it there for real.
+"""Named points of an ingest or a lake rewrite where a crash test stops the process, to kill it
+there for real.
 
 Only for tests: with ``CREDITGRAPH_TEST_PAUSE_AT=<point>`` (or ``<point>#<n>`` for its n-th
 passing) and ``CREDITGRAPH_TEST_PAUSE_MARKER=<file>``, the process writes its pid to the marker
@@ -13,6 +14,11 @@ Points, in the order an ingest passes them:
 - ``file_recorded``: the file's transaction committed, its staged files not yet renamed;
 - ``file_published``: the file's part and quarantine file are in place;
 - ``batch_finishing``: every file is in, the batch is still ``running``.
+
+And in a lake part's rewrite (compaction, ``store.lake.rewrite_part``):
+
+- ``rewrite_staged``: the new part is written and synced beside the old one;
+- ``rewrite_replaced``: the new part has replaced the old one.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from pathlib import Path
 POINT_ENV = "CREDITGRAPH_TEST_PAUSE_AT"
 MARKER_ENV = "CREDITGRAPH_TEST_PAUSE_MARKER"
 POINTS = ("batch_started", "file_staged", "file_recorded", "file_published", "batch_finishing")
+LAKE_POINTS = ("rewrite_staged", "rewrite_replaced")
 
 _passed: Counter[str] = Counter()
 
