@@ -6,16 +6,30 @@ PIP := $(BIN)/python -m pip
 # extras installed by `make test`; CI adds the Spark engine: make test EXTRAS=dev,spark
 EXTRAS ?= dev
 
-.PHONY: demo test install install-dev lint typecheck pytest bench docs clean
+.PHONY: demo test install install-dev assets lint typecheck pytest bench docs clean
+
+# The workspace's JavaScript libraries come from the npm registry at the versions package-lock.json
+# pins (checked by their integrity hashes) and are copied into the package's static files.
+VENDOR := src/creditgraph/web/static/vendor
+$(VENDOR)/.built: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
+	cp node_modules/htmx.org/LICENSE $(VENDOR)/htmx.LICENSE
+	cp node_modules/cytoscape/dist/cytoscape.min.js $(VENDOR)/cytoscape.min.js
+	cp node_modules/cytoscape/LICENSE $(VENDOR)/cytoscape.LICENSE
+	touch $@
+
+assets: $(VENDOR)/.built
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-install: $(BIN)/python
+install: $(BIN)/python assets
 	$(PIP) install --quiet -e .
 
-install-dev: $(BIN)/python
+install-dev: $(BIN)/python assets
 	$(PIP) install --quiet -e '.[$(EXTRAS)]'
 
 demo: install
@@ -45,4 +59,4 @@ docs: install-dev
 	  $(BIN)/typer creditgraph.cli.main utils docs --name creditgraph | sed '1,2d' ) > docs/cli.md
 
 clean:
-	rm -rf .creditgraph .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .creditgraph .pytest_cache .mypy_cache .ruff_cache node_modules $(VENDOR)

@@ -25,6 +25,7 @@ from creditgraph.store.models import (
     LoanTransaction,
     ModelVersion,
     Person,
+    WorkspaceAction,
     table_of,
 )
 
@@ -158,6 +159,13 @@ def write_all(conn: Connection, person_id: str = PERSON, suffix: str = "1") -> d
     ).inserted_primary_key  # fmt: skip
     assert action is not None
     ids["alert_action"] = str(action[0])
+    conn.execute(
+        insert(table_of(WorkspaceAction)).values(
+            id=f"W{suffix}", at=AT, actor="web:ana", role="officer", action="review.approve",
+            target=f"R{suffix}", outcome="done", detail={"note_sha256": "0" * 64},
+        )
+    )  # fmt: skip
+    ids["workspace_action"] = f"W{suffix}"
     for kind, record_id in ids.items():
         outbox.record(conn, kind, record_id)
     return ids

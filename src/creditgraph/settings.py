@@ -86,6 +86,26 @@ class Settings(BaseSettings):
     auth_lockout_seconds: int = Field(
         default=900, ge=1, description="How long a lock-out lasts; 429 with Retry-After."
     )
+    # The web workspace (docs/web.md): sessions and the log-in lock-out.
+    web_session_idle_minutes: int = Field(
+        default=30, ge=1, description="A workspace session ends after this long without a request."
+    )
+    web_session_hours: int = Field(
+        default=12,
+        ge=1,
+        description="A workspace session ends this long after log-in, in any case.",
+    )
+    web_lockout_failures: int = Field(
+        default=5, ge=1, description="Failed log-ins in a row that lock a workspace account."
+    )
+    web_lockout_minutes: int = Field(
+        default=15, ge=1, description="How long a locked workspace account stays locked."
+    )
+    web_secure_cookies: bool = Field(
+        default=False,
+        description="Mark session cookies Secure even on plain HTTP (behind a TLS proxy); "
+        "they always are on HTTPS.",
+    )
     # Monitoring (docs/monitoring.md): the event bus and the files that steer the detectors.
     event_bus_url: str | None = Field(
         default=None,

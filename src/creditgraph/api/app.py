@@ -28,6 +28,7 @@ from creditgraph.api.subject_routes import router as subject_router
 from creditgraph.privacy.pseudonym import Pseudonymiser, load_or_create_key
 from creditgraph.settings import Settings
 from creditgraph.store.db import current_revision, head_revision, make_engine, upgrade
+from creditgraph.web.app import mount as mount_workspace
 
 DESCRIPTION = """Decisions on loan applications scored from social-network and behavioural data.
 
@@ -82,6 +83,8 @@ def create_app(
     app.include_router(audit_router)
     app.include_router(subject_router)
     app.include_router(consent_router)
+    # the web workspace for the lender's staff, beside the API (docs/web.md)
+    mount_workspace(app, engine, settings, ctx.pseudonyms)
     # Outermost last: the guard sees everything, the access log every answer, limits the body.
     app.add_middleware(
         BodyLimit,

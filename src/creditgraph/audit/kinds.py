@@ -33,6 +33,7 @@ from creditgraph.store.models import (
     IngestFile,
     JournalLine,
     ModelVersion,
+    WorkspaceAction,
     table_of,
 )
 
@@ -268,6 +269,14 @@ def _load_alert_actions(conn: Connection, ids: Sequence[str]) -> Loaded:
     }
 
 
+def _load_workspace_actions(conn: Connection, ids: Sequence[str]) -> Loaded:
+    names = ("at", "actor", "role", "action", "target", "outcome", "detail")
+    return {
+        str(row["id"]): (None, _pick(row, names))
+        for row in _rows(conn, table_of(WorkspaceAction), "id", ids)
+    }
+
+
 KINDS: dict[str, RecordKind] = {
     kind.name: kind
     for kind in (
@@ -289,6 +298,13 @@ KINDS: dict[str, RecordKind] = {
         ),
         RecordKind("alert", "alert", _load_alerts, _ids(Alert)),
         RecordKind("alert_action", "alert action", _load_alert_actions, _ids(AlertAction), True),
+        RecordKind(
+            "workspace_action",
+            "workspace action",
+            _load_workspace_actions,
+            _ids(WorkspaceAction),
+            True,
+        ),
     )
 }
 """Every kind of record the log commits to, by the name its entries carry."""

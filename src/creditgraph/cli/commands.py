@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "creditgraph.cli.compliance_cmd",
     "creditgraph.cli.witness_cmd",
     "creditgraph.cli.keys_cmd",
+    "creditgraph.cli.users_cmd",
     "creditgraph.cli.master_key_cmd",
     "creditgraph.cli.serve_cmd",
 )

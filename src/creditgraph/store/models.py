@@ -980,3 +980,62 @@ class PersonKey(Base):
     key_id: Mapped[str] = mapped_column(String(40))
     wrapped: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+# --- the web workspace (creditgraph.web) -------------------------------------------------------
+
+
+class WebUser(Base):
+    """A person who works in the web workspace: an officer, analyst, auditor or admin.
+
+    Only the argon2 hash of the password is kept. ``failed_logins`` counts the failures since the
+    last success; reaching the policy's limit sets ``locked_until``. A disabled user keeps the row
+    (the audit trail names them) but cannot log in.
+    """
+
+    __tablename__ = "web_users"
+    __table_args__ = (UniqueConstraint("name", name="uq_web_users_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    created_by: Mapped[str] = mapped_column(String(100))
+    password_changed_at: Mapped[datetime] = mapped_column(DateTime())
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime())
+
+
+class WebSession(Base):
+    """A logged-in browser: the SHA-256 of the cookie's token (never the token), its CSRF token
+    and language, and when it idles out or ends."""
+
+    __tablename__ = "web_sessions"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    lang: Mapped[str] = mapped_column(String(5))
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime())
+    expires_at: Mapped[datetime] = mapped_column(DateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime())
+
+
+class WorkspaceAction(Base):
+    """A privileged action in the workspace or on its users (a login, a review decided, an alert
+    acknowledged, a profile revealed, a user created): committed to the audit log."""
+
+    __tablename__ = "workspace_actions"
+    __table_args__ = (Index("ix_workspace_actions_at", "at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime())
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str | None] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str | None] = mapped_column(String(100))
+    outcome: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -1,0 +1,81 @@
+"""Mounting the workspace on the API's FastAPI app: its routers, static files, error pages and
+security headers. ``creditgraph serve`` then serves both; the API stays under ``/v1``."""
+
+from __future__ import annotations
+
+from importlib import resources
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from creditgraph.privacy.pseudonym import Pseudonymiser
+from creditgraph.settings import Settings
+from creditgraph.web.context import WebContext
+from creditgraph.web.errors import LoginRequired, WebError
+from creditgraph.web.pages import ROUTERS
+from creditgraph.web.render import is_htmx, page
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
+    "object-src 'none'"
+)
+_API_PREFIXES = (b"/v1", b"/docs", b"/openapi.json")
+
+
+class SecurityHeaders:
+    """CSP and friends on every workspace answer (the API's JSON and its docs page excluded)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("raw_path", b"").startswith(_API_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"content-security-policy", CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                    (b"x-frame-options", b"DENY"),
+                ]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def mount(app: FastAPI, engine: Engine, settings: Settings, pseudonyms: Pseudonymiser) -> None:
+    """Add the workspace to ``app``."""
+    ctx = WebContext.build(engine, settings, pseudonyms)
+    app.state.web = ctx
+
+    async def on_login_required(request: Request, _: Exception) -> Response:
+        if is_htmx(request):
+            return Response(status_code=401, headers={"HX-Redirect": "/login"})
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+    async def on_web_error(request: Request, exc: Exception) -> HTMLResponse:
+        assert isinstance(exc, WebError)
+        session = getattr(request.state, "web_session", None)
+        template = "error_fragment.html" if is_htmx(request) else "error.html"
+        return page(ctx, request, session, template, {"error": exc}, status=exc.status)
+
+    app.add_exception_handler(LoginRequired, on_login_required)
+    app.add_exception_handler(WebError, on_web_error)
+    static = resources.files("creditgraph.web").joinpath("static")
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    for router in ROUTERS:
+        app.include_router(router, include_in_schema=False)
+    app.add_middleware(SecurityHeaders)

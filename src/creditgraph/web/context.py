@@ -1,0 +1,68 @@
+"""What every workspace page shares: the engine, settings, users, sessions, templates, and the
+services pages read from, built on first use."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import Environment
+from sqlalchemy import Engine
+
+from creditgraph.privacy.pseudonym import Pseudonymiser
+from creditgraph.settings import Settings
+from creditgraph.web.sessions import SessionPolicy, SessionStore
+from creditgraph.web.templating import environment
+from creditgraph.web.users import LockPolicy, UserStore
+
+if TYPE_CHECKING:
+    from creditgraph.servicing.loans import LoanService
+
+
+@dataclass
+class WebContext:
+    engine: Engine
+    settings: Settings
+    pseudonyms: Pseudonymiser
+    users: UserStore
+    sessions: SessionStore
+    templates: Environment
+    _loans: LoanService | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, engine: Engine, settings: Settings, pseudonyms: Pseudonymiser) -> WebContext:
+        return cls(
+            engine=engine,
+            settings=settings,
+            pseudonyms=pseudonyms,
+            users=UserStore(
+                engine, LockPolicy(settings.web_lockout_failures, settings.web_lockout_minutes)
+            ),
+            sessions=SessionStore(
+                engine,
+                SessionPolicy(
+                    idle=timedelta(minutes=settings.web_session_idle_minutes),
+                    absolute=timedelta(hours=settings.web_session_hours),
+                ),
+            ),
+            templates=environment(),
+        )
+
+    def loans(self) -> LoanService:
+        if self._loans is None:
+            with self._lock:
+                if self._loans is None:
+                    from creditgraph.servicing.loans import LoanService
+
+                    self._loans = LoanService(self.engine)
+        return self._loans
+
+    def person_pseudonym(self, external_id: str) -> str:
+        """The pseudonym of a lender's own person id, as ingest made it at the door."""
+        from creditgraph.contracts.schema import Namespace
+
+        return self.pseudonyms.one(Namespace.PERSON, external_id)

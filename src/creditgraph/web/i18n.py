@@ -1,0 +1,106 @@
+"""Chinese and English for the workspace: one catalogue of texts, and money, dates and rates in
+the reader's locale (Babel's CLDR data, not hand-made formats).
+
+Texts live in ``text/*.toml``, one file per page, each key with ``zh`` and ``en``. A key missing
+from the catalogue, or missing one language, is an error when the catalogue loads, so a page
+can never show an English fallback to a Chinese reader by accident.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal, format_percent
+
+LANGS = ("zh", "en")
+LOCALES = {"zh": "zh_CN", "en": "en_GB"}
+CURRENCY = "CNY"
+
+
+class CatalogueError(ValueError):
+    pass
+
+
+@cache
+def catalogue() -> dict[str, dict[str, str]]:
+    """Every text of the workspace: key -> {"zh": ..., "en": ...}."""
+    texts: dict[str, dict[str, str]] = {}
+    folder = resources.files("creditgraph.web").joinpath("text")
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".toml"):
+            continue
+        data = tomllib.loads(entry.read_text(encoding="utf-8"))
+        for key, value in data.items():
+            if key in texts:
+                raise CatalogueError(f"text {key!r} is defined twice ({entry.name})")
+            if not isinstance(value, dict) or any(not value.get(lang) for lang in LANGS):
+                raise CatalogueError(f"text {key!r} in {entry.name} needs both zh and en")
+            texts[key] = {lang: str(value[lang]) for lang in LANGS}
+    return texts
+
+
+@dataclass(frozen=True, slots=True)
+class Texts:
+    """The texts and formats of one language; templates call it as ``t(...)``."""
+
+    lang: str
+
+    @property
+    def locale(self) -> str:
+        return LOCALES[self.lang]
+
+    def __call__(self, key: str, **values: object) -> str:
+        try:
+            text = catalogue()[key][self.lang]
+        except KeyError:
+            raise CatalogueError(f"no text {key!r} in the workspace catalogue") from None
+        return text.format(**values) if values else text
+
+    def money(self, amount: Decimal | int | str | None, fen: bool = False) -> str:
+        """An amount in yuan (or integer ``fen``) as the reader writes money."""
+        if amount is None:
+            return "–"
+        value = Decimal(amount) / 100 if fen else Decimal(str(amount))
+        return format_currency(value, CURRENCY, locale=self.locale)
+
+    def number(self, value: int | float | Decimal | None, digits: int = 0) -> str:
+        if value is None:
+            return "–"
+        fmt = "#,##0" + ("." + "0" * digits if digits else "")
+        return format_decimal(value, format=fmt, locale=self.locale)
+
+    def percent(self, fraction: float | Decimal | None, digits: int = 1) -> str:
+        if fraction is None:
+            return "–"
+        fmt = "#,##0" + ("." + "0" * digits if digits else "") + "%"
+        return format_percent(fraction, format=fmt, locale=self.locale)
+
+    def date(self, value: date | datetime | str | None) -> str:
+        if value is None or value == "":
+            return "–"
+        if isinstance(value, str):
+            value = date.fromisoformat(value[:10])
+        if isinstance(value, datetime):
+            value = value.date()
+        return format_date(value, format="medium", locale=self.locale)
+
+    def datetime(self, value: datetime | str | None) -> str:
+        if value is None or value == "":
+            return "–"
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return format_datetime(value, format="medium", locale=self.locale)
+
+    def pick(self, zh: str | None, en: str | None) -> str:
+        """One of a pair of texts that came with the data (a reason, an error)."""
+        return (zh if self.lang == "zh" else en) or zh or en or ""
+
+
+def texts(lang: str) -> Texts:
+    return Texts(lang if lang in LANGS else "zh")

@@ -1,0 +1,7 @@
+"""The models page (being built)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
