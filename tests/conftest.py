@@ -111,3 +111,14 @@ def redis_client() -> Any:
             pytest.fail(f"Redis at {REDIS_URL} is unreachable: {exc}")
         pytest.skip(f"Redis at {REDIS_URL} is unreachable: {exc}")
     return client
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The workspace on a copy of the small demo home (tests/web_world.py), one per module."""
+    from tests.web_world import copy_home, open_workspace, pristine_home
+
+    source = pristine_home(tmp_path_factory)
+    target = tmp_path_factory.mktemp("workspace") / "home"
+    copy_home(source, target)
+    yield from open_workspace(target)

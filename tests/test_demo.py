@@ -67,10 +67,15 @@ def test_demo_runs_every_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         "export after the erasure 删除后导出: refused",
         "合规检查 Compliance check — CN pack",
         "合计 Summary: PASS",
+        "10. Web workspace",
+        "creditgraph serve --port 8000",
+        "http://127.0.0.1:8000/login",
+        "demo user 演示用户 demo-admin",
         "demo finished",
     ):
         assert marker in result.output, marker
     assert "1,500 people x 86 features" in result.output
+    _demo_user_logs_in(result.output)
     report = result.output.split("validation report 验证报告:", 1)[1].split()[0]
     assert Path(report).is_file() and Path(report).read_text().startswith("<!DOCTYPE html>")
 
@@ -159,5 +164,19 @@ def test_stages_run_in_the_order_the_demo_prints_them() -> None:
         "monitoring",
         "audit",
         "privacy",
+        "workspace",
     ]
     assert all(stage.__module__.startswith("creditgraph.demo.") for _, stage in STAGES)
+
+
+def _demo_user_logs_in(output: str) -> None:
+    """The printed demo credentials open the workspace of the demo's home."""
+    from creditgraph.settings import get_settings
+    from creditgraph.store.db import migrated_engine
+    from creditgraph.web.users import UserStore
+
+    password = output.split("password 密码", 1)[1].split()[0]
+    with migrated_engine(get_settings().database_url) as db:
+        result = UserStore(db).authenticate("demo-admin", password)
+    assert result.outcome == "ok" and result.user is not None
+    assert result.user.role.value == "admin"

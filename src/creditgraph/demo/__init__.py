@@ -1,7 +1,8 @@
 """The end-to-end demo: each stage of the money flow runs in turn on one synthetic world.
 
 What belongs here: the demo's stages, one module each in the order the demo prints them
-(world, ingest, features, scoring, decisions, servicing, monitoring, audit, privacy), and what they share
+(world, ingest, features, scoring, decisions, servicing, monitoring, audit, privacy,
+workspace), and what they share
 (``context``).
 A stage is a function ``run(ctx)`` listed in ``STAGES``; later parts of the platform
 (monitoring, audit) add theirs without touching the others. The demo is an interface like
@@ -24,6 +25,7 @@ from creditgraph.demo.monitoring import monitoring_stage
 from creditgraph.demo.privacy import privacy_stage
 from creditgraph.demo.scoring import scoring_stage
 from creditgraph.demo.servicing import servicing_stage
+from creditgraph.demo.workspace import workspace_stage
 from creditgraph.demo.world import simulate_stage
 from creditgraph.settings import Settings
 
@@ -37,6 +39,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("monitoring", monitoring_stage),
     ("audit", audit_stage),
     ("privacy", privacy_stage),
+    ("workspace", workspace_stage),
 ]
 
 

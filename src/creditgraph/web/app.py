@@ -3,6 +3,7 @@ security headers. ``creditgraph serve`` then serves both; the API stays under ``
 
 from __future__ import annotations
 
+import time
 from importlib import resources
 from urllib.parse import quote
 
@@ -53,6 +54,30 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+class ServerTiming:
+    """``Server-Timing: app;dur=<ms>`` on each workspace answer: the time the app took before the
+    response started, as the browser's developer tools and ``bench/web.py`` read it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("raw_path", b"").startswith(_API_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def timed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                took = (time.perf_counter() - started) * 1000
+                headers = list(message.get("headers", []))
+                headers.append((b"server-timing", f"app;dur={took:.2f}".encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, timed)
+
+
 def mount(app: FastAPI, engine: Engine, settings: Settings, pseudonyms: Pseudonymiser) -> None:
     """Add the workspace to ``app``."""
     ctx = WebContext.build(engine, settings, pseudonyms)
@@ -79,3 +104,4 @@ def mount(app: FastAPI, engine: Engine, settings: Settings, pseudonyms: Pseudony
     for router in ROUTERS:
         app.include_router(router, include_in_schema=False)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(ServerTiming)
