@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from creditgraph.store.models import DataAccess, WorkspaceAction, table_of
 from creditgraph.web.context import WebContext
 from creditgraph.web.errors import WebError
+from creditgraph.web.i18n import catalogue
 from creditgraph.web.render import page
 from creditgraph.web.roles import Can
 from creditgraph.web.security import need, web_context
@@ -90,6 +91,7 @@ def activity(
             "rows": rows[:PAGE],
             "reads": reads,
             "kinds": kinds,
+            "known": catalogue(),
             "total": total,
             "filters": {
                 "actor": actor,
