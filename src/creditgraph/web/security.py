@@ -53,6 +53,7 @@ def need(capability: Can) -> Callable[..., Session]:
             raise WebError(403, "error.forbidden")
         return session
 
+    check.capability = capability  # type: ignore[attr-defined]  # read by the authorization tests
     return check
 
 
