@@ -1,0 +1,1 @@
+"""Read models of the workspace pages: SQL through SQLAlchemy Core, no HTML."""
