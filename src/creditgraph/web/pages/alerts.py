@@ -1,7 +1,219 @@
-"""The alerts page (being built)."""
+"""Alerts: monitoring's findings about borrowers, a queue by type, severity and status, one
+alert's evidence and the steps taken on it, and the servicing book's stress signals beside them.
+
+Acknowledging and resolving go through ``monitoring.alerts`` (its rules: resolve needs a note, a
+resolved alert stays resolved), which opens and commits its own transaction and takes no
+connection; the workspace action is therefore recorded right after, in a transaction of its
+own, and a refused step is recorded as refused.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from creditgraph.monitoring.alerts import (
+    AlertError,
+    AlertNotFoundError,
+    AlertStateError,
+    acknowledge,
+    get_alert,
+    resolve,
+)
+from creditgraph.web import actions
+from creditgraph.web.context import WebContext
+from creditgraph.web.data import alerts as data
+from creditgraph.web.errors import WebError
+from creditgraph.web.i18n import Texts, catalogue, texts
+from creditgraph.web.render import is_htmx, page
+from creditgraph.web.roles import Can
+from creditgraph.web.security import checked_form, first, need, web_context
+from creditgraph.web.sessions import Session
 
 router = APIRouter()
+MAX_NOTE = 1000
+MAX_LIST = 10
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+def _known(key: str) -> bool:
+    return key in catalogue()
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One line of evidence as the page shows it: a label, a formatted value, the ids of a
+    list, or the lines of a nested record."""
+
+    label: str
+    code: bool
+    """The label is the evidence's own key (no text for it), shown as code."""
+    value: str | None = None
+    ids: list[str] = field(default_factory=list)
+    more: int = 0
+    children: list[Item] = field(default_factory=list)
+
+
+def _value(t: Texts, key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return t("alerts.yes" if value else "alerts.no")
+    if isinstance(value, (int, float)):
+        if "_fen" in key:
+            return t.money(Decimal(str(value)).quantize(Decimal(1)), fen=True)
+        if key.endswith("rate"):
+            return t.percent(value, 1)
+        if isinstance(value, float):
+            return t.number(value, 3)
+        return t.number(value)
+    if isinstance(value, str) and _ISO_TIME.match(value):
+        try:
+            return t.datetime(datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    return "–" if value is None else str(value)
+
+
+def evidence_items(t: Texts, evidence: dict[str, Any]) -> list[Item]:
+    """An alert's evidence as labelled, formatted lines (nested records nest)."""
+    items: list[Item] = []
+    for key, value in evidence.items():
+        text = f"alerts.ev.{key}"
+        label, code = (t(text), False) if _known(text) else (str(key), True)
+        if isinstance(value, dict):
+            items.append(Item(label, code, children=evidence_items(t, value)))
+        elif isinstance(value, list):
+            shown = [str(v) for v in value[:MAX_LIST]]
+            items.append(
+                Item(
+                    label,
+                    code,
+                    value=t("alerts.count", n=len(value)),
+                    ids=shown,
+                    more=max(0, len(value) - MAX_LIST),
+                )
+            )
+        else:
+            items.append(Item(label, code, value=_value(t, str(key), value)))
+    return items
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alert_queue(
+    request: Request,
+    ctx: WebContext = Depends(web_context),
+    session: Session = Depends(need(Can.VIEW_ALERTS)),
+) -> HTMLResponse:
+    filters = data.parse_filters(request.query_params)
+    found = data.queue(ctx.engine, filters)
+    values: dict[str, Any] = {
+        "queue": found,
+        "filters": found.filters,
+        "types": data.TYPES,
+        "severities": data.SEVERITIES,
+        "statuses": data.STATUSES,
+        "known": _known,
+    }
+    if is_htmx(request):
+        return page(ctx, request, session, "alerts_queue.html", values)
+    values["stress"] = data.stress(ctx.engine)
+    return page(ctx, request, session, "alerts.html", values)
+
+
+def _detail(
+    ctx: WebContext, request: Request, session: Session, alert_id: str, done: str | None
+) -> HTMLResponse:
+    try:
+        alert = get_alert(ctx.engine, alert_id)
+    except AlertNotFoundError:
+        raise WebError(404, "error.not_found") from None
+    values = {
+        "alert": alert,
+        "evidence": evidence_items(texts(session.lang), alert["evidence"] or {}),
+        "trail": data.audit_trail(ctx.engine, alert_id),
+        "done": done if done in ("acknowledged", "resolved") else None,
+        "known": _known,
+    }
+    template = "alerts_detail_body.html" if is_htmx(request) else "alerts_detail.html"
+    return page(ctx, request, session, template, values)
+
+
+@router.get("/alerts/{alert_id}", response_class=HTMLResponse)
+def alert_detail(
+    alert_id: str,
+    request: Request,
+    ctx: WebContext = Depends(web_context),
+    session: Session = Depends(need(Can.VIEW_ALERTS)),
+) -> HTMLResponse:
+    return _detail(ctx, request, session, alert_id[:40], request.query_params.get("done"))
+
+
+def _step(ctx: WebContext, session: Session, alert_id: str, target: str, note: str | None) -> None:
+    """Acknowledge or resolve through monitoring, then record the workspace action."""
+    name = "alert.acknowledge" if target == "acknowledged" else "alert.resolve"
+    detail = {"note_sha256": actions.note_digest(note)} if note else None
+    try:
+        if target == "acknowledged":
+            acknowledge(ctx.engine, alert_id, by=session.actor, note=note)
+        else:
+            resolve(ctx.engine, alert_id, by=session.actor, note=note or "")
+    except AlertNotFoundError:
+        raise WebError(404, "error.not_found") from None
+    except AlertStateError as exc:
+        actions.record_alone(
+            ctx.engine,
+            session.actor,
+            session.role,
+            name,
+            target=alert_id,
+            outcome="refused",
+            detail={"why": exc.en},
+        )
+        raise WebError(409, "alerts.error.refused", zh=exc.zh, en=exc.en) from None
+    except AlertError as exc:
+        raise WebError(400, "alerts.error.refused", zh=exc.zh, en=exc.en) from None
+    actions.record_alone(
+        ctx.engine, session.actor, session.role, name, target=alert_id, detail=detail
+    )
+
+
+async def _handle(
+    request: Request, ctx: WebContext, session: Session, alert_id: str, target: str
+) -> Response:
+    fields = await checked_form(request, session)
+    note = first(fields, "note") or None
+    if target == "resolved" and note is None:
+        raise WebError(400, "alerts.error.note_required")
+    if note is not None and len(note) > MAX_NOTE:
+        raise WebError(400, "alerts.error.note_too_long", limit=MAX_NOTE)
+    alert_id = alert_id[:40]
+    await run_in_threadpool(_step, ctx, session, alert_id, target, note)
+    if is_htmx(request):
+        return await run_in_threadpool(_detail, ctx, request, session, alert_id, target)
+    return RedirectResponse(f"/alerts/{alert_id}?done={target}", status_code=303)
+
+
+@router.post("/alerts/{alert_id}/acknowledge")
+async def acknowledge_alert(
+    alert_id: str,
+    request: Request,
+    ctx: WebContext = Depends(web_context),
+    session: Session = Depends(need(Can.HANDLE_ALERTS)),
+) -> Response:
+    return await _handle(request, ctx, session, alert_id, "acknowledged")
+
+
+@router.post("/alerts/{alert_id}/resolve")
+async def resolve_alert(
+    alert_id: str,
+    request: Request,
+    ctx: WebContext = Depends(web_context),
+    session: Session = Depends(need(Can.HANDLE_ALERTS)),
+) -> Response:
+    return await _handle(request, ctx, session, alert_id, "resolved")
