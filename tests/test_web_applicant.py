@@ -267,3 +267,25 @@ def test_logged_out_is_sent_to_log_in(workspace: Any) -> None:
     assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
     person = _person_with_loan(workspace)
     assert client.get(f"/applicants/{person}/graph.json", follow_redirects=False).status_code == 303
+
+
+def test_expand_unfolds_a_folded_branch(workspace: Any) -> None:
+    with workspace.engine.connect() as conn:
+        people = list(
+            conn.execute(text("SELECT person_id FROM persons ORDER BY person_id")).scalars()
+        )
+    client = workspace.client("analyst")
+    for person in people[:80]:
+        graph = client.get(f"/applicants/{person}/graph.json").json()
+        folds = [n for n in graph["nodes"] if n["kind"] == "folded"]
+        if folds:
+            break
+    else:
+        pytest.skip("no folded branch among the first people of the demo home")
+    fold_node = folds[0]
+    assert fold_node["label"] == f"+{fold_node['hidden']}"
+    opened = client.get(
+        f"/applicants/{person}/graph.json", params={"expand": fold_node["parent"]}
+    ).json()
+    assert fold_node["id"] not in {n["id"] for n in opened["nodes"]}
+    assert len(opened["nodes"]) > len(graph["nodes"])

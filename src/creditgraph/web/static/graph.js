@@ -51,8 +51,7 @@
       elements: elementsOf(graph),
       style: style(),
       layout: { name: "concentric", concentric: function (n) { return 3 - n.data("hop"); },
-                levelWidth: function () { return 1; }, minNodeSpacing: 6, animate: false },
-      wheelSensitivity: 0.3
+                levelWidth: function () { return 1; }, minNodeSpacing: 6, animate: false }
     });
     cy.on("tap", "node", function (event) {
       var node = event.target;
