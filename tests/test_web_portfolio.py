@@ -348,3 +348,24 @@ def test_an_unknown_bucket_is_a_400_and_english_readers_get_english(workspace: W
     client.post("/lang", data={"lang": "en", "next": "/portfolio", "csrf_token": token})
     english = client.get("/portfolio").text
     assert "Outstanding principal" in english and "Vintage curves" in english
+
+
+def test_a_posting_in_the_open_day_leaves_the_closed_day_unchanged(workspace: Workspace) -> None:
+    """Last in the module: it writes. The default as-of is the last close, so a prepayment
+    dated in the open day changes today's rows but not the page's figures."""
+    from creditgraph.servicing.loans import LoanService
+
+    latest = _latest(workspace)
+    client = workspace.client("analyst")
+    before = _bucket_csv(client)
+    loan_id = _sql(
+        workspace, "SELECT id FROM loans WHERE state = 'active' AND bucket = 'M0' ORDER BY id"
+    )[0][0]
+    LoanService(workspace.engine).prepay(
+        loan_id, latest + timedelta(days=1), full=True, key=f"pf-{loan_id}", actor="tests"
+    )
+    assert _sql(workspace, "SELECT state FROM loans WHERE id = :i", i=loan_id)[0][0] == "closed"
+    workspace.app.state.web._cache.clear()  # read again, not from what the first look kept
+    assert _bucket_csv(client) == before
+    m0 = list(csv.DictReader(io.StringIO(client.get("/portfolio/loans.csv?bucket=M0").text)))
+    assert loan_id in {r["loan_id"] for r in m0}

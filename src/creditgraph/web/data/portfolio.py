@@ -33,12 +33,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from creditgraph.servicing.accounts import Account
 from creditgraph.servicing.calendar import add_months
 from creditgraph.servicing.delinquency import BUCKETS as SERVICING_BUCKETS
+from creditgraph.servicing.lifecycle import SERVICED
 from creditgraph.store.models import (
     DecisionRecord,
     EodRun,
     EventOutbox,
     JournalLine,
     Loan,
+    LoanInstalment,
     LoanTransaction,
     Person,
     table_of,
@@ -50,6 +52,7 @@ DECISIONS = table_of(DecisionRecord)
 JOURNAL = table_of(JournalLine)
 OUTBOX = table_of(EventOutbox)
 TRANSACTIONS = table_of(LoanTransaction)
+INSTALMENTS = table_of(LoanInstalment)
 EOD_RUNS = table_of(EodRun)
 
 BUCKETS: tuple[str, ...] = tuple(b.value for b in SERVICING_BUCKETS)
@@ -61,6 +64,7 @@ UNKNOWN = "unknown"
 """The segment and region of a loan whose person is no longer stored (erased)."""
 
 _EVENT_TYPE = "dpd_bucket_changed"
+SERVICED_STATES = tuple(sorted(state.value for state in SERVICED))
 _CACHE_LIMIT = 64
 _lock = threading.RLock()
 
@@ -210,6 +214,14 @@ def _reach_day(moves: list[Move], threshold: int) -> date | None:
     return None
 
 
+def _bucket_ids(conn: Connection) -> ColumnElement[bool]:
+    """Event ids beginning ``bucket:``: an index range where text compares byte by byte
+    (SQLite), a prefix match elsewhere (a locale collation may sort the range's ``;`` apart)."""
+    if conn.dialect.name == "sqlite":
+        return and_(OUTBOX.c.event_id >= "bucket:", OUTBOX.c.event_id < "bucket;")
+    return OUTBOX.c.event_id.startswith("bucket:", autoescape=True)
+
+
 def read_history(conn: Connection) -> History:
     """The bucket changes of every loan, from the outbox's day-end and posting events (an
     index range on the event id; a posting's change is dated by its transaction)."""
@@ -218,11 +230,7 @@ def read_history(conn: Connection) -> History:
         .select_from(
             OUTBOX.outerjoin(TRANSACTIONS, TRANSACTIONS.c.id == func.substr(OUTBOX.c.event_id, 8))
         )
-        .where(
-            OUTBOX.c.event_id >= "bucket:",
-            OUTBOX.c.event_id < "bucket;",
-            OUTBOX.c.type == _EVENT_TYPE,
-        )
+        .where(_bucket_ids(conn), OUTBOX.c.type == _EVENT_TYPE)
     ).all()
     moves: dict[str, list[Move]] = defaultdict(list)
     for event_id, payload, posted_on in rows:
@@ -259,20 +267,51 @@ def status_at(moves: list[Move] | None, day: date) -> tuple[str, int]:
     return last.bucket, last.dpd + (day - last.day).days
 
 
-def outstanding_at(conn: Connection, day: date) -> dict[str, int]:
-    """Outstanding principal (fen) of each loan at the end of ``day``, from its journal lines;
-    loans with nothing outstanding are left out."""
-    balance = func.sum(JOURNAL.c.debit_fen - JOURNAL.c.credit_fen)
+def _receivable_after(conn: Connection, day: date) -> dict[str, int]:
+    """Principal each loan's journal took off ``loans_receivable`` after ``day`` (an index
+    range on the lines' business date: small when ``day`` is the last close)."""
+    moved = func.sum(JOURNAL.c.credit_fen - JOURNAL.c.debit_fen)
     rows = conn.execute(
-        select(JOURNAL.c.loan_id, balance)
-        .where(
-            JOURNAL.c.account == Account.LOANS_RECEIVABLE.value,
-            JOURNAL.c.business_date <= day,
-        )
+        select(JOURNAL.c.loan_id, moved)
+        .where(JOURNAL.c.business_date > day, JOURNAL.c.account == Account.LOANS_RECEIVABLE.value)
         .group_by(JOURNAL.c.loan_id)
-        .having(balance != 0)
     ).all()
     return {str(loan_id): int(fen) for loan_id, fen in rows}
+
+
+def outstanding_at(conn: Connection, day: date, latest: date | None = None) -> dict[str, int]:
+    """Outstanding principal (fen) of each loan at the end of ``day``; loans with nothing
+    outstanding are left out.
+
+    A past day sums the loan's ``loans_receivable`` lines dated on or before it. The last
+    closed day, the default, is read faster and to the same figures: what the serviced loans'
+    current instalments still owe in principal, plus what the open day's postings repaid.
+    """
+    if day != latest:
+        balance = func.sum(JOURNAL.c.debit_fen - JOURNAL.c.credit_fen)
+        rows = conn.execute(
+            select(JOURNAL.c.loan_id, balance)
+            .where(
+                JOURNAL.c.account == Account.LOANS_RECEIVABLE.value,
+                JOURNAL.c.business_date <= day,
+            )
+            .group_by(JOURNAL.c.loan_id)
+            .having(balance != 0)
+        ).all()
+        return {str(loan_id): int(fen) for loan_id, fen in rows}
+    owed = func.sum(INSTALMENTS.c.principal_due_fen - INSTALMENTS.c.principal_paid_fen)
+    now = {
+        str(loan_id): int(fen or 0)
+        for loan_id, fen in conn.execute(
+            select(INSTALMENTS.c.loan_id, owed)
+            .select_from(INSTALMENTS.join(LOANS, LOANS.c.id == INSTALMENTS.c.loan_id))
+            .where(INSTALMENTS.c.superseded.is_(False), LOANS.c.state.in_(SERVICED_STATES))
+            .group_by(INSTALMENTS.c.loan_id)
+        )
+    }
+    for loan_id, fen in _receivable_after(conn, day).items():
+        now[loan_id] = now.get(loan_id, 0) + fen
+    return {loan_id: fen for loan_id, fen in now.items() if fen != 0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +353,7 @@ def day_state(conn: Connection, cache: dict[str, Any], latest: date | None, day:
     def build() -> DayState:
         moves = history(conn, cache, latest).moves
         state: dict[str, tuple[int, int, str]] = {}
-        for loan_id, fen in outstanding_at(conn, day).items():
+        for loan_id, fen in outstanding_at(conn, day, latest).items():
             bucket, dpd = status_at(moves.get(loan_id), day)
             state[loan_id] = (fen, dpd, bucket)
         return DayState(state)
