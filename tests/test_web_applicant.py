@@ -4,15 +4,34 @@ profile decrypted only for roles that may see it, logged when it is."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from markupsafe import escape
 from sqlalchemy import text
 
+from creditgraph.contracts.schema import table_spec
+from creditgraph.privacy.consent import revoke_active
 from creditgraph.privacy.fieldcrypt import read_identity
 from creditgraph.privacy.keys import master_key_file, open_master_key
-from creditgraph.web.data.graph import SHORT, fold, short
+from creditgraph.privacy.purpose import CREDIT_ASSESSMENT, withdrawn_sources
+from creditgraph.store import lake
+from creditgraph.store.db import write_transaction
+from creditgraph.web.data import tie_index
+from creditgraph.web.data.graph import (
+    FOLD_OVER,
+    MAX_DEVICES,
+    MAX_NODES,
+    PER_NODE,
+    SHORT,
+    fold,
+    short,
+)
 
 
 def _star(arms: int, leaves: int) -> dict[str, list[str]]:
@@ -289,3 +308,223 @@ def test_expand_unfolds_a_folded_branch(workspace: Any) -> None:
     ).json()
     assert fold_node["id"] not in {n["id"] for n in opened["nodes"]}
     assert len(opened["nodes"]) > len(graph["nodes"])
+
+
+# -- the tie index against the lake ---------------------------------------------------------------
+
+
+def _lake_contacts(
+    lake_dir: Path, center: str, erased: list[str], withdrawn: list[tuple[str, str]]
+) -> tuple[dict[str, list[str]], dict[str, int], dict[tuple[str, str], str]]:
+    """The reference: the graph's first two hops read straight from the lake through DuckDB,
+    as the page read them before the index (first-hop people taken in pseudonym order)."""
+    con = duckdb.connect()
+    con.register("erased", pa.table({"p": pa.array(erased, pa.string())}))
+    con.register(
+        "withdrawn",
+        pa.table(
+            {
+                "p": pa.array([p for p, _ in withdrawn], pa.string()),
+                "s": pa.array([s for _, s in withdrawn], pa.string()),
+            }
+        ),
+    )
+    ties = f"read_parquet('{lake.parquet_glob(lake_dir, 'ties')}', union_by_name = true)"
+    rows = con.execute(
+        f"""
+        WITH t AS (
+            SELECT src, dst, kind FROM {ties} r
+            WHERE ended_at IS NULL
+              AND src NOT IN (SELECT p FROM erased) AND dst NOT IN (SELECT p FROM erased)
+              AND NOT EXISTS (SELECT 1 FROM withdrawn w WHERE w.p = r.src AND w.s = r.source)
+        ),
+        u AS (SELECT src AS a, dst AS b, kind FROM t UNION ALL SELECT dst, src, kind FROM t),
+        h1 AS (
+            SELECT DISTINCT b AS p FROM u WHERE a = $center AND b <> $center
+            ORDER BY p LIMIT {MAX_NODES}
+        ),
+        pairs AS (
+            SELECT a, b, min(kind) AS kind FROM u WHERE a IN (SELECT p FROM h1) GROUP BY a, b
+        ),
+        ranked AS (
+            SELECT a, b, kind, row_number() OVER (PARTITION BY a ORDER BY b) AS n,
+                   count(*) OVER (PARTITION BY a) AS total
+            FROM pairs
+        )
+        SELECT a, b, kind, total FROM ranked WHERE n <= {PER_NODE} ORDER BY a, b
+        """,
+        {"center": center},
+    ).fetchall()
+    neighbours: dict[str, list[str]] = {}
+    totals: dict[str, int] = {}
+    kinds: dict[tuple[str, str], str] = {}
+    for a, b, kind, total in rows:
+        neighbours.setdefault(a, []).append(b)
+        totals[a] = int(total)
+        kinds[(a, b)] = kind
+    return neighbours, totals, kinds
+
+
+def _lake_devices(lake_dir: Path, person: str, erased: list[str]) -> list[list[str]]:
+    con = duckdb.connect()
+    con.register("erased", pa.table({"p": pa.array(erased, pa.string())}))
+    devices = f"read_parquet('{lake.parquet_glob(lake_dir, 'devices')}', union_by_name = true)"
+    rows = con.execute(
+        f"""
+        WITH d AS (
+            SELECT DISTINCT person_id, device_id FROM {devices}
+            WHERE person_id NOT IN (SELECT p FROM erased)
+        ),
+        mine AS (
+            SELECT device_id FROM d WHERE person_id = $p ORDER BY device_id LIMIT {MAX_DEVICES}
+        )
+        SELECT device_id, person_id FROM d
+        WHERE device_id IN (SELECT device_id FROM mine) AND person_id <> $p
+        ORDER BY device_id, person_id
+        """,
+        {"p": person},
+    ).fetchall()
+    shared: dict[str, list[str]] = {}
+    for device, other in rows:
+        shared.setdefault(device, []).append(other)
+    return [people[:PER_NODE] for people in shared.values()]
+
+
+def _db_filters(workspace: Any) -> tuple[list[str], list[tuple[str, str]]]:
+    with workspace.engine.connect() as conn:
+        erased = sorted(conn.execute(text("SELECT person_id FROM erasures")).scalars())
+        withdrawn = withdrawn_sources(conn, CREDIT_ASSESSMENT)
+    return erased, withdrawn
+
+
+def _ties_by_degree(lake_dir: Path) -> list[str]:
+    ties = f"read_parquet('{lake.parquet_glob(lake_dir, 'ties')}', union_by_name = true)"
+    return [
+        p
+        for (p,) in duckdb.sql(
+            f"SELECT p FROM (SELECT src AS p FROM {ties} UNION ALL SELECT dst FROM {ties}) "
+            "GROUP BY p ORDER BY count(*) DESC, p"
+        ).fetchall()
+    ]
+
+
+def test_index_gives_the_same_neighbourhood_as_the_lake(workspace: Any) -> None:
+    lake_dir = workspace.settings.lake_dir
+    erased, withdrawn = _db_filters(workspace)
+    assert withdrawn, "the demo home has withdrawn consents: the filter is exercised"
+    index = tie_index.index_for(lake_dir)
+    filters = index.filters(erased, withdrawn)
+    ranked = _ties_by_degree(lake_dir)
+    people = ranked[:10] + ranked[len(ranked) // 2 : len(ranked) // 2 + 10] + ranked[-5:]
+    people += [*erased, "0" * 32]
+    folded = 0
+    for person in people:
+        found = index.contacts(person, filters, max_first=MAX_NODES, per_node=PER_NODE)
+        assert found == _lake_contacts(lake_dir, person, erased, withdrawn), person
+        folded += any(total > FOLD_OVER for total in found[1].values())
+        devices = index.shared_devices(
+            person, filters, max_devices=MAX_DEVICES, per_device=PER_NODE
+        )
+        assert list(devices.values()) == _lake_devices(lake_dir, person, erased), person
+    assert folded, "some of the people compared have a large branch"
+
+
+def _write_ties(lake_dir: Path, batch: str, rows: list[dict[str, Any]]) -> Path:
+    schema = lake.lake_schema(table_spec("ties"))
+    full = [
+        {"created_at": datetime(2026, 1, 1, tzinfo=UTC), "ended_at": None, "row_key": n, **row}
+        for n, row in enumerate(rows, start=1)
+    ]
+    path = lake.table_dir(lake_dir, "ties") / f"batch={batch}" / "001-ties.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(full, schema), path)
+    return path
+
+
+def _hop1(graph: dict[str, Any]) -> set[str]:
+    return {n["id"] for n in graph["nodes"] if n["kind"] == "person" and n["hop"] == 1}
+
+
+def test_a_new_ties_file_is_seen_by_the_next_request(workspace: Any) -> None:
+    person = _person_with_loan(workspace)
+    client = workspace.client("analyst")
+    stranger = "e" * 32
+    before = client.get(f"/applicants/{person}/graph.json").json()
+    assert short(stranger) not in _hop1(before)
+    path = _write_ties(
+        workspace.settings.lake_dir,
+        "test-new-tie",
+        [{"src": person, "dst": stranger, "kind": "friend", "source": "wechat"}],
+    )
+    try:
+        after = client.get(f"/applicants/{person}/graph.json").json()
+        assert _hop1(after) == _hop1(before) | {short(stranger)}
+    finally:
+        path.unlink()
+        path.parent.rmdir()
+    again = client.get(f"/applicants/{person}/graph.json").json()
+    assert _hop1(again) == _hop1(before)
+
+
+def test_revocation_and_erasure_take_effect_on_the_next_request(workspace: Any) -> None:
+    """A contact reached by one tie only, declared by the applicant from one source: revoking
+    that source's consent drops the contact; erasing another contact drops them too."""
+    lake_dir = workspace.settings.lake_dir
+    ties = f"read_parquet('{lake.parquet_glob(lake_dir, 'ties')}', union_by_name = true)"
+    with workspace.engine.connect() as conn:
+        consented = set(
+            conn.execute(
+                text(
+                    "SELECT person_id || '|' || source FROM consents "
+                    "WHERE purpose = :p AND revoked_at IS NULL"
+                ),
+                {"p": CREDIT_ASSESSMENT},
+            ).scalars()
+        )
+    single = duckdb.sql(
+        f"""
+        WITH t AS (SELECT * FROM {ties} WHERE ended_at IS NULL),
+        pair AS (
+            SELECT least(src, dst) AS x, greatest(src, dst) AS y, count(*) AS n FROM t GROUP BY 1, 2
+        )
+        SELECT t.src, t.dst, t.source FROM t JOIN pair
+          ON pair.x = least(t.src, t.dst) AND pair.y = greatest(t.src, t.dst)
+        WHERE pair.n = 1 AND t.src <> t.dst ORDER BY t.src, t.dst
+        """
+    ).fetchall()
+    erased, _ = _db_filters(workspace)
+    client = workspace.client("analyst")
+    with workspace.engine.connect() as conn:
+        known = set(conn.execute(text("SELECT person_id FROM persons")).scalars())
+    for src, dst, source in single:
+        if f"{src}|{source}" not in consented or src not in known or src in erased:
+            continue
+        graph = client.get(f"/applicants/{src}/graph.json").json()
+        others = sorted(_hop1(graph) - {short(dst)})
+        if short(dst) in _hop1(graph) and others:
+            break
+    else:
+        pytest.skip("no single consented tie in the demo home")
+    revoke_active(workspace.engine, src, source, CREDIT_ASSESSMENT)
+    revoked = client.get(f"/applicants/{src}/graph.json").json()
+    assert short(dst) not in _hop1(revoked)
+    assert _hop1(revoked) <= _hop1(graph)
+
+    contacts = {b for a, b, _ in single if a == src} | {a for a, b, _ in single if b == src}
+    contacts |= {
+        p
+        for (p,) in duckdb.sql(
+            f"SELECT dst FROM {ties} WHERE src = $p UNION SELECT src FROM {ties} WHERE dst = $p",
+            params={"p": src},
+        ).fetchall()
+    }
+    victim = next(p for p in sorted(_hop1(revoked)) if p != short(dst))
+    full = next(p for p in contacts if short(p) == victim)
+    with write_transaction(workspace.engine) as conn:
+        conn.execute(
+            text("INSERT INTO erasures (person_id, erased_at) VALUES (:p, :at)"),
+            {"p": full, "at": datetime(2026, 1, 2)},
+        )
+    erased_now = client.get(f"/applicants/{src}/graph.json").json()
+    assert victim not in {n["id"] for n in erased_now["nodes"]}
+    assert _hop1(erased_now) == _hop1(revoked) - {victim}

@@ -1,10 +1,12 @@
 """The ego credit graph of one applicant: two hops over the social ties in the lake, each
 person's repayment status, shared devices as satellites, large branches folded.
 
-The graph is read per request from the lake's Parquet through DuckDB, bounded twice: at most
-``PER_NODE`` contacts of any first-hop person are fetched (a merchant with 20,000 ties does
-not bring them all), and the drawn graph never exceeds ``MAX_NODES``. Nodes carry shortened
-pseudonyms only: the JSON names no one.
+The ties and devices are read from the process's index of the lake (:mod:`tie_index`, rebuilt
+when the lake's files change); erased people and withdrawn consents come from the database on
+each request, so an erasure or a revocation holds from the next request on. The graph is
+bounded twice: at most ``PER_NODE`` contacts of any first-hop person are taken (a merchant
+with 20,000 ties does not bring them all), and the drawn graph never exceeds ``MAX_NODES``.
+Nodes carry shortened pseudonyms only: the JSON names no one.
 """
 
 from __future__ import annotations
@@ -15,14 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
-import pyarrow as pa
-from sqlalchemy import Engine, case, func, or_, select
+from sqlalchemy import Connection, Engine, case, func, or_, select
 
-from creditgraph.duck import arrow_table, connect
 from creditgraph.privacy.purpose import CREDIT_ASSESSMENT, withdrawn_sources
-from creditgraph.store import lake
-from creditgraph.store.models import Erasure, Loan, LoanOutcome, Person, table_of
+from creditgraph.store.models import (
+    AuditRecord,
+    Consent,
+    Erasure,
+    Loan,
+    LoanOutcome,
+    Person,
+    table_of,
+)
+from creditgraph.web.data import tie_index
 
 SHORT = 16
 """Characters of a pseudonym a node shows: enough to be unique in any book, not the whole key."""
@@ -38,19 +45,8 @@ _LOANS = table_of(Loan).c
 _OUTCOMES = table_of(LoanOutcome).c
 _PERSONS = table_of(Person).c
 _ERASURES = table_of(Erasure).c
-
-
-_DUCK: list[duckdb.DuckDBPyConnection] = []
-_DUCK_LOCK = threading.Lock()
-
-
-def _cursor() -> duckdb.DuckDBPyConnection:
-    """A cursor on the process's one in-memory DuckDB: opening a connection costs ~10 ms,
-    a cursor of an open one almost nothing, and each request's cursor is its own."""
-    with _DUCK_LOCK:
-        if not _DUCK:
-            _DUCK.append(connect("UTC", threads=2))
-        return _DUCK[0].cursor()
+_CONSENTS = table_of(Consent).c
+_AUDIT = table_of(AuditRecord).c
 
 
 def short(person_id: str) -> str:
@@ -130,100 +126,72 @@ def fold(
     return Ego(center, hop1, hop2, edges, folded, truncated)
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+_WITHDRAWN: dict[str, tuple[tuple[Any, ...], list[tuple[str, str]]]] = {}
+_WITHDRAWN_LOCK = threading.Lock()
 
 
-def _contacts(
-    lake_dir: Path, center: str, erased: Sequence[str], withdrawn: Sequence[tuple[str, str]]
-) -> tuple[dict[str, list[str]], dict[str, int], dict[tuple[str, str], str]]:
-    """Each first-hop person's contacts (capped at ``PER_NODE``), their totals, and edge kinds.
+def _withdrawn(conn: Connection) -> list[tuple[str, str]]:
+    """The withdrawn (person, source) pairs for credit assessment, read again only when a
+    consent was added or changed since the last read.
 
-    Ties are read both ways (a contact is a contact whoever declared it), ended ties and
-    erased people left out, and a tie whose declaring person withdrew the source's consent to
-    credit assessment is not followed.
+    Reading them costs ~60 ms at 20,000 people; the check costs two primary-key maxima: every
+    grant adds a consent row, and every revocation commits an audit record in its own
+    transaction (as does an erasure), so either maximum moves before the change is visible.
     """
-    if not lake.has_data(lake_dir, "ties"):
-        return {}, {}, {}
-    con = _cursor()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.register("erased", pa.table({"p": pa.array(list(erased), pa.string())}))
-        con.register(
-            "withdrawn",
-            pa.table(
-                {
-                    "p": pa.array([p for p, _ in withdrawn], pa.string()),
-                    "s": pa.array([s for _, s in withdrawn], pa.string()),
-                }
-            ),
-        )
-        ties = (
-            f"read_parquet({_literal(lake.parquet_glob(lake_dir, 'ties'))}, union_by_name = true)"
-        )
-        sql = f"""
-        WITH t AS (
-            SELECT src, dst, kind FROM {ties} r
-            WHERE ended_at IS NULL
-              AND src NOT IN (SELECT p FROM erased) AND dst NOT IN (SELECT p FROM erased)
-              AND NOT EXISTS (SELECT 1 FROM withdrawn w WHERE w.p = r.src AND w.s = r.source)
-        ),
-        u AS (SELECT src AS a, dst AS b, kind FROM t UNION ALL SELECT dst, src, kind FROM t),
-        h1 AS (SELECT DISTINCT b AS p FROM u WHERE a = $center AND b <> $center LIMIT {MAX_NODES}),
-        pairs AS (
-            SELECT a, b, min(kind) AS kind FROM u WHERE a IN (SELECT p FROM h1) GROUP BY a, b
-        ),
-        ranked AS (
-            SELECT a, b, kind, row_number() OVER (PARTITION BY a ORDER BY b) AS n,
-                   count(*) OVER (PARTITION BY a) AS total
-            FROM pairs
-        )
-        SELECT a, b, kind, total FROM ranked WHERE n <= {PER_NODE} ORDER BY a, b
-        """
-        rows = arrow_table(con, sql, {"center": center}).to_pylist()
-    finally:
-        con.close()
-    neighbours: dict[str, list[str]] = {}
-    totals: dict[str, int] = {}
-    kinds: dict[tuple[str, str], str] = {}
-    for row in rows:
-        neighbours.setdefault(row["a"], []).append(row["b"])
-        totals[row["a"]] = int(row["total"])
-        kinds[(row["a"], row["b"])] = row["kind"]
-    return neighbours, totals, kinds
+    stamp = (
+        conn.execute(select(func.max(_CONSENTS.id))).scalar(),
+        conn.execute(select(func.max(_AUDIT.id))).scalar(),
+    )
+    key = str(conn.engine.url)
+    found = _WITHDRAWN.get(key)
+    if found is not None and found[0] == stamp:
+        return found[1]
+    pairs = withdrawn_sources(conn, CREDIT_ASSESSMENT)
+    with _WITHDRAWN_LOCK:
+        _WITHDRAWN[key] = (stamp, pairs)
+    return pairs
 
 
-def _devices(lake_dir: Path, person_id: str, erased: Sequence[str]) -> dict[str, list[str]]:
-    """The center's devices that someone else used too: device -> the other people."""
-    if not lake.has_data(lake_dir, "devices"):
-        return {}
-    con = _cursor()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.register("erased", pa.table({"p": pa.array(list(erased), pa.string())}))
-        devices = (
-            f"read_parquet({_literal(lake.parquet_glob(lake_dir, 'devices'))}, "
-            "union_by_name = true)"
+def _filters(conn: Connection, index: tie_index.TieIndex) -> tie_index.Filters:
+    """Erased people (few, read each time) and withdrawn consents as positions in ``index``."""
+    erased = tuple(sorted(conn.execute(select(_ERASURES.person_id)).scalars()))
+    withdrawn = _withdrawn(conn)
+    memo = index._memo.get("filters")
+    if memo is not None and memo[0] == erased and memo[1] is withdrawn:
+        found: tie_index.Filters = memo[2]
+        return found
+    found = index.filters(erased, withdrawn)
+    index._memo["filters"] = (erased, withdrawn, found)
+    return found
+
+
+def _statuses(conn: Connection, people: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    ids = sorted(set(people))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        bad = or_(_LOANS.state == "written_off", _LOANS.npa.is_(True), _LOANS.dpd >= 90)
+        loans = conn.execute(
+            select(
+                _LOANS.person_id,
+                func.max(case((bad, 2), (_LOANS.dpd > 0, 1), else_=0)),
+            )
+            .where(_LOANS.person_id.in_(chunk))
+            .group_by(_LOANS.person_id)
         )
-        sql = f"""
-        WITH d AS (
-            SELECT DISTINCT person_id, device_id FROM {devices}
-            WHERE person_id NOT IN (SELECT p FROM erased)
-        ),
-        mine AS (SELECT device_id FROM d WHERE person_id = $p LIMIT {MAX_DEVICES})
-        SELECT device_id, person_id FROM d
-        WHERE device_id IN (SELECT device_id FROM mine) AND person_id <> $p
-        ORDER BY device_id, person_id
-        """
-        rows = arrow_table(con, sql, {"p": person_id}).to_pylist()
-    finally:
-        con.close()
-    shared: dict[str, list[str]] = {}
-    for row in rows:
-        people = shared.setdefault(row["device_id"], [])
-        if len(people) < PER_NODE:
-            people.append(row["person_id"])
-    return shared
+        for person, worst in loans:
+            found[person] = ("current", "late", "defaulted")[int(worst)]
+        outcomes = conn.execute(
+            select(_OUTCOMES.person_id, func.max(case((_OUTCOMES.defaulted, 1), else_=0)))
+            .where(_OUTCOMES.person_id.in_(chunk))
+            .group_by(_OUTCOMES.person_id)
+        )
+        for person, defaulted in outcomes:
+            if int(defaulted):
+                found[person] = "defaulted"
+            else:
+                found.setdefault(person, "current")
+    return {p: found.get(p, "unknown") for p in ids}
 
 
 def statuses(engine: Engine, people: Sequence[str]) -> dict[str, str]:
@@ -233,48 +201,25 @@ def statuses(engine: Engine, people: Sequence[str]) -> dict[str, str]:
     late: a loan past due; current: loans or outcomes, none of them bad; unknown: neither
     (a contact outside the book, or a person who never borrowed).
     """
-    found: dict[str, str] = {}
-    ids = sorted(set(people))
     with engine.connect() as conn:
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            bad = or_(_LOANS.state == "written_off", _LOANS.npa.is_(True), _LOANS.dpd >= 90)
-            loans = conn.execute(
-                select(
-                    _LOANS.person_id,
-                    func.max(case((bad, 2), (_LOANS.dpd > 0, 1), else_=0)),
-                )
-                .where(_LOANS.person_id.in_(chunk))
-                .group_by(_LOANS.person_id)
-            )
-            for person, worst in loans:
-                found[person] = ("current", "late", "defaulted")[int(worst)]
-            outcomes = conn.execute(
-                select(_OUTCOMES.person_id, func.max(case((_OUTCOMES.defaulted, 1), else_=0)))
-                .where(_OUTCOMES.person_id.in_(chunk))
-                .group_by(_OUTCOMES.person_id)
-            )
-            for person, defaulted in outcomes:
-                if int(defaulted):
-                    found[person] = "defaulted"
-                else:
-                    found.setdefault(person, "current")
-    return {p: found.get(p, "unknown") for p in ids}
+        return _statuses(conn, people)
 
 
 def ego_graph(
     engine: Engine, lake_dir: Path, person_id: str, expand: Iterable[str] = ()
 ) -> dict[str, Any]:
     """The JSON the page draws: nodes, edges, folds and devices, pseudonyms shortened."""
+    index = tie_index.index_for(lake_dir)
     with engine.connect() as conn:
-        erased = sorted(conn.execute(select(_ERASURES.person_id)).scalars())
-        withdrawn = withdrawn_sources(conn, CREDIT_ASSESSMENT)
-    neighbours, totals, kinds = _contacts(lake_dir, person_id, erased, withdrawn)
+        filters = _filters(conn, index)
+    neighbours, totals, kinds = index.contacts(
+        person_id, filters, max_first=MAX_NODES, per_node=PER_NODE
+    )
     wanted = {e for e in expand if e}
     # expand names shortened pseudonyms, as the JSON gives them
     opened = [p for p in neighbours if short(p) in wanted]
     ego = fold(person_id, neighbours, totals, expand=opened)
-    shared = _devices(lake_dir, person_id, erased)
+    shared = index.shared_devices(person_id, filters, max_devices=MAX_DEVICES, per_device=PER_NODE)
     people = [ego.center, *ego.hop1, *ego.hop2]
     drawn = set(people)
     satellites: list[tuple[str, list[str]]] = []
@@ -289,8 +234,8 @@ def ego_graph(
                 drawn.add(o)
                 people.append(o)
         satellites.append((device, members))
-    status = statuses(engine, people)
     with engine.connect() as conn:
+        status = _statuses(conn, people)
         in_book = set(
             conn.execute(select(_PERSONS.person_id).where(_PERSONS.person_id.in_(people))).scalars()
         )
