@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from tests.web_world import PASSWORD, Workspace, csrf_of, login
 
 from creditgraph.store.models import WebSession, WorkspaceAction, table_of
 from creditgraph.web.sessions import COOKIE
+from tests.web_world import PASSWORD, Workspace, csrf_of, login
 
 
 def _actions(ws: Workspace, action: str) -> list[dict[str, object]]:

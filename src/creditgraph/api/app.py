@@ -57,6 +57,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(ctx.warm_up)
+        app.state.web.warm_up()
         # Everything loaded so far (models, catalogue, policy) lives as long as the process:
         # moved out of the collector's view, it is no longer rescanned on every collection
         # (a fifth of the CPU time of a decision).

@@ -25,6 +25,10 @@ CSP = (
     "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
     "object-src 'none'"
 )
+GRAPH_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+"""The applicant page's policy: cytoscape sets inline styles on the graph's container and adds
+a small stylesheet of its own. Styles only; scripts stay 'self' everywhere."""
+_GRAPH_PREFIX = b"/applicants/"
 _API_PREFIXES = (b"/v1", b"/docs", b"/openapi.json")
 
 
@@ -38,12 +42,17 @@ class SecurityHeaders:
         if scope["type"] != "http" or scope.get("raw_path", b"").startswith(_API_PREFIXES):
             await self.app(scope, receive, send)
             return
+        graph = scope.get("raw_path", b"").startswith(_GRAPH_PREFIX)
+        policy = (GRAPH_CSP if graph else CSP).encode()
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
+                # a route that states its own policy (a stored report, sandboxed) keeps it: two
+                # policies would both apply, and the stricter would break the report
+                if not any(name.lower() == b"content-security-policy" for name, _ in headers):
+                    headers.append((b"content-security-policy", policy))
                 headers += [
-                    (b"content-security-policy", CSP.encode()),
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"same-origin"),
                     (b"x-frame-options", b"DENY"),

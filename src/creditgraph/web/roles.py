@@ -51,3 +51,16 @@ MATRIX: dict[Can, frozenset[WebRole]] = {
 
 def allows(role: WebRole | str, capability: Can) -> bool:
     return WebRole(role) in MATRIX[capability]
+
+
+def render_markdown() -> str:
+    """The capability matrix as the table in ``docs/web.md`` (``make docs`` writes it)."""
+    roles = list(WebRole)
+    lines = [
+        "| capability | " + " | ".join(r.value for r in roles) + " |",
+        "|---|" + "---|" * len(roles),
+    ]
+    for capability, allowed in MATRIX.items():
+        marks = " | ".join("yes" if r in allowed else "–" for r in roles)
+        lines.append(f"| `{capability.value}` | {marks} |")
+    return "\n".join(lines) + "\n"

@@ -21,8 +21,8 @@ from the database on each request and are applied to the small neighbourhood onl
 is rebuilt when the lake's ties or devices files change (paths, sizes and mtimes from a
 directory listing, ~0.1 ms per request).
 
-Size: at 20,000 people and ~198,000 ties (26,000 device rows) the index holds ~3.2 MB
-(7 bytes per directed edge, two per tie: 2.8 MB; pseudonyms 32 bytes each: 0.6 MB; offsets
+Size: at 20,000 people and ~198,000 ties (26,000 device rows) the index holds ~4.1 MB
+(measured; about 7 bytes per directed edge, two per tie: 2.8 MB; pseudonyms 0.6 MB; offsets
 and devices the rest) and builds in ~0.3 s. At 1M people and 10M ties expect ~180 MB
 (140 MB edges, 32 MB pseudonyms, 8 MB offsets, plus devices) and a build of ~15 s.
 """
