@@ -8,10 +8,11 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 from typer.testing import CliRunner
 
 from creditgraph.cli import monitor_cmd
@@ -23,6 +24,7 @@ from creditgraph.monitoring.action_policy import (
 )
 from creditgraph.monitoring.action_policy_file import load_action_policy
 from creditgraph.monitoring.alerts import (
+    ALERTS,
     AlertError,
     AlertNotFoundError,
     AlertStateError,
@@ -35,7 +37,8 @@ from creditgraph.monitoring.alerts import (
 from creditgraph.monitoring.detectors import Detector, Finding, Severity
 from creditgraph.settings import get_settings
 from creditgraph.store.db import make_engine, upgrade, write_transaction
-from creditgraph.store.models import Alert, AlertAction
+from creditgraph.store.models import Alert, AlertAction, AuditRecord, WorkspaceAction, table_of
+from creditgraph.web import actions as workspace_actions
 
 T0 = datetime(2026, 7, 1, 9)
 NOW = datetime(2026, 7, 2, 12)
@@ -377,3 +380,89 @@ def test_the_policy_file_comes_from_the_option_the_setting_or_the_package(
     monkeypatch.setenv("CREDITGRAPH_MONITORING_ACTIONS_FILE", str(mine))
     assert configured_action_policy(Settings(home=tmp_path)).version == "site-7"
     assert configured_action_policy(Settings(home=tmp_path), option).version == "option-1"
+
+
+# -- a caller's step inside the lifecycle's transaction -----------------------------------------
+
+
+class _Refused(RuntimeError):
+    """Raised by a ``within`` hook to prove the step rolls back with it."""
+
+
+def _workspace_records(engine: Engine, target: str) -> int:
+    actions = table_of(WorkspaceAction)
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).select_from(actions).where(actions.c.target == target)
+            ).scalar_one()
+        )
+
+
+def _audit_records(engine: Engine) -> int:
+    return count(engine, AuditRecord)
+
+
+def _steps(engine: Engine, alert_id: str) -> list[str]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(AlertAction.action)
+                .where(AlertAction.alert_id == alert_id)
+                .order_by(AlertAction.id)
+            ).scalars()
+        )
+
+
+def test_the_within_hook_runs_inside_acknowledge_and_resolve(engine: Engine) -> None:
+    (alert_id,) = record(engine, finding())
+    seen: list[tuple[str, str, list[str]]] = []
+
+    def sees_the_step(conn: Connection, answer: dict[str, Any]) -> None:
+        status = conn.execute(select(ALERTS.c.status).where(ALERTS.c.id == alert_id)).scalar_one()
+        steps = conn.execute(
+            select(AlertAction.action).where(AlertAction.alert_id == alert_id)
+        ).scalars()
+        seen.append((answer["status"], status, list(steps)))
+        workspace_actions.record(conn, "officer-1", "officer", "alert.step", alert_id)
+
+    acked = acknowledge(engine, alert_id, by="officer-1", note="looking", within=sees_the_step)
+    done = resolve(engine, alert_id, by="officer-1", note="income verified", within=sees_the_step)
+    assert acked["status"] == "acknowledged" and done["status"] == "resolved"
+    assert seen == [
+        ("acknowledged", "acknowledged", ["acknowledge"]),
+        ("resolved", "resolved", ["acknowledge", "resolve"]),
+    ]
+    assert _workspace_records(engine, alert_id) == 2
+
+
+def test_a_failing_hook_rolls_back_acknowledge_and_resolve(engine: Engine) -> None:
+    first, second = record(engine, finding("p1"), finding("p2"))
+    audit_before = _audit_records(engine)
+
+    def records_then_fails(conn: Connection, answer: dict[str, Any]) -> None:
+        workspace_actions.record(conn, "officer-1", "officer", "alert.step", answer["id"])
+        raise _Refused(answer["status"])
+
+    with pytest.raises(_Refused, match="acknowledged"):
+        acknowledge(engine, first, by="officer-1", within=records_then_fails)
+    with pytest.raises(_Refused, match="resolved"):
+        resolve(engine, first, by="officer-1", note="false alarm", within=records_then_fails)
+    assert get_alert(engine, first)["status"] == "open"
+    assert get_alert(engine, first)["acknowledged_by"] is None
+    assert _steps(engine, first) == []
+    assert _workspace_records(engine, first) == 0
+    assert _audit_records(engine) == audit_before
+
+    acknowledge(engine, second, by="officer-1")
+    with pytest.raises(_Refused):
+        resolve(engine, second, by="officer-2", note="paid up", within=records_then_fails)
+    after = get_alert(engine, second)
+    assert after["status"] == "acknowledged" and after["resolved_by"] is None
+    assert _steps(engine, second) == ["acknowledge"]
+    assert _workspace_records(engine, second) == 0
+    # a refused step never reaches the hook
+    called: list[str] = []
+    with pytest.raises(AlertStateError):
+        acknowledge(engine, second, by="o", within=lambda _c, a: called.append(a["id"]))
+    assert called == []

@@ -88,8 +88,13 @@ class ReviewWorkflow:
         with self.engine.connect() as conn:
             return [review_public(x) for x in review_store.read_queue(conn, status)]
 
-    def take(self, request_id: str, officer: str) -> dict[str, Any]:
-        """An officer takes an open request; a taken or resolved one cannot be taken again."""
+    def take(
+        self, request_id: str, officer: str, *, within: Within | None = None
+    ) -> dict[str, Any]:
+        """An officer takes an open request; a taken or resolved one cannot be taken again.
+
+        ``within`` runs in the same transaction after the request is taken (see ``Within``), so a
+        caller's record of the step commits with it or not at all."""
         _actor(officer, "officer")
         at = self.clock()
         with write_transaction(self.engine) as conn:
@@ -105,7 +110,7 @@ class ReviewWorkflow:
                 conn, event_row(row["decision_id"], request_id, "review_taken", officer, at)
             )
             row.update(values)
-            return review_public(row)
+            return finish(conn, review_public(row), within)
 
     def resolve(
         self,

@@ -8,13 +8,15 @@ the event ids kept up to a cap. Otherwise a new alert opens and the action polic
 (``monitoring.actions``). A batch costs one SELECT per 500 dedup keys and bulk writes.
 
 The lifecycle is open -> acknowledged -> resolved (open -> resolved too), each step with who and
-a note, and an ``alert_actions`` audit row. Errors a person reads say what is wrong in English
-and Chinese.
+a note, and an ``alert_actions`` audit row. A caller may hand a step a hook (``AlertHook``) that
+runs on the step's connection before it commits, so the caller's own record of the step (the
+workspace's action log) commits with it or not at all. Errors a person reads say what is wrong
+in English and Chinese.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,6 +63,11 @@ _FOLD = (
     )
 )
 _BY_ID = select(ALERTS).where(ALERTS.c.id == bindparam("id"))
+
+AlertHook = Callable[[Connection, dict[str, Any]], None]
+"""A caller's step inside an acknowledge or resolve transaction: called with the connection and
+the alert as the step returns it, after the alert and its audit rows are written; an exception
+from it rolls the whole step back and propagates."""
 
 
 class AlertError(ValueError):
@@ -489,7 +496,13 @@ _STATE_ZH = {"open": "未处理", "acknowledged": "已确认", "resolved": "已�
 
 
 def _move(
-    engine: Engine, alert_id: str, target: str, by: str, note: str | None, now: datetime | None
+    engine: Engine,
+    alert_id: str,
+    target: str,
+    by: str,
+    note: str | None,
+    now: datetime | None,
+    within: AlertHook | None,
 ) -> dict[str, Any]:
     step = "acknowledge" if target == "acknowledged" else "resolve"
     by, note = _checked(by, note, need_note=target == "resolved")
@@ -518,22 +531,39 @@ def _move(
             )
         audit_log.record(conn, "alert", alert_id)
         _audit(conn, alert_id, row["person_id"], step, by, at, target)
-        return public({**row, **values})
+        answer = public({**row, **values})
+        if within is not None:
+            within(conn, answer)
+        return answer
 
 
 def acknowledge(
-    engine: Engine, alert_id: str, *, by: str, note: str | None = None, now: datetime | None = None
+    engine: Engine,
+    alert_id: str,
+    *,
+    by: str,
+    note: str | None = None,
+    now: datetime | None = None,
+    within: AlertHook | None = None,
 ) -> dict[str, Any]:
-    """An open alert acknowledged: someone is looking at it."""
-    return _move(engine, alert_id, "acknowledged", by, note, now)
+    """An open alert acknowledged: someone is looking at it. ``within`` runs in the same
+    transaction (see ``AlertHook``)."""
+    return _move(engine, alert_id, "acknowledged", by, note, now, within)
 
 
 def resolve(
-    engine: Engine, alert_id: str, *, by: str, note: str, now: datetime | None = None
+    engine: Engine,
+    alert_id: str,
+    *,
+    by: str,
+    note: str,
+    now: datetime | None = None,
+    within: AlertHook | None = None,
 ) -> dict[str, Any]:
     """An open or acknowledged alert resolved, with a note saying how. A resolved alert no
-    longer absorbs repeats: the next finding with its key opens a new alert."""
-    return _move(engine, alert_id, "resolved", by, note, now)
+    longer absorbs repeats: the next finding with its key opens a new alert. ``within`` runs in
+    the same transaction (see ``AlertHook``)."""
+    return _move(engine, alert_id, "resolved", by, note, now, within)
 
 
 def lift_control(
