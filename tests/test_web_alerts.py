@@ -6,13 +6,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, select
 
 from creditgraph.monitoring.alerts import ALERTS
-from creditgraph.store.models import WorkspaceAction, table_of
-from tests.web_world import Workspace, csrf_of
+from creditgraph.store.models import AlertAction, WorkspaceAction, table_of
+from creditgraph.web import actions
+from creditgraph.web.users import UserStore
+from tests.web_world import PASSWORD, Workspace, csrf_of, login
 
 ACTIONS = table_of(WorkspaceAction)
+AUDIT = table_of(AlertAction)
 
 
 def _rows(html: str) -> list[str]:
@@ -136,3 +141,139 @@ def test_the_servicing_stress_signals_sit_beside_the_alerts(workspace: Workspace
     assert 'id="servicing-stress"' in html and "贷后压力信号" in html
     assert "截至最近一次日终" in html and "催收名单" in html
     assert "近 30 天核销的贷款" in html
+
+
+def test_a_step_whose_record_fails_is_not_committed(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Acknowledge and resolve share one transaction with their workspace record."""
+    first, second = [a["id"] for a in _alerts(workspace, status="open")[1:3]]
+    client = TestClient(workspace.app, base_url="http://testserver", raise_server_exceptions=False)
+    login(client, workspace.users["officer"])
+    csrf = csrf_of(client, f"/alerts/{first}")
+    assert client.post(f"/alerts/{second}/acknowledge", data={"csrf_token": csrf}).is_success
+    real = actions.record
+
+    def written_then_lost(conn: Connection, *args: Any, **kw: Any) -> str:
+        real(conn, *args, **kw)
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(actions, "record", written_then_lost)
+    acked = client.post(f"/alerts/{first}/acknowledge", data={"csrf_token": csrf, "note": "x"})
+    resolved = client.post(f"/alerts/{second}/resolve", data={"csrf_token": csrf, "note": "paid"})
+    assert acked.status_code == 500 and resolved.status_code == 500
+    monkeypatch.undo()
+    [one] = [a for a in _alerts(workspace) if a["id"] == first]
+    assert one["status"] == "open" and one["acknowledged_by"] is None
+    [two] = [a for a in _alerts(workspace) if a["id"] == second]
+    assert two["status"] == "acknowledged" and two["resolved_by"] is None
+    assert _actions(workspace, first) == []
+    assert [(a["action"], a["outcome"]) for a in _actions(workspace, second)] == [
+        ("alert.acknowledge", "done")
+    ]
+    with workspace.engine.connect() as conn:
+        steps = conn.execute(
+            select(AUDIT.c.action).where(AUDIT.c.alert_id.in_([first, second]))
+        ).scalars()
+        assert sorted(steps) == ["acknowledge"]
+
+
+def test_refused_steps_are_recorded_with_their_reason(workspace: Workspace) -> None:
+    alert_id = _alerts(workspace, status="open")[3]["id"]
+    # a name of 100 characters makes an actor ("web:" and the name) longer than monitoring takes
+    name = "a" * 100
+    UserStore(workspace.engine).create(name, "analyst", PASSWORD, "admin")
+    client = workspace.client()
+    login(client, name)
+    csrf = csrf_of(client, f"/alerts/{alert_id}")
+    refused = client.post(f"/alerts/{alert_id}/acknowledge", data={"csrf_token": csrf})
+    assert refused.status_code == 400 and "操作人" in refused.text
+    assert next(a for a in _alerts(workspace) if a["id"] == alert_id)["status"] == "open"
+    [record] = _actions(workspace, alert_id)
+    assert (record["action"], record["outcome"]) == ("alert.acknowledge", "refused")
+    assert record["detail"]["reason"] == "bad_input" and record["detail"]["field"] == "by"
+    assert "by must name who acts" in record["detail"]["why"]
+
+    officer = workspace.client("officer")
+    csrf = csrf_of(officer, f"/alerts/{alert_id}")
+    done = {"csrf_token": csrf, "note": "cleared"}
+    assert officer.post(f"/alerts/{alert_id}/resolve", data=done).status_code == 200
+    again = officer.post(f"/alerts/{alert_id}/resolve", data=done, follow_redirects=False)
+    assert again.status_code == 409
+    mine = f"web:{workspace.users['officer']}"
+    last = sorted(
+        (a for a in _actions(workspace, alert_id) if a["actor"] == mine), key=lambda a: a["at"]
+    )
+    assert [(a["action"], a["outcome"]) for a in last] == [
+        ("alert.resolve", "done"),
+        ("alert.resolve", "refused"),
+    ]
+    assert last[1]["detail"]["reason"] == "state" and last[1]["detail"]["field"] == "status"
+
+
+def test_the_stress_signals_are_read_as_of_the_latest_close(workspace: Workspace) -> None:
+    """Late loans and their principal are the close's (a loan late at the close and prepaid in
+    the open day still counts, with what it owed then), and the 30-day collections window ends
+    at the close, not at the wall clock. Last in the module: it writes."""
+    from creditgraph.servicing.loans import LoanService
+
+    def sql(query: str, **params: Any) -> list[Any]:
+        with workspace.engine.begin() as conn:
+            return list(conn.execute(text(query), params).all())
+
+    raw = sql("SELECT max(business_date) FROM eod_runs WHERE status = 'completed'")[0][0]
+    as_of = raw if isinstance(raw, date) else date.fromisoformat(str(raw))
+    loan_id, person_id, principal = sql(
+        "SELECT id, person_id, principal_fen FROM loans WHERE state = 'active' AND bucket = 'M0' "
+        "ORDER BY id DESC"
+    )[0]
+    (owed,) = sql(
+        "SELECT sum(debit_fen - credit_fen) FROM journal_lines WHERE loan_id = :i "
+        "AND account = 'loans_receivable' AND business_date <= :d",
+        i=loan_id,
+        d=as_of,
+    )[0]
+    moved_on = as_of - timedelta(days=14)
+    event_id = f"bucket:{loan_id}:{moved_on:%Y%m%d}"
+    (offset,) = sql('SELECT max("offset") + 1 FROM event_outbox')[0]
+    sql(
+        'INSERT INTO event_outbox ("offset", partition, event_id, person_id, type, occurred_at, '
+        "recorded_at, payload) VALUES (:o, 0, :e, :p, 'dpd_bucket_changed', :at, :at, :payload)",
+        o=offset,
+        e=event_id,
+        p=person_id,
+        at=str(moved_on),
+        payload=f'{{"loan_id":"{loan_id}","from_bucket":"M1","to_bucket":"M2","dpd":31}}',
+    )
+    sql("UPDATE loans SET dpd = 45, bucket = 'M2', state = 'overdue' WHERE id = :i", i=loan_id)
+    # the end of the close in Shanghai is 16:00 UTC that day; one entry in the window, one
+    # after the close, one 60 days before it (both of those within 30 days of the wall clock
+    # would be counted if the window were the wall clock's)
+    close_utc = datetime(as_of.year, as_of.month, as_of.day, 16, 0)
+    for n, at in enumerate(
+        (
+            close_utc - timedelta(days=5),
+            close_utc + timedelta(hours=1),
+            close_utc - timedelta(days=60),
+        )
+    ):
+        sql(
+            "INSERT INTO collections_list (person_id, loan_id, alert_id, reason, status, added_at, "
+            "added_by) VALUES (:p, :l, NULL, 'test', 'open', :at, 'tests')",
+            p=f"p{n}",
+            l=loan_id,
+            at=at,
+        )
+    before = alerts_data.stress(workspace.engine)
+    assert before.as_of == as_of
+    assert [(x.bucket, x.loans, x.outstanding_fen) for x in before.late] == [("M2", 1, owed)]
+    assert before.collections_recent == 1
+    LoanService(workspace.engine).prepay(
+        loan_id, as_of + timedelta(days=1), full=True, key=f"st-{loan_id}", actor="tests"
+    )
+    assert sql("SELECT state FROM loans WHERE id = :i", i=loan_id)[0][0] == "closed"
+    after = alerts_data.stress(workspace.engine)
+    assert [(x.bucket, x.loans, x.outstanding_fen) for x in after.late] == [("M2", 1, owed)]
+    assert 0 < owed <= principal
+    html = workspace.client("analyst").get("/alerts").text
+    assert 'id="servicing-stress"' in html and "M2" in html

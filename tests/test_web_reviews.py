@@ -6,11 +6,14 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, select
 
 from creditgraph.decision.review import ReviewWorkflow
 from creditgraph.store.models import DecisionEvent, ReviewRequest, WorkspaceAction, table_of
-from tests.web_world import Workspace, csrf_of
+from creditgraph.web import actions
+from tests.web_world import Workspace, csrf_of, login
 
 REVIEWS = table_of(ReviewRequest)
 ACTIONS = table_of(WorkspaceAction)
@@ -256,3 +259,33 @@ def test_a_write_without_the_csrf_token_is_refused(workspace: Workspace) -> None
     answer = client.post(f"/reviews/{request_id}/take", data={})
     assert answer.status_code == 403
     assert _review(workspace, request_id)["status"] == "open"
+
+
+def test_a_take_whose_record_fails_is_not_committed(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The take and its workspace record share one transaction: no take without its record."""
+    request_id = _open_ids(workspace)[14]
+    client = TestClient(workspace.app, base_url="http://testserver", raise_server_exceptions=False)
+    login(client, workspace.users["officer"])
+    csrf = csrf_of(client, "/reviews")
+    real = actions.record
+
+    def written_then_lost(conn: Connection, *args: Any, **kw: Any) -> str:
+        real(conn, *args, **kw)
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(actions, "record", written_then_lost)
+    answer = client.post(
+        f"/reviews/{request_id}/take", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert answer.status_code == 500
+    monkeypatch.undo()
+    row = _review(workspace, request_id)
+    assert row["status"] == "open" and row["taken_by"] is None
+    assert _actions(workspace, request_id) == []
+    with workspace.engine.connect() as conn:
+        events = conn.execute(
+            select(EVENTS.c.event).where(EVENTS.c.review_id == request_id)
+        ).scalars()
+        assert "review_taken" not in set(events)

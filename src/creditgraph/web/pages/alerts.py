@@ -2,9 +2,10 @@
 alert's evidence and the steps taken on it, and the servicing book's stress signals beside them.
 
 Acknowledging and resolving go through ``monitoring.alerts`` (its rules: resolve needs a note, a
-resolved alert stays resolved), which opens and commits its own transaction and takes no
-connection; the workspace action is therefore recorded right after, in a transaction of its
-own, and a refused step is recorded as refused.
+resolved alert stays resolved). The workspace action is recorded through the step's ``within``
+hook, inside the step's own write transaction, so the change and its record commit together or
+not at all. A step the service refuses (the alert's state, or a request it will not honour)
+writes nothing but its record, outcome ``refused`` with the reason, in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from creditgraph.monitoring.alerts import (
     AlertError,
+    AlertHook,
     AlertNotFoundError,
     AlertStateError,
     acknowledge,
@@ -154,33 +157,54 @@ def alert_detail(
     return _detail(ctx, request, session, alert_id[:40], request.query_params.get("done"))
 
 
+def _recorder(
+    session: Session, name: str, alert_id: str, detail: dict[str, Any] | None
+) -> AlertHook:
+    """The step's ``within`` hook: the action's record, in the step's own transaction."""
+
+    def within(conn: Connection, _: dict[str, Any]) -> None:
+        actions.record(conn, session.actor, session.role, name, alert_id, detail=detail)
+
+    return within
+
+
+def _refused(ctx: WebContext, session: Session, name: str, alert_id: str, exc: AlertError) -> None:
+    """A refused step's record, alone (the service wrote nothing): the reason as a code
+    (``state``: the alert's state forbids the step; ``bad_input``: the request is not one the
+    service honours), the field it concerns and the service's own words."""
+    reason = "state" if isinstance(exc, AlertStateError) else "bad_input"
+    why: dict[str, Any] = {"reason": reason, "why": exc.en}
+    if exc.field is not None:
+        why["field"] = exc.field
+    actions.record_alone(
+        ctx.engine,
+        session.actor,
+        session.role,
+        name,
+        target=alert_id,
+        outcome="refused",
+        detail=why,
+    )
+
+
 def _step(ctx: WebContext, session: Session, alert_id: str, target: str, note: str | None) -> None:
-    """Acknowledge or resolve through monitoring, then record the workspace action."""
+    """Acknowledge or resolve through monitoring, the workspace action recorded with it."""
     name = "alert.acknowledge" if target == "acknowledged" else "alert.resolve"
     detail = {"note_sha256": actions.note_digest(note)} if note else None
+    within = _recorder(session, name, alert_id, detail)
     try:
         if target == "acknowledged":
-            acknowledge(ctx.engine, alert_id, by=session.actor, note=note)
+            acknowledge(ctx.engine, alert_id, by=session.actor, note=note, within=within)
         else:
-            resolve(ctx.engine, alert_id, by=session.actor, note=note or "")
+            resolve(ctx.engine, alert_id, by=session.actor, note=note or "", within=within)
     except AlertNotFoundError:
         raise WebError(404, "error.not_found") from None
     except AlertStateError as exc:
-        actions.record_alone(
-            ctx.engine,
-            session.actor,
-            session.role,
-            name,
-            target=alert_id,
-            outcome="refused",
-            detail={"why": exc.en},
-        )
+        _refused(ctx, session, name, alert_id, exc)
         raise WebError(409, "alerts.error.refused", zh=exc.zh, en=exc.en) from None
     except AlertError as exc:
+        _refused(ctx, session, name, alert_id, exc)
         raise WebError(400, "alerts.error.refused", zh=exc.zh, en=exc.en) from None
-    actions.record_alone(
-        ctx.engine, session.actor, session.role, name, target=alert_id, detail=detail
-    )
 
 
 async def _handle(

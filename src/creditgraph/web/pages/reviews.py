@@ -5,11 +5,11 @@ a time or several at once; every step goes through the decision service's ``Revi
 so its rules (a taken request belongs to its officer, a resolved one stays resolved, a note is
 required) hold here as they do on the API. Auditors see the queue without any action form.
 
-Each step records one workspace action. Approve and decline record it inside the workflow's own
-write transaction (through the workflow's ``within`` hook), so the resolution and its record
-commit together. Taking has no such hook: its record is written right after, in a transaction
-of its own. A refused step is recorded too (outcome ``refused``, with why), and those records
-are what the page reads back to say, after the redirect, what happened to each item.
+Each step records one workspace action inside the workflow's own write transaction (through
+the workflow's ``within`` hook), so a take or a resolution and its record commit together or not
+at all. A refused step is recorded too (outcome ``refused``, with why) in a transaction of its
+own, the workflow having written nothing, and those records are what the page reads back to
+say, after the redirect, what happened to each item.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def _note_of(fields: dict[str, list[str]], step: str) -> str | None:
 
 
 def _recorder(session: Session, name: str, target: str, detail: dict[str, Any]) -> Within:
-    """The workflow's ``within`` hook: the action's record, in the resolution's transaction."""
+    """The workflow's ``within`` hook: the action's record, in the step's own transaction."""
 
     def within(conn: Connection, _: dict[str, Any]) -> None:
         actions.record(conn, session.actor, session.role, name, target, detail=detail)
@@ -126,20 +126,12 @@ def _carry_out(
         if note is not None:
             detail["note_sha256"] = actions.note_digest(note)
         name = f"review.{step}"
+        within = _recorder(session, name, request_id, detail)
         try:
             if step == "take":
-                workflow.take(request_id, session.actor)
-                actions.record_alone(
-                    ctx.engine, session.actor, session.role, name, target=request_id, detail=detail
-                )
+                workflow.take(request_id, session.actor, within=within)
             else:
-                workflow.resolve(
-                    request_id,
-                    session.actor,
-                    step == "approve",
-                    note,
-                    within=_recorder(session, name, request_id, detail),
-                )
+                workflow.resolve(request_id, session.actor, step == "approve", note, within=within)
             outcomes.append(data.Outcome(request_id, step, done=True))
         except DecisionServiceError:
             why = data.why_refused(ctx.engine, request_id, step, session.actor)
