@@ -32,6 +32,7 @@ from creditgraph.web.data.graph import (
     fold,
     short,
 )
+from tests.web_world import csrf_of
 
 
 def _star(arms: int, leaves: int) -> dict[str, list[str]]:
@@ -197,7 +198,10 @@ def test_profile_never_reaches_analysts_or_auditors(workspace: Any, role: str) -
     client = workspace.client(role)
     page = client.get(f"/applicants/{person}")
     assert page.status_code == 200
-    refused = client.get(f"/applicants/{person}?reveal=1")
+    refused = client.post(
+        f"/applicants/{person}/profile",
+        data={"csrf_token": csrf_of(client, f"/applicants/{person}")},
+    )
     assert refused.status_code == 403
     values = [
         v for v in (identity.name, identity.phone, identity.id_number, identity.external_id) if v
@@ -221,10 +225,15 @@ def test_officer_sees_the_profile_only_when_asking_and_it_is_logged(workspace: A
     plain = client.get(f"/applicants/{person}")
     assert plain.status_code == 200
     assert identity.name not in plain.text and identity.phone not in plain.text
-    assert f"/applicants/{person}?reveal=1" in plain.text
+    assert f'action="/applicants/{person}/profile"' in plain.text
     assert _log_rows(workspace, person) == before
+    # a GET never reveals (a prefetch or a link scanner must not decrypt anyone)
+    assert identity.name not in client.get(f"/applicants/{person}?reveal=1").text
+    assert _log_rows(workspace, person) == before
+    csrf = csrf_of(client, f"/applicants/{person}")
+    assert client.post(f"/applicants/{person}/profile").status_code == 403  # no token
 
-    shown = client.get(f"/applicants/{person}?reveal=1")
+    shown = client.post(f"/applicants/{person}/profile", data={"csrf_token": csrf})
     assert shown.status_code == 200
     assert identity.name in shown.text and identity.phone in shown.text
     assert _log_rows(workspace, person) == (before[0] + 1, before[1] + 1)
@@ -237,7 +246,11 @@ def test_officer_sees_the_profile_only_when_asking_and_it_is_logged(workspace: A
         ).first()
     assert actor == ("user:web:" + workspace.users["officer"], "user")
 
-    fragment = client.get(f"/applicants/{person}?reveal=1", headers={"HX-Request": "true"})
+    fragment = client.post(
+        f"/applicants/{person}/profile",
+        data={"csrf_token": csrf},
+        headers={"HX-Request": "true"},
+    )
     assert fragment.status_code == 200
     assert "<html" not in fragment.text and identity.name in fragment.text
 
@@ -272,8 +285,13 @@ def test_search_by_pseudonym_prefix_and_external_id(workspace: Any) -> None:
     found = client.get("/applicants", params={"q": person[:12]}, follow_redirects=False)
     assert found.status_code == 303 and found.headers["location"] == f"/applicants/{person}"
     identity = _identity(workspace, person)
-    by_id = client.get("/applicants", params={"q": identity.external_id}, follow_redirects=False)
+    # the lender's own id is searched only by a role that may see profiles, and logged
+    officer = workspace.client("officer")
+    before = _log_rows(workspace, person)
+    by_id = officer.get("/applicants", params={"q": identity.external_id}, follow_redirects=False)
     assert by_id.status_code == 303 and by_id.headers["location"] == f"/applicants/{person}"
+    assert _log_rows(workspace, person)[0] == before[0] + 1
+    assert client.get("/applicants", params={"q": identity.external_id}).status_code == 404
     missing = client.get("/applicants", params={"q": "nobody-at-all"})
     assert missing.status_code == 404 and "没有找到该申请人" in missing.text
     listing = client.get("/applicants")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -79,10 +80,25 @@ def test_repeated_failures_lock_the_account_even_for_the_right_password(
             client.post("/login", data={"name": "lock-me", "password": "y" * 14}).status_code == 401
         )
     locked = client.post("/login", data={"name": "lock-me", "password": PASSWORD})
-    assert locked.status_code == 429 and "锁定" in locked.text
-    assert any(a["outcome"] == "locked_out" for a in _actions(workspace, "login"))
+    # the same answer as a wrong password: a lock-out does not tell that the name exists
+    assert locked.status_code == 401 and "用户名或密码错误" in locked.text
+    assert COOKIE not in client.cookies
+    outcomes = {a["outcome"] for a in _actions(workspace, "login") if a["actor"] == "web:lock-me"}
+    assert {"refused", "locked_out", "locked"} <= outcomes
     UserStore(workspace.engine).reset("lock-me", None, "tests")
     login(client, "lock-me")
+
+
+def test_a_cross_site_log_in_is_refused(workspace: Workspace) -> None:
+    """No log-in CSRF: another site cannot sign a victim's browser into the attacker's account."""
+    client = workspace.client()
+    answer = client.post(
+        "/login",
+        data={"name": workspace.users["officer"], "password": PASSWORD},
+        headers={"Origin": "https://evil.example"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 403 and COOKIE not in client.cookies
 
 
 def test_log_out_ends_the_session_on_the_server(workspace: Workspace) -> None:
@@ -159,3 +175,27 @@ def test_pages_carry_a_content_security_policy(workspace: Workspace) -> None:
     policy = answer.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+def test_an_address_with_too_many_failures_waits_before_any_password_check(
+    tmp_path: Path,
+) -> None:
+    """Failures from one address are counted across names (password spraying), with the API's
+    lock-out by address; the right password from that address waits too."""
+    from fastapi.testclient import TestClient
+
+    from creditgraph.api.app import create_app
+    from creditgraph.settings import Settings
+    from creditgraph.web.users import UserStore
+
+    settings = Settings(home=tmp_path / "home", auth_lockout_address_failures=3)
+    app = create_app(settings)
+    UserStore(app.state.ctx.engine).create("wang", "officer", PASSWORD, "tests")
+    with TestClient(app) as client:
+        for name in ("a1", "b2", "c3"):
+            assert (
+                client.post("/login", data={"name": name, "password": "z" * 14}).status_code == 401
+            )
+        held = client.post("/login", data={"name": "wang", "password": PASSWORD})
+        assert held.status_code == 429 and int(held.headers["Retry-After"]) > 0
+        assert "此地址" in held.text

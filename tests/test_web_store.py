@@ -22,7 +22,7 @@ def test_lock_out_after_the_policy_s_failures_and_reset_lifts_it(engine: Engine)
     for _ in range(3):
         assert users.authenticate("ops", "wrong password!", now=now).outcome == "bad_credentials"
     locked = users.authenticate("ops", PASSWORD, now=now + timedelta(minutes=1))
-    assert locked.outcome == "locked" and 0 < locked.retry_after <= 600
+    assert locked.outcome == "bad_credentials" and locked.user is None
     assert users.authenticate("ops", PASSWORD, now=now + timedelta(minutes=11)).outcome == "ok"
     for _ in range(3):
         users.authenticate("ops", "wrong password!", now=now + timedelta(minutes=12))
@@ -67,3 +67,22 @@ def test_a_session_ends_idle_expired_logged_out_or_with_a_new_password(engine: E
     assert {token_digest(t) for t in (token, token2, token3)} == stored
     assert not {token, token2, token3} & stored
     assert sessions.find("x" * 500) is None and sessions.find(None) is None
+
+
+def test_parallel_guesses_cannot_outrun_the_lock_out(engine: Engine) -> None:
+    """Guesses sent at once each count: the account locks at the policy's limit, and the right
+    password sent after them (while locked) is refused."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    users = UserStore(engine, LockPolicy(failures=5, minutes=10))
+    users.create("zhao", "officer", PASSWORD, "tests")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(lambda _: users.authenticate("zhao", "wrong guess!!"), range(24)))
+    assert all(o.outcome == "bad_credentials" for o in outcomes)
+    assert users.authenticate("zhao", PASSWORD).outcome == "bad_credentials"
+    actions = table_of(WorkspaceAction)
+    with engine.connect() as conn:
+        locked_out = conn.execute(
+            select(actions.c.id).where(actions.c.outcome == "locked_out")
+        ).all()
+    assert len(locked_out) >= 1

@@ -2,14 +2,16 @@
 decisions with referrals, loans through a year of day ends, monitoring alerts, audit log) at 400
 people, built once per test run and copied for each test module that writes.
 
-The build is shared between xdist workers through a lock file in pytest's common temporary
-directory, so a run pays for it once. ``workspace`` gives a running app with one user per role.
+The build is shared between the xdist workers of one run through a lock file in their common
+temporary folder, keyed on the run's id, so a run pays for it once and never reuses a home an
+earlier run (on older code) built. ``workspace`` gives a running app with one user per role.
 """
 
 from __future__ import annotations
 
 import fcntl
 import io
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,7 +35,11 @@ def pristine_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     from creditgraph.demo import run_demo
 
-    shared = tmp_path_factory.getbasetemp().parent / "creditgraph-web-world"
+    # one build per test run: the workers of one xdist run share their parent folder (keyed on
+    # the run's id), a run without xdist has its own base folder; never an earlier run's home
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent / f"creditgraph-web-world-{run}") if run else base / "web-world"
     shared.mkdir(exist_ok=True)
     home = shared / "home"
     with open(shared / "lock", "w") as lock:

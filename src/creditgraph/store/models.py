@@ -1029,7 +1029,10 @@ class WorkspaceAction(Base):
     acknowledged, a profile revealed, a user created): committed to the audit log."""
 
     __tablename__ = "workspace_actions"
-    __table_args__ = (Index("ix_workspace_actions_at", "at"),)
+    __table_args__ = (
+        Index("ix_workspace_actions_at", "at"),
+        Index("ix_workspace_actions_actor_at", "actor", "at"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime())

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from creditgraph.privacy.pseudonym import Pseudonymiser
 from creditgraph.settings import Settings
-from creditgraph.web.context import WebContext
+from creditgraph.web.context import AddressGuard, WebContext
 from creditgraph.web.errors import LoginRequired, WebError
 from creditgraph.web.pages import ROUTERS
 from creditgraph.web.render import is_htmx, page
@@ -87,9 +87,15 @@ class ServerTiming:
         await self.app(scope, receive, timed)
 
 
-def mount(app: FastAPI, engine: Engine, settings: Settings, pseudonyms: Pseudonymiser) -> None:
-    """Add the workspace to ``app``."""
-    ctx = WebContext.build(engine, settings, pseudonyms)
+def mount(
+    app: FastAPI,
+    engine: Engine,
+    settings: Settings,
+    pseudonyms: Pseudonymiser,
+    guard: AddressGuard | None = None,
+) -> None:
+    """Add the workspace to ``app``; ``guard`` limits failed log-ins by client address."""
+    ctx = WebContext.build(engine, settings, pseudonyms, guard)
     app.state.web = ctx
 
     async def on_login_required(request: Request, _: Exception) -> Response:

@@ -7,7 +7,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jinja2 import Environment
 from sqlalchemy import Engine
@@ -24,6 +24,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("creditgraph.web")
 
 
+class AddressGuard(Protocol):
+    """Failed authentications by client address (the API's lock-out, handed in by the app):
+    one record of failures per address for API keys and workspace log-ins alike."""
+
+    def client_id(self, address: str | None) -> str: ...
+
+    def retry_after(self, prefix: str | None, client: str) -> int: ...
+
+    def failed(self, prefix: str | None, client: str, outcome: str) -> None: ...
+
+
 @dataclass
 class WebContext:
     engine: Engine
@@ -32,13 +43,21 @@ class WebContext:
     users: UserStore
     sessions: SessionStore
     templates: Environment
+    guard: AddressGuard | None = None
     _loans: LoanService | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, engine: Engine, settings: Settings, pseudonyms: Pseudonymiser) -> WebContext:
+    def build(
+        cls,
+        engine: Engine,
+        settings: Settings,
+        pseudonyms: Pseudonymiser,
+        guard: AddressGuard | None = None,
+    ) -> WebContext:
         return cls(
+            guard=guard,
             engine=engine,
             settings=settings,
             pseudonyms=pseudonyms,

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
 from importlib import resources
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal, format_percent
@@ -47,9 +48,14 @@ def catalogue() -> dict[str, dict[str, str]]:
 
 @dataclass(frozen=True, slots=True)
 class Texts:
-    """The texts and formats of one language; templates call it as ``t(...)``."""
+    """The texts and formats of one language; templates call it as ``t(...)``.
+
+    Times are stored as naive UTC; ``tz`` is the business time zone they are shown in (the
+    ``timezone`` setting), so a time reads as the lender's staff live it.
+    """
 
     lang: str
+    tz: str = "Asia/Shanghai"
 
     @property
     def locale(self) -> str:
@@ -87,7 +93,8 @@ class Texts:
         if isinstance(value, str):
             value = date.fromisoformat(value[:10])
         if isinstance(value, datetime):
-            value = value.date()
+            aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+            value = aware.astimezone(ZoneInfo(self.tz)).date()
         return format_date(value, format="medium", locale=self.locale)
 
     def datetime(self, value: datetime | str | None) -> str:
@@ -95,12 +102,14 @@ class Texts:
             return "–"
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
-        return format_datetime(value, format="medium", locale=self.locale)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return format_datetime(value, format="medium", tzinfo=ZoneInfo(self.tz), locale=self.locale)
 
     def pick(self, zh: str | None, en: str | None) -> str:
         """One of a pair of texts that came with the data (a reason, an error)."""
         return (zh if self.lang == "zh" else en) or zh or en or ""
 
 
-def texts(lang: str) -> Texts:
-    return Texts(lang if lang in LANGS else "zh")
+def texts(lang: str, tz: str = "Asia/Shanghai") -> Texts:
+    return Texts(lang if lang in LANGS else "zh", tz)

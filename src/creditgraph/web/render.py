@@ -35,10 +35,11 @@ def page(
     values: dict[str, Any] | None = None,
     status: int = 200,
     lang: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     """``template`` rendered for ``session`` (its language, its role's navigation)."""
     language = lang or (session.lang if session else request.cookies.get("cg_lang", "zh"))
-    t = texts(language)
+    t = texts(language, ctx.settings.timezone)
     role = session.role if session else None
     nav = [
         (href, key, href == request.url.path or request.url.path.startswith(href + "/"))
@@ -55,4 +56,6 @@ def page(
         path=request.url.path,
         **(values or {}),
     )
-    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(
+        html, status_code=status, headers={"Cache-Control": "no-store", **(headers or {})}
+    )

@@ -57,7 +57,8 @@ def need(capability: Can) -> Callable[..., Session]:
     return check
 
 
-def _same_origin(request: Request) -> bool:
+def same_origin(request: Request) -> bool:
+    """Whether a browser says the request came from this site (non-browser clients pass)."""
     site = request.headers.get("sec-fetch-site")
     if site is not None and site not in ("same-origin", "none"):
         return False
@@ -86,7 +87,7 @@ async def form_of(request: Request) -> dict[str, list[str]]:
 
 async def checked_form(request: Request, session: Session) -> dict[str, list[str]]:
     """The form of a write, once its origin and CSRF token are checked."""
-    if not _same_origin(request):
+    if not same_origin(request):
         raise WebError(403, "error.origin")
     fields = await form_of(request)
     sent = request.headers.get("x-csrf-token") or (fields.get("csrf_token") or [""])[0]

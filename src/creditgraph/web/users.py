@@ -1,9 +1,9 @@
 """Workspace users: argon2 password hashes, roles, account lock-out after repeated failures.
 
 ``authenticate`` answers the same "name or password is wrong" for an unknown name, a wrong
-password and a disabled user, and spends the same argon2 work on each, so the answer reveals
-nothing about which names exist. ``lockout_failures`` failures in a row lock the account for
-``lockout_minutes`` (the right password is refused too while it is locked); ``users reset``
+password, a disabled user and a locked account, and spends the same argon2 work on each, so
+the answer reveals nothing about which names exist. ``failures`` failures in a row lock the
+account for ``minutes`` (the right password is refused too while it is locked); ``users reset``
 lifts a lock. Every change to a user is a recorded workspace action.
 """
 
@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, or_, select, update
 
 from creditgraph.store.db import write_transaction
 from creditgraph.store.models import WebUser, table_of
@@ -25,7 +25,8 @@ from creditgraph.web.roles import WebRole
 USERS = table_of(WebUser)
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("creditgraph: a password no user has")
-_NAME = re.compile(r"^[A-Za-z0-9._@-]{2,100}$")
+_NAME = re.compile(r"^[A-Za-z0-9._@-]{2,90}$")
+"""At most 90 characters: the audit trails name a user "web:<name>" in 100."""
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
 
@@ -62,8 +63,7 @@ class LockPolicy:
 class LoginResult:
     user: User | None
     outcome: str
-    """``ok``, ``bad_credentials``, ``locked`` (retry after ``retry_after`` seconds)."""
-    retry_after: int = 0
+    """``ok`` or ``bad_credentials`` (which covers a locked account: see ``authenticate``)."""
 
 
 def _user(row: object) -> User:
@@ -94,8 +94,8 @@ def check_password(password: str) -> None:
 def check_name(name: str) -> str:
     if not _NAME.fullmatch(name):
         raise UserError(
-            "a user name is 2 to 100 letters, digits or . _ @ -",
-            "用户名为 2 至 100 个字母、数字或 . _ @ -",
+            "a user name is 2 to 90 letters, digits or . _ @ -",
+            "用户名为 2 至 90 个字母、数字或 . _ @ -",
             "name",
         )
     return name
@@ -204,7 +204,15 @@ class UserStore:
         return self._existing(name)
 
     def authenticate(self, name: str, password: str, now: datetime | None = None) -> LoginResult:
-        """Check a log-in; records the attempt (never the password) as a workspace action."""
+        """Check a log-in; records the attempt (never the password) as a workspace action.
+
+        An unknown name, a wrong password, a disabled user and a locked account all answer
+        ``bad_credentials`` after one argon2 verification each, so neither the answer nor its
+        time tells which names exist. Failures are counted by an atomic increment in the
+        database (``failed_logins = failed_logins + 1 ... RETURNING``), so guesses sent in
+        parallel cannot all read the same count; a success is accepted only by an update whose
+        condition says the account is not locked at that moment.
+        """
         now = now or _now()
         with self._engine.connect() as conn:
             row = conn.execute(select(USERS).where(USERS.c.name == name[:100])).first()
@@ -215,19 +223,27 @@ class UserStore:
         user = _user(row)
         actor = f"web:{user.name}"
         if row.locked_until is not None and row.locked_until > now:
+            _verify(_DUMMY_HASH, password)
             actions.record_alone(self._engine, actor, user.role, "login", outcome="locked", at=now)
-            wait = int((row.locked_until - now).total_seconds()) + 1
-            return LoginResult(None, "locked", wait)
-        good = _verify(row.password_hash, password)
-        if not good or user.disabled:
+            return LoginResult(None, "bad_credentials")
+        if not _verify(row.password_hash, password) or user.disabled:
             with write_transaction(self._engine) as conn:
-                failures = (row.failed_logins or 0) + 1
-                values: dict[str, object] = {"failed_logins": failures}
+                failures = conn.execute(
+                    update(USERS)
+                    .where(USERS.c.id == user.id)
+                    .values(failed_logins=USERS.c.failed_logins + 1)
+                    .returning(USERS.c.failed_logins)
+                ).scalar_one()
                 locked = failures >= self._policy.failures
                 if locked:
-                    values["locked_until"] = now + timedelta(minutes=self._policy.minutes)
-                    values["failed_logins"] = 0
-                conn.execute(update(USERS).where(USERS.c.id == user.id).values(**values))
+                    conn.execute(
+                        update(USERS)
+                        .where(USERS.c.id == user.id)
+                        .values(
+                            locked_until=now + timedelta(minutes=self._policy.minutes),
+                            failed_logins=0,
+                        )
+                    )
                 actions.record(
                     conn,
                     actor,
@@ -238,12 +254,20 @@ class UserStore:
                 )
             return LoginResult(None, "bad_credentials")
         with write_transaction(self._engine) as conn:
-            conn.execute(
+            accepted = conn.execute(
                 update(USERS)
-                .where(USERS.c.id == user.id)
+                .where(
+                    USERS.c.id == user.id,
+                    USERS.c.disabled_at.is_(None),
+                    or_(USERS.c.locked_until.is_(None), USERS.c.locked_until <= now),
+                )
                 .values(failed_logins=0, locked_until=None)
+            ).rowcount
+            actions.record(
+                conn, actor, user.role, "login", outcome="done" if accepted else "locked", at=now
             )
-            actions.record(conn, actor, user.role, "login", at=now)
+        if not accepted:  # locked (or disabled) by another request while this one was checked
+            return LoginResult(None, "bad_credentials")
         return LoginResult(user, "ok")
 
 

@@ -247,3 +247,9 @@ def reveal(
         record_access(conn, f"user:{actor}", "user", person_id, PURPOSE, PROFILE_CLASSES)
         actions.record(conn, actor, role, "profile.reveal", person_id, detail={"purpose": PURPOSE})
     return asdict(identity)
+
+
+def log_lookup(engine: Engine, person_id: str, actor: str) -> None:
+    """A search by the lender's own id found ``person_id``: a read of their external id."""
+    with write_transaction(engine) as conn:
+        record_access(conn, f"user:{actor}", "user", person_id, PURPOSE, ("external_id",))

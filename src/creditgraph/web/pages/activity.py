@@ -36,6 +36,13 @@ def _day(value: str | None, field: str) -> date | None:
         raise WebError(400, "error.bad_input", detail=f"{field}: YYYY-MM-DD") from None
 
 
+def _offset(value: str | None) -> int:
+    try:
+        return max(0, int(value or 0))
+    except ValueError:
+        return 0
+
+
 @router.get("/activity", response_class=HTMLResponse)
 def activity(
     request: Request,
@@ -47,15 +54,14 @@ def activity(
     action = (q.get("action") or "").strip()[:40]
     since = _day(q.get("since"), "since")
     until = _day(q.get("until"), "until")
-    try:
-        offset = max(0, int(q.get("offset") or 0))
-    except ValueError:
-        offset = 0
+    offset = _offset(q.get("offset"))
+    reads_offset = _offset(q.get("reads_offset"))
     stmt = select(ACTIONS)
     access = select(ACCESS)
     if actor:
         stmt = stmt.where(ACTIONS.c.actor == actor)
-        access = access.where(ACCESS.c.actor == actor)
+        # the access log names a workspace user ``user:web:<name>`` (an actor of kind user)
+        access = access.where(ACCESS.c.actor.in_([actor, f"user:{actor}"]))
     if action:
         stmt = stmt.where(ACTIONS.c.action.startswith(action, autoescape=True))
     if since:
@@ -75,7 +81,11 @@ def activity(
         ]
         reads = [
             dict(r)
-            for r in conn.execute(access.order_by(ACCESS.c.at.desc()).limit(PAGE)).mappings()
+            for r in conn.execute(
+                access.order_by(ACCESS.c.at.desc(), ACCESS.c.id.desc())
+                .offset(reads_offset)
+                .limit(PAGE + 1)
+            ).mappings()
         ]
         kinds = sorted(
             conn.execute(select(ACTIONS.c.action).group_by(ACTIONS.c.action)).scalars().all()
@@ -89,7 +99,10 @@ def activity(
         "activity.html",
         {
             "rows": rows[:PAGE],
-            "reads": reads,
+            "reads": reads[:PAGE],
+            "reads_offset": reads_offset,
+            "reads_next": reads_offset + PAGE if len(reads) > PAGE else None,
+            "reads_prev": max(0, reads_offset - PAGE) if reads_offset else None,
             "kinds": kinds,
             "known": catalogue(),
             "total": total,

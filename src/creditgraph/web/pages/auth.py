@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from creditgraph.store.db import write_transaction
 from creditgraph.web import actions
 from creditgraph.web.context import WebContext
+from creditgraph.web.errors import WebError
 from creditgraph.web.render import page
 from creditgraph.web.roles import Can, allows
 from creditgraph.web.security import (
@@ -17,6 +18,7 @@ from creditgraph.web.security import (
     first,
     form_of,
     optional_session,
+    same_origin,
     web_context,
 )
 from creditgraph.web.sessions import COOKIE, LANGS, Session
@@ -66,26 +68,41 @@ def login_form(
 
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request, ctx: WebContext = Depends(web_context)) -> Response:
+    """Check a log-in. A browser's cross-site post is refused (no log-in CSRF); an address with
+    too many failures (API keys and log-ins counted together) waits before any argon2 work."""
+    if not same_origin(request):
+        raise WebError(403, "error.origin")
     fields = await form_of(request)
     name = first(fields, "name")[:100]
     password = (fields.get("password") or [""])[0]
     target = _safe_next(first(fields, "next"))
     lang = request.cookies.get(LANG_COOKIE, "zh")
-    result = await run_in_threadpool(ctx.users.authenticate, name, password)
-    if result.user is None:
-        message = (
-            ("login.locked", {"minutes": max(1, (result.retry_after + 59) // 60)})
-            if result.outcome == "locked"
-            else ("login.bad", {})
-        )
+    guard = ctx.guard
+    client = guard.client_id(request.client.host if request.client else None) if guard else ""
+
+    def refused(message: tuple[str, dict[str, object]], status: int, **headers: str) -> Response:
         return page(
             ctx,
             request,
             None,
             "login.html",
             {"next": target, "message": message, "notice": None, "name": name},
-            status=401 if result.outcome != "locked" else 429,
+            status=status,
+            headers=headers or None,
         )
+
+    if guard is not None:
+        wait = await run_in_threadpool(guard.retry_after, None, client)
+        if wait:
+            minutes = max(1, (wait + 59) // 60)
+            return refused(
+                ("login.address_locked", {"minutes": minutes}), 429, **{"Retry-After": str(wait)}
+            )
+    result = await run_in_threadpool(ctx.users.authenticate, name, password)
+    if result.user is None:
+        if guard is not None:
+            await run_in_threadpool(guard.failed, None, client, "bad_secret")
+        return refused(("login.bad", {}), 401)
     token, _ = await run_in_threadpool(
         ctx.sessions.start, result.user.id, lang if lang in LANGS else "zh"
     )
@@ -132,8 +149,10 @@ async def switch_language(
     """Keep the chosen language in the session (and in a cookie for the log-in page)."""
     if session is not None:
         fields = await checked_form(request, session)
-    else:
+    elif same_origin(request):
         fields = await form_of(request)
+    else:
+        raise WebError(403, "error.origin")
     lang = first(fields, "lang")
     if lang not in LANGS:
         lang = "zh"
@@ -141,5 +160,7 @@ async def switch_language(
         await run_in_threadpool(ctx.sessions.set_lang, session, lang)
     target = _safe_next(first(fields, "next")) if session else "/login"
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(LANG_COOKIE, lang, httponly=True, samesite="strict", path="/")
+    response.set_cookie(
+        LANG_COOKIE, lang, httponly=True, samesite="strict", secure=_secure(request, ctx), path="/"
+    )
     return response

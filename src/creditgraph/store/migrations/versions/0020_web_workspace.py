@@ -58,9 +58,11 @@ def upgrade() -> None:
         sa.Column("detail", sa.JSON()),
     )
     op.create_index("ix_workspace_actions_at", "workspace_actions", ["at"])
+    op.create_index("ix_workspace_actions_actor_at", "workspace_actions", ["actor", "at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_workspace_actions_actor_at", "workspace_actions")
     op.drop_index("ix_workspace_actions_at", "workspace_actions")
     op.drop_table("workspace_actions")
     op.drop_index("ix_web_sessions_user_id", "web_sessions")
