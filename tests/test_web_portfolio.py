@@ -13,10 +13,13 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from creditgraph.web.data import portfolio as data
 from creditgraph.web.i18n import texts
 from tests.web_world import Workspace, csrf_of
 
 BUCKETS = ("M0", "M1", "M2", "M3", "M3+")
+PAR_OVER = {1: 0, 30: 30, 90: 90}
+"""PAR by hand: the DPD a loan must be over to count (on the buckets' edges)."""
 
 
 def _sql(ws: Workspace, query: str, **params: Any) -> list[Any]:
@@ -173,7 +176,137 @@ def test_a_past_as_of_day_reads_the_day_end_history(workspace: Workspace) -> Non
         assert loan_id not in after
 
 
-def test_par_is_the_share_of_principal_at_least_so_many_days_late(workspace: Workspace) -> None:
+def _par_cards(html: str, total_fen: int, late_fen: dict[int, int]) -> None:
+    """Each PAR card shows the share and the amount computed by hand."""
+    t = texts("zh")
+    for threshold, late in late_fen.items():
+        card = html[html.index(f'id="par{threshold}"') :]
+        card = card[: card.index("</div></div>") + 12]
+        ratio = Decimal(late) / Decimal(total_fen) if total_fen else None
+        assert t.percent(ratio, 2) in card, (threshold, card)
+        assert t.money(late, fen=True) in card, (threshold, card)
+
+
+def test_par_counts_more_than_30_and_90_days_on_the_bucket_edges() -> None:
+    """PAR30 starts where M1 ends (31 days), PAR90 where M3 ends (91), PAR1 at 1 day."""
+    state = data.DayState(
+        {
+            "a": (100, 0, "M0"),
+            "b": (200, 1, "M1"),
+            "c": (400, 30, "M1"),
+            "d": (800, 31, "M2"),
+            "e": (1600, 90, "M3"),
+            "f": (3200, 91, "M3+"),
+        }
+    )
+    rows = [data.LoanRow(k, "p", "x", 1, None, date(2026, 1, 1), "s", "r") for k in state.loans]
+    table = data.buckets(rows, state)
+    par = {p.threshold: p.outstanding_fen for p in table.par}
+    assert par == {1: 200 + 400 + 800 + 1600 + 3200, 30: 800 + 1600 + 3200, 90: 3200}
+    assert [p.over for p in table.par] == [0, 30, 90]
+    assert table.total_fen == 6300
+
+
+def test_a_rebuilt_dpd_never_passes_its_bucket() -> None:
+    """A payment inside a bucket publishes no move: the aged DPD stops at the bucket's edge."""
+    day = date(2027, 1, 10)
+    m1 = [data.Move(day, 1, "M1", 5)]
+    assert data.status_at(m1, day + timedelta(days=10)) == ("M1", 15)
+    assert data.status_at(m1, day + timedelta(days=40)) == ("M1", 30)
+    m2 = [*m1, data.Move(day + timedelta(days=26), 1, "M2", 31)]
+    assert data.status_at(m2, day + timedelta(days=100)) == ("M2", 60)
+    m3 = [data.Move(day, 1, "M3", 70)]
+    assert data.status_at(m3, day + timedelta(days=50)) == ("M3", 90)
+    beyond = [data.Move(day, 1, "M3+", 91)]
+    assert data.status_at(beyond, day + timedelta(days=50)) == ("M3+", 141)
+    assert data.status_at([data.Move(day, 1, "M0", 0)], day + timedelta(days=5)) == ("M0", 0)
+
+
+def test_the_latest_close_reads_the_end_of_days_own_dpd_and_buckets(workspace: Workspace) -> None:
+    """The latest day's buckets and PAR equal a hand query over ``loans.dpd``/``bucket``, also
+    for a loan whose DPD a payment lowered inside its bucket (its last move says M1 at 1 day,
+    40 days ago; the end of day left 12). A loan a later end of day already touched is rebuilt
+    (and capped at M1's 30 days)."""
+    latest = _latest(workspace)
+    loan_id, person_id, accrued = _sql(
+        workspace,
+        "SELECT id, person_id, accrued_through FROM loans "
+        "WHERE state = 'active' AND bucket = 'M0' ORDER BY id DESC",
+    )[0]
+    moved_on = latest - timedelta(days=39)
+    event_id = f"bucket:{loan_id}:{moved_on:%Y%m%d}"
+    payload = (
+        f'{{"event_id":"{event_id}","type":"dpd_bucket_changed","loan_id":"{loan_id}",'
+        f'"from_bucket":"M0","to_bucket":"M1","dpd":1}}'
+    )
+    with workspace.engine.begin() as conn:
+        (offset,) = conn.execute(text('SELECT max("offset") + 1 FROM event_outbox')).one()
+        conn.execute(
+            text(
+                'INSERT INTO event_outbox ("offset", partition, event_id, person_id, type, '
+                "occurred_at, recorded_at, payload) VALUES (:o, 0, :e, :p, "
+                "'dpd_bucket_changed', :at, :at, :payload)"
+            ),
+            {"o": offset, "e": event_id, "p": person_id, "at": f"{moved_on}", "payload": payload},
+        )
+        conn.execute(
+            text("UPDATE loans SET dpd = 12, bucket = 'M1', state = 'overdue' WHERE id = :i"),
+            {"i": loan_id},
+        )
+    client = workspace.client("analyst")
+    try:
+        workspace.app.state.web._cache.clear()
+        journal = _outstanding_by_journal(workspace, latest)
+        stored = {
+            str(i): (int(d), str(b))
+            for i, d, b in _sql(workspace, "SELECT id, dpd, bucket FROM loans")
+            if str(i) in journal
+        }
+        assert stored[loan_id] == (12, "M1")
+        table = _bucket_csv(client)
+        for bucket in BUCKETS:
+            mine = [i for i, (_, b) in stored.items() if b == bucket]
+            assert table[bucket] == (len(mine), Decimal(sum(journal[i] for i in mine)) / 100)
+        html = client.get("/portfolio").text
+        late = {
+            k: sum(journal[i] for i, (d, _) in stored.items() if d > over)
+            for k, over in PAR_OVER.items()
+        }
+        assert late[1] >= journal[loan_id] and late[30] < late[1]
+        _par_cards(html, sum(journal.values()), late)
+        m1 = client.get("/portfolio/loans.csv?bucket=M1").text
+        assert [r["dpd"] for r in csv.DictReader(io.StringIO(m1)) if r["loan_id"] == loan_id] == [
+            "12"
+        ]
+        # the day before is rebuilt from the move, aged 38 days but no further than M1's edge
+        before = client.get(f"/portfolio/loans.csv?bucket=M1&as_of={latest - timedelta(days=1)}")
+        rows = [r for r in csv.DictReader(io.StringIO(before.text)) if r["loan_id"] == loan_id]
+        assert [r["dpd"] for r in rows] == ["30"]
+        # an end of day for the next day has begun on this loan: the row is no longer the close's
+        with workspace.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE loans SET accrued_through = :d WHERE id = :i"),
+                {"d": latest + timedelta(days=1), "i": loan_id},
+            )
+        workspace.app.state.web._cache.clear()
+        m1 = client.get("/portfolio/loans.csv?bucket=M1").text
+        assert [r["dpd"] for r in csv.DictReader(io.StringIO(m1)) if r["loan_id"] == loan_id] == [
+            "30"
+        ]
+    finally:
+        with workspace.engine.begin() as conn:
+            conn.execute(text("DELETE FROM event_outbox WHERE event_id = :e"), {"e": event_id})
+            conn.execute(
+                text(
+                    "UPDATE loans SET dpd = 0, bucket = 'M0', state = 'active', "
+                    "accrued_through = :d WHERE id = :i"
+                ),
+                {"d": accrued, "i": loan_id},
+            )
+        workspace.app.state.web._cache.clear()
+
+
+def test_par_is_the_share_of_principal_more_than_so_many_days_late(workspace: Workspace) -> None:
     _, since, _ = _delinquent(workspace)
     client = workspace.client("analyst")
     for offset in (0, 29, 44, 95):
@@ -188,13 +321,15 @@ def test_par_is_the_share_of_principal_at_least_so_many_days_late(workspace: Wor
         total = sum(Decimal(r["outstanding_yuan"]) for r in every)
         html = client.get(f"/portfolio?as_of={day}").text
         t = texts("zh")
-        for threshold in (1, 30, 90):
-            late = sum(Decimal(r["outstanding_yuan"]) for r in every if int(r["dpd"]) >= threshold)
+        for threshold, over in PAR_OVER.items():
+            late = sum(Decimal(r["outstanding_yuan"]) for r in every if int(r["dpd"]) > over)
             card = html[html.index(f'id="par{threshold}"') :]
             card = card[: card.index("</div></div>") + 12]
             expected = t.percent(late / total if total else None, 2)
             assert expected in card, (day, threshold, card)
             assert t.money(late) in card
+        for r in lines["M1"]:
+            assert 1 <= int(r["dpd"]) <= 30, (day, r)
 
 
 def test_each_bucket_drills_down_to_as_many_loans_as_it_counts(workspace: Workspace) -> None:

@@ -8,7 +8,20 @@ history the book already keeps:
   journal lines dated on or before ``D`` (disbursement less principal repaid and written off);
 - the bucket and DPD at the end of ``D`` come from the loan's last ``dpd_bucket_changed`` event
   on or before ``D`` (the end of day publishes one per change, a cure or reversal posting one
-  too): DPD is the event's DPD plus the days since, or 0 once the loan is back in M0.
+  too): DPD is the event's DPD plus the days since, capped at the bucket's last day (servicing's
+  ``BUCKET_UPPER_DPD``: a payment that lowers the DPD inside a bucket publishes nothing, so the
+  aged figure can only be too high, never past the bucket the loan is known to be in), or 0 once
+  the loan is back in M0;
+- the latest closed day reads what the end of day itself left on the ``loans`` row (``dpd`` and
+  ``bucket``, exact) for every loan with nothing dated after that day (no journal line of an
+  open-day posting or of a later end of day already begun, ``accrued_through`` not past it);
+  only the others are rebuilt as above.
+
+Portfolio at risk follows the buckets' edges: PAR1 is the outstanding principal of loans 1 or
+more days past due (M1 and worse), PAR30 of loans more than 30 days past due (M2 and worse),
+PAR90 of loans more than 90 (M3+), each over all outstanding principal. A vintage's loan counts
+as "30+" from the first end of day it was more than 30 days past due (its first move into M2 or
+worse, exact from the events).
 
 A closed day's books never change (postings are dated in the open day), so the per-loan history
 of a day is read once per (day, last closed day) and kept; each request then narrows the loans by
@@ -19,19 +32,20 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from creditgraph.servicing.accounts import Account
 from creditgraph.servicing.calendar import add_months
+from creditgraph.servicing.delinquency import BUCKET_UPPER_DPD
 from creditgraph.servicing.delinquency import BUCKETS as SERVICING_BUCKETS
 from creditgraph.servicing.lifecycle import SERVICED
 from creditgraph.store.models import (
@@ -57,13 +71,28 @@ EOD_RUNS = table_of(EodRun)
 
 BUCKETS: tuple[str, ...] = tuple(b.value for b in SERVICING_BUCKETS)
 """M0 (current), M1 (1-30), M2 (31-60), M3 (61-90), M3+ (over 90)."""
-PAR_THRESHOLDS = (1, 30, 90)
+BUCKET_CAP: dict[str, int] = dict(zip(BUCKETS, BUCKET_UPPER_DPD, strict=False))
+"""The last DPD of each bucket but M3+ (servicing's edges): an aged DPD never passes it."""
+PAR_OVER: tuple[tuple[int, int], ...] = (
+    (1, BUCKET_UPPER_DPD[0]),
+    (30, BUCKET_UPPER_DPD[1]),
+    (90, BUCKET_UPPER_DPD[3]),
+)
+"""(PAR's name, the DPD a loan must be over to count): PAR1 > 0 (M1+), PAR30 > 30 (M2+),
+PAR90 > 90 (M3+), on the buckets' own edges."""
+PAR_THRESHOLDS = tuple(name for name, _ in PAR_OVER)
+LATE_AFTER = BUCKET_UPPER_DPD[1]
+"""A vintage's loan is late once more than this many days past due (M2 or worse)."""
 OUTCOMES = ("approve", "refer", "decline")
 PAGE_SIZE = 50
 UNKNOWN = "unknown"
 """The segment and region of a loan whose person is no longer stored (erased)."""
 
 _EVENT_TYPE = "dpd_bucket_changed"
+_UP_TO: dict[int, tuple[str, ...]] = {
+    cap: tuple(b for b, c in BUCKET_CAP.items() if c <= cap) for cap in BUCKET_UPPER_DPD
+}
+"""For each bucket edge, the buckets whose DPD never passes it."""
 SERVICED_STATES = tuple(sorted(state.value for state in SERVICED))
 _CACHE_LIMIT = 64
 _lock = threading.RLock()
@@ -192,7 +221,8 @@ class Move:
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """Every loan's bucket changes, in order, and the first day each was 30+ days past due."""
+    """Every loan's bucket changes, in order, and the first day each was more than 30 days
+    past due (``reached_30``)."""
 
     moves: dict[str, list[Move]]
     reached_30: dict[str, date]
@@ -202,15 +232,13 @@ def _as_date(value: Any) -> date:
     return date.fromisoformat(value[:10]) if isinstance(value, str) else value
 
 
-def _reach_day(moves: list[Move], threshold: int) -> date | None:
-    """The first end of day at which the DPD was ``threshold`` or more."""
-    for k, move in enumerate(moves):
-        if move.bucket == BUCKETS[0]:
-            continue
-        day = move.day + timedelta(days=max(0, threshold - move.dpd))
-        following = moves[k + 1].day if k + 1 < len(moves) else None
-        if following is None or day < following:
-            return day
+def _first_past(moves: list[Move], over: int) -> date | None:
+    """The first end of day at which the DPD was more than ``over``, a bucket edge: the first
+    move into a bucket beyond it (the end of day publishes the move the day the edge is
+    crossed, so the date is exact; ageing an earlier event could pass a payment by)."""
+    for move in moves:
+        if move.bucket != BUCKETS[0] and move.bucket not in _UP_TO.get(over, ()):
+            return move.day
     return None
 
 
@@ -248,7 +276,7 @@ def read_history(conn: Connection) -> History:
     reached: dict[str, date] = {}
     for loan_id, changes in moves.items():
         changes.sort(key=lambda m: (m.day, m.order))
-        first = _reach_day(changes, 30)
+        first = _first_past(changes, LATE_AFTER)
         if first is not None:
             reached[loan_id] = first
     return History(dict(moves), reached)
@@ -256,7 +284,8 @@ def read_history(conn: Connection) -> History:
 
 def status_at(moves: list[Move] | None, day: date) -> tuple[str, int]:
     """(bucket, DPD) at the end of ``day``: the last change on or before it, aged by the days
-    since (0 and M0 without one)."""
+    since but never past the bucket's last day (0 and M0 without one). Without a move the loan
+    stayed in its bucket, so a DPD past the bucket's edge would contradict the bucket."""
     last: Move | None = None
     for move in moves or ():
         if move.day > day:
@@ -264,7 +293,37 @@ def status_at(moves: list[Move] | None, day: date) -> tuple[str, int]:
         last = move
     if last is None or last.bucket == BUCKETS[0]:
         return BUCKETS[0], 0
-    return last.bucket, last.dpd + (day - last.day).days
+    aged = last.dpd + (day - last.day).days
+    cap = BUCKET_CAP.get(last.bucket)
+    return last.bucket, aged if cap is None else min(aged, cap)
+
+
+def posted_after(conn: Connection, day: date) -> set[str]:
+    """Loans with a journal line dated after ``day``: an open-day posting, or a later end of
+    day already begun (an index range on the lines' business date)."""
+    rows = conn.execute(
+        select(JOURNAL.c.loan_id).where(
+            JOURNAL.c.business_date > day, JOURNAL.c.loan_id.is_not(None)
+        )
+    ).scalars()
+    return {str(loan_id) for loan_id in rows}
+
+
+def closed_statuses(conn: Connection, day: date) -> dict[str, tuple[str, int]]:
+    """(bucket, DPD) the ``loans`` row holds for each loan whose row the end of ``day`` wrote
+    last: ``day`` must be the latest closed day, and nothing may be dated after it for the loan
+    (a posting since, or a later end of day's chunk, would have moved the row on)."""
+    later = posted_after(conn, day)
+    rows = conn.execute(
+        select(LOANS.c.id, LOANS.c.bucket, LOANS.c.dpd).where(
+            or_(LOANS.c.accrued_through.is_(None), LOANS.c.accrued_through <= day)
+        )
+    ).all()
+    return {
+        str(loan_id): (str(bucket), int(dpd or 0))
+        for loan_id, bucket, dpd in rows
+        if str(loan_id) not in later
+    }
 
 
 def _receivable_after(conn: Connection, day: date) -> dict[str, int]:
@@ -279,13 +338,19 @@ def _receivable_after(conn: Connection, day: date) -> dict[str, int]:
     return {str(loan_id): int(fen) for loan_id, fen in rows}
 
 
-def outstanding_at(conn: Connection, day: date, latest: date | None = None) -> dict[str, int]:
+def outstanding_at(
+    conn: Connection,
+    day: date,
+    latest: date | None = None,
+    only: Collection[str] | None = None,
+) -> dict[str, int]:
     """Outstanding principal (fen) of each loan at the end of ``day``; loans with nothing
     outstanding are left out.
 
     A past day sums the loan's ``loans_receivable`` lines dated on or before it. The last
     closed day, the default, is read faster and to the same figures: what the serviced loans'
     current instalments still owe in principal, plus what the open day's postings repaid.
+    ``only`` narrows the last closed day to those loans (a few late ones, by their index).
     """
     if day != latest:
         balance = func.sum(JOURNAL.c.debit_fen - JOURNAL.c.credit_fen)
@@ -300,17 +365,24 @@ def outstanding_at(conn: Connection, day: date, latest: date | None = None) -> d
         ).all()
         return {str(loan_id): int(fen) for loan_id, fen in rows}
     owed = func.sum(INSTALMENTS.c.principal_due_fen - INSTALMENTS.c.principal_paid_fen)
+    where: list[ColumnElement[bool]] = [
+        INSTALMENTS.c.superseded.is_(False),
+        LOANS.c.state.in_(SERVICED_STATES),
+    ]
+    if only is not None:
+        where.append(INSTALMENTS.c.loan_id.in_(sorted(only)))
     now = {
         str(loan_id): int(fen or 0)
         for loan_id, fen in conn.execute(
             select(INSTALMENTS.c.loan_id, owed)
             .select_from(INSTALMENTS.join(LOANS, LOANS.c.id == INSTALMENTS.c.loan_id))
-            .where(INSTALMENTS.c.superseded.is_(False), LOANS.c.state.in_(SERVICED_STATES))
+            .where(*where)
             .group_by(INSTALMENTS.c.loan_id)
         )
     }
     for loan_id, fen in _receivable_after(conn, day).items():
-        now[loan_id] = now.get(loan_id, 0) + fen
+        if only is None or loan_id in only:
+            now[loan_id] = now.get(loan_id, 0) + fen
     return {loan_id: fen for loan_id, fen in now.items() if fen != 0}
 
 
@@ -350,11 +422,16 @@ def cached_options(conn: Connection, cache: dict[str, Any], latest: date | None)
 
 
 def day_state(conn: Connection, cache: dict[str, Any], latest: date | None, day: date) -> DayState:
+    """Each outstanding loan's figures at the end of ``day``: the end of day's own DPD and
+    bucket on the latest closed day where the loans row still holds them, else rebuilt."""
+
     def build() -> DayState:
         moves = history(conn, cache, latest).moves
+        kept = closed_statuses(conn, day) if day == latest else {}
         state: dict[str, tuple[int, int, str]] = {}
         for loan_id, fen in outstanding_at(conn, day, latest).items():
-            bucket, dpd = status_at(moves.get(loan_id), day)
+            found = kept.get(loan_id)
+            bucket, dpd = found if found is not None else status_at(moves.get(loan_id), day)
             state[loan_id] = (fen, dpd, bucket)
         return DayState(state)
 
@@ -440,6 +517,9 @@ class BucketLine:
 @dataclass(frozen=True, slots=True)
 class Par:
     threshold: int
+    """The PAR's name: 1, 30 or 90."""
+    over: int
+    """A loan counts when its DPD is more than this (0, 30, 90)."""
     outstanding_fen: int
     ratio: Decimal | None
 
@@ -457,8 +537,8 @@ def _ratio(part: int, whole: int) -> Decimal | None:
 
 
 def buckets(loans: Iterable[LoanRow], state: DayState) -> Buckets:
-    """Counts and outstanding principal by bucket, and PAR1/30/90 (principal of loans at least
-    that many days past due over all outstanding principal)."""
+    """Counts and outstanding principal by bucket, and PAR1/30/90: principal of loans more than
+    0, 30 or 90 days past due (M1+, M2+, M3+) over all outstanding principal."""
     count = dict.fromkeys(BUCKETS, 0)
     fen = dict.fromkeys(BUCKETS, 0)
     par = dict.fromkeys(PAR_THRESHOLDS, 0)
@@ -469,15 +549,15 @@ def buckets(loans: Iterable[LoanRow], state: DayState) -> Buckets:
         outstanding, dpd, bucket = found
         count[bucket] += 1
         fen[bucket] += outstanding
-        for threshold in PAR_THRESHOLDS:
-            if dpd >= threshold:
-                par[threshold] += outstanding
+        for name, over in PAR_OVER:
+            if dpd > over:
+                par[name] += outstanding
     total = sum(fen.values())
     return Buckets(
         [BucketLine(b, count[b], fen[b], _ratio(fen[b], total)) for b in BUCKETS],
         sum(count.values()),
         total,
-        [Par(k, par[k], _ratio(par[k], total)) for k in PAR_THRESHOLDS],
+        [Par(k, over, par[k], _ratio(par[k], total)) for k, over in PAR_OVER],
     )
 
 
@@ -510,7 +590,8 @@ def bucket_loans(loans: Iterable[LoanRow], state: DayState, bucket: str) -> list
 @dataclass(frozen=True, slots=True)
 class Vintage:
     """One origination month: its disbursed principal and the cumulative share of it that had
-    been 30+ days past due by each month on book (1, 2, ...) fully observed by the as-of day."""
+    been more than 30 days past due by each month on book (1, 2, ...) fully observed by the
+    as-of day."""
 
     month: str
     loans: int
