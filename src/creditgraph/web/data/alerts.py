@@ -10,21 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Engine, case, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, case, func, select
 
 from creditgraph.monitoring.actions import AUDIT, COLLECTIONS
 from creditgraph.monitoring.alerts import ALERTS, public
 from creditgraph.monitoring.detectors import Detector, Severity
-from creditgraph.store.models import EodRun, Loan, LoanInstalment, table_of
+from creditgraph.settings import Settings
+from creditgraph.store.models import Loan, table_of
+from creditgraph.web.data import portfolio
 from creditgraph.web.errors import WebError
 
 LOANS = table_of(Loan)
-INSTALMENTS = table_of(LoanInstalment)
-EOD = table_of(EodRun)
 
 PAGE_SIZE = 50
 TYPES = (*(d.value for d in Detector), "fairness_disparity")
@@ -168,59 +169,70 @@ class StressSignals:
     recent_late: list[dict[str, Any]]
 
 
-def stress(engine: Engine) -> StressSignals:
-    """Late loans by bucket (outstanding principal), loans that fell late or were written off in
-    the 30 calendar days before the latest day end, and the collections list."""
+def _day_end_utc(day: date, zone: ZoneInfo) -> datetime:
+    """The end of business ``day`` in ``zone`` as naive UTC (how ``added_at`` is stored)."""
+    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone)
+    return end.astimezone(UTC).replace(tzinfo=None)
+
+
+def _late_at_close(conn: Connection, as_of: date) -> list[BucketLine]:
+    """Loans past due at the end of ``as_of`` (the latest close) by bucket, with their
+    outstanding principal then: the same figures as the portfolio's for that day (the end of
+    day's own DPD and bucket, rebuilt only for a loan posted since; the principal of the
+    close, not what an open-day payment left)."""
+    kept = portfolio.closed_statuses(conn, as_of)
+    late = {loan_id: got for loan_id, got in kept.items() if got[1] > 0}
+    moved = portfolio.posted_after(conn, as_of)
+    if moved:
+        moves = portfolio.read_history(conn).moves
+        for loan_id in moved:
+            bucket, dpd = portfolio.status_at(moves.get(loan_id), as_of)
+            if dpd > 0:
+                late[loan_id] = (bucket, dpd)
+    if not late:
+        return []
+    owed = portfolio.outstanding_at(conn, as_of, as_of, only=set(late))
+    count: dict[str, int] = {}
+    fen: dict[str, int] = {}
+    for loan_id, amount in owed.items():
+        bucket = late[loan_id][0]
+        count[bucket] = count.get(bucket, 0) + 1
+        fen[bucket] = fen.get(bucket, 0) + amount
+    return [BucketLine(b, count[b], fen[b]) for b in portfolio.BUCKETS if b in count]
+
+
+def stress(engine: Engine, zone: str | None = None) -> StressSignals:
+    """Late loans by bucket (outstanding principal), loans that fell late or were written off and
+    people put on the collections list in the 30 days up to the latest completed day end, all
+    as of that close, as the portfolio reads it (never today's rows or the wall clock)."""
+    where = ZoneInfo(zone or Settings.model_fields["timezone"].default)
     with engine.connect() as conn:
-        as_of = conn.execute(
-            select(func.max(EOD.c.business_date)).where(EOD.c.status == "completed")
-        ).scalar_one()
-        if isinstance(as_of, str):
-            as_of = date.fromisoformat(as_of)
-        since = (as_of or date.today()) - timedelta(days=STRESS_WINDOW_DAYS)
-        outstanding = func.coalesce(
-            func.sum(INSTALMENTS.c.principal_due_fen - INSTALMENTS.c.principal_paid_fen), 0
-        )
-        late_loans = (
-            select(LOANS.c.id, LOANS.c.bucket)
-            .where(LOANS.c.state.in_(LATE_STATES), LOANS.c.dpd > 0)
-            .subquery()
-        )
-        late = [
-            BucketLine(str(r.bucket), int(r.loans), int(r.outstanding))
-            for r in conn.execute(
-                select(
-                    late_loans.c.bucket,
-                    func.count(func.distinct(late_loans.c.id)).label("loans"),
-                    outstanding.label("outstanding"),
-                )
-                .select_from(
-                    late_loans.outerjoin(
-                        INSTALMENTS,
-                        (INSTALMENTS.c.loan_id == late_loans.c.id)
-                        & INSTALMENTS.c.superseded.is_(False),
-                    )
-                )
-                .group_by(late_loans.c.bucket)
-                .order_by(late_loans.c.bucket)
-            )
-        ]
+        as_of = portfolio.latest_closed(conn)
+        if as_of is None:
+            return StressSignals(None, STRESS_WINDOW_DAYS, [], 0, 0, 0, 0, [])
+        first = as_of - timedelta(days=STRESS_WINDOW_DAYS - 1)
+        late = _late_at_close(conn, as_of)
+
+        def within(column: Any) -> Any:
+            return case(((column >= first) & (column <= as_of), 1), else_=0)
+
         counts = conn.execute(
             select(
-                func.coalesce(func.sum(case((LOANS.c.overdue_since >= since, 1), else_=0)), 0),
-                func.coalesce(func.sum(case((LOANS.c.written_off_on >= since, 1), else_=0)), 0),
+                func.coalesce(func.sum(within(LOANS.c.overdue_since)), 0),
+                func.coalesce(func.sum(within(LOANS.c.written_off_on)), 0),
             ).where(LOANS.c.state.in_((*LATE_STATES, "written_off")))
         ).one()
+        opened = _day_end_utc(first - timedelta(days=1), where)
+        closed = _day_end_utc(as_of, where)
+        added = (COLLECTIONS.c.added_at >= opened) & (COLLECTIONS.c.added_at < closed)
         collections = conn.execute(
             select(
-                func.coalesce(func.sum(case((COLLECTIONS.c.status == "open", 1), else_=0)), 0),
                 func.coalesce(
                     func.sum(
                         case(
                             (
-                                COLLECTIONS.c.added_at
-                                >= datetime.now(UTC).replace(tzinfo=None)
-                                - timedelta(days=STRESS_WINDOW_DAYS),
+                                (COLLECTIONS.c.status == "open")
+                                & (COLLECTIONS.c.added_at < closed),
                                 1,
                             ),
                             else_=0,
@@ -228,6 +240,7 @@ def stress(engine: Engine) -> StressSignals:
                     ),
                     0,
                 ),
+                func.coalesce(func.sum(case((added, 1), else_=0)), 0),
             )
         ).one()
         recent = [
@@ -244,7 +257,8 @@ def stress(engine: Engine) -> StressSignals:
                 )
                 .where(
                     LOANS.c.state.in_((*LATE_STATES, "written_off")),
-                    LOANS.c.overdue_since >= since,
+                    LOANS.c.overdue_since >= first,
+                    LOANS.c.overdue_since <= as_of,
                 )
                 .order_by(LOANS.c.overdue_since.desc(), LOANS.c.id)
                 .limit(10)
