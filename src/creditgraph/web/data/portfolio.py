@@ -327,15 +327,18 @@ def closed_statuses(conn: Connection, day: date) -> dict[str, tuple[str, int]]:
 
 
 def _receivable_after(conn: Connection, day: date) -> dict[str, int]:
-    """Principal each loan's journal took off ``loans_receivable`` after ``day`` (an index
-    range on the lines' business date: small when ``day`` is the last close)."""
-    moved = func.sum(JOURNAL.c.credit_fen - JOURNAL.c.debit_fen)
+    """Principal each loan's journal took off ``loans_receivable`` after ``day``: the few lines
+    of an index range on the business date, summed here (grouped in SQL, SQLite walks the whole
+    journal by its loan index instead)."""
     rows = conn.execute(
-        select(JOURNAL.c.loan_id, moved)
-        .where(JOURNAL.c.business_date > day, JOURNAL.c.account == Account.LOANS_RECEIVABLE.value)
-        .group_by(JOURNAL.c.loan_id)
+        select(JOURNAL.c.loan_id, JOURNAL.c.credit_fen - JOURNAL.c.debit_fen).where(
+            JOURNAL.c.business_date > day, JOURNAL.c.account == Account.LOANS_RECEIVABLE.value
+        )
     ).all()
-    return {str(loan_id): int(fen) for loan_id, fen in rows}
+    moved: dict[str, int] = defaultdict(int)
+    for loan_id, fen in rows:
+        moved[str(loan_id)] += int(fen)
+    return dict(moved)
 
 
 def outstanding_at(
