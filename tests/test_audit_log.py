@@ -58,6 +58,7 @@ from creditgraph.store.models import (
     IngestBatch,
     JournalLine,
     ModelVersion,
+    WorkspaceAction,
     table_of,
 )
 from tests.audit_records import AT, PERSON, write_all, write_all_in
@@ -145,6 +146,7 @@ TAMPERS: dict[str, tuple[Any, str, Any]] = {
     "day_end": (EodRun, "loans_processed", 2),
     "alert": (Alert, "severity", "low"),
     "alert_action": (AlertAction, "outcome", "not frozen"),
+    "workspace_action": (WorkspaceAction, "outcome", "refused"),
 }
 
 
@@ -155,7 +157,7 @@ def test_a_changed_record_of_every_kind_is_named_by_verify(
     ids = _logged(engine, keys)
     before = verify(engine, verifiers(keys))
     assert before.ok, [p.describe() for p in before.problems]
-    assert before.records_checked == 13 and before.tree_size == 13
+    assert before.records_checked == 15 and before.tree_size == 15
     model, column, value = TAMPERS[kind]
     table = table_of(model)
     if kind == "consent":
@@ -265,7 +267,7 @@ def test_a_legitimate_change_committed_again_verifies(
     assert report.ok and report.pending == 1  # checked before it has a leaf
     sequencer.integrate_all(engine)
     report = verify(engine, verifiers(keys))
-    assert report.ok and report.superseded == 1 and report.tree_size == 14
+    assert report.ok and report.superseded == 1 and report.tree_size == 16
 
 
 def test_a_record_changed_before_it_has_a_leaf_is_caught(
@@ -308,7 +310,7 @@ def test_erasure_destroys_the_salt_and_the_tree_stays_verifiable(
     assert report.rows_deleted["audit_records_unlinked"] == 4  # consent, decision, alert, action
     checked = verify(engine, verifiers(keys))
     assert checked.ok, [p.describe() for p in checked.problems]
-    assert checked.unlinkable == 4 and checked.records_checked == 9
+    assert checked.unlinkable == 4 and checked.records_checked == 11
     with engine.connect() as conn:
         assert tile_store.root(conn, tile_store.tree_size(conn)) == root_before
         left = conn.execute(
@@ -361,7 +363,7 @@ def test_an_immutable_record_changed_and_committed_again_is_named(
     report = verify(engine, verifiers(keys))
     first = report.first
     assert first is not None and (first.kind, first.record_id) == ("decision", ids["decision"])
-    assert first.what == "an immutable record was committed again" and first.leaf_index == 13
+    assert first.what == "an immutable record was committed again" and first.leaf_index == 15
 
 
 def test_a_record_written_without_a_commitment_is_named_until_backfilled(
@@ -397,7 +399,7 @@ def test_a_receipt_and_its_opening_verify_offline_and_refuse_a_change(
     ids = write_all_in(engine)  # nothing integrated: the receipt asks for a checkpoint
     proof = proofs.prove(engine, keys, "decision", ids["decision"])
     verified = verify_receipt(proof.receipt, keys.signers[0].verifier())
-    assert verified.index == proof.leaf_index and verified.checkpoint.size == 7
+    assert verified.index == proof.leaf_index and verified.checkpoint.size == 8
     assert proofs.check_opening(verified.entry, proof.opening) is None
     fields = json.loads(proof.opening["message"])["fields"]
     assert fields["outcome"] == "approve" and fields["person_id"] == PERSON
@@ -535,7 +537,7 @@ def test_a_split_view_is_refused_by_the_witness_that_saw_the_other_tree(
         assert shown_a is not None and shown_a.published
         assert shown_b is not None and not shown_b.published
         assert shown_a.size == shown_b.size
-        assert "holds size 7 with another tree" in shown_b.detail
+        assert "holds size 8 with another tree" in shown_b.detail
 
 
 # --- key rotation ---------------------------------------------------------------------
@@ -644,7 +646,7 @@ def test_a_slow_publication_never_takes_the_published_checkpoint_backwards(
         asked, release = threading.Event(), threading.Event()
 
         def slow_post(*args: Any) -> Any:
-            reply = post_add_checkpoint(*args)  # cosigned at size 7, the answer held back
+            reply = post_add_checkpoint(*args)  # cosigned at size 8, the answer held back
             asked.set()
             release.wait(30)
             return reply
@@ -660,14 +662,14 @@ def test_a_slow_publication_never_takes_the_published_checkpoint_backwards(
         write_all_in(engine, person_id="P0000002", suffix="2")
         sequencer.integrate_all(engine)
         bigger = sequencer.publish(engine, keys, policy=policy)
-        assert bigger is not None and bigger.published and bigger.size == 13
+        assert bigger is not None and bigger.published and bigger.size == 15
         release.set()
         first.join(30)
-        # the slow one was cosigned at size 7 before the other, and stored after it
+        # the slow one was cosigned at size 8 before the other, and stored after it
         with engine.connect() as conn:
             newest = sequencer.latest(conn)
-        assert newest is not None and newest.size == 13
-        assert slow and slow[0] is not None and slow[0].size == 7 and not slow[0].published
+        assert newest is not None and newest.size == 15
+        assert slow and slow[0] is not None and slow[0].size == 8 and not slow[0].published
         assert "was published meanwhile" in slow[0].detail
 
 

@@ -125,7 +125,7 @@ def alert_queue(
     }
     if is_htmx(request):
         return page(ctx, request, session, "alerts_queue.html", values)
-    values["stress"] = data.stress(ctx.engine)
+    values["stress"] = data.stress(ctx.engine, ctx.settings.timezone)
     return page(ctx, request, session, "alerts.html", values)
 
 
@@ -138,7 +138,9 @@ def _detail(
         raise WebError(404, "error.not_found") from None
     values = {
         "alert": alert,
-        "evidence": evidence_items(texts(session.lang), alert["evidence"] or {}),
+        "evidence": evidence_items(
+            texts(session.lang, ctx.settings.timezone), alert["evidence"] or {}
+        ),
         "trail": data.audit_trail(ctx.engine, alert_id),
         "done": done if done in ("acknowledged", "resolved") else None,
         "known": _known,
