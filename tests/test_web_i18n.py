@@ -40,3 +40,17 @@ def test_times_are_shown_in_the_business_time_zone() -> None:
 def test_percentages_and_numbers_follow_the_locale() -> None:
     assert texts("en").percent(0.0644, 2) == "6.44%"
     assert texts("zh").number(1234567) == "1,234,567"
+
+
+def test_segments_and_regions_read_in_the_readers_language() -> None:
+    from creditgraph.contracts.schema import REGION_TIERS, SEGMENTS
+
+    # every value the data contract allows has its words in both languages
+    for segment in SEGMENTS:
+        assert f"segment.{segment}" in catalogue(), segment
+    for tier in REGION_TIERS:
+        assert f"region.{tier}" in catalogue(), tier
+    assert texts("zh").label("segment", "farmer") == "农户"
+    assert texts("en").label("region", "rural") == "rural"
+    assert texts("en").label("segment", "a_new_segment") == "a_new_segment"
+    assert texts("zh").label("segment", None) == "–"

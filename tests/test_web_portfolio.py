@@ -419,7 +419,7 @@ def test_decision_rates_match_the_decisions_table(workspace: Workspace) -> None:
     shown = _decision_rows(html)
     assert len(shown) >= len(rows)
     for segment, product, approved, total in rows:
-        cells = shown[(segment, product)]
+        cells = shown[(t.label("segment", segment), product)]
         assert cells[0] == t.number(total) and cells[1] == t.number(approved)
         assert cells[4] == t.percent(Decimal(approved) / Decimal(total), 1)
 

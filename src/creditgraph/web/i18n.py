@@ -106,6 +106,14 @@ class Texts:
             value = value.replace(tzinfo=UTC)
         return format_datetime(value, format="medium", tzinfo=ZoneInfo(self.tz), locale=self.locale)
 
+    def label(self, kind: str, value: str | None) -> str:
+        """A value the data carries (``segment``, ``region``) in the reader's language; a value
+        the catalogue does not know yet is shown as it is stored."""
+        if value is None or value == "":
+            return "–"
+        found = catalogue().get(f"{kind}.{value}")
+        return found[self.lang] if found else value
+
     def pick(self, zh: str | None, en: str | None) -> str:
         """One of a pair of texts that came with the data (a reason, an error)."""
         return (zh if self.lang == "zh" else en) or zh or en or ""
