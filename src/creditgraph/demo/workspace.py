@@ -39,5 +39,6 @@ def workspace_stage(ctx: DemoContext) -> None:
         "仅限演示数据；正式环境用户由 `creditgraph users create` 创建)",
         markup=False,
         highlight=False,
+        soft_wrap=True,  # the command stays on one line, to be copied as it is
     )
     ctx.results["workspace"] = {"url": URL, "user": DEMO_USER}
