@@ -85,7 +85,9 @@ def create_app(
     app.include_router(subject_router)
     app.include_router(consent_router)
     # the web workspace for the lender's staff, beside the API (docs/web.md)
-    mount_workspace(app, engine, settings, ctx.pseudonyms, guard=ctx.lockout)
+    mount_workspace(
+        app, engine, settings, ctx.pseudonyms, guard=ctx.lockout, loan_service=ctx.loans
+    )
     # Outermost last: the guard sees everything, the access log every answer, limits the body.
     app.add_middleware(
         BodyLimit,

@@ -4,7 +4,9 @@ security headers. ``creditgraph serve`` then serves both; the API stays under ``
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from importlib import resources
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -19,6 +21,9 @@ from creditgraph.web.context import AddressGuard, WebContext
 from creditgraph.web.errors import LoginRequired, WebError
 from creditgraph.web.pages import ROUTERS
 from creditgraph.web.render import is_htmx, page
+
+if TYPE_CHECKING:
+    from creditgraph.servicing.loans import LoanService
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -93,9 +98,11 @@ def mount(
     settings: Settings,
     pseudonyms: Pseudonymiser,
     guard: AddressGuard | None = None,
+    loan_service: Callable[[], LoanService] | None = None,
 ) -> None:
-    """Add the workspace to ``app``; ``guard`` limits failed log-ins by client address."""
-    ctx = WebContext.build(engine, settings, pseudonyms, guard)
+    """Add the workspace to ``app``; ``guard`` limits failed log-ins by client address and
+    ``loan_service`` gives the app's own loan service (else the workspace builds one)."""
+    ctx = WebContext.build(engine, settings, pseudonyms, guard, loan_service)
     app.state.web = ctx
 
     async def on_login_required(request: Request, _: Exception) -> Response:

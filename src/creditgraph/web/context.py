@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -44,6 +45,7 @@ class WebContext:
     sessions: SessionStore
     templates: Environment
     guard: AddressGuard | None = None
+    loan_service: Callable[[], LoanService] | None = None
     _loans: LoanService | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _cache: dict[str, Any] = field(default_factory=dict)
@@ -55,9 +57,11 @@ class WebContext:
         settings: Settings,
         pseudonyms: Pseudonymiser,
         guard: AddressGuard | None = None,
+        loan_service: Callable[[], LoanService] | None = None,
     ) -> WebContext:
         return cls(
             guard=guard,
+            loan_service=loan_service,
             engine=engine,
             settings=settings,
             pseudonyms=pseudonyms,
@@ -75,12 +79,17 @@ class WebContext:
         )
 
     def loans(self) -> LoanService:
+        """The loan service: the app's own (one per process, shared with the API) when it handed
+        one in, else built here on first use."""
         if self._loans is None:
             with self._lock:
                 if self._loans is None:
-                    from creditgraph.servicing.loans import LoanService
+                    if self.loan_service is not None:
+                        self._loans = self.loan_service()
+                    else:
+                        from creditgraph.servicing.loans import LoanService
 
-                    self._loans = LoanService(self.engine)
+                        self._loans = LoanService(self.engine)
         return self._loans
 
     def warm_up(self) -> None:
