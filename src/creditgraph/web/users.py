@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -24,7 +25,16 @@ from creditgraph.web.roles import WebRole
 
 USERS = table_of(WebUser)
 _HASHER = PasswordHasher()
-_DUMMY_HASH = _HASHER.hash("creditgraph: a password no user has")
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash no password matches, verified for unknown and locked names so that they cost the
+    same argon2 work as a real check; made on first use, not at import (argon2 is slow on
+    purpose)."""
+    return _HASHER.hash("creditgraph: a password no user has")
+
+
 _NAME = re.compile(r"^[A-Za-z0-9._@-]{2,90}$")
 """At most 90 characters: the audit trails name a user "web:<name>" in 100."""
 MIN_PASSWORD = 12
@@ -217,13 +227,13 @@ class UserStore:
         with self._engine.connect() as conn:
             row = conn.execute(select(USERS).where(USERS.c.name == name[:100])).first()
         if row is None or len(password) > MAX_PASSWORD:
-            _verify(_DUMMY_HASH, password[:MAX_PASSWORD])
+            _verify(_dummy_hash(), password[:MAX_PASSWORD])
             actions.record_alone(self._engine, "web:unknown", None, "login", outcome="refused")
             return LoginResult(None, "bad_credentials")
         user = _user(row)
         actor = f"web:{user.name}"
         if row.locked_until is not None and row.locked_until > now:
-            _verify(_DUMMY_HASH, password)
+            _verify(_dummy_hash(), password)
             actions.record_alone(self._engine, actor, user.role, "login", outcome="locked", at=now)
             return LoginResult(None, "bad_credentials")
         if not _verify(row.password_hash, password) or user.disabled:
